@@ -1,0 +1,6 @@
+//! The `strongbox` command-line tool.
+
+fn main() {
+    eprintln!("error: no commands yet");
+    std::process::exit(2);
+}
