@@ -20,6 +20,8 @@
 mod envelope;
 mod key;
 mod provider;
+mod settings;
+mod store;
 
 pub use envelope::{EnvelopeError, ProtectedKey, Scheme};
 pub use key::{DataKey, Fingerprint, KEY_LEN, KeyError, KeyId, MasterKey};
@@ -27,3 +29,5 @@ pub use provider::{
     DpapiProvider, ExecProvider, FileProvider, MasterKeyProvider, Protection, ProviderError,
     UnixHomeFileProvider, default_provider,
 };
+pub use settings::{MasterKeySettings, MasterKeySource, SettingsError};
+pub use store::{DatabaseKeyStore, KEY_FILE_NAME, PutOutcome, RotationReport, StoreError};
