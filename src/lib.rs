@@ -9,6 +9,8 @@
 //! - [`MasterKeyProvider`]: where the master key comes from: [`ExecProvider`],
 //!   [`FileProvider`], [`UnixHomeFileProvider`] (the Unix default) and [`DpapiProvider`] (the
 //!   Windows default), chosen in code or from a `settings.json` with [`MasterKeySettings`].
+//! - [`BackupWriter`] / [`RestoreReader`]: the authenticated, streaming encryption of a backup
+//!   of any size in constant memory, with random access on restore (format: `docs/FORMAT.md`).
 //!
 //! The public surface is flat: every type is re-exported here at the crate root, and the modules
 //! that define them are private.
@@ -22,6 +24,7 @@ mod key;
 mod provider;
 mod settings;
 mod store;
+mod stream;
 
 pub use envelope::{EnvelopeError, ProtectedKey, Scheme};
 pub use key::{DataKey, Fingerprint, KEY_LEN, KeyError, KeyId, MasterKey};
@@ -31,3 +34,6 @@ pub use provider::{
 };
 pub use settings::{MasterKeySettings, MasterKeySource, SettingsError};
 pub use store::{DatabaseKeyStore, KEY_FILE_NAME, PutOutcome, RotationReport, StoreError};
+pub use stream::{
+    Algorithm, BackupWriter, Extension, Header, RestoreReader, StreamConfig, StreamError, TAG_LEN,
+};

@@ -1,0 +1,1 @@
+//! Unit tests that need crate internals (fixed salts): the test vectors.
