@@ -7,6 +7,7 @@
 
 use std::fmt;
 use std::io::{self, Write as _};
+use std::num::NonZeroUsize;
 use std::process::ExitCode;
 use std::sync::{Arc, OnceLock};
 
@@ -14,11 +15,13 @@ use clap::Parser as _;
 use strongbox::MasterKeyProvider;
 
 mod args;
+mod crypt;
 mod error;
-#[allow(dead_code)] // until encrypt/decrypt/backup land (stream and backup modules)
+mod files;
 mod key_input;
 mod keys;
 mod master_key;
+mod progress;
 
 use args::{Cli, Command};
 use error::{CliError, CliResult, one_line};
@@ -61,6 +64,17 @@ impl Context {
         Ok(self.provider.get_or_init(|| provider).clone())
     }
 
+    /// Whether `--quiet` was given.
+    pub fn quiet(&self) -> bool {
+        self.quiet
+    }
+
+    /// Worker threads: `--threads`, else every core.
+    pub fn threads(&self, requested: Option<NonZeroUsize>) -> NonZeroUsize {
+        requested
+            .unwrap_or_else(|| std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN))
+    }
+
     /// A status line on stderr (not with `--quiet`).
     pub fn note(&self, message: fmt::Arguments<'_>) {
         if !self.quiet {
@@ -79,10 +93,23 @@ fn run(cli: Cli) -> CliResult {
     match cli.command {
         Command::Key(command) => keys::key(&ctx, command),
         Command::MasterKey(command) => keys::master_key(&ctx, command),
-        Command::Encrypt(args) => pending(key_input::KeySource::from_args(&args.key, "encrypt")),
-        Command::Decrypt(args) => pending(key_input::KeySource::from_args(&args.key, "decrypt")),
-        Command::Verify(args) => pending(key_input::KeySource::from_args(&args.key, "verify")),
-        Command::Inspect(_) | Command::Backup(_) | Command::Restore(_) => pending(Ok(None)),
+        Command::Encrypt(args) => crypt::encrypt(&ctx, args),
+        Command::Decrypt(args) => crypt::decrypt(&ctx, args),
+        Command::Verify(args) => crypt::verify(&ctx, args),
+        Command::Inspect(args) => crypt::inspect(&ctx, args),
+        Command::Backup(args) => {
+            let common = match &args.kind {
+                args::BackupKindArgs::Snapshot(a) => &a.common,
+                args::BackupKindArgs::Logical(a) => &a.common,
+            };
+            pending(key_input::KeySource::from_backup_args(
+                &common.key,
+                "backup",
+            ))
+        }
+        Command::Restore(args) => {
+            pending(key_input::KeySource::from_backup_args(&args.key, "restore"))
+        }
     }
 }
 
