@@ -9,6 +9,11 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs, rustdoc::broken_intra_doc_links)]
 
+mod backup;
 mod key;
 
+pub use backup::{
+    BackupEncryptionSettings, BackupError, BackupId, BackupKind, Channel, Compression,
+    EncryptionMode, MAX_DATABASE_NAME_LEN, Manifest, SecretOperation,
+};
 pub use key::{DataKey, Fingerprint, KEY_LEN, KeyError, KeyId, MasterKey};
