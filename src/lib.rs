@@ -6,14 +6,29 @@
 //! - [`DataKey`]: a 256-bit database key (or a user-provided backup key), zeroized on drop,
 //!   never printed.
 //! - [`MasterKey`]: the 256-bit key that protects data keys at rest.
-#![forbid(unsafe_code)]
+//! - [`MasterKeyProvider`]: where the master key comes from: [`ExecProvider`],
+//!   [`FileProvider`], [`UnixHomeFileProvider`] (the Unix default) and [`DpapiProvider`] (the
+//!   Windows default), chosen in code or from a `settings.json` with [`MasterKeySettings`].
+//!
+//! The public surface is flat: every type is re-exported here at the crate root, and the modules
+//! that define them are private.
+#![cfg_attr(not(windows), forbid(unsafe_code))]
+// On Windows, `provider::dpapi_windows` (the DPAPI FFI) is the one module allowed `unsafe`.
+#![cfg_attr(windows, deny(unsafe_code))]
 #![deny(missing_docs, rustdoc::broken_intra_doc_links)]
 
 mod backup;
+mod envelope;
 mod key;
+mod provider;
 
 pub use backup::{
     BackupEncryptionSettings, BackupError, BackupId, BackupKind, Channel, Compression,
     EncryptionMode, MAX_DATABASE_NAME_LEN, Manifest, SecretOperation,
 };
+pub use envelope::{EnvelopeError, ProtectedKey, Scheme};
 pub use key::{DataKey, Fingerprint, KEY_LEN, KeyError, KeyId, MasterKey};
+pub use provider::{
+    DpapiProvider, ExecProvider, FileProvider, MasterKeyProvider, Protection, ProviderError,
+    UnixHomeFileProvider, default_provider,
+};
