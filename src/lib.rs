@@ -21,6 +21,8 @@ mod backup;
 mod envelope;
 mod key;
 mod provider;
+mod settings;
+mod store;
 
 pub use backup::{
     BackupEncryptionSettings, BackupError, BackupId, BackupKind, Channel, Compression,
@@ -32,3 +34,5 @@ pub use provider::{
     DpapiProvider, ExecProvider, FileProvider, MasterKeyProvider, Protection, ProviderError,
     UnixHomeFileProvider, default_provider,
 };
+pub use settings::{MasterKeySettings, MasterKeySource, SettingsError};
+pub use store::{DatabaseKeyStore, KEY_FILE_NAME, PutOutcome, RotationReport, StoreError};
