@@ -6,6 +6,8 @@
 //! - [`DataKey`]: a 256-bit database key (or a user-provided backup key), zeroized on drop,
 //!   never printed.
 //! - [`MasterKey`]: the 256-bit key that protects data keys at rest.
+//! - [`BackupWriter`] / [`RestoreReader`]: the authenticated, streaming encryption of a backup
+//!   of any size in constant memory, with random access on restore (format: `docs/FORMAT.md`).
 //! - [`MasterKeyProvider`]: where the master key comes from: [`ExecProvider`],
 //!   [`FileProvider`], [`UnixHomeFileProvider`] (the Unix default) and [`DpapiProvider`] (the
 //!   Windows default), chosen in code or from a `settings.json` with [`MasterKeySettings`].
@@ -23,6 +25,7 @@ mod key;
 mod provider;
 mod settings;
 mod store;
+mod stream;
 
 pub use backup::{
     BackupEncryptionSettings, BackupError, BackupId, BackupKind, Channel, Compression,
@@ -36,3 +39,6 @@ pub use provider::{
 };
 pub use settings::{MasterKeySettings, MasterKeySource, SettingsError};
 pub use store::{DatabaseKeyStore, KEY_FILE_NAME, PutOutcome, RotationReport, StoreError};
+pub use stream::{
+    Algorithm, BackupWriter, Extension, Header, RestoreReader, StreamConfig, StreamError, TAG_LEN,
+};

@@ -1,0 +1,536 @@
+//! [`RestoreReader`]: authenticates and decrypts a stream, sequentially or at random offsets.
+
+use std::fmt;
+use std::io::{self, Read, Seek, SeekFrom};
+
+use super::header::Header;
+use super::segment::SegmentCipher;
+use super::{StreamError, TAG_LEN};
+use crate::key::DataKey;
+
+/// How many bytes past a full-size segment the reader looks before deciding whether that segment
+/// is the last one: the shortest segment that may follow a full one (1 byte of plaintext and its
+/// tag). Fewer bytes than this after a full segment cannot be a segment, so that segment must be
+/// the last one and those bytes are trailing data.
+const LOOKAHEAD: usize = TAG_LEN + 1;
+
+/// Decrypts a backup written by [`BackupWriter`](super::BackupWriter) from any [`Read`]er.
+///
+/// Construction reads the header and authenticates it: a wrong key is reported as
+/// [`StreamError::WrongKey`] before any segment is read. `read` then returns only plaintext whose
+/// segment has been authenticated, and fails (with an `io::Error` wrapping a [`StreamError`];
+/// see [`StreamError::from_io`]) on any altered, reordered, duplicated or foreign segment, on
+/// truncation at any byte and on trailing data. A restore is complete only when `read` has
+/// returned `Ok(0)`: treat the output as unusable until then.
+///
+/// Over a [`Seek`]able reader it also implements [`Seek`] on plaintext offsets, decrypting only
+/// the segments needed. The first seek authenticates the last segment (so the plaintext length,
+/// and `SeekFrom::End`, can be trusted); the stream must extend to the end of the inner reader.
+///
+/// ```
+/// use std::io::{Cursor, Read, Seek, SeekFrom, Write};
+/// use strongbox::{BackupWriter, DataKey, RestoreReader, StreamConfig};
+///
+/// let key = DataKey::generate()?;
+/// let config = StreamConfig::default().segment_size(4096)?;
+/// let mut writer = BackupWriter::with_config(Vec::new(), &key, &config, Vec::new())?;
+/// writer.write_all(&(0..50_000u32).map(|i| i as u8).collect::<Vec<_>>())?;
+/// let backup = writer.finish()?;
+///
+/// let mut reader = RestoreReader::new(Cursor::new(backup), &key)?;
+/// assert_eq!(reader.seek(SeekFrom::End(0))?, 50_000);
+/// reader.seek(SeekFrom::Start(40_000))?;
+/// let mut byte = [0u8; 1];
+/// reader.read_exact(&mut byte)?;
+/// assert_eq!(byte[0], 40_000u32 as u8);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct RestoreReader<R: Read> {
+    inner: R,
+    header: Header,
+    cipher: SegmentCipher,
+    segment_size: usize,
+    /// One ciphertext segment plus the lookahead. Allocated once.
+    buf: Vec<u8>,
+    /// Ciphertext bytes of segment `index` already read into `buf[..filled]`.
+    filled: usize,
+    /// Lookahead bytes (the start of segment `index`) waiting at `buf[full..full + ahead]`.
+    ahead: usize,
+    /// Authenticated plaintext not yet returned: `buf[plain_start..plain_end]`.
+    plain_start: usize,
+    plain_end: usize,
+    /// Index of the next segment to load.
+    index: u64,
+    state: State,
+    /// Plaintext offset of the next byte `read` returns.
+    offset: u64,
+    /// Plaintext bytes to drop from the start of the next segment (after a seek).
+    skip: usize,
+    /// Bytes read from `inner` since the start of the stream (header included).
+    consumed: u64,
+    /// Position of the start of the stream in `inner` (known after the first seek).
+    base: Option<u64>,
+    /// The plaintext length, once the last segment has been authenticated.
+    plain_len: Option<u64>,
+    /// Copy of a full-size candidate last segment, to tell truncation from corruption.
+    scratch: Vec<u8>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Reading,
+    /// The last segment has been loaded; nothing follows.
+    Done,
+    Failed(Failure),
+}
+
+/// A permanent failure, repeated by every later `read` until a successful seek.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Failure {
+    Corrupt(u64),
+    Truncated,
+    Trailing,
+    TooManySegments,
+    /// A seek failed part way; the position is unknown until the next successful seek.
+    Unpositioned,
+}
+
+impl Failure {
+    fn of(err: &StreamError) -> Option<Failure> {
+        match err {
+            StreamError::CorruptSegment { index } => Some(Failure::Corrupt(*index)),
+            StreamError::Truncated => Some(Failure::Truncated),
+            StreamError::TrailingData => Some(Failure::Trailing),
+            StreamError::TooManySegments => Some(Failure::TooManySegments),
+            _ => None,
+        }
+    }
+
+    fn error(self) -> StreamError {
+        match self {
+            Failure::Corrupt(index) => StreamError::CorruptSegment { index },
+            Failure::Truncated => StreamError::Truncated,
+            Failure::Trailing => StreamError::TrailingData,
+            Failure::TooManySegments => StreamError::TooManySegments,
+            Failure::Unpositioned => StreamError::InvalidSeek,
+        }
+    }
+}
+
+/// What authenticating one segment found.
+enum Opened {
+    NonFinal,
+    Final { plain_len: usize },
+}
+
+impl<R: Read> RestoreReader<R> {
+    /// Reads the header of an encrypted stream from `inner` and authenticates it with `key`.
+    ///
+    /// Fails with [`StreamError::WrongKey`] if the stream needs another key,
+    /// [`StreamError::HeaderAuthentication`] if the header was altered, and
+    /// [`StreamError::Unencrypted`] if the stream is unencrypted (a reader with a key never
+    /// accepts one, so encryption cannot be stripped silently).
+    pub fn new(mut inner: R, key: &DataKey) -> Result<Self, StreamError> {
+        let header = Header::read_from(&mut inner)?;
+        Self::from_header(inner, header, Some(key))
+    }
+
+    /// Reads the header of an unencrypted (integrity-only) stream from `inner` and checks it.
+    /// Fails with [`StreamError::Encrypted`] if the stream is encrypted.
+    pub fn unencrypted(mut inner: R) -> Result<Self, StreamError> {
+        let header = Header::read_from(&mut inner)?;
+        Self::from_header(inner, header, None)
+    }
+
+    /// Continues after [`Header::read_from`]: `inner` must be positioned just after the header.
+    /// `key` must be `Some` for an encrypted stream (else [`StreamError::Encrypted`]) and `None`
+    /// for an unencrypted one (else [`StreamError::Unencrypted`]).
+    pub fn from_header(
+        inner: R,
+        header: Header,
+        key: Option<&DataKey>,
+    ) -> Result<Self, StreamError> {
+        let cipher = header.open(key)?;
+        let segment_size = header.segment_size();
+        Ok(RestoreReader {
+            inner,
+            consumed: header.encoded_len() as u64,
+            header,
+            cipher,
+            segment_size,
+            buf: vec![0; segment_size + TAG_LEN + LOOKAHEAD],
+            filled: 0,
+            ahead: 0,
+            plain_start: 0,
+            plain_end: 0,
+            index: 0,
+            state: State::Reading,
+            offset: 0,
+            skip: 0,
+            base: None,
+            plain_len: None,
+            scratch: Vec::new(),
+        })
+    }
+
+    /// The stream's header (authenticated).
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The inner reader.
+    pub fn get_ref(&self) -> &R {
+        &self.inner
+    }
+
+    /// Returns the inner reader, positioned somewhere after what has been returned.
+    pub fn into_inner(self) -> R {
+        self.inner
+    }
+
+    /// Length of a full ciphertext segment.
+    fn full(&self) -> usize {
+        self.segment_size + TAG_LEN
+    }
+
+    /// Records a stream error as permanent (I/O errors stay retryable) and converts it.
+    fn fail(&mut self, err: StreamError) -> io::Error {
+        if let Some(failure) = Failure::of(&err) {
+            self.state = State::Failed(failure);
+        }
+        err.into_io()
+    }
+
+    /// Moves waiting lookahead bytes to the front of `buf`, where segment `index` starts.
+    fn take_lookahead(&mut self) {
+        if self.ahead > 0 {
+            let full = self.full();
+            self.buf.copy_within(full..full + self.ahead, 0);
+            self.filled = self.ahead;
+            self.ahead = 0;
+        }
+    }
+
+    /// Loads segment `index` into `buf` and authenticates it.
+    fn load_buffered(&mut self) -> Result<(), StreamError> {
+        self.take_lookahead();
+        let full = self.full();
+        let want = full + LOOKAHEAD;
+        let got = fill(&mut self.inner, &mut self.buf[..want], self.filled);
+        self.consumed += (got.0 - self.filled) as u64;
+        self.filled = got.0;
+        got.1?;
+
+        let seg_len = self.filled.min(full);
+        let extra = self.filled - seg_len;
+        let opened = authenticate(
+            &self.cipher,
+            &mut self.scratch,
+            self.index,
+            full,
+            &mut self.buf[..seg_len],
+            extra,
+        )?;
+        self.filled = 0;
+        let plain_len = self.accept(opened, extra)?;
+        self.plain_start = self.skip.min(plain_len);
+        self.plain_end = plain_len;
+        self.skip = 0;
+        Ok(())
+    }
+
+    /// Loads segment `index` straight into `out` (at least one full ciphertext segment long) and
+    /// authenticates it there; returns its plaintext length. Used only when no plaintext is
+    /// pending and nothing is to be skipped.
+    fn load_direct(&mut self, out: &mut [u8]) -> Result<usize, StreamError> {
+        self.take_lookahead();
+        let full = self.full();
+        let out = &mut out[..full];
+        let have = self.filled;
+        out[..have].copy_from_slice(&self.buf[..have]);
+        let (got, result) = fill(&mut self.inner, out, have);
+        self.consumed += (got - have) as u64;
+        if let Err(err) = result {
+            self.buf[..got].copy_from_slice(&out[..got]);
+            self.filled = got;
+            return Err(err.into());
+        }
+        let mut extra = 0;
+        if got == full {
+            let (ahead, result) = fill(&mut self.inner, &mut self.buf[full..full + LOOKAHEAD], 0);
+            self.consumed += ahead as u64;
+            if let Err(err) = result {
+                // Keep everything in `buf` (the lookahead already is), as the buffered path would.
+                self.buf[..full].copy_from_slice(out);
+                self.filled = full + ahead;
+                return Err(err.into());
+            }
+            extra = ahead;
+        }
+        self.filled = 0;
+        let opened = authenticate(
+            &self.cipher,
+            &mut self.scratch,
+            self.index,
+            full,
+            &mut out[..got],
+            extra,
+        )?;
+        self.accept(opened, extra)
+    }
+
+    /// Advances past an authenticated segment; returns its plaintext length.
+    fn accept(&mut self, opened: Opened, extra: usize) -> Result<usize, StreamError> {
+        match opened {
+            Opened::NonFinal => {
+                self.ahead = extra;
+                self.index = self
+                    .index
+                    .checked_add(1)
+                    .ok_or(StreamError::TooManySegments)?;
+                Ok(self.segment_size)
+            }
+            Opened::Final { plain_len } => {
+                self.state = State::Done;
+                let len = self
+                    .index
+                    .checked_mul(self.segment_size as u64)
+                    .and_then(|start| start.checked_add(plain_len as u64))
+                    .ok_or(StreamError::TooManySegments)?;
+                self.plain_len = Some(len);
+                Ok(plain_len)
+            }
+        }
+    }
+}
+
+/// Reads into `buf[filled..]` until `buf` is full or the input ends. Returns the new fill level
+/// and the error that stopped it, if any (`Interrupted` is retried).
+fn fill<R: Read>(inner: &mut R, buf: &mut [u8], mut filled: usize) -> (usize, io::Result<()>) {
+    while filled < buf.len() {
+        match inner.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return (filled, Err(e)),
+        }
+    }
+    (filled, Ok(()))
+}
+
+/// Authenticates segment `index` in place. `seg` holds the bytes that may form it (at most one
+/// full ciphertext segment, `full` bytes) and `extra` counts the bytes that follow it before the
+/// end of the input (at most [`LOOKAHEAD`]; `LOOKAHEAD` means "more data follows").
+///
+/// The segment is the last one exactly when fewer than `LOOKAHEAD` bytes follow it.
+fn authenticate(
+    cipher: &SegmentCipher,
+    scratch: &mut Vec<u8>,
+    index: u64,
+    full: usize,
+    seg: &mut [u8],
+    extra: usize,
+) -> Result<Opened, StreamError> {
+    let corrupt = |_| StreamError::CorruptSegment { index };
+    if extra >= LOOKAHEAD {
+        cipher.open(index, false, seg).map_err(corrupt)?;
+        return Ok(Opened::NonFinal);
+    }
+    // Only the last segment of an empty stream may be empty.
+    let min_len = if index == 0 { TAG_LEN } else { TAG_LEN + 1 };
+    if seg.len() < min_len {
+        return Err(StreamError::Truncated);
+    }
+    if seg.len() < full {
+        cipher.open(index, true, seg).map_err(corrupt)?;
+        return Ok(Opened::Final {
+            plain_len: seg.len() - TAG_LEN,
+        });
+    }
+    // A full-size segment at the end: either the genuine last segment, or a non-last one whose
+    // successors were cut off (or replaced by fewer than LOOKAHEAD bytes). Keep a copy to try
+    // both; this happens at most once per pass over the stream.
+    scratch.clear();
+    scratch.extend_from_slice(seg);
+    if cipher.open(index, true, seg).is_ok() {
+        return if extra > 0 {
+            Err(StreamError::TrailingData)
+        } else {
+            Ok(Opened::Final {
+                plain_len: full - TAG_LEN,
+            })
+        };
+    }
+    if cipher.open(index, false, scratch).is_ok() {
+        scratch.fill(0);
+        return Err(StreamError::Truncated);
+    }
+    Err(StreamError::CorruptSegment { index })
+}
+
+impl<R: Read> Read for RestoreReader<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if out.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            if self.plain_start < self.plain_end {
+                let n = out.len().min(self.plain_end - self.plain_start);
+                out[..n].copy_from_slice(&self.buf[self.plain_start..self.plain_start + n]);
+                self.plain_start += n;
+                self.offset += n as u64;
+                return Ok(n);
+            }
+            match self.state {
+                State::Done => return Ok(0),
+                State::Failed(failure) => return Err(failure.error().into_io()),
+                State::Reading => {}
+            }
+            let full = self.full();
+            let buffered = if self.ahead > 0 {
+                self.ahead
+            } else {
+                self.filled
+            };
+            if self.skip == 0 && out.len() >= full && buffered < full {
+                match self.load_direct(out) {
+                    Ok(0) => continue,
+                    Ok(n) => {
+                        self.offset += n as u64;
+                        return Ok(n);
+                    }
+                    Err(err) => return Err(self.fail(err)),
+                }
+            }
+            if let Err(err) = self.load_buffered() {
+                return Err(self.fail(err));
+            }
+        }
+    }
+}
+
+impl<R: Read + Seek> RestoreReader<R> {
+    /// The authenticated plaintext length. The first call authenticates the last segment (as
+    /// the last one); the length is never taken from the unauthenticated size of the input.
+    /// The read position is kept.
+    pub fn plaintext_len(&mut self) -> Result<u64, StreamError> {
+        if let Some(len) = self.plain_len {
+            return Ok(len);
+        }
+        let offset = self.offset;
+        let result = self.find_plaintext_len().and_then(|len| {
+            self.jump(offset, len)?;
+            Ok(len)
+        });
+        if let Err(err) = &result {
+            self.state = State::Failed(Failure::of(err).unwrap_or(Failure::Unpositioned));
+        }
+        result
+    }
+
+    /// Moves to plaintext offset `target` of a stream of `len` bytes; segments load lazily.
+    fn jump(&mut self, target: u64, len: u64) -> Result<(), StreamError> {
+        if target >= len {
+            self.plain_start = 0;
+            self.plain_end = 0;
+            self.state = State::Done;
+        } else {
+            let size = self.segment_size as u64;
+            self.position_at_segment(target / size, (target % size) as usize)?;
+        }
+        self.offset = target;
+        Ok(())
+    }
+
+    fn find_plaintext_len(&mut self) -> Result<u64, StreamError> {
+        let base = self.base()?;
+        let header_len = self.header.encoded_len() as u64;
+        let end = self.inner.seek(SeekFrom::End(0))?;
+        let body = end
+            .checked_sub(base + header_len)
+            .filter(|&len| len > 0)
+            .ok_or(StreamError::Truncated)?;
+        let full = self.full() as u64;
+        let last = (body - 1) / full;
+        let tail = body - last * full;
+        // Fewer than LOOKAHEAD bytes after a full segment cannot be a segment: then the segment
+        // before them must be the last one (and they are trailing data).
+        let candidate = if tail < LOOKAHEAD as u64 && last > 0 {
+            last - 1
+        } else {
+            last
+        };
+        self.position_at_segment(candidate, 0)?;
+        self.load_buffered()?;
+        self.plain_len.ok_or(StreamError::Truncated)
+    }
+
+    /// Where the stream starts in `inner`.
+    fn base(&mut self) -> Result<u64, StreamError> {
+        if let Some(base) = self.base {
+            return Ok(base);
+        }
+        let position = self.inner.stream_position()?;
+        let base = position
+            .checked_sub(self.consumed)
+            .ok_or(StreamError::InvalidSeek)?;
+        self.base = Some(base);
+        Ok(base)
+    }
+
+    /// Positions `inner` at the start of segment `index`, to drop `skip` plaintext bytes.
+    fn position_at_segment(&mut self, index: u64, skip: usize) -> Result<(), StreamError> {
+        let base = self.base()?;
+        let header_len = self.header.encoded_len() as u64;
+        let start = index
+            .checked_mul(self.full() as u64)
+            .and_then(|offset| offset.checked_add(header_len))
+            .ok_or(StreamError::InvalidSeek)?;
+        let target = base.checked_add(start).ok_or(StreamError::InvalidSeek)?;
+        // Mark the position unknown until the seek has succeeded.
+        self.state = State::Failed(Failure::Unpositioned);
+        self.inner.seek(SeekFrom::Start(target))?;
+        self.consumed = start;
+        self.index = index;
+        self.skip = skip;
+        self.filled = 0;
+        self.ahead = 0;
+        self.plain_start = 0;
+        self.plain_end = 0;
+        self.state = State::Reading;
+        Ok(())
+    }
+}
+
+impl<R: Read + Seek> Seek for RestoreReader<R> {
+    /// Seeks to a plaintext offset. The first seek authenticates the last segment, so the
+    /// length behind `SeekFrom::End` is trusted. Seeking past the end is allowed (reads then
+    /// return 0). After a failed seek the position is unknown: seek again before reading.
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        let len = self.plaintext_len().map_err(StreamError::into_io)?;
+        let target = match pos {
+            SeekFrom::Start(p) => Some(p),
+            SeekFrom::End(delta) => len.checked_add_signed(delta),
+            SeekFrom::Current(delta) => self.offset.checked_add_signed(delta),
+        }
+        .ok_or_else(|| StreamError::InvalidSeek.into_io())?;
+        self.jump(target, len).map_err(|e| self.fail(e))?;
+        Ok(target)
+    }
+
+    fn stream_position(&mut self) -> io::Result<u64> {
+        Ok(self.offset)
+    }
+}
+
+impl<R: Read> fmt::Debug for RestoreReader<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RestoreReader")
+            .field("header", &self.header)
+            .field("cipher", &self.cipher)
+            .field("next_segment", &self.index)
+            .field("offset", &self.offset)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}

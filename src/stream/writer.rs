@@ -1,0 +1,199 @@
+//! [`BackupWriter`]: seals a stream of any length in constant memory.
+
+use std::fmt;
+use std::io::{self, Write};
+
+use super::header::Header;
+use super::segment::{SegmentCipher, SegmentCounter};
+use super::{Algorithm, Extension, StreamConfig, StreamError, TAG_LEN};
+use crate::key::{DataKey, fill_random};
+
+/// Encrypts a backup into any [`Write`]r, one authenticated segment at a time.
+///
+/// The header is written by the constructor. Plaintext is buffered until a whole segment is
+/// available (a full segment is held back until more data or [`finish`](Self::finish) shows
+/// whether it is the last one), then sealed in place and written. [`Write::flush`] flushes the
+/// inner writer but cannot emit a partial segment.
+///
+/// **You must call [`finish`](Self::finish)**: it seals the last segment. A stream whose writer
+/// was dropped without it is rejected by [`RestoreReader`](super::RestoreReader) as
+/// [`StreamError::Truncated`].
+///
+/// After any error the writer is poisoned: every later call fails with
+/// [`StreamError::Poisoned`], and what was written is an incomplete stream.
+///
+/// ```
+/// use std::io::Write;
+/// use strongbox::{Algorithm, BackupWriter, DataKey, StreamConfig};
+///
+/// let key = DataKey::generate()?;
+/// let config = StreamConfig::default().algorithm(Algorithm::ChaCha20Poly1305);
+/// let mut writer = BackupWriter::with_config(Vec::new(), &key, &config, Vec::new())?;
+/// writer.write_all(&[42; 100_000])?;
+/// let backup: Vec<u8> = writer.finish()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct BackupWriter<W: Write> {
+    inner: W,
+    header: Header,
+    cipher: SegmentCipher,
+    counter: SegmentCounter,
+    segment_size: usize,
+    /// One segment: plaintext, then room for the tag. Allocated once.
+    buf: Vec<u8>,
+    /// Plaintext bytes buffered in `buf`.
+    filled: usize,
+    poisoned: bool,
+}
+
+impl<W: Write> BackupWriter<W> {
+    /// Starts an AES-256-GCM stream with the default segment size, encrypted with `key`, and
+    /// writes its header to `inner`.
+    pub fn new(inner: W, key: &DataKey) -> Result<Self, StreamError> {
+        Self::with_config(inner, key, &StreamConfig::default(), Vec::new())
+    }
+
+    /// Starts a stream encrypted with `key` using `config`, with optional header `extensions`
+    /// (authenticated with the header, stored in ascending order of kind; each kind at most
+    /// once, at most [`Extension::MAX_AREA_LEN`] bytes in all), and writes its header to `inner`.
+    pub fn with_config(
+        inner: W,
+        key: &DataKey,
+        config: &StreamConfig,
+        extensions: Vec<Extension>,
+    ) -> Result<Self, StreamError> {
+        Self::create(
+            inner,
+            Some((key, config.algorithm)),
+            config.segment_size,
+            extensions,
+            random_salt()?,
+        )
+    }
+
+    /// Starts an **unencrypted, integrity-only** stream (algorithm id 0) and writes its header
+    /// to `inner`. The configured algorithm is ignored.
+    ///
+    /// The data is stored in clear. Each segment and the header carry a SHA-256-based checksum
+    /// bound to the segment's position and to this stream's random salt, so corruption,
+    /// truncation, reordering and segments from other streams are detected; but anyone can
+    /// compute those checksums, so this mode detects accidents, **not** deliberate tampering.
+    /// Read it back with [`RestoreReader::unencrypted`](super::RestoreReader::unencrypted); a
+    /// reader given a key refuses it.
+    pub fn unencrypted(
+        inner: W,
+        config: &StreamConfig,
+        extensions: Vec<Extension>,
+    ) -> Result<Self, StreamError> {
+        Self::create(inner, None, config.segment_size, extensions, random_salt()?)
+    }
+
+    /// The constructor behind the public ones; a fixed `salt` is only for test vectors.
+    pub(crate) fn create(
+        mut inner: W,
+        key: Option<(&DataKey, Algorithm)>,
+        segment_size: usize,
+        extensions: Vec<Extension>,
+        salt: [u8; 32],
+    ) -> Result<Self, StreamError> {
+        let (header, cipher) = Header::seal_new(key, segment_size, extensions, salt)?;
+        inner.write_all(header.encoded())?;
+        Ok(BackupWriter {
+            inner,
+            header,
+            cipher,
+            counter: SegmentCounter::new(),
+            segment_size,
+            buf: vec![0; segment_size + TAG_LEN],
+            filled: 0,
+            poisoned: false,
+        })
+    }
+
+    /// The header this writer wrote.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The inner writer.
+    pub fn get_ref(&self) -> &W {
+        &self.inner
+    }
+
+    /// Seals and writes the last segment, flushes the inner writer and returns it.
+    ///
+    /// The last segment holds the buffered plaintext (1 byte to one segment); a stream with no
+    /// plaintext at all gets one empty last segment.
+    pub fn finish(mut self) -> Result<W, StreamError> {
+        if self.poisoned {
+            return Err(StreamError::Poisoned);
+        }
+        self.emit(true)?;
+        self.inner.flush()?;
+        Ok(self.inner)
+    }
+
+    /// Seals the buffered plaintext as the next segment and writes it.
+    fn emit(&mut self, last: bool) -> Result<(), StreamError> {
+        let result = (|| {
+            let index = self.counter.advance(last)?;
+            let segment = &mut self.buf[..self.filled + TAG_LEN];
+            self.cipher.seal(index, last, segment);
+            self.inner.write_all(segment)?;
+            self.filled = 0;
+            Ok(())
+        })();
+        if result.is_err() {
+            self.poisoned = true;
+        }
+        result
+    }
+}
+
+impl<W: Write> Write for BackupWriter<W> {
+    /// Buffers `data`, sealing and writing every segment it completes; always consumes all of
+    /// `data` unless it fails.
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.poisoned {
+            return Err(StreamError::Poisoned.into());
+        }
+        let mut rest = data;
+        while !rest.is_empty() {
+            if self.filled == self.segment_size {
+                // More data follows, so the full segment is not the last one.
+                self.emit(false)?;
+            }
+            let n = rest.len().min(self.segment_size - self.filled);
+            self.buf[self.filled..self.filled + n].copy_from_slice(&rest[..n]);
+            self.filled += n;
+            rest = &rest[n..];
+        }
+        Ok(data.len())
+    }
+
+    /// Flushes the inner writer. Buffered plaintext (less than a segment, or a full segment
+    /// whose successor is not known yet) stays buffered until more data or `finish()`.
+    fn flush(&mut self) -> io::Result<()> {
+        if self.poisoned {
+            return Err(StreamError::Poisoned.into());
+        }
+        self.inner.flush()
+    }
+}
+
+impl<W: Write> fmt::Debug for BackupWriter<W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BackupWriter")
+            .field("header", &self.header)
+            .field("counter", &self.counter)
+            .field("buffered", &self.filled)
+            .field("poisoned", &self.poisoned)
+            .finish_non_exhaustive()
+    }
+}
+
+fn random_salt() -> Result<[u8; 32], StreamError> {
+    let mut salt = [0u8; 32];
+    fill_random(&mut salt).map_err(|_| StreamError::Random)?;
+    Ok(salt)
+}
