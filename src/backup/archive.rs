@@ -13,9 +13,9 @@ use std::path::{Component, Path, PathBuf};
 
 use tar::{Archive, Builder, EntryType, Header};
 
-/// The protected database key file, never packed: the key travels wrapped in the backup header
-/// and a restore writes a fresh key file (see `docs/BACKUP.md`).
-pub(crate) const KEY_FILE_NAME: &str = "secret.key.encrypted";
+/// The protected database key file is never packed: the key travels wrapped in the backup
+/// header and a restore writes a fresh key file (see `docs/BACKUP.md`).
+pub(crate) use crate::KEY_FILE_NAME;
 
 /// Why packing failed.
 #[derive(Debug)]

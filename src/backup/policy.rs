@@ -75,7 +75,9 @@ pub struct BackupEncryptionSettings {
     key: Option<DataKey>,
 }
 
-fn deserialize_key<'de, D: Deserializer<'de>>(de: D) -> Result<Option<DataKey>, D::Error> {
+pub(crate) fn deserialize_key<'de, D: Deserializer<'de>>(
+    de: D,
+) -> Result<Option<DataKey>, D::Error> {
     let text: Option<String> = Option::deserialize(de)?;
     match text.map(Zeroizing::new) {
         None => Ok(None),
