@@ -395,7 +395,26 @@ fn logical_backups_may_use_any_mode() {
         inspect(fx.path("provided")).unwrap().manifest().key_id(),
         Some(other_id)
     );
-    for (i, f) in ["follow", "plain", "provided"].into_iter().enumerate() {
+    // The stream's algorithm and segment size are the caller's choice.
+    LogicalBackup::full(&fx.db)
+        .stream_config(
+            StreamConfig::default()
+                .algorithm(strongbox::Algorithm::ChaCha20Poly1305)
+                .segment_size(1 << 20)
+                .unwrap(),
+        )
+        .write_from(&mut &data[..], fx.path("chacha"), &fx.keys, AUTH)
+        .unwrap();
+    let header = inspect(fx.path("chacha")).unwrap();
+    assert_eq!(
+        header.header().algorithm(),
+        Some(strongbox::Algorithm::ChaCha20Poly1305)
+    );
+    assert_eq!(header.header().segment_size(), 1 << 20);
+    for (i, f) in ["follow", "plain", "provided", "chacha"]
+        .into_iter()
+        .enumerate()
+    {
         let report = restore_to(&fx, &[&fx.path(f)], &format!("r{i}")).unwrap();
         assert_eq!(fs::read(&report.exports[0]).unwrap(), data);
         assert!(!report.key_stored);
@@ -752,6 +771,17 @@ fn logical_chain_round_trip_and_chain_errors() {
     for (path, expected) in report.exports.iter().zip(&exports) {
         assert_eq!(&fs::read(path).unwrap(), expected);
     }
+
+    // A flipped byte in a compressed payload is reported by the stream, not by zstd.
+    let mut bytes = fs::read(&full).unwrap();
+    let at = bytes.len() - 40;
+    bytes[at] ^= 0x80;
+    fs::write(fx.path("flipped"), bytes).unwrap();
+    let err = restore_to(&fx, &[&fx.path("flipped"), &inc1], "bad").unwrap_err();
+    assert!(
+        matches!(err, BackupError::Tampered { segment: Some(_) }),
+        "{err:?}"
+    );
 
     let check = |files: &[&Path]| restore_to(&fx, files, "bad").unwrap_err();
     assert!(matches!(
