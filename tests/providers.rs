@@ -642,6 +642,7 @@ fn racing_processes_create_one_home_key() {
     assert_eq!(on_disk.fingerprint().to_string(), fps[0]);
 }
 
+#[cfg(unix)]
 #[test]
 fn home_debug_shows_no_key() {
     let home = tempfile::tempdir().unwrap();
