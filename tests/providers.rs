@@ -202,6 +202,35 @@ mod exec {
     }
 
     #[test]
+    fn a_failure_is_reported_without_waiting_for_a_background_process() {
+        let (_dir, result) = {
+            let dir = tempfile::tempdir().unwrap();
+            let program = script(
+                dir.path(),
+                "bgfail.sh",
+                "sleep 30 &\necho 'no vault' >&2; exit 3",
+            );
+            let p = ExecProvider::new(program).with_timeout(Duration::from_secs(25));
+            let start = Instant::now();
+            let r = p.fingerprint();
+            // Well before the 25 s timeout: the failure does not wait on `sleep`'s pipes.
+            assert!(
+                start.elapsed() < Duration::from_secs(15),
+                "{:?}",
+                start.elapsed()
+            );
+            (dir, r)
+        };
+        match result.unwrap_err() {
+            ProviderError::ExecFailed { code, stderr, .. } => {
+                assert_eq!(code, Some(3));
+                assert_eq!(stderr, "no vault");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn missing_and_not_executable_programs() {
         let dir = tempfile::tempdir().unwrap();
         let err = ExecProvider::new(dir.path().join("nope"))
