@@ -100,6 +100,12 @@ impl<P: MasterKeyProvider + ?Sized> MasterKeyProvider for Arc<P> {
     }
 }
 
+impl<P: MasterKeyProvider + ?Sized> MasterKeyProvider for &P {
+    fn protection(&self) -> Result<Protection<'_>, ProviderError> {
+        (**self).protection()
+    }
+}
+
 /// How a [`MasterKeyProvider`] protects data keys.
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
