@@ -13,95 +13,25 @@
 //!   freed, and its one copy lives in a [`Zeroizing`] vector allocated at its exact size (so it
 //!   is never reallocated, which would leave a copy behind).
 
-use std::fmt;
 use std::ptr;
 
-use windows_sys::Win32::Foundation::{
-    ERROR_FILE_NOT_FOUND, ERROR_INVALID_DATA, ERROR_INVALID_PARAMETER, ERROR_NOT_ENOUGH_MEMORY,
-    ERROR_OUTOFMEMORY, GetLastError, LocalFree, NTE_BAD_DATA, NTE_BAD_KEY_STATE, NTE_BAD_KEYSET,
-};
+use windows_sys::Win32::Foundation::{ERROR_INVALID_PARAMETER, GetLastError, LocalFree};
 use windows_sys::Win32::Security::Cryptography::{
     CRYPT_INTEGER_BLOB, CRYPTPROTECT_UI_FORBIDDEN, CryptProtectData, CryptUnprotectData,
 };
 use zeroize::{Zeroize, Zeroizing};
 
-/// Why a DPAPI call failed. Carries the OS error code, never any data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum DpapiError {
-    /// `CryptProtectData` failed.
-    #[error("DPAPI refused to protect the key{} ({})", reason(*code), ErrorCode(*code))]
-    Protect {
-        /// The `GetLastError` code.
-        code: u32,
-    },
-    /// `CryptUnprotectData` failed: another user's blob, a corrupt blob or the wrong entropy.
-    #[error("DPAPI refused to unprotect{} ({})", reason(*code), ErrorCode(*code))]
-    Unprotect {
-        /// The `GetLastError` code.
-        code: u32,
-    },
-    /// An input does not fit DPAPI's 32-bit length field.
-    #[error("DPAPI cannot take {len} bytes of input: its limit is 4 GiB")]
-    TooLarge {
-        /// The length that was refused.
-        len: usize,
-    },
-}
+use super::ProviderError;
 
-impl DpapiError {
-    /// The OS error code, if the OS reported one.
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "used by the provider and the tests")
-    )]
-    pub(crate) fn code(&self) -> Option<u32> {
-        match *self {
-            DpapiError::Protect { code } | DpapiError::Unprotect { code } => Some(code),
-            DpapiError::TooLarge { .. } => None,
-        }
-    }
-}
-
-/// An OS error code, shown as Windows tools show it: decimal for Win32 errors, hexadecimal for
-/// `HRESULT`s (the `NTE_*` codes of the crypto API).
-struct ErrorCode(u32);
-
-impl fmt::Display for ErrorCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0 & 0x8000_0000 != 0 {
-            write!(f, "error {:#010X}", self.0)
-        } else {
-            write!(f, "error {}", self.0)
-        }
-    }
-}
-
-/// What an error code means for a strongbox user, as `": ..."`, or `""` for a code with nothing
-/// more useful to say than the code itself.
-fn reason(code: u32) -> &'static str {
-    // The NTE_* constants are HRESULTs (i32); GetLastError reports them as their u32 bit pattern.
-    match code {
-        ERROR_INVALID_DATA => ": the key was protected by another user or the blob is corrupt",
-        c if c == NTE_BAD_DATA as u32 => {
-            ": the key was protected by another user or the blob is corrupt"
-        }
-        c if c == NTE_BAD_KEY_STATE as u32 || c == NTE_BAD_KEYSET as u32 => {
-            ": this user's DPAPI master key is unusable, as after an administrator reset the \
-             Windows password; put back a key exported before the reset"
-        }
-        ERROR_FILE_NOT_FOUND => ": this user's DPAPI master key was not found",
-        ERROR_INVALID_PARAMETER => ": invalid parameter",
-        ERROR_NOT_ENOUGH_MEMORY | ERROR_OUTOFMEMORY => ": out of memory",
-        _ => "",
-    }
-}
+const PROTECT: &str = "protect";
+const UNPROTECT: &str = "unprotect";
 
 /// Protects `plaintext` for the current Windows user, bound to `entropy`.
 ///
 /// The returned blob can be unprotected only by the same user, with the same `entropy`.
-pub(crate) fn protect(plaintext: &[u8], entropy: &[u8]) -> Result<Vec<u8>, DpapiError> {
-    let data_in = input_blob(plaintext)?;
-    let entropy_in = input_blob(entropy)?;
+pub(crate) fn protect(plaintext: &[u8], entropy: &[u8]) -> Result<Vec<u8>, ProviderError> {
+    let data_in = input_blob(plaintext, PROTECT)?;
+    let entropy_in = input_blob(entropy, PROTECT)?;
     let mut data_out = CRYPT_INTEGER_BLOB {
         cbData: 0,
         pbData: ptr::null_mut(),
@@ -133,15 +63,18 @@ pub(crate) fn protect(plaintext: &[u8], entropy: &[u8]) -> Result<Vec<u8>, Dpapi
     // `cbData` bytes that nobody else owns or frees.
     let out = unsafe { LocalBuffer::take(data_out, Wipe::No) };
     if ok == 0 {
-        return Err(DpapiError::Protect { code });
+        return Err(ProviderError::Dpapi {
+            operation: PROTECT,
+            code,
+        });
     }
     Ok(out.as_slice().to_vec())
 }
 
 /// Unprotects a blob made by [`protect`] for the current Windows user with the same `entropy`.
-pub(crate) fn unprotect(blob: &[u8], entropy: &[u8]) -> Result<Zeroizing<Vec<u8>>, DpapiError> {
-    let data_in = input_blob(blob)?;
-    let entropy_in = input_blob(entropy)?;
+pub(crate) fn unprotect(blob: &[u8], entropy: &[u8]) -> Result<Zeroizing<Vec<u8>>, ProviderError> {
+    let data_in = input_blob(blob, UNPROTECT)?;
+    let entropy_in = input_blob(entropy, UNPROTECT)?;
     let mut data_out = CRYPT_INTEGER_BLOB {
         cbData: 0,
         pbData: ptr::null_mut(),
@@ -170,7 +103,10 @@ pub(crate) fn unprotect(blob: &[u8], entropy: &[u8]) -> Result<Zeroizing<Vec<u8>
     // of `cbData` bytes that nobody else owns or frees. It holds plaintext: wipe it before freeing.
     let out = unsafe { LocalBuffer::take(data_out, Wipe::Yes) };
     if ok == 0 {
-        return Err(DpapiError::Unprotect { code });
+        return Err(ProviderError::Dpapi {
+            operation: UNPROTECT,
+            code,
+        });
     }
     let plain = out.as_slice();
     let mut copy = Zeroizing::new(Vec::with_capacity(plain.len()));
@@ -179,8 +115,15 @@ pub(crate) fn unprotect(blob: &[u8], entropy: &[u8]) -> Result<Zeroizing<Vec<u8>
 }
 
 /// A read-only input blob over `data`.
-fn input_blob(data: &[u8]) -> Result<CRYPT_INTEGER_BLOB, DpapiError> {
-    let len = u32::try_from(data.len()).map_err(|_| DpapiError::TooLarge { len: data.len() })?;
+///
+/// DPAPI lengths are 32-bit. The crate's inputs are at most a few KiB (a key blob is at most
+/// `ProtectedKey::MAX_LEN` bytes), so a longer one cannot occur; it would be refused the way
+/// Windows refuses a bad argument, with `ERROR_INVALID_PARAMETER`, rather than truncated.
+fn input_blob(data: &[u8], operation: &'static str) -> Result<CRYPT_INTEGER_BLOB, ProviderError> {
+    let len = u32::try_from(data.len()).map_err(|_| ProviderError::Dpapi {
+        operation,
+        code: ERROR_INVALID_PARAMETER,
+    })?;
     Ok(CRYPT_INTEGER_BLOB {
         cbData: len,
         pbData: data.as_ptr().cast_mut(),
@@ -256,9 +199,26 @@ impl Drop for LocalBuffer {
 
 #[cfg(test)]
 mod tests {
+    use windows_sys::Win32::Foundation::{
+        ERROR_FILE_NOT_FOUND, ERROR_INVALID_DATA, NTE_BAD_DATA, NTE_BAD_KEY_STATE, NTE_BAD_KEYSET,
+    };
+
+    use super::super::dpapi::codes;
     use super::*;
 
     const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    /// The OS error code of a refused unprotect; fails the test on anything else.
+    fn unprotect_code(result: Result<Zeroizing<Vec<u8>>, ProviderError>) -> u32 {
+        match result {
+            Err(ProviderError::Dpapi {
+                operation: "unprotect",
+                code,
+            }) => code,
+            Err(other) => panic!("unexpected error: {other}"),
+            Ok(_) => panic!("DPAPI unprotected a blob it should have refused"),
+        }
+    }
 
     #[test]
     fn round_trip() {
@@ -289,25 +249,23 @@ mod tests {
         for wrong in [&b"entropz"[..], b"", b"entropy\0"] {
             let err = unprotect(&blob, wrong).unwrap_err();
             assert_eq!(
-                err,
-                DpapiError::Unprotect {
-                    code: ERROR_INVALID_DATA
-                }
-            );
-            assert_eq!(
                 err.to_string(),
                 "DPAPI refused to unprotect: the key was protected by another user or the blob \
                  is corrupt (error 13)"
             );
+            assert_eq!(unprotect_code(Err(err)), ERROR_INVALID_DATA);
         }
         let blob = protect(KEY, b"").unwrap();
-        let err = unprotect(&blob, b"entropy").unwrap_err();
-        assert_eq!(err.code(), Some(ERROR_INVALID_DATA));
+        assert_eq!(
+            unprotect_code(unprotect(&blob, b"entropy")),
+            ERROR_INVALID_DATA
+        );
     }
 
     /// DPAPI authenticates the ciphertext, not every byte of its own header: Wine, for one, lets
-    /// a flipped master-key GUID or description byte through. What it guarantees, and what this
-    /// test checks, is that a modified blob never yields a different plaintext, and that the
+    /// a flipped master-key GUID or description byte through (the key blob around it, which
+    /// authenticates the whole DPAPI blob, does not). What DPAPI guarantees, and this test
+    /// checks, is that a modified blob never yields a different plaintext, and that the
     /// encrypted tail (ciphertext and signature) is authenticated.
     #[test]
     fn a_flipped_byte_never_yields_other_plaintext() {
@@ -317,7 +275,10 @@ mod tests {
             let mut bad = blob.clone();
             bad[i] ^= 0x01;
             match unprotect(&bad, b"entropy") {
-                Err(DpapiError::Unprotect { code }) => assert_ne!(code, 0, "byte {i}"),
+                Err(ProviderError::Dpapi {
+                    operation: "unprotect",
+                    code,
+                }) => assert_ne!(code, 0, "byte {i}"),
                 Err(other) => panic!("byte {i}: unexpected {other}"),
                 Ok(plain) => {
                     assert!(
@@ -339,29 +300,17 @@ mod tests {
             &[][..],
             &[0u8; 64][..],
         ] {
-            let err = unprotect(bad, b"entropy").unwrap_err();
-            assert!(
-                matches!(err, DpapiError::Unprotect { code } if code != 0),
-                "{err}"
-            );
-            assert!(err.to_string().starts_with("DPAPI refused to unprotect"));
+            assert_ne!(unprotect_code(unprotect(bad, b"entropy")), 0);
         }
     }
 
+    /// The platform-independent message table uses its own copies of the Windows codes.
     #[test]
-    fn error_codes_are_shown_like_windows_tools_show_them() {
-        assert_eq!(
-            DpapiError::Unprotect {
-                code: NTE_BAD_KEY_STATE as u32
-            }
-            .to_string(),
-            "DPAPI refused to unprotect: this user's DPAPI master key is unusable, as after an \
-             administrator reset the Windows password; put back a key exported before the reset \
-             (error 0x8009000B)"
-        );
-        assert_eq!(
-            DpapiError::Protect { code: 5 }.to_string(),
-            "DPAPI refused to protect the key (error 5)"
-        );
+    fn code_table_matches_windows_sys() {
+        assert_eq!(codes::ERROR_FILE_NOT_FOUND, ERROR_FILE_NOT_FOUND);
+        assert_eq!(codes::ERROR_INVALID_DATA, ERROR_INVALID_DATA);
+        assert_eq!(codes::NTE_BAD_DATA, NTE_BAD_DATA as u32);
+        assert_eq!(codes::NTE_BAD_KEY_STATE, NTE_BAD_KEY_STATE as u32);
+        assert_eq!(codes::NTE_BAD_KEYSET, NTE_BAD_KEYSET as u32);
     }
 }
