@@ -6,9 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use common::*;
-use strongbox::{
-    DataKey, MasterKeySettings, MasterKeySource, ProtectedKey, ProviderError, SettingsError,
-};
+use strongbox::{DataKey, MasterKeySettings, MasterKeySource, ProtectedKey, SettingsError};
 
 fn source(json: &str) -> Result<MasterKeySource, SettingsError> {
     MasterKeySettings::from_json_str(json)?.source()
@@ -232,7 +230,10 @@ fn settings_build_working_providers() {
 #[test]
 fn dpapi_source_is_unsupported_off_windows() {
     let err = MasterKeySource::Dpapi.provider().unwrap_err();
-    assert!(matches!(err, ProviderError::Unsupported { .. }), "{err:?}");
+    assert!(
+        matches!(err, strongbox::ProviderError::Unsupported { .. }),
+        "{err:?}"
+    );
 }
 
 #[test]
