@@ -12,6 +12,13 @@
 //! - the plaintext that `CryptUnprotectData` returns is zeroized in the OS buffer before it is
 //!   freed, and its one copy lives in a [`Zeroizing`] vector allocated at its exact size (so it
 //!   is never reallocated, which would leave a copy behind).
+//!
+//! The lints below make the compiler hold every `unsafe` block to a `// SAFETY:` comment.
+#![deny(
+    clippy::undocumented_unsafe_blocks,
+    clippy::multiple_unsafe_ops_per_block,
+    unsafe_op_in_unsafe_fn
+)]
 
 use std::ptr;
 
@@ -53,12 +60,7 @@ pub(crate) fn protect(plaintext: &[u8], entropy: &[u8]) -> Result<Vec<u8>, Provi
         )
     };
     // Read the error before anything else can call into the OS and overwrite it.
-    // SAFETY: GetLastError has no preconditions.
-    let code = if ok == 0 {
-        unsafe { GetLastError() }
-    } else {
-        0
-    };
+    let code = if ok == 0 { last_error() } else { 0 };
     // SAFETY: `data_out` is exactly what CryptProtectData returned: null or a LocalAlloc buffer of
     // `cbData` bytes that nobody else owns or frees.
     let out = unsafe { LocalBuffer::take(data_out, Wipe::No) };
@@ -93,12 +95,7 @@ pub(crate) fn unprotect(blob: &[u8], entropy: &[u8]) -> Result<Zeroizing<Vec<u8>
             &mut data_out,
         )
     };
-    // SAFETY: GetLastError has no preconditions.
-    let code = if ok == 0 {
-        unsafe { GetLastError() }
-    } else {
-        0
-    };
+    let code = if ok == 0 { last_error() } else { 0 };
     // SAFETY: `data_out` is exactly what CryptUnprotectData returned: null or a LocalAlloc buffer
     // of `cbData` bytes that nobody else owns or frees. It holds plaintext: wipe it before freeing.
     let out = unsafe { LocalBuffer::take(data_out, Wipe::Yes) };
@@ -112,6 +109,12 @@ pub(crate) fn unprotect(blob: &[u8], entropy: &[u8]) -> Result<Zeroizing<Vec<u8>
     let mut copy = Zeroizing::new(Vec::with_capacity(plain.len()));
     copy.extend_from_slice(plain);
     Ok(copy)
+}
+
+/// The calling thread's last OS error code.
+fn last_error() -> u32 {
+    // SAFETY: GetLastError has no preconditions; it reads a thread-local value.
+    unsafe { GetLastError() }
 }
 
 /// A read-only input blob over `data`.
