@@ -142,12 +142,15 @@ pub enum StoreError {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use strongbox::{DatabaseKeyStore, UnixHomeFileProvider};
+/// use strongbox::{DatabaseKeyStore, FileProvider};
 /// # let tmp = tempfile::tempdir()?;
-/// # let master_path = tmp.path().join("home/.strongbox/secret.key");
+/// # let master_path = tmp.path().join("master.key");
+/// # std::fs::write(&master_path, [7u8; 32])?;
+/// # #[cfg(unix)] { use std::os::unix::fs::PermissionsExt;
+/// # std::fs::set_permissions(&master_path, std::fs::Permissions::from_mode(0o600))?; }
 /// # let db = tmp.path().join("db"); std::fs::create_dir(&db)?;
 ///
-/// let store = DatabaseKeyStore::new(Arc::new(UnixHomeFileProvider::at(master_path)));
+/// let store = DatabaseKeyStore::new(Arc::new(FileProvider::new(master_path)));
 /// let key = store.create(&db)?;               // a new random key, protected, written
 /// assert_eq!(store.load(&db)?.id(), key.id());
 /// assert_eq!(store.load_expecting(&db, key.id())?.id(), key.id());

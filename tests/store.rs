@@ -12,7 +12,7 @@ use ring::aead;
 use secrecy::ExposeSecret as _;
 use strongbox::{
     DataKey, DatabaseKeyStore, EnvelopeError, FileProvider, KEY_FILE_NAME, MasterKey,
-    MasterKeyProvider, Protection, ProviderError, PutOutcome, StoreError, UnixHomeFileProvider,
+    MasterKeyProvider, Protection, ProviderError, PutOutcome, StoreError,
 };
 
 fn provider(byte: u8) -> Arc<dyn MasterKeyProvider> {
@@ -271,14 +271,25 @@ fn restore(key: &DataKey, mut sealed: Vec<u8>) -> Option<Vec<u8>> {
     Some(sealed)
 }
 
+/// The OS default provider of the password-reset story: the home key file (under `root`), or on
+/// Windows DPAPI (whose loss to a reset tests/dpapi_windows.rs plays out).
+#[cfg(not(windows))]
+fn os_default_provider(root: &std::path::Path) -> Arc<dyn MasterKeyProvider> {
+    Arc::new(strongbox::UnixHomeFileProvider::at(
+        root.join("home/.strongbox/secret.key"),
+    ))
+}
+#[cfg(windows)]
+fn os_default_provider(_root: &std::path::Path) -> Arc<dyn MasterKeyProvider> {
+    Arc::new(strongbox::DpapiProvider::new().unwrap())
+}
+
 #[test]
 fn the_password_reset_story() {
     let root = tempfile::tempdir().unwrap();
     let dbs = databases(root.path(), 3);
-    // Provider A: the OS default (the home key file); provider B: what protects after the reset.
-    let a: Arc<dyn MasterKeyProvider> = Arc::new(UnixHomeFileProvider::at(
-        root.path().join("home/.strongbox/secret.key"),
-    ));
+    // Provider A: the OS default; provider B: what protects after the reset.
+    let a = os_default_provider(root.path());
     let store_a = DatabaseKeyStore::new(a);
     let mut backups = Vec::new();
     for db in &dbs {
@@ -293,6 +304,7 @@ fn the_password_reset_story() {
         .collect();
 
     // The reset: A's key is gone for good.
+    #[cfg(not(windows))]
     std::fs::remove_dir_all(root.path().join("home")).unwrap();
     let b_path = root.path().join("new-master.key");
     write_with_mode(

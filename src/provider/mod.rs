@@ -10,10 +10,9 @@ use std::time::Duration;
 use crate::key::{Fingerprint, KeyError, MasterKey};
 
 mod dpapi;
+// The DPAPI FFI: the only module of the crate allowed `unsafe` (see lib.rs).
 #[cfg(windows)]
 #[allow(unsafe_code)]
-// rustfmt resolves every `mod` whatever its cfg: drop this `skip` once the file exists.
-#[rustfmt::skip]
 mod dpapi_windows;
 mod exec;
 mod file;
@@ -303,11 +302,10 @@ pub enum ProviderError {
         /// The platform (`std::env::consts::OS`).
         platform: &'static str,
     },
-    /// The Windows Data Protection API refused an operation.
-    #[error(
-        "DPAPI refused to {operation} the key (error {code}); a DPAPI-protected key can only be \
-         unprotected by the same Windows user, and not after a password reset"
-    )]
+    /// The Windows Data Protection API refused an operation. The message says what the code
+    /// means where that is known, e.g. "DPAPI refused to unprotect: the key was protected by
+    /// another user or the blob is corrupt (error 13)".
+    #[error("{}", dpapi::error_message(operation, *code))]
     Dpapi {
         /// `"protect"` or `"unprotect"`.
         operation: &'static str,
