@@ -167,7 +167,9 @@ impl ExecProvider {
 
         let pipe_deadline = deadline.max(Instant::now() + PIPE_GRACE);
         if !status.success() {
-            stderr.wait(pipe_deadline);
+            // The program has exited, so its own output is already in the pipe: a short wait
+            // drains it, without waiting on a background process that inherited the pipe.
+            stderr.wait(Instant::now() + PIPE_GRACE);
             return Err(ProviderError::ExecFailed {
                 program: program(),
                 code: status.code(),
