@@ -485,11 +485,11 @@ fn key_unavailable_wrong_key_and_key_for_unencrypted() {
     let config = RestoreConfig::new([&snap], fx.path("r")).with_key(key.try_clone().unwrap());
     assert!(restore(&config, &elsewhere, AUTH).unwrap().key_stored);
     assert!(
-        fx.store().load(&fx.path("r")).is_err(),
+        fx.store().load(fx.path("r")).is_err(),
         "stored under the other master key"
     );
     let other_store = DatabaseKeyStore::new(Arc::clone(elsewhere.current()));
-    assert_eq!(other_store.load(&fx.path("r")).unwrap().id(), key.id());
+    assert_eq!(other_store.load(fx.path("r")).unwrap().id(), key.id());
 
     // A wrong key.
     let wrong = DataKey::generate().unwrap();
@@ -535,7 +535,7 @@ fn recovery_master_key_restores_without_a_pasted_key() {
     assert!(report.key_stored);
     // The restored key is stored under the new machine's current master key.
     let store = DatabaseKeyStore::new(new_machine);
-    assert_eq!(store.load(&fx.path("r")).unwrap().id(), key.id());
+    assert_eq!(store.load(fx.path("r")).unwrap().id(), key.id());
 }
 
 #[test]
