@@ -64,9 +64,9 @@ mod stream;
 
 pub use backup::{
     BackupEncryptionSettings, BackupError, BackupId, BackupInfo, BackupKind, Channel, Compression,
-    EXT_MANIFEST, EXT_WRAPPED_KEYS, EncryptionMode, LogicalBackup, LogicalBackupWriter,
-    MAX_DATABASE_NAME_LEN, MAX_KEY_COPIES, Manifest, MasterKeys, RestoreConfig, RestoreReport,
-    SecretOperation, SnapshotBackup, inspect, restore,
+    EncryptionMode, LogicalBackup, LogicalBackupWriter, MAX_DATABASE_NAME_LEN, MAX_KEY_COPIES,
+    Manifest, MasterKeys, RestoreConfig, RestoreReport, SecretOperation, SnapshotBackup, inspect,
+    restore,
 };
 pub use envelope::{EnvelopeError, ProtectedKey, Scheme};
 pub use key::{DataKey, Fingerprint, KEY_LEN, KeyError, KeyId, MasterKey};

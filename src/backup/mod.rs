@@ -22,9 +22,9 @@ pub use policy::{BackupEncryptionSettings, Channel, EncryptionMode, SecretOperat
 pub use restore::{BackupInfo, RestoreConfig, RestoreReport, inspect, restore};
 
 /// Header extension kind of the manifest (UTF-8 JSON, see `docs/BACKUP.md`).
-pub const EXT_MANIFEST: u16 = 0x0001;
+pub(crate) const EXT_MANIFEST: u16 = 0x0001;
 /// Header extension kind of the wrapped copies of the backup key (see `docs/BACKUP.md`).
-pub const EXT_WRAPPED_KEYS: u16 = 0x0002;
+pub(crate) const EXT_WRAPPED_KEYS: u16 = 0x0002;
 
 /// Why a backup, a restore or an inspection failed.
 ///
