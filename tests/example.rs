@@ -1,5 +1,7 @@
 //! Runs the README's first command's program (`examples/backup_and_restore.rs`) so that it cannot
-//! rot: same code, with the master key in a temporary directory instead of `$HOME`.
+//! rot: same code, with the master key in a temporary directory instead of `$HOME` (the
+//! home-file provider is the Unix one).
+#![cfg(unix)]
 
 #[allow(dead_code)]
 #[path = "../examples/backup_and_restore.rs"]
@@ -9,7 +11,6 @@ use std::sync::Arc;
 
 use strongbox::{BackupError, UnixHomeFileProvider};
 
-#[cfg(unix)]
 #[test]
 fn the_main_example_runs_and_checks_what_it_claims() {
     let tmp = tempfile::tempdir().unwrap();

@@ -359,12 +359,20 @@ pub fn restore(
             path: target.clone(),
         });
     }
+    // A directory that appeared at the target since the check above makes the rename fail
+    // (Windows; or Unix, unless it is empty, in which case nothing is lost).
     let built = tmp.keep();
     if let Err(source) = fs::rename(&built, target) {
         let _ = fs::remove_dir_all(&built);
-        return Err(BackupError::Io {
-            path: target.clone(),
-            source,
+        return Err(if exists(target) {
+            BackupError::TargetExists {
+                path: target.clone(),
+            }
+        } else {
+            BackupError::Io {
+                path: target.clone(),
+                source,
+            }
         });
     }
     sync_dir(parent).map_err(|source| BackupError::Io {
