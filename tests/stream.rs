@@ -706,6 +706,26 @@ fn seek_trusts_the_length_only_after_authenticating_the_last_segment() {
 }
 
 #[test]
+fn seeking_works_when_the_stream_starts_inside_a_larger_file() {
+    let plain = data(3 * S + 5, 16);
+    let mut file = vec![0xEE; 1000];
+    file.extend_from_slice(&seal(Mode::Aes, &plain));
+    let mut cursor = Cursor::new(file);
+    cursor.set_position(1000);
+    let mut r = reader(Mode::Aes, cursor).unwrap();
+    let mut first = [0u8; 10];
+    r.read_exact(&mut first).unwrap();
+    assert_eq!(first, plain[..10]);
+    assert_eq!(r.seek(SeekFrom::End(-3)).unwrap(), plain.len() as u64 - 3);
+    let mut tail = Vec::new();
+    r.read_to_end(&mut tail).unwrap();
+    assert_eq!(tail, plain[plain.len() - 3..]);
+    r.seek(SeekFrom::Start(S as u64 - 1)).unwrap();
+    r.read_exact(&mut first).unwrap();
+    assert_eq!(first, plain[S - 1..S + 9]);
+}
+
+#[test]
 fn plaintext_len_keeps_the_read_position() {
     let plain = data(4 * S + 1, 14);
     let backup = seal(Mode::Aes, &plain);
