@@ -252,6 +252,30 @@ fn every_single_byte_change_is_detected_and_releases_nothing_of_its_segment() {
 }
 
 #[test]
+fn a_failed_read_leaves_no_plaintext_of_the_segment_in_the_callers_buffer() {
+    for mode in MODES {
+        let plain = data(3 * S, 17);
+        let mut backup = seal(mode, &plain);
+        let bad = segment(&backup, 1);
+        backup[bad.start + 5] ^= 1;
+        let mut r = reader(mode, &backup[..]).unwrap();
+        // Large enough for the direct path: the segment is decrypted in this very buffer.
+        let mut buf = vec![0u8; 4 * S];
+        assert_eq!(r.read(&mut buf).unwrap(), S);
+        assert!(r.read(&mut buf).is_err());
+        let leaked = buf[..S]
+            .iter()
+            .zip(&plain[S..2 * S])
+            .filter(|(a, b)| a == b)
+            .count();
+        assert!(
+            leaked < 100,
+            "{mode:?}: {leaked} bytes of segment 1 in the buffer"
+        );
+    }
+}
+
+#[test]
 fn header_changes_are_rejected_before_any_segment() {
     for mode in MODES {
         let (_, backup) = four_segment_backup(mode);
