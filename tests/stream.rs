@@ -537,6 +537,50 @@ fn header_parsing_without_a_key_and_from_header() {
 }
 
 #[test]
+fn reseal_replaces_extensions_and_keeps_the_segments_valid() {
+    for mode in MODES {
+        let plain = data(2 * S + 3, 18);
+        let old = vec![Extension::new(1, b"old wrapped key".to_vec())];
+        let backup = seal_chunked(mode, &plain, &[S], old);
+        let header = Header::read_from(&mut &backup[..]).unwrap();
+        let segments = &backup[header.encoded_len()..];
+        let k = key(1);
+        let key = (mode != Mode::Plain).then_some(&k);
+        let new_exts = vec![
+            Extension::new(1, b"new wrapped key, longer".to_vec()),
+            Extension::new(2, b"second".to_vec()),
+        ];
+        let new = header.reseal(key, new_exts.clone()).unwrap();
+        assert_eq!(new.extensions(), &new_exts[..]);
+        assert_eq!(
+            (new.algorithm(), new.segment_size(), new.key_id()),
+            (header.algorithm(), header.segment_size(), header.key_id())
+        );
+        let rewritten = [new.as_bytes(), segments].concat();
+        assert_eq!(open(mode, &rewritten).unwrap(), plain);
+        // Only the holder of the key can reseal an encrypted header.
+        if mode != Mode::Plain {
+            assert!(matches!(
+                header.reseal(Some(&self::key(2)), Vec::new()),
+                Err(StreamError::WrongKey { .. })
+            ));
+            assert!(matches!(
+                header.reseal(None, Vec::new()),
+                Err(StreamError::Encrypted { .. })
+            ));
+        }
+        // A tampered header is not laundered by resealing it.
+        let mut tampered = backup.clone();
+        tampered[74] ^= 1; // a byte of the extension value
+        let bad = Header::read_from(&mut &tampered[..]).unwrap();
+        assert!(matches!(
+            bad.reseal(key, Vec::new()),
+            Err(StreamError::HeaderAuthentication)
+        ));
+    }
+}
+
+#[test]
 fn malformed_headers_are_typed_errors() {
     let backup = seal(Mode::Aes, b"abc");
     let parse = |bytes: &[u8]| Header::read_from(&mut &bytes[..]).map(|_| ());

@@ -100,7 +100,7 @@ impl<W: Write> BackupWriter<W> {
         salt: [u8; 32],
     ) -> Result<Self, StreamError> {
         let (header, cipher) = Header::seal_new(key, segment_size, extensions, salt)?;
-        inner.write_all(header.encoded())?;
+        inner.write_all(header.as_bytes())?;
         Ok(BackupWriter {
             inner,
             header,
