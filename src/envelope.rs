@@ -1,0 +1,529 @@
+//! Protected data keys: the versioned key blob ([`ProtectedKey`]) specified in `docs/KEYBLOB.md`.
+//!
+//! One wrapping implementation serves every provider. The data key is sealed with AES-256-GCM
+//! under a wrapping key derived for this blob alone (HKDF-SHA256 from a fresh random 256-bit salt
+//! and the blob header), with every byte of the blob before the sealed key as associated data:
+//! the header (magic, version, scheme, master-key fingerprint, key id) cannot be altered without
+//! the blob failing to open. The HKDF input is the master key (scheme 1), or, for DPAPI
+//! (scheme 2), a fresh random 256-bit secret that DPAPI protects for the current user with
+//! per-blob random entropy stored in the blob.
+//!
+//! `LessSafeKey` is used here and nowhere else: each wrapping key seals exactly one message, so
+//! the fixed all-zero nonce is never reused under a key.
+
+use std::fmt;
+
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use secrecy::ExposeSecret as _;
+use zeroize::Zeroizing;
+
+use crate::key::{DataKey, Fingerprint, KEY_LEN, KeyError, KeyId, fill_random, hkdf_sha256};
+use crate::provider::{MasterKeyProvider, Protection, ProviderError};
+
+/// The blob's magic bytes.
+const MAGIC: &[u8; 8] = b"sbox-key";
+/// The only version this crate reads and writes.
+const VERSION: u8 = 1;
+/// Length of the common header: magic, version, scheme, fingerprint, key id.
+const HEADER_LEN: usize = 8 + 1 + 1 + 16 + 16;
+/// Length of the HKDF salt.
+const SALT_LEN: usize = 32;
+/// Length of the DPAPI entropy.
+const ENTROPY_LEN: usize = 32;
+/// Length of the sealed data key: ciphertext and GCM tag.
+const SEALED_LEN: usize = KEY_LEN + 16;
+/// Length of a scheme-1 blob.
+const MASTER_KEY_BLOB_LEN: usize = HEADER_LEN + SALT_LEN + SEALED_LEN;
+/// Offset of the DPAPI blob in a scheme-2 blob (after its 2-byte length).
+const DPAPI_OFFSET: usize = HEADER_LEN + SALT_LEN + ENTROPY_LEN + 2;
+/// Largest DPAPI blob accepted.
+const MAX_DPAPI_LEN: usize = 4096;
+/// HKDF `info` label of the wrapping key (followed by the 42-byte header).
+const WRAP_LABEL: &[u8] = b"strongbox/v1/keyblob-wrap";
+
+/// How a blob's data key is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Scheme {
+    /// Scheme 1: wrapped under a 256-bit master key (Exec, File, UnixHomeFile providers).
+    MasterKey,
+    /// Scheme 2: wrapped under a random secret that Windows DPAPI protects for the current user.
+    Dpapi,
+}
+
+impl Scheme {
+    /// The scheme's byte in the blob header.
+    pub const fn id(self) -> u8 {
+        match self {
+            Scheme::MasterKey => 1,
+            Scheme::Dpapi => 2,
+        }
+    }
+
+    fn from_id(id: u8) -> Option<Self> {
+        match id {
+            1 => Some(Scheme::MasterKey),
+            2 => Some(Scheme::Dpapi),
+            _ => None,
+        }
+    }
+
+    fn of(protection: &Protection<'_>) -> Self {
+        match protection {
+            Protection::MasterKey(_) => Scheme::MasterKey,
+            Protection::Dpapi(_) => Scheme::Dpapi,
+        }
+    }
+}
+
+impl fmt::Display for Scheme {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Scheme::MasterKey => "master key",
+            Scheme::Dpapi => "DPAPI",
+        })
+    }
+}
+
+/// Why a key blob could not be parsed, made or opened.
+///
+/// Format errors say exactly what is wrong; a failed authentication is deliberately opaque
+/// ([`EnvelopeError::Corrupt`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EnvelopeError {
+    /// The bytes do not start with the key-blob magic.
+    #[error("not a strongbox key blob (bad magic bytes)")]
+    NotAKeyBlob,
+    /// The blob's version is not one this crate reads.
+    #[error("unsupported key blob version {version} (this version of strongbox reads version 1)")]
+    UnsupportedVersion {
+        /// The version byte found.
+        version: u8,
+    },
+    /// The blob's protection scheme is unknown.
+    #[error("unsupported key blob protection scheme {scheme}")]
+    UnsupportedScheme {
+        /// The scheme byte found.
+        scheme: u8,
+    },
+    /// The blob is truncated, too long or otherwise malformed.
+    #[error("malformed key blob: {reason}")]
+    Malformed {
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The blob is larger than any valid blob.
+    #[error("the key blob is {len} bytes long, more than the {max} bytes a key blob may have")]
+    TooLarge {
+        /// Its length (or a lower bound of it).
+        len: usize,
+        /// [`ProtectedKey::MAX_LEN`].
+        max: usize,
+    },
+    /// The blob was protected by another master key.
+    #[error(
+        "the key was protected by master key {blob}, but the master key provided is {provider}"
+    )]
+    WrongMasterKey {
+        /// The fingerprint recorded in the blob.
+        blob: Fingerprint,
+        /// The fingerprint of the provider's key.
+        provider: Fingerprint,
+    },
+    /// The blob was protected by another kind of protection than the provider's.
+    #[error("the key was protected by {blob}, but the provider protects with {provider}")]
+    SchemeMismatch {
+        /// The blob's scheme.
+        blob: Scheme,
+        /// The provider's scheme.
+        provider: Scheme,
+    },
+    /// The blob holds the key of another database.
+    #[error("the key blob holds key {found}, but key {expected} was expected")]
+    KeyIdMismatch {
+        /// The key id asked for.
+        expected: KeyId,
+        /// The key id in the blob.
+        found: KeyId,
+    },
+    /// Authentication failed: the blob is corrupt or was tampered with.
+    #[error("the key blob is corrupt or was tampered with (authentication failed)")]
+    Corrupt,
+    /// The provider failed.
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    /// The system random number generator failed.
+    #[error("the system random number generator failed")]
+    Random,
+}
+
+impl EnvelopeError {
+    /// Whether the error says "this blob belongs to another master key or scheme" (so another
+    /// provider may open it), as opposed to a failure or a bad blob.
+    pub fn is_not_mine(&self) -> bool {
+        matches!(
+            self,
+            EnvelopeError::WrongMasterKey { .. } | EnvelopeError::SchemeMismatch { .. }
+        )
+    }
+}
+
+impl From<KeyError> for EnvelopeError {
+    fn from(_: KeyError) -> Self {
+        // The only key error on these paths is the random generator's.
+        EnvelopeError::Random
+    }
+}
+
+/// A data key protected by a [`MasterKeyProvider`]: self-contained bytes, safe to store
+/// anywhere (a key file, a backup header).
+///
+/// Its key id, scheme and master-key fingerprint are readable without any key. The format is
+/// specified in `docs/KEYBLOB.md`.
+///
+/// ```
+/// use strongbox::{DataKey, FileProvider, ProtectedKey, Scheme};
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("master.key");
+/// # std::fs::write(&path, [7u8; 32])?;
+/// # #[cfg(unix)] { use std::os::unix::fs::PermissionsExt;
+/// # std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?; }
+/// let provider = FileProvider::new(&path);
+/// let key = DataKey::generate()?;
+///
+/// let bytes = ProtectedKey::protect(&key, &provider)?.to_bytes();
+/// let blob = ProtectedKey::from_bytes(&bytes)?;
+/// assert_eq!(blob.key_id(), key.id());
+/// assert_eq!(blob.scheme(), Scheme::MasterKey);
+/// assert_eq!(blob.unprotect(&provider)?.id(), key.id());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct ProtectedKey {
+    bytes: Vec<u8>,
+    scheme: Scheme,
+    fingerprint: Option<Fingerprint>,
+    key_id: KeyId,
+}
+
+impl ProtectedKey {
+    /// The largest blob [`ProtectedKey::from_bytes`] accepts.
+    pub const MAX_LEN: usize = 8192;
+
+    /// Protects `key` with `provider` (a fresh random salt, and for DPAPI a fresh secret and
+    /// entropy, per blob).
+    pub fn protect(key: &DataKey, provider: &dyn MasterKeyProvider) -> Result<Self, EnvelopeError> {
+        let protection = provider.protection()?;
+        let mut salt = [0u8; SALT_LEN];
+        fill_random(&mut salt)?;
+        let bytes = match protection {
+            Protection::MasterKey(master) => {
+                let prefix = prefix(
+                    Scheme::MasterKey,
+                    *master.fingerprint().as_bytes(),
+                    key.id(),
+                    &salt,
+                    None,
+                );
+                seal(prefix, master.expose_secret(), key)
+            }
+            Protection::Dpapi(dpapi) => {
+                let mut secret = Zeroizing::new([0u8; KEY_LEN]);
+                fill_random(&mut secret[..])?;
+                let mut entropy = [0u8; ENTROPY_LEN];
+                fill_random(&mut entropy)?;
+                let protected = dpapi.protect_secret(&secret[..], &entropy)?;
+                if protected.is_empty() || protected.len() > MAX_DPAPI_LEN {
+                    return Err(EnvelopeError::Malformed {
+                        reason: "DPAPI returned a blob of unexpected size",
+                    });
+                }
+                let prefix = prefix(
+                    Scheme::Dpapi,
+                    [0; 16],
+                    key.id(),
+                    &salt,
+                    Some((&entropy, &protected)),
+                );
+                seal(prefix, &secret[..], key)
+            }
+        };
+        Self::from_bytes(&bytes)
+    }
+
+    /// Opens the blob with `provider`.
+    ///
+    /// Errors: [`EnvelopeError::SchemeMismatch`] or [`EnvelopeError::WrongMasterKey`] (with
+    /// both fingerprints) when the blob is not the provider's; [`EnvelopeError::Corrupt`] when
+    /// it is, but does not authenticate; [`EnvelopeError::Provider`] when the provider fails.
+    pub fn unprotect(&self, provider: &dyn MasterKeyProvider) -> Result<DataKey, EnvelopeError> {
+        let protection = provider.protection()?;
+        let theirs = Scheme::of(&protection);
+        if theirs != self.scheme {
+            return Err(EnvelopeError::SchemeMismatch {
+                blob: self.scheme,
+                provider: theirs,
+            });
+        }
+        let salt = self.salt();
+        let plain = match protection {
+            Protection::MasterKey(master) => {
+                let blob = self.fingerprint.ok_or(EnvelopeError::Corrupt)?;
+                if blob != master.fingerprint() {
+                    return Err(EnvelopeError::WrongMasterKey {
+                        blob,
+                        provider: master.fingerprint(),
+                    });
+                }
+                open(&self.bytes, master.expose_secret(), salt)?
+            }
+            Protection::Dpapi(dpapi) => {
+                let entropy = &self.bytes[HEADER_LEN + SALT_LEN..][..ENTROPY_LEN];
+                let secret = dpapi.unprotect_secret(self.dpapi_blob(), entropy)?;
+                if secret.len() != KEY_LEN {
+                    return Err(EnvelopeError::Corrupt);
+                }
+                open(&self.bytes, &secret, salt)?
+            }
+        };
+        let key = DataKey::from_bytes(&plain[..KEY_LEN]).map_err(|_| EnvelopeError::Corrupt)?;
+        // The header is authenticated, so only a blob made by a holder of the master key can
+        // name another key than the one it holds; refuse it all the same.
+        if key.id() != self.key_id {
+            return Err(EnvelopeError::Corrupt);
+        }
+        Ok(key)
+    }
+
+    /// Like [`ProtectedKey::unprotect`], after checking (before any decryption) that the blob
+    /// holds the key with id `expected`: [`EnvelopeError::KeyIdMismatch`] otherwise.
+    pub fn unprotect_expecting(
+        &self,
+        provider: &dyn MasterKeyProvider,
+        expected: KeyId,
+    ) -> Result<DataKey, EnvelopeError> {
+        if self.key_id != expected {
+            return Err(EnvelopeError::KeyIdMismatch {
+                expected,
+                found: self.key_id,
+            });
+        }
+        self.unprotect(provider)
+    }
+
+    /// Whether the blob was protected by `provider`'s kind of protection and (for a master key)
+    /// by its key, judged from the header alone. A DPAPI blob cannot say which Windows user
+    /// protected it: `true` means only "DPAPI".
+    pub fn is_protected_by(&self, provider: &dyn MasterKeyProvider) -> Result<bool, ProviderError> {
+        Ok(match provider.protection()? {
+            Protection::MasterKey(master) => self.fingerprint == Some(master.fingerprint()),
+            Protection::Dpapi(_) => self.scheme == Scheme::Dpapi,
+        })
+    }
+
+    /// Parses a blob, checking its structure (not its authenticity, which needs the key).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, EnvelopeError> {
+        if bytes.len() > Self::MAX_LEN {
+            return Err(EnvelopeError::TooLarge {
+                len: bytes.len(),
+                max: Self::MAX_LEN,
+            });
+        }
+        if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
+            return Err(EnvelopeError::NotAKeyBlob);
+        }
+        let truncated = EnvelopeError::Malformed {
+            reason: "truncated header",
+        };
+        let version = *bytes.get(8).ok_or(truncated)?;
+        if version != VERSION {
+            return Err(EnvelopeError::UnsupportedVersion { version });
+        }
+        let scheme_id = *bytes.get(9).ok_or(EnvelopeError::Malformed {
+            reason: "truncated header",
+        })?;
+        let scheme = Scheme::from_id(scheme_id)
+            .ok_or(EnvelopeError::UnsupportedScheme { scheme: scheme_id })?;
+        if bytes.len() < HEADER_LEN {
+            return Err(EnvelopeError::Malformed {
+                reason: "truncated header",
+            });
+        }
+        let fingerprint: [u8; 16] = bytes[10..26].try_into().expect("16 bytes");
+        let key_id = KeyId::from_bytes(bytes[26..42].try_into().expect("16 bytes"));
+        let fingerprint = match scheme {
+            Scheme::MasterKey => {
+                if bytes.len() != MASTER_KEY_BLOB_LEN {
+                    return Err(EnvelopeError::Malformed {
+                        reason: "a master-key blob is exactly 122 bytes long",
+                    });
+                }
+                Some(Fingerprint::from_bytes(fingerprint))
+            }
+            Scheme::Dpapi => {
+                if fingerprint != [0; 16] {
+                    return Err(EnvelopeError::Malformed {
+                        reason: "the fingerprint field of a DPAPI blob must be zero",
+                    });
+                }
+                if bytes.len() < DPAPI_OFFSET {
+                    return Err(EnvelopeError::Malformed {
+                        reason: "truncated DPAPI blob",
+                    });
+                }
+                let len = usize::from(u16::from_be_bytes([
+                    bytes[DPAPI_OFFSET - 2],
+                    bytes[DPAPI_OFFSET - 1],
+                ]));
+                if len == 0 || len > MAX_DPAPI_LEN {
+                    return Err(EnvelopeError::Malformed {
+                        reason: "the DPAPI blob length is out of range (1 to 4096)",
+                    });
+                }
+                if bytes.len() != DPAPI_OFFSET + len + SEALED_LEN {
+                    return Err(EnvelopeError::Malformed {
+                        reason: "the DPAPI blob length does not match the blob's length",
+                    });
+                }
+                None
+            }
+        };
+        Ok(Self {
+            bytes: bytes.to_vec(),
+            scheme,
+            fingerprint,
+            key_id,
+        })
+    }
+
+    /// The blob's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// A copy of the blob's bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.bytes.clone()
+    }
+
+    /// The blob's bytes.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+
+    /// The format version (1).
+    pub fn version(&self) -> u8 {
+        self.bytes[8]
+    }
+
+    /// How the key is protected.
+    pub fn scheme(&self) -> Scheme {
+        self.scheme
+    }
+
+    /// The fingerprint of the master key that protected the key; `None` for DPAPI.
+    pub fn fingerprint(&self) -> Option<Fingerprint> {
+        self.fingerprint
+    }
+
+    /// The id of the protected data key.
+    pub fn key_id(&self) -> KeyId {
+        self.key_id
+    }
+
+    fn salt(&self) -> &[u8; SALT_LEN] {
+        self.bytes[HEADER_LEN..][..SALT_LEN]
+            .try_into()
+            .expect("32 bytes")
+    }
+
+    fn dpapi_blob(&self) -> &[u8] {
+        &self.bytes[DPAPI_OFFSET..self.bytes.len() - SEALED_LEN]
+    }
+}
+
+impl fmt::Debug for ProtectedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProtectedKey")
+            .field("version", &self.version())
+            .field("scheme", &self.scheme)
+            .field("fingerprint", &self.fingerprint)
+            .field("key_id", &self.key_id)
+            .field("len", &self.bytes.len())
+            .finish()
+    }
+}
+
+/// Everything before the sealed key: header, salt, and for DPAPI entropy and DPAPI blob.
+fn prefix(
+    scheme: Scheme,
+    fingerprint: [u8; 16],
+    key_id: KeyId,
+    salt: &[u8; SALT_LEN],
+    dpapi: Option<(&[u8; ENTROPY_LEN], &[u8])>,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(MASTER_KEY_BLOB_LEN + ENTROPY_LEN + 2 + MAX_DPAPI_LEN);
+    out.extend_from_slice(MAGIC);
+    out.push(VERSION);
+    out.push(scheme.id());
+    out.extend_from_slice(&fingerprint);
+    out.extend_from_slice(key_id.as_bytes());
+    out.extend_from_slice(salt);
+    if let Some((entropy, blob)) = dpapi {
+        out.extend_from_slice(entropy);
+        let len = u16::try_from(blob.len()).expect("DPAPI blob length checked by the caller");
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(blob);
+    }
+    out
+}
+
+/// The AES-256-GCM key for one blob: HKDF-SHA256(salt, ikm, WRAP_LABEL ‖ header).
+fn wrapping_key(ikm: &[u8], salt: &[u8; SALT_LEN], header: &[u8]) -> LessSafeKey {
+    let mut okm = Zeroizing::new([0u8; KEY_LEN]);
+    hkdf_sha256(salt, ikm, &[WRAP_LABEL, header], &mut okm[..]);
+    // ring copies the key into its own (opaque) key schedule.
+    LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &okm[..]).expect("AES-256 takes 32 bytes"))
+}
+
+/// Appends the data key, sealed under the wrapping key derived from `ikm`, to `prefix`.
+fn seal(mut prefix: Vec<u8>, ikm: &[u8], key: &DataKey) -> Vec<u8> {
+    let salt: [u8; SALT_LEN] = prefix[HEADER_LEN..][..SALT_LEN]
+        .try_into()
+        .expect("the prefix holds the salt");
+    let wrap = wrapping_key(ikm, &salt, &prefix[..HEADER_LEN]);
+    let mut buf = Zeroizing::new(*key.expose_secret());
+    let tag = wrap
+        .seal_in_place_separate_tag(
+            Nonce::assume_unique_for_key([0; NONCE_LEN]),
+            Aad::from(&prefix[..]),
+            &mut buf[..],
+        )
+        .expect("sealing 32 bytes cannot exceed GCM's limits");
+    prefix.extend_from_slice(&buf[..]);
+    prefix.extend_from_slice(tag.as_ref());
+    prefix
+}
+
+/// Opens the sealed key at the end of `blob`.
+fn open(
+    blob: &[u8],
+    ikm: &[u8],
+    salt: &[u8; SALT_LEN],
+) -> Result<Zeroizing<[u8; SEALED_LEN]>, EnvelopeError> {
+    let (aad, sealed) = blob.split_at(blob.len() - SEALED_LEN);
+    let wrap = wrapping_key(ikm, salt, &blob[..HEADER_LEN]);
+    let mut buf = Zeroizing::new([0u8; SEALED_LEN]);
+    buf.copy_from_slice(sealed);
+    wrap.open_in_place(
+        Nonce::assume_unique_for_key([0; NONCE_LEN]),
+        Aad::from(aad),
+        &mut buf[..],
+    )
+    .map_err(|_| EnvelopeError::Corrupt)?;
+    Ok(buf)
+}
+
+#[cfg(test)]
+mod tests;

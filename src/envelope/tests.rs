@@ -1,0 +1,453 @@
+use super::*;
+
+/// A provider holding a fixed master key.
+#[derive(Debug)]
+struct Fixed(MasterKeyBox);
+
+#[derive(Debug)]
+struct MasterKeyBox(crate::MasterKey);
+
+impl MasterKeyProvider for Fixed {
+    fn protection(&self) -> Result<Protection<'_>, ProviderError> {
+        Ok(Protection::MasterKey(&self.0.0))
+    }
+}
+
+fn fixed(byte: u8) -> Fixed {
+    Fixed(MasterKeyBox(
+        crate::MasterKey::from_bytes(&[byte; 32]).unwrap(),
+    ))
+}
+
+#[test]
+fn round_trip_and_fresh_salt() {
+    let p = fixed(1);
+    let key = DataKey::generate().unwrap();
+    let a = ProtectedKey::protect(&key, &p).unwrap();
+    let b = ProtectedKey::protect(&key, &p).unwrap();
+    assert_ne!(a.as_bytes(), b.as_bytes(), "salt must be fresh per blob");
+    assert_eq!(a.as_bytes().len(), MASTER_KEY_BLOB_LEN);
+    for blob in [a, b] {
+        assert_eq!(blob.key_id(), key.id());
+        assert_eq!(blob.scheme(), Scheme::MasterKey);
+        assert_eq!(blob.version(), 1);
+        assert_eq!(blob.fingerprint(), Some(p.0.0.fingerprint()));
+        assert!(blob.is_protected_by(&p).unwrap());
+        let again = ProtectedKey::from_bytes(&blob.to_bytes()).unwrap();
+        assert_eq!(again, blob);
+        assert_eq!(
+            again.unprotect(&p).unwrap().expose_secret(),
+            key.expose_secret()
+        );
+    }
+}
+
+#[test]
+fn wrong_master_key_names_both_fingerprints() {
+    let (a, b) = (fixed(1), fixed(2));
+    let key = DataKey::generate().unwrap();
+    let blob = ProtectedKey::protect(&key, &a).unwrap();
+    assert!(!blob.is_protected_by(&b).unwrap());
+    let err = blob.unprotect(&b).unwrap_err();
+    assert!(err.is_not_mine());
+    match &err {
+        EnvelopeError::WrongMasterKey { blob, provider } => {
+            assert_eq!(*blob, a.0.0.fingerprint());
+            assert_eq!(*provider, b.0.0.fingerprint());
+        }
+        other => panic!("{other:?}"),
+    }
+    let text = err.to_string();
+    assert!(text.contains(&a.0.0.fingerprint().to_string()), "{text}");
+    assert!(text.contains(&b.0.0.fingerprint().to_string()), "{text}");
+}
+
+#[test]
+fn every_bit_flip_is_refused() {
+    let p = fixed(3);
+    let key = DataKey::generate().unwrap();
+    let good = ProtectedKey::protect(&key, &p).unwrap().into_bytes();
+    for i in 0..good.len() {
+        for bit in 0..8 {
+            let mut bad = good.clone();
+            bad[i] ^= 1 << bit;
+            let result = ProtectedKey::from_bytes(&bad).and_then(|b| b.unprotect(&p));
+            let err = result.expect_err("a flipped bit must not open");
+            let expected_kind = match i {
+                0..=7 => matches!(err, EnvelopeError::NotAKeyBlob),
+                8 => matches!(err, EnvelopeError::UnsupportedVersion { .. }),
+                9 => matches!(
+                    err,
+                    EnvelopeError::UnsupportedScheme { .. } | EnvelopeError::Malformed { .. }
+                ),
+                10..=25 => matches!(err, EnvelopeError::WrongMasterKey { .. }),
+                _ => matches!(err, EnvelopeError::Corrupt),
+            };
+            assert!(expected_kind, "byte {i} bit {bit}: {err:?}");
+        }
+    }
+}
+
+#[test]
+fn expecting_another_key_id_is_refused_before_decryption() {
+    let p = fixed(4);
+    let key = DataKey::generate().unwrap();
+    let other = DataKey::generate().unwrap();
+    let blob = ProtectedKey::protect(&key, &p).unwrap();
+    match blob.unprotect_expecting(&fixed(9), other.id()).unwrap_err() {
+        EnvelopeError::KeyIdMismatch { expected, found } => {
+            assert_eq!(expected, other.id());
+            assert_eq!(found, key.id());
+        }
+        e => panic!("{e:?}"),
+    }
+    assert_eq!(
+        blob.unprotect_expecting(&p, key.id()).unwrap().id(),
+        key.id()
+    );
+}
+
+#[test]
+fn a_forged_key_id_is_refused() {
+    // Someone holding the master key seals key A under a header naming key B.
+    let master = crate::MasterKey::from_bytes(&[5; 32]).unwrap();
+    let (a, b) = (DataKey::generate().unwrap(), DataKey::generate().unwrap());
+    let pre = prefix(
+        Scheme::MasterKey,
+        *master.fingerprint().as_bytes(),
+        b.id(),
+        &[9; 32],
+        None,
+    );
+    let blob = ProtectedKey::from_bytes(&seal(pre, master.expose_secret(), &a)).unwrap();
+    let p = Fixed(MasterKeyBox(master));
+    assert!(matches!(blob.unprotect(&p), Err(EnvelopeError::Corrupt)));
+}
+
+#[test]
+fn structure_errors() {
+    let p = fixed(6);
+    let good = ProtectedKey::protect(&DataKey::generate().unwrap(), &p)
+        .unwrap()
+        .into_bytes();
+    let malformed = |bytes: &[u8]| {
+        matches!(
+            ProtectedKey::from_bytes(bytes),
+            Err(EnvelopeError::Malformed { .. })
+        )
+    };
+    assert!(matches!(
+        ProtectedKey::from_bytes(&[]),
+        Err(EnvelopeError::NotAKeyBlob)
+    ));
+    assert!(malformed(&good[..8]));
+    assert!(malformed(&good[..9]));
+    assert!(malformed(&good[..41]));
+    assert!(malformed(&good[..121]));
+    assert!(malformed(&[&good[..], &[0]].concat()));
+    let mut huge = good.clone();
+    huge.resize(ProtectedKey::MAX_LEN + 1, 0);
+    assert!(matches!(
+        ProtectedKey::from_bytes(&huge),
+        Err(EnvelopeError::TooLarge {
+            len: 8193,
+            max: 8192
+        })
+    ));
+    let mut v2 = good.clone();
+    v2[8] = 2;
+    assert!(
+        ProtectedKey::from_bytes(&v2)
+            .unwrap_err()
+            .to_string()
+            .contains("unsupported key blob version 2")
+    );
+}
+
+/// A syntactically valid DPAPI blob (the DPAPI part is not real: only Windows can make one).
+fn fake_dpapi_blob(dpapi_len: usize) -> Vec<u8> {
+    let key = DataKey::from_bytes(&[0x33; 32]).unwrap();
+    let dpapi = vec![0xd0; dpapi_len];
+    let pre = prefix(
+        Scheme::Dpapi,
+        [0; 16],
+        key.id(),
+        &[0x44; 32],
+        Some((&[0x55; 32], &dpapi)),
+    );
+    seal(pre, &[0x66; 32], &key)
+}
+
+#[test]
+fn dpapi_blobs_parse_and_refuse_a_master_key_provider() {
+    let bytes = fake_dpapi_blob(200);
+    let blob = ProtectedKey::from_bytes(&bytes).unwrap();
+    assert_eq!(blob.scheme(), Scheme::Dpapi);
+    assert_eq!(blob.fingerprint(), None);
+    assert_eq!(blob.dpapi_blob(), &[0xd0; 200][..]);
+    let p = fixed(7);
+    assert!(!blob.is_protected_by(&p).unwrap());
+    let err = blob.unprotect(&p).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            EnvelopeError::SchemeMismatch {
+                blob: Scheme::Dpapi,
+                provider: Scheme::MasterKey
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.is_not_mine());
+
+    let mut fp = bytes.clone();
+    fp[15] = 1;
+    assert!(matches!(
+        ProtectedKey::from_bytes(&fp),
+        Err(EnvelopeError::Malformed { .. })
+    ));
+    assert!(matches!(
+        ProtectedKey::from_bytes(&bytes[..bytes.len() - 1]),
+        Err(EnvelopeError::Malformed { .. })
+    ));
+    assert!(ProtectedKey::from_bytes(&fake_dpapi_blob(MAX_DPAPI_LEN)).is_ok());
+    let mut zero_len = fake_dpapi_blob(1);
+    zero_len[DPAPI_OFFSET - 1] = 0;
+    assert!(matches!(
+        ProtectedKey::from_bytes(&zero_len),
+        Err(EnvelopeError::Malformed { .. })
+    ));
+}
+
+#[test]
+fn debug_shows_no_secret() {
+    let p = fixed(0xA5);
+    let key = DataKey::from_bytes(&[0x5A; 32]).unwrap();
+    let blob = ProtectedKey::protect(&key, &p).unwrap();
+    let text = format!("{blob:?} {p:?}");
+    assert!(text.contains(&key.id().to_string()), "{text}");
+    for needle in ["a5a5", "5a5a", "165", "90,"] {
+        assert!(!text.contains(needle), "{text}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Test vectors: `cargo test -p strongbox --lib write_keyblob_vectors -- --ignored` regenerates
+// tests/vectors/keyblob/ (deterministic: fixed keys and salts). The files are checked in and
+// read by tests/keyblob_vectors.rs.
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn vector(
+    name: &str,
+    comment: &str,
+    master: &[u8; 32],
+    expect: &str,
+    key: Option<&DataKey>,
+    blob: &[u8],
+) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/keyblob");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut text = format!(
+        "# {comment}\nmaster_key: {}\nexpect: {expect}\n",
+        hex(master)
+    );
+    if let Some(key) = key {
+        text.push_str(&format!(
+            "data_key: {}\nkey_id: {}\n",
+            hex(key.expose_secret()),
+            key.id()
+        ));
+    }
+    // One line of hex per 32 blob bytes keeps the files readable.
+    for chunk in blob.chunks(32) {
+        text.push_str(&format!("blob: {}\n", hex(chunk)));
+    }
+    std::fs::write(dir.join(format!("{name}.txt")), text).unwrap();
+}
+
+fn master_blob(master: &[u8; 32], key: &DataKey, key_id: KeyId, salt: &[u8; 32]) -> Vec<u8> {
+    let m = crate::MasterKey::from_bytes(master).unwrap();
+    let pre = prefix(
+        Scheme::MasterKey,
+        *m.fingerprint().as_bytes(),
+        key_id,
+        salt,
+        None,
+    );
+    seal(pre, master, key)
+}
+
+#[test]
+#[ignore = "writes tests/vectors/keyblob/"]
+fn write_keyblob_vectors() {
+    let m1: [u8; 32] = std::array::from_fn(|i| i as u8);
+    let m2 = [0xff; 32];
+    let k1 = DataKey::from_bytes(&std::array::from_fn::<u8, 32, _>(|i| 0xa0 + i as u8)).unwrap();
+    let k2 = DataKey::from_bytes(&[0x42; 32]).unwrap();
+    let salt1: [u8; 32] = std::array::from_fn(|i| 0x10 + i as u8);
+    let b1 = master_blob(&m1, &k1, k1.id(), &salt1);
+    let b2 = master_blob(&m2, &k2, k2.id(), &[0; 32]);
+
+    vector(
+        "ok_master_key",
+        "scheme 1, master key 00..1f",
+        &m1,
+        "ok",
+        Some(&k1),
+        &b1,
+    );
+    vector(
+        "ok_master_key_2",
+        "scheme 1, all-ff master key, zero salt",
+        &m2,
+        "ok",
+        Some(&k2),
+        &b2,
+    );
+    vector(
+        "fail_wrong_master_key",
+        "ok_master_key's blob, another master key",
+        &m2,
+        "wrong_master_key",
+        None,
+        &b1,
+    );
+    let flip = |i: usize, bit: u8| {
+        let mut b = b1.clone();
+        b[i] ^= bit;
+        b
+    };
+    vector(
+        "fail_tag_flipped",
+        "last byte of the GCM tag flipped",
+        &m1,
+        "corrupt",
+        None,
+        &flip(121, 0x01),
+    );
+    vector(
+        "fail_ciphertext_flipped",
+        "first ciphertext byte flipped",
+        &m1,
+        "corrupt",
+        None,
+        &flip(74, 0x80),
+    );
+    vector(
+        "fail_salt_flipped",
+        "first salt byte flipped",
+        &m1,
+        "corrupt",
+        None,
+        &flip(42, 0x01),
+    );
+    vector(
+        "fail_key_id_altered",
+        "header key id altered (bound as associated data)",
+        &m1,
+        "corrupt",
+        None,
+        &flip(30, 0x04),
+    );
+    vector(
+        "fail_fingerprint_altered",
+        "header fingerprint altered: reported as another master key",
+        &m1,
+        "wrong_master_key",
+        None,
+        &flip(12, 0x10),
+    );
+    vector(
+        "fail_bad_magic",
+        "magic byte altered",
+        &m1,
+        "not_a_key_blob",
+        None,
+        &flip(0, 0x20),
+    );
+    let mut v2 = b1.clone();
+    v2[8] = 2;
+    vector(
+        "fail_version_2",
+        "version 2 is not defined",
+        &m1,
+        "unsupported_version",
+        None,
+        &v2,
+    );
+    let mut s3 = b1.clone();
+    s3[9] = 3;
+    vector(
+        "fail_scheme_3",
+        "scheme 3 is not defined",
+        &m1,
+        "unsupported_scheme",
+        None,
+        &s3,
+    );
+    vector(
+        "fail_truncated",
+        "last byte missing",
+        &m1,
+        "malformed",
+        None,
+        &b1[..121],
+    );
+    vector(
+        "fail_trailing_byte",
+        "one byte appended",
+        &m1,
+        "malformed",
+        None,
+        &[&b1[..], &[0]].concat(),
+    );
+    vector(
+        "fail_header_only",
+        "the 42-byte header alone",
+        &m1,
+        "malformed",
+        None,
+        &b1[..42],
+    );
+    vector("fail_empty", "no bytes", &m1, "not_a_key_blob", None, &[]);
+    vector(
+        "fail_forged_key_id",
+        "correctly sealed under the master key, but the header names another key id",
+        &m1,
+        "corrupt",
+        None,
+        &master_blob(&m1, &k1, k2.id(), &salt1),
+    );
+    let dpapi = fake_dpapi_blob(64);
+    vector(
+        "fail_dpapi_with_master_key",
+        "a structurally valid DPAPI blob (scheme 2) opened with a master key",
+        &m1,
+        "scheme_mismatch",
+        None,
+        &dpapi,
+    );
+    let mut dfp = dpapi.clone();
+    dfp[10] = 1;
+    vector(
+        "fail_dpapi_nonzero_fingerprint",
+        "scheme 2 with a non-zero fingerprint field",
+        &m1,
+        "malformed",
+        None,
+        &dfp,
+    );
+    let mut dlen = dpapi.clone();
+    dlen[DPAPI_OFFSET - 1] += 1;
+    vector(
+        "fail_dpapi_length_mismatch",
+        "scheme 2 whose DPAPI length disagrees with the blob length",
+        &m1,
+        "malformed",
+        None,
+        &dlen,
+    );
+}

@@ -1,0 +1,363 @@
+//! The Exec provider: a program prints the master key.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use zeroize::Zeroizing;
+
+use super::{LazyKey, MasterKeyProvider, Protection, ProviderError};
+use crate::key::{KeyError, MasterKey};
+
+/// Most bytes of standard output kept; a key is at most 66 bytes (64 hex digits and `\r\n`).
+const STDOUT_CAP: usize = 4096;
+/// Most bytes of standard error kept.
+const STDERR_CAP: usize = 4096;
+/// Most characters of standard error shown in an error message.
+const STDERR_SHOWN: usize = 512;
+/// How long the output pipes may take to close after the program exited, at least.
+const PIPE_GRACE: Duration = Duration::from_millis(500);
+
+/// Runs a program that prints the master key on its standard output: the
+/// `Security.MasterKey.Exec` setting.
+///
+/// The program is run directly (never through a shell) with the given arguments, an empty
+/// standard input and the process's environment. It must print exactly 32 raw bytes, or one line
+/// of standard base64 (44 characters) or hexadecimal (64 digits) with an optional trailing
+/// newline, and exit with status 0 within the timeout ([`ExecProvider::DEFAULT_TIMEOUT`], 30 s);
+/// otherwise it is killed and the error says so. It runs once, on first use; the key is kept
+/// in memory (zeroized on drop) for the provider's lifetime.
+///
+/// `Debug` shows the program, the number of arguments (arguments may carry credentials, so
+/// not their values), the timeout and the key's fingerprint once loaded.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use strongbox::{ExecProvider, MasterKeyProvider};
+///
+/// let provider = ExecProvider::new("/usr/local/bin/give-me-key")
+///     .with_args(["--vault", "prod"])
+///     .with_timeout(Duration::from_secs(10));
+/// println!("master key {:?}", provider.fingerprint()?);
+/// # Ok::<(), strongbox::ProviderError>(())
+/// ```
+pub struct ExecProvider {
+    program: PathBuf,
+    args: Vec<OsString>,
+    timeout: Duration,
+    key: LazyKey,
+}
+
+impl ExecProvider {
+    /// The default time limit for the program (30 s, as RavenDB's
+    /// `Security.MasterKey.Exec.TimeoutInSec`).
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+    /// A provider that runs `program` (a path, or a name looked up on `PATH`) without arguments.
+    pub fn new(program: impl Into<PathBuf>) -> Self {
+        Self {
+            program: program.into(),
+            args: Vec::new(),
+            timeout: Self::DEFAULT_TIMEOUT,
+            key: LazyKey::default(),
+        }
+    }
+
+    /// Sets the program's arguments (passed as they are, no shell).
+    pub fn with_args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        self.args = args.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets the time limit, after which the program is killed.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The program as configured.
+    pub fn program(&self) -> &Path {
+        &self.program
+    }
+
+    /// The time limit.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    fn run(&self) -> Result<MasterKey, ProviderError> {
+        let program = || self.program.clone();
+        let io_err = |source| ProviderError::ExecIo {
+            program: program(),
+            source,
+        };
+        let mut command = Command::new(&self.program);
+        command
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut attempts = 0;
+        let mut child = loop {
+            match command.spawn() {
+                Ok(child) => break child,
+                // "Text file busy": the program is being written, or another thread of this
+                // process forked while holding it open for writing; it clears within moments.
+                Err(e) if e.kind() == io::ErrorKind::ExecutableFileBusy && attempts < 20 => {
+                    attempts += 1;
+                    thread::sleep(Duration::from_millis(5 * attempts));
+                }
+                Err(e) => return Err(spawn_error(program(), e)),
+            }
+        };
+        let deadline = Instant::now() + self.timeout;
+
+        // Both pipes are drained on their own threads, so a program that fills one pipe while
+        // we wait cannot deadlock, and a pipe held open by a grandchild cannot block us past the
+        // deadline: we wait for the readers with a timeout and never join them.
+        let pipes = child
+            .stdout
+            .take()
+            .zip(child.stderr.take())
+            .ok_or_else(|| io::Error::other("the child's output pipes are missing"))
+            .and_then(|(out, err)| {
+                Ok((Pipe::spawn(out, STDOUT_CAP)?, Pipe::spawn(err, STDERR_CAP)?))
+            });
+        let (stdout, stderr) = match pipes {
+            Ok(pipes) => pipes,
+            Err(e) => {
+                kill_and_reap(&mut child);
+                return Err(io_err(e));
+            }
+        };
+
+        let mut pause = Duration::from_millis(1);
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) => {}
+                Err(e) => {
+                    kill_and_reap(&mut child);
+                    return Err(io_err(e));
+                }
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                kill_and_reap(&mut child);
+                // Whatever it wrote so far; a grandchild may still hold the pipe.
+                stderr.wait(Instant::now() + Duration::from_millis(50));
+                return Err(ProviderError::ExecTimeout {
+                    program: program(),
+                    timeout: self.timeout,
+                    stderr: stderr.text(),
+                });
+            }
+            thread::sleep(pause.min(deadline - now));
+            pause = (pause * 2).min(Duration::from_millis(50));
+        };
+
+        let pipe_deadline = deadline.max(Instant::now() + PIPE_GRACE);
+        if !status.success() {
+            // The program has exited, so its own output is already in the pipe: a short wait
+            // drains it, without waiting on a background process that inherited the pipe.
+            stderr.wait(Instant::now() + PIPE_GRACE);
+            return Err(ProviderError::ExecFailed {
+                program: program(),
+                code: status.code(),
+                stderr: stderr.text(),
+            });
+        }
+        let out = match stdout.wait(pipe_deadline) {
+            Some(Ok(())) => stdout.take(),
+            Some(Err(e)) => return Err(io_err(e)),
+            None => {
+                return Err(ProviderError::ExecOutputHeldOpen {
+                    program: program(),
+                    timeout: self.timeout,
+                });
+            }
+        };
+        if out.total > STDOUT_CAP {
+            return Err(ProviderError::ExecWrongLength {
+                program: program(),
+                len: out.total,
+            });
+        }
+        MasterKey::from_encoded(&out.bytes).map_err(|e| match e {
+            KeyError::UnrecognizedEncoding { len } => ProviderError::ExecWrongLength {
+                program: program(),
+                len,
+            },
+            source => ProviderError::ExecBadEncoding {
+                program: program(),
+                source,
+            },
+        })
+    }
+}
+
+impl MasterKeyProvider for ExecProvider {
+    fn protection(&self) -> Result<Protection<'_>, ProviderError> {
+        self.key
+            .get_or_try_init(|| self.run())
+            .map(Protection::MasterKey)
+    }
+}
+
+impl fmt::Debug for ExecProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExecProvider")
+            .field("program", &self.program)
+            .field("args", &format_args!("[{} redacted]", self.args.len()))
+            .field("timeout", &self.timeout)
+            .field("key", &self.key)
+            .finish()
+    }
+}
+
+fn spawn_error(program: PathBuf, source: io::Error) -> ProviderError {
+    // ENOEXEC ("exec format error", e.g. a script without a `#!` line) is 8 on every Unix
+    // strongbox supports.
+    let not_a_program = cfg!(unix) && source.raw_os_error() == Some(8);
+    match source.kind() {
+        io::ErrorKind::NotFound => ProviderError::ExecNotFound { program },
+        io::ErrorKind::PermissionDenied => ProviderError::ExecNotExecutable { program, source },
+        _ if not_a_program => ProviderError::ExecNotExecutable { program, source },
+        _ => ProviderError::ExecIo { program, source },
+    }
+}
+
+fn kill_and_reap(child: &mut Child) {
+    // Errors are ignored: the child may have exited in the meantime. `wait` returns promptly
+    // after SIGKILL; it reaps only the direct child and does not wait for its pipes.
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// What a reader thread collected from a pipe.
+#[derive(Default)]
+struct Captured {
+    /// The first bytes (at most the cap), zeroized when dropped.
+    bytes: Zeroizing<Vec<u8>>,
+    /// How many bytes the pipe delivered in all.
+    total: usize,
+}
+
+/// A pipe drained by its own thread into a shared buffer, readable at any moment.
+struct Pipe {
+    data: Arc<Mutex<Captured>>,
+    done: mpsc::Receiver<io::Result<()>>,
+}
+
+impl Pipe {
+    fn spawn<R: Read + Send + 'static>(mut pipe: R, cap: usize) -> io::Result<Self> {
+        let data = Arc::new(Mutex::new(Captured {
+            bytes: Zeroizing::new(Vec::with_capacity(cap)),
+            total: 0,
+        }));
+        let (tx, done) = mpsc::sync_channel(1);
+        let shared = Arc::clone(&data);
+        thread::Builder::new()
+            .name("strongbox-exec-pipe".into())
+            .spawn(move || {
+                // The receiver may be gone (timeout); nothing to do then.
+                let _ = tx.send(read_capped(&mut pipe, cap, &shared));
+            })?;
+        Ok(Self { data, done })
+    }
+
+    /// Waits until the pipe is closed (`Some`) or `until` passes (`None`).
+    fn wait(&self, until: Instant) -> Option<io::Result<()>> {
+        match self
+            .done
+            .recv_timeout(until.saturating_duration_since(Instant::now()))
+        {
+            Ok(result) => Some(result),
+            Err(mpsc::RecvTimeoutError::Timeout) => None,
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                Some(Err(io::Error::other("the output reader stopped")))
+            }
+        }
+    }
+
+    fn take(&self) -> Captured {
+        std::mem::take(&mut *lock(&self.data))
+    }
+
+    /// The start of what was read so far, as text for an error message.
+    fn text(&self) -> String {
+        stderr_start(&lock(&self.data).bytes)
+    }
+}
+
+fn lock(data: &Mutex<Captured>) -> std::sync::MutexGuard<'_, Captured> {
+    // Poisoning only means the reader panicked; the bytes are still what was read.
+    data.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Reads `pipe` to its end into `out`, keeping the first `cap` bytes and counting the rest. The
+/// buffer never reallocates, so no copy of a key is left behind in freed memory.
+fn read_capped(pipe: &mut impl Read, cap: usize, out: &Mutex<Captured>) -> io::Result<()> {
+    let mut chunk = Zeroizing::new([0u8; 1024]);
+    loop {
+        match pipe.read(&mut chunk[..]) {
+            Ok(0) => return Ok(()),
+            Ok(n) => {
+                let mut out = lock(out);
+                out.total = out.total.saturating_add(n);
+                let room = cap.saturating_sub(out.bytes.len());
+                out.bytes.extend_from_slice(&chunk[..n.min(room)]);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The start of a program's standard error, for an error message.
+fn stderr_start(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let text = text.trim();
+    match text.char_indices().nth(STDERR_SHOWN) {
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_capped_counts_past_the_cap() {
+        let data = vec![7u8; 10_000];
+        let out = Mutex::new(Captured {
+            bytes: Zeroizing::new(Vec::with_capacity(100)),
+            total: 0,
+        });
+        read_capped(&mut data.as_slice(), 100, &out).unwrap();
+        let got = out.into_inner().unwrap();
+        assert_eq!(got.bytes.len(), 100);
+        assert_eq!(got.bytes.capacity(), 100, "never reallocated");
+        assert_eq!(got.total, 10_000);
+    }
+
+    #[test]
+    fn stderr_is_trimmed_and_capped() {
+        assert_eq!(stderr_start(b"  oops\n"), "oops");
+        let long = "x".repeat(2000);
+        let shown = stderr_start(long.as_bytes());
+        assert_eq!(shown.len(), STDERR_SHOWN + 3);
+        assert!(shown.ends_with("..."));
+        assert_eq!(stderr_start(&[0xff, b'a']), "\u{fffd}a");
+    }
+}

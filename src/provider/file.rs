@@ -1,0 +1,150 @@
+//! The File provider: a file holds the master key.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use zeroize::Zeroizing;
+
+use super::{LazyKey, MasterKeyProvider, Protection, ProviderError};
+use crate::key::{KeyError, MasterKey};
+
+/// Most bytes read from a key file; a key is at most 66 bytes.
+const FILE_CAP: usize = 4096;
+
+/// Reads the master key from a file: the `Security.MasterKey.Path` setting.
+///
+/// The file holds exactly 32 raw bytes, or one line of standard base64 (44 characters) or
+/// hexadecimal (64 digits) with an optional trailing newline. A missing, empty or wrong-sized
+/// file is an error; a key is never generated into a configured path. On Unix, a file that group
+/// or others can access (any of the mode bits `0o077`) is refused with a message naming
+/// `chmod 600`, unless [`FileProvider::allow_insecure_permissions`] is set (the
+/// `Security.MasterKey.AllowInsecurePermissions` setting), for secret volumes whose modes cannot
+/// be chosen.
+///
+/// The file is read once, on first use; the key is kept in memory (zeroized on drop).
+///
+/// ```no_run
+/// use strongbox::{FileProvider, MasterKeyProvider};
+///
+/// let provider = FileProvider::new("/etc/myengine/master.key");
+/// println!("master key {:?}", provider.fingerprint()?);
+/// # Ok::<(), strongbox::ProviderError>(())
+/// ```
+pub struct FileProvider {
+    path: PathBuf,
+    allow_insecure_permissions: bool,
+    key: LazyKey,
+}
+
+impl FileProvider {
+    /// A provider reading the key from `path`.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            allow_insecure_permissions: false,
+            key: LazyKey::default(),
+        }
+    }
+
+    /// Accepts a key file that group or others can access (Unix only; default `false`).
+    pub fn allow_insecure_permissions(mut self, allow: bool) -> Self {
+        self.allow_insecure_permissions = allow;
+        self
+    }
+
+    /// The key file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl MasterKeyProvider for FileProvider {
+    fn protection(&self) -> Result<Protection<'_>, ProviderError> {
+        self.key
+            .get_or_try_init(|| read_key_file(&self.path, !self.allow_insecure_permissions, true))
+            .map(Protection::MasterKey)
+    }
+}
+
+impl fmt::Debug for FileProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FileProvider")
+            .field("path", &self.path)
+            .field(
+                "allow_insecure_permissions",
+                &self.allow_insecure_permissions,
+            )
+            .field("key", &self.key)
+            .finish()
+    }
+}
+
+/// Reads and parses a key file. `check_mode`: refuse a file group or others can access (Unix);
+/// `opt_out`: whether the error may mention the opt-out setting.
+pub(crate) fn read_key_file(
+    path: &Path,
+    check_mode: bool,
+    opt_out: bool,
+) -> Result<MasterKey, ProviderError> {
+    let io_err = |source| ProviderError::FileIo {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = File::open(path).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => ProviderError::FileMissing {
+            path: path.to_path_buf(),
+        },
+        _ => io_err(e),
+    })?;
+    let meta = file.metadata().map_err(io_err)?;
+    if !meta.is_file() {
+        return Err(io_err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        )));
+    }
+    #[cfg(unix)]
+    if check_mode {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o7777;
+        if mode & 0o077 != 0 {
+            return Err(ProviderError::InsecurePermissions {
+                path: path.to_path_buf(),
+                mode,
+                expected: 0o600,
+                opt_out,
+            });
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (check_mode, opt_out);
+
+    let mut bytes = Zeroizing::new(Vec::with_capacity(FILE_CAP + 1));
+    (&mut file)
+        .take(FILE_CAP as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io_err)?;
+    if bytes.is_empty() {
+        return Err(ProviderError::FileEmpty {
+            path: path.to_path_buf(),
+        });
+    }
+    if bytes.len() > FILE_CAP {
+        return Err(ProviderError::FileWrongLength {
+            path: path.to_path_buf(),
+            len: usize::try_from(meta.len()).unwrap_or(usize::MAX),
+        });
+    }
+    MasterKey::from_encoded(&bytes).map_err(|e| match e {
+        KeyError::UnrecognizedEncoding { len } => ProviderError::FileWrongLength {
+            path: path.to_path_buf(),
+            len,
+        },
+        source => ProviderError::FileBadEncoding {
+            path: path.to_path_buf(),
+            source,
+        },
+    })
+}

@@ -1,0 +1,386 @@
+//! Master-key providers: where the key that protects database keys comes from. The design is
+//! documented on [`MasterKeyProvider`] (this module is private; its items are re-exported at the
+//! crate root).
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use crate::key::{Fingerprint, KeyError, MasterKey};
+
+mod dpapi;
+// The DPAPI FFI: the only module of the crate allowed `unsafe` (see lib.rs).
+#[cfg(windows)]
+#[allow(unsafe_code)]
+mod dpapi_windows;
+mod exec;
+mod file;
+mod home;
+
+pub use dpapi::DpapiProvider;
+pub use exec::ExecProvider;
+pub use file::FileProvider;
+pub use home::UnixHomeFileProvider;
+
+/// The name of the settings key that allows a master-key file readable by group or others.
+pub(crate) const ALLOW_INSECURE_PERMISSIONS_SETTING: &str =
+    "Security.MasterKey.AllowInsecurePermissions";
+
+/// A source of protection for data keys: where the master key comes from.
+///
+/// Its answer, a [`Protection`], is either a 256-bit [`MasterKey`] (the [`ExecProvider`],
+/// [`FileProvider`] and [`UnixHomeFileProvider`] all hand out key bytes), or the operating
+/// system's own protection of secrets for the current user ([`DpapiProvider`], which never
+/// exposes a key).
+///
+/// # Why the trait is this small
+///
+/// The wrapping itself (HKDF-SHA256 from a random salt, AES-256-GCM with the blob header as
+/// associated data) lives in exactly one place, [`ProtectedKey`](crate::ProtectedKey), for every
+/// provider. A provider therefore cannot get the cryptography wrong, and the same 256-bit master
+/// key opens the same blobs whichever provider delivered it: the provider kind is not part of
+/// what a blob records or checks. An embedder's own provider (a KMS client, say) implements one
+/// method, [`MasterKeyProvider::protection`], returning [`Protection::MasterKey`].
+///
+/// A provider can say "not mine" apart from "failed". A blob records the [`Fingerprint`] of the
+/// master key that protected it (and its scheme), so
+/// [`ProtectedKey::is_protected_by`](crate::ProtectedKey::is_protected_by) and the
+/// `WrongMasterKey` / `SchemeMismatch` errors of
+/// [`ProtectedKey::unprotect`](crate::ProtectedKey::unprotect) (see
+/// [`EnvelopeError::is_not_mine`](crate::EnvelopeError::is_not_mine)) report a key that belongs
+/// to another master key, while a [`ProviderError`] means the provider itself failed (program
+/// not found, file unreadable, ...).
+///
+/// Providers that run a program or read a file do so once, on first use, and keep the key in
+/// memory (zeroized on drop); they are safe to share between threads
+/// (`Arc<dyn MasterKeyProvider>`). A failure is not cached: the next use tries again.
+/// Implementations must be cheap to call repeatedly: load a key once and keep it.
+///
+/// ```
+/// use std::sync::Arc;
+/// use strongbox::{DataKey, MasterKey, MasterKeyProvider, Protection, ProtectedKey, ProviderError};
+///
+/// /// A provider holding a key fetched from elsewhere (a KMS, a test fixture, ...).
+/// #[derive(Debug)]
+/// struct InMemory(MasterKey);
+///
+/// impl MasterKeyProvider for InMemory {
+///     fn protection(&self) -> Result<Protection<'_>, ProviderError> {
+///         Ok(Protection::MasterKey(&self.0))
+///     }
+/// }
+///
+/// let provider = InMemory(MasterKey::generate()?);
+/// let key = DataKey::generate()?;
+/// let blob = ProtectedKey::protect(&key, &provider)?;
+/// assert_eq!(blob.fingerprint(), Some(provider.0.fingerprint()));
+/// assert_eq!(blob.unprotect(&provider)?.id(), key.id());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub trait MasterKeyProvider: Send + Sync + fmt::Debug {
+    /// How this provider protects data keys. The first call may run a program or read a file;
+    /// later calls return the key kept in memory.
+    fn protection(&self) -> Result<Protection<'_>, ProviderError>;
+
+    /// The fingerprint of this provider's master key, or `None` for a provider that holds no key
+    /// (DPAPI). Loads the key if needed.
+    fn fingerprint(&self) -> Result<Option<Fingerprint>, ProviderError> {
+        Ok(match self.protection()? {
+            Protection::MasterKey(key) => Some(key.fingerprint()),
+            Protection::Dpapi(_) => None,
+        })
+    }
+}
+
+impl<P: MasterKeyProvider + ?Sized> MasterKeyProvider for Arc<P> {
+    fn protection(&self) -> Result<Protection<'_>, ProviderError> {
+        (**self).protection()
+    }
+}
+
+impl<P: MasterKeyProvider + ?Sized> MasterKeyProvider for &P {
+    fn protection(&self) -> Result<Protection<'_>, ProviderError> {
+        (**self).protection()
+    }
+}
+
+/// How a [`MasterKeyProvider`] protects data keys.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum Protection<'a> {
+    /// A 256-bit master key: data keys are wrapped with it by the shared master-key scheme
+    /// (HKDF-SHA256 + AES-256-GCM, see `docs/KEYBLOB.md`).
+    MasterKey(&'a MasterKey),
+    /// The Windows Data Protection API, for the current user (only constructible on Windows).
+    Dpapi(&'a DpapiProvider),
+}
+
+/// The OS default master-key provider: [`DpapiProvider`] on Windows, [`UnixHomeFileProvider`]
+/// (`$HOME/.strongbox/secret.key`) elsewhere.
+///
+/// Constructing it touches no file; the home key file is created (or read) on first use.
+pub fn default_provider() -> Result<Arc<dyn MasterKeyProvider>, ProviderError> {
+    #[cfg(windows)]
+    {
+        Ok(Arc::new(DpapiProvider::new()?))
+    }
+    #[cfg(not(windows))]
+    {
+        Ok(Arc::new(UnixHomeFileProvider::new()?))
+    }
+}
+
+/// Why a master-key provider could not deliver its key (or protect / unprotect with it).
+///
+/// No variant ever carries key bytes: a wrong-length key is reported by its length, a program's
+/// output only through the start of its standard error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProviderError {
+    /// The key program does not exist (or is not on `PATH`).
+    #[error("the master-key program {} was not found", program.display())]
+    ExecNotFound {
+        /// The program as configured.
+        program: PathBuf,
+    },
+    /// The key program exists but cannot be executed (no execute permission, not a program).
+    #[error("the master-key program {} cannot be executed (check that it is an executable file with a `#!` line): {source}", program.display())]
+    ExecNotExecutable {
+        /// The program as configured.
+        program: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// The key program could not be started, or its output could not be read.
+    #[error("could not run the master-key program {}: {source}", program.display())]
+    ExecIo {
+        /// The program as configured.
+        program: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// The key program exited unsuccessfully.
+    #[error(
+        "the master-key program {} {}{}",
+        program.display(),
+        match code { Some(code) => format!("exited with status {code}"), None => "was killed by a signal".to_string() },
+        stderr_suffix(stderr)
+    )]
+    ExecFailed {
+        /// The exit code, `None` if a signal ended the program.
+        code: Option<i32>,
+        /// The program as configured.
+        program: PathBuf,
+        /// The start of its standard error (capped, lossily decoded, trimmed).
+        stderr: String,
+    },
+    /// The key program did not finish in time and was killed.
+    #[error(
+        "the master-key program {} did not finish within {} s and was killed{}",
+        program.display(),
+        timeout.as_secs_f64(),
+        stderr_suffix(stderr)
+    )]
+    ExecTimeout {
+        /// The program as configured.
+        program: PathBuf,
+        /// The time limit.
+        timeout: Duration,
+        /// The start of its standard error, if it wrote any before it was killed.
+        stderr: String,
+    },
+    /// The key program exited, but a process it started kept its output open past the timeout.
+    #[error(
+        "the master-key program {} exited, but its output stayed open for {} s \
+         (a background process it started still holds it)",
+        program.display(),
+        timeout.as_secs_f64()
+    )]
+    ExecOutputHeldOpen {
+        /// The program as configured.
+        program: PathBuf,
+        /// The time limit.
+        timeout: Duration,
+    },
+    /// The key program printed output of the wrong length.
+    #[error(
+        "the master-key program {} printed {len} bytes; expected exactly 32 raw bytes, or one line \
+         of base64 (44 characters) or hexadecimal (64 digits)",
+        program.display()
+    )]
+    ExecWrongLength {
+        /// The program as configured.
+        program: PathBuf,
+        /// How many bytes it printed.
+        len: usize,
+    },
+    /// The key program printed text of a key's length in no valid encoding.
+    #[error("the master-key program {} printed a key that does not decode: {source}", program.display())]
+    ExecBadEncoding {
+        /// The program as configured.
+        program: PathBuf,
+        /// What was wrong with it.
+        source: KeyError,
+    },
+    /// The key file does not exist (a configured key file is never generated).
+    #[error("the master-key file {} does not exist", path.display())]
+    FileMissing {
+        /// The configured path.
+        path: PathBuf,
+    },
+    /// The key file is empty (a configured key file is never generated).
+    #[error(
+        "the master-key file {} is empty; it must hold a 256-bit key (strongbox never generates \
+         a key into a configured file)",
+        path.display()
+    )]
+    FileEmpty {
+        /// The configured path.
+        path: PathBuf,
+    },
+    /// The key file holds the wrong number of bytes.
+    #[error(
+        "the master-key file {} holds {len} bytes; expected exactly 32 raw bytes, or one line of \
+         base64 (44 characters) or hexadecimal (64 digits)",
+        path.display()
+    )]
+    FileWrongLength {
+        /// The key file.
+        path: PathBuf,
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// The key file holds text of a key's length in no valid encoding.
+    #[error("the master-key file {} does not hold a valid key: {source}", path.display())]
+    FileBadEncoding {
+        /// The key file.
+        path: PathBuf,
+        /// What was wrong with it.
+        source: KeyError,
+    },
+    /// The key file (or its directory) could not be read, created or written.
+    #[error("master-key file {}: {source}", path.display())]
+    FileIo {
+        /// The file or directory.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// The key file or its directory is accessible to group or others.
+    #[error("{}", insecure_message(path, *mode, *expected, *opt_out))]
+    InsecurePermissions {
+        /// The file or directory.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+        /// The mode it should have (`0o600` for a file, `0o700` for a directory).
+        expected: u32,
+        /// Whether the `Security.MasterKey.AllowInsecurePermissions` opt-out applies.
+        opt_out: bool,
+    },
+    /// `HOME` is not set (or empty), so the default key file has no place.
+    #[error(
+        "HOME is not set, so the default master-key file $HOME/.strongbox/secret.key has no \
+         location; set HOME, or configure Security.MasterKey.Path or Security.MasterKey.Exec"
+    )]
+    HomeUnset,
+    /// `HOME` is not an absolute path.
+    #[error("HOME ({}) is not an absolute path", home.display())]
+    HomeNotAbsolute {
+        /// The value of `HOME`.
+        home: PathBuf,
+    },
+    /// This provider does not exist on this platform.
+    #[error(
+        "the {provider} master-key provider is unsupported on this platform ({platform}); \
+         configure Security.MasterKey.Exec or Security.MasterKey.Path instead"
+    )]
+    Unsupported {
+        /// The provider's name.
+        provider: &'static str,
+        /// The platform (`std::env::consts::OS`).
+        platform: &'static str,
+    },
+    /// The Windows Data Protection API refused an operation. The message says what the code
+    /// means where that is known, e.g. "DPAPI refused to unprotect: the key was protected by
+    /// another user or the blob is corrupt (error 13)".
+    #[error("{}", dpapi::error_message(operation, *code))]
+    Dpapi {
+        /// `"protect"` or `"unprotect"`.
+        operation: &'static str,
+        /// The Windows error code (`GetLastError`).
+        code: u32,
+    },
+    /// The operating system's random number generator failed.
+    #[error("the system random number generator failed")]
+    Random,
+    /// A provider implemented outside this crate failed.
+    #[error("{0}")]
+    Other(Box<dyn std::error::Error + Send + Sync>),
+}
+
+fn stderr_suffix(stderr: &str) -> String {
+    if stderr.is_empty() {
+        String::new()
+    } else {
+        format!("; its error output begins: {stderr}")
+    }
+}
+
+fn insecure_message(path: &std::path::Path, mode: u32, expected: u32, opt_out: bool) -> String {
+    let mut msg = format!(
+        "{} has mode {mode:03o}, which lets group or others access it; run `chmod {expected:o} {}`",
+        path.display(),
+        path.display()
+    );
+    if opt_out {
+        msg.push_str(&format!(
+            ", or, where modes cannot be set (e.g. a mounted secret volume), set \
+             {ALLOW_INSECURE_PERMISSIONS_SETTING} to true"
+        ));
+    }
+    msg
+}
+
+/// A master key loaded on first use and kept for the provider's lifetime.
+///
+/// Initialization is serialized, so a program runs (or a file is read) once even when many
+/// threads ask at the same moment; a failure is returned to its caller and not cached.
+#[derive(Default)]
+pub(crate) struct LazyKey {
+    key: OnceLock<MasterKey>,
+    init: Mutex<()>,
+}
+
+impl LazyKey {
+    pub(crate) fn get_or_try_init(
+        &self,
+        load: impl FnOnce() -> Result<MasterKey, ProviderError>,
+    ) -> Result<&MasterKey, ProviderError> {
+        if let Some(key) = self.key.get() {
+            return Ok(key);
+        }
+        // A poisoned lock only means another loader panicked; nothing it guards can be torn.
+        let _guard = self.init.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(key) = self.key.get() {
+            return Ok(key);
+        }
+        let key = load()?;
+        Ok(self.key.get_or_init(|| key))
+    }
+
+    /// The fingerprint of the loaded key, for `Debug`.
+    pub(crate) fn fingerprint(&self) -> Option<Fingerprint> {
+        self.key.get().map(MasterKey::fingerprint)
+    }
+}
+
+impl fmt::Debug for LazyKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.fingerprint() {
+            Some(fp) => write!(f, "Loaded({fp})"),
+            None => f.write_str("NotLoaded"),
+        }
+    }
+}

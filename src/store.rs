@@ -1,0 +1,496 @@
+//! Database keys at rest: one protected key file per database directory.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Read, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use secrecy::SecretString;
+
+use crate::envelope::{EnvelopeError, ProtectedKey};
+use crate::key::{DataKey, KeyError, KeyId};
+use crate::provider::{MasterKeyProvider, ProviderError};
+
+/// The name of a database's protected key file, in the database directory.
+pub const KEY_FILE_NAME: &str = "secret.key.encrypted";
+
+/// What [`DatabaseKeyStore::put`] / [`DatabaseKeyStore::put_base64`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    /// The database already had this key, and the current provider opens it: nothing written.
+    Unchanged,
+    /// The key was written under the current provider, and no other key was lost: the database
+    /// had no key file, or had this same key protected by something the current provider cannot
+    /// open (the "password reset" case).
+    Stored,
+    /// A different key was replaced (only with `overwrite`).
+    Replaced,
+}
+
+/// What [`DatabaseKeyStore::rotate`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RotationReport {
+    /// Directories whose key was re-protected under the new provider.
+    pub rotated: Vec<PathBuf>,
+    /// Directories whose key the new provider already opened (left untouched).
+    pub already_current: Vec<PathBuf>,
+}
+
+/// Why a database key could not be created, loaded, stored or rotated.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database has no key file.
+    #[error("no database key at {}", path.display())]
+    NotFound {
+        /// The key file's path.
+        path: PathBuf,
+    },
+    /// The database already has a key file (create never replaces one).
+    #[error("a database key already exists at {}", path.display())]
+    AlreadyExists {
+        /// The key file's path.
+        path: PathBuf,
+    },
+    /// The key file holds another database's key.
+    #[error("the key at {} is key {found}, not the expected key {expected} (the key file of another database?)", path.display())]
+    KeyIdMismatch {
+        /// The key file's path.
+        path: PathBuf,
+        /// The key id asked for.
+        expected: KeyId,
+        /// The key id in the file.
+        found: KeyId,
+    },
+    /// A different key is stored and `overwrite` was not asked for.
+    #[error(
+        "the database at {} already has a different key ({existing}, not {given}); \
+         replacing it makes everything encrypted with it unreadable: ask for overwrite explicitly",
+        path.display()
+    )]
+    DifferentKeyExists {
+        /// The key file's path.
+        path: PathBuf,
+        /// The key id in the file.
+        existing: KeyId,
+        /// The key id of the key given.
+        given: KeyId,
+    },
+    /// The key file could not be parsed, or opened with the provider, or a key not protected.
+    #[error("{}: {source}", path.display())]
+    Envelope {
+        /// The key file's path.
+        path: PathBuf,
+        /// What went wrong.
+        source: EnvelopeError,
+    },
+    /// Neither the current nor the previous provider opens the key file.
+    #[error(
+        "{}: neither master key opens this database key; current: {current}; previous: {previous}",
+        path.display()
+    )]
+    NoProviderOpens {
+        /// The key file's path.
+        path: PathBuf,
+        /// The current provider's answer.
+        current: Box<EnvelopeError>,
+        /// The previous provider's answer.
+        previous: Box<EnvelopeError>,
+    },
+    /// The provider failed before any database was touched.
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    /// The base64 key given is not a 256-bit key.
+    #[error("invalid key: {0}")]
+    InvalidKey(KeyError),
+    /// A new key could not be generated.
+    #[error("could not generate a key: {0}")]
+    Generate(KeyError),
+    /// Reading or writing a key file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// Rotation stopped at a database; the ones before it are done, and rotating again resumes.
+    #[error(
+        "master-key rotation stopped at {} after {completed} database(s); every key is still \
+         readable with the old or the new master key, and rotating again resumes: {source}",
+        dir.display()
+    )]
+    Rotation {
+        /// The database directory that failed.
+        dir: PathBuf,
+        /// How many databases were done (rotated or already current) before it.
+        completed: usize,
+        /// Why it failed.
+        source: Box<StoreError>,
+    },
+}
+
+/// The protected keys of databases, one [`KEY_FILE_NAME`] file per database directory, under a
+/// current [`MasterKeyProvider`] (and optionally a previous one, tried when the current one does
+/// not open a key: the state during and after a master-key rotation).
+///
+/// Key files are owner-only (`0600` on Unix) and always replaced atomically: a new file is
+/// written and synced beside the old one, renamed over it, and the directory synced, so a key
+/// file is never half-written.
+///
+/// ```
+/// use std::sync::Arc;
+/// use strongbox::{DatabaseKeyStore, FileProvider};
+/// # let tmp = tempfile::tempdir()?;
+/// # let master_path = tmp.path().join("master.key");
+/// # std::fs::write(&master_path, [7u8; 32])?;
+/// # #[cfg(unix)] { use std::os::unix::fs::PermissionsExt;
+/// # std::fs::set_permissions(&master_path, std::fs::Permissions::from_mode(0o600))?; }
+/// # let db = tmp.path().join("db"); std::fs::create_dir(&db)?;
+///
+/// let store = DatabaseKeyStore::new(Arc::new(FileProvider::new(master_path)));
+/// let key = store.create(&db)?;               // a new random key, protected, written
+/// assert_eq!(store.load(&db)?.id(), key.id());
+/// assert_eq!(store.load_expecting(&db, key.id())?.id(), key.id());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct DatabaseKeyStore {
+    current: Arc<dyn MasterKeyProvider>,
+    previous: Option<Arc<dyn MasterKeyProvider>>,
+}
+
+impl DatabaseKeyStore {
+    /// A store protecting keys with `provider`.
+    pub fn new(provider: Arc<dyn MasterKeyProvider>) -> Self {
+        Self {
+            current: provider,
+            previous: None,
+        }
+    }
+
+    /// Also tries `previous` to open a key that `provider` does not open (after or during a
+    /// master-key rotation). New keys are always protected with the current provider.
+    pub fn with_previous(mut self, previous: Arc<dyn MasterKeyProvider>) -> Self {
+        self.previous = Some(previous);
+        self
+    }
+
+    /// The current provider.
+    pub fn provider(&self) -> &Arc<dyn MasterKeyProvider> {
+        &self.current
+    }
+
+    /// The path of the key file of the database in `dir`.
+    pub fn key_path(dir: impl AsRef<Path>) -> PathBuf {
+        dir.as_ref().join(KEY_FILE_NAME)
+    }
+
+    /// Whether the database in `dir` has a key file.
+    pub fn exists(&self, dir: impl AsRef<Path>) -> Result<bool, StoreError> {
+        let dir = dir.as_ref();
+        let path = Self::key_path(dir);
+        match std::fs::symlink_metadata(&path) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(source) => Err(StoreError::Io { path, source }),
+        }
+    }
+
+    /// Creates a new random key for the database in `dir` (which must exist), protects it with
+    /// the current provider and writes it. Refuses if the database has a key file already.
+    pub fn create(&self, dir: impl AsRef<Path>) -> Result<DataKey, StoreError> {
+        let dir = dir.as_ref();
+        let path = Self::key_path(dir);
+        if self.exists(dir)? {
+            return Err(StoreError::AlreadyExists { path });
+        }
+        let key = DataKey::generate().map_err(StoreError::Generate)?;
+        let blob = ProtectedKey::protect(&key, &*self.current)
+            .map_err(|source| StoreError::Envelope { path, source })?;
+        write_key_file(dir, blob.as_bytes(), Replace::Never)?;
+        Ok(key)
+    }
+
+    /// Loads (unprotects) the key of the database in `dir`.
+    pub fn load(&self, dir: impl AsRef<Path>) -> Result<DataKey, StoreError> {
+        let dir = dir.as_ref();
+        let path = Self::key_path(dir);
+        let blob = read_key_file(&path)?;
+        self.unprotect(&path, &blob)
+    }
+
+    /// Loads the key of the database in `dir`, refusing (before any decryption) a key file that
+    /// holds another key than `expected`: the engine's check that a key file belongs to the
+    /// database it opens.
+    pub fn load_expecting(
+        &self,
+        dir: impl AsRef<Path>,
+        expected: KeyId,
+    ) -> Result<DataKey, StoreError> {
+        let dir = dir.as_ref();
+        let path = Self::key_path(dir);
+        let blob = read_key_file(&path)?;
+        if blob.key_id() != expected {
+            return Err(StoreError::KeyIdMismatch {
+                path,
+                expected,
+                found: blob.key_id(),
+            });
+        }
+        self.unprotect(&path, &blob)
+    }
+
+    /// The protected key of the database in `dir`, without opening it (its key id, scheme and
+    /// fingerprint are readable without any key).
+    pub fn protected_key(&self, dir: impl AsRef<Path>) -> Result<ProtectedKey, StoreError> {
+        let dir = dir.as_ref();
+        read_key_file(&Self::key_path(dir))
+    }
+
+    /// The offline "get-key": the key of the database in `dir` as plain base64, to keep
+    /// somewhere safe before a change that would make the master key unavailable (a Windows
+    /// password reset, a lost home directory). Handle the result as the secret it is.
+    pub fn export_base64(&self, dir: impl AsRef<Path>) -> Result<SecretString, StoreError> {
+        let dir = dir.as_ref();
+        Ok(self.load(dir)?.to_base64())
+    }
+
+    /// The offline "put-key": stores the base64 key `key` for the database in `dir` under the
+    /// current provider. See [`DatabaseKeyStore::put`].
+    pub fn put_base64(
+        &self,
+        dir: impl AsRef<Path>,
+        key: &str,
+        overwrite: bool,
+    ) -> Result<PutOutcome, StoreError> {
+        let dir = dir.as_ref();
+        let key = DataKey::from_base64(key).map_err(StoreError::InvalidKey)?;
+        self.put(dir, &key, overwrite)
+    }
+
+    /// Stores `key` for the database in `dir` under the current provider.
+    ///
+    /// - No key file: written, [`PutOutcome::Stored`].
+    /// - The same key (by key id, read from the file without opening it), which the current
+    ///   provider opens: [`PutOutcome::Unchanged`], nothing written. The same key protected by
+    ///   something the current provider cannot open (a Windows password reset): re-protected
+    ///   under the current provider, [`PutOutcome::Stored`].
+    /// - A different key, or an unreadable key file: [`StoreError::DifferentKeyExists`] (or the
+    ///   read error) unless `overwrite`; with `overwrite`, replaced, [`PutOutcome::Replaced`].
+    pub fn put(
+        &self,
+        dir: impl AsRef<Path>,
+        key: &DataKey,
+        overwrite: bool,
+    ) -> Result<PutOutcome, StoreError> {
+        let dir = dir.as_ref();
+        let path = Self::key_path(dir);
+        let outcome = match read_key_file(&path) {
+            Err(StoreError::NotFound { .. }) => PutOutcome::Stored,
+            Err(StoreError::Envelope { .. }) if overwrite => PutOutcome::Replaced,
+            Err(e) => return Err(e),
+            Ok(blob) if blob.key_id() == key.id() => match blob.unprotect(&*self.current) {
+                Ok(_) => return Ok(PutOutcome::Unchanged),
+                Err(_) => PutOutcome::Stored,
+            },
+            Ok(blob) if !overwrite => {
+                return Err(StoreError::DifferentKeyExists {
+                    path,
+                    existing: blob.key_id(),
+                    given: key.id(),
+                });
+            }
+            Ok(_) => PutOutcome::Replaced,
+        };
+        let blob =
+            ProtectedKey::protect(key, &*self.current).map_err(|source| StoreError::Envelope {
+                path: path.clone(),
+                source,
+            })?;
+        let replace = match outcome {
+            PutOutcome::Stored if !self.exists(dir)? => Replace::Never,
+            _ => Replace::Always,
+        };
+        write_key_file(dir, blob.as_bytes(), replace)?;
+        Ok(outcome)
+    }
+
+    /// Master-key rotation: re-protects the key of every database in `dirs` under
+    /// `new_provider`, opening each with the current provider or, failing that, the previous
+    /// one. No backup or data file is touched: only the key files.
+    ///
+    /// Crash-safe and resumable: each key file is replaced atomically, and only after the new
+    /// blob was read back with `new_provider`, so at every moment every key file opens with the
+    /// old or the new master key (a store with `new_provider` as current and the old provider as
+    /// previous opens them all). A key that `new_provider` already opens is left untouched, so
+    /// running the rotation again after an interruption finishes it. It stops at the first
+    /// database that fails ([`StoreError::Rotation`]).
+    pub fn rotate<I, P>(
+        &self,
+        dirs: I,
+        new_provider: impl MasterKeyProvider,
+    ) -> Result<RotationReport, StoreError>
+    where
+        I: IntoIterator<Item = P>,
+        P: AsRef<Path>,
+    {
+        let new_provider: &dyn MasterKeyProvider = &new_provider;
+        // Fail before touching anything if the new master key cannot be had.
+        new_provider.protection()?;
+        let mut report = RotationReport::default();
+        for dir in dirs {
+            let dir = dir.as_ref();
+            let result = self.rotate_one(dir, new_provider);
+            match result {
+                Ok(true) => report.rotated.push(dir.to_path_buf()),
+                Ok(false) => report.already_current.push(dir.to_path_buf()),
+                Err(e) => {
+                    return Err(StoreError::Rotation {
+                        dir: dir.to_path_buf(),
+                        completed: report.rotated.len() + report.already_current.len(),
+                        source: Box::new(e),
+                    });
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Rotates one key; `Ok(false)` if the new provider already opens it.
+    fn rotate_one(&self, dir: &Path, new: &dyn MasterKeyProvider) -> Result<bool, StoreError> {
+        let path = Self::key_path(dir);
+        let envelope = |source| StoreError::Envelope {
+            path: path.clone(),
+            source,
+        };
+        let blob = read_key_file(&path)?;
+        if blob.is_protected_by(new)? && blob.unprotect(new).is_ok() {
+            return Ok(false);
+        }
+        let key = self.unprotect(&path, &blob)?;
+        let rotated = ProtectedKey::protect(&key, new).map_err(envelope)?;
+        let check = rotated.unprotect(new).map_err(envelope)?;
+        if check.id() != key.id() {
+            return Err(envelope(EnvelopeError::Corrupt));
+        }
+        write_key_file(dir, rotated.as_bytes(), Replace::Always)?;
+        Ok(true)
+    }
+
+    /// Opens `blob` with the current provider, or the previous one if the current one cannot.
+    fn unprotect(&self, path: &Path, blob: &ProtectedKey) -> Result<DataKey, StoreError> {
+        let current = match blob.unprotect(&*self.current) {
+            Ok(key) => return Ok(key),
+            Err(e) => e,
+        };
+        // A blob that is the current provider's but fails to authenticate is corrupt whoever
+        // opens it; only "not mine" or a failing provider is worth a second try.
+        let retry = current.is_not_mine() || matches!(current, EnvelopeError::Provider(_));
+        let previous = match &self.previous {
+            Some(previous) if retry => previous,
+            _ => {
+                return Err(StoreError::Envelope {
+                    path: path.to_path_buf(),
+                    source: current,
+                });
+            }
+        };
+        match blob.unprotect(&**previous) {
+            Ok(key) => Ok(key),
+            Err(previous)
+                if previous.is_not_mine() || matches!(previous, EnvelopeError::Provider(_)) =>
+            {
+                Err(StoreError::NoProviderOpens {
+                    path: path.to_path_buf(),
+                    current: Box::new(current),
+                    previous: Box::new(previous),
+                })
+            }
+            Err(source) => Err(StoreError::Envelope {
+                path: path.to_path_buf(),
+                source,
+            }),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseKeyStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseKeyStore")
+            .field("current", &self.current)
+            .field("previous", &self.previous)
+            .finish()
+    }
+}
+
+fn read_key_file(path: &Path) -> Result<ProtectedKey, StoreError> {
+    let io_err = |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = File::open(path).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => StoreError::NotFound {
+            path: path.to_path_buf(),
+        },
+        _ => io_err(e),
+    })?;
+    let mut bytes = Vec::new();
+    file.take(ProtectedKey::MAX_LEN as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io_err)?;
+    ProtectedKey::from_bytes(&bytes).map_err(|source| StoreError::Envelope {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Replace {
+    Never,
+    Always,
+}
+
+/// Writes a key file atomically: a temporary file in `dir` (created exclusively, owner-only),
+/// written and synced, renamed into place (without replacing, for `Replace::Never`), then the
+/// directory synced.
+fn write_key_file(dir: &Path, bytes: &[u8], replace: Replace) -> Result<(), StoreError> {
+    let path = dir.join(KEY_FILE_NAME);
+    let io_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| StoreError::Io { path, source }
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".secret.key.encrypted.")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(io_err(dir))?;
+    tmp.write_all(bytes).map_err(io_err(tmp.path()))?;
+    tmp.as_file().sync_all().map_err(io_err(tmp.path()))?;
+    let persisted = match replace {
+        Replace::Always => tmp.persist(&path),
+        Replace::Never => tmp.persist_noclobber(&path),
+    };
+    match persisted {
+        Ok(_) => {}
+        Err(e) if replace == Replace::Never && e.error.kind() == io::ErrorKind::AlreadyExists => {
+            return Err(StoreError::AlreadyExists { path });
+        }
+        Err(e) => return Err(io_err(&path)(e.error)),
+    }
+    sync_dir(dir).map_err(io_err(dir))
+}
+
+/// Makes a rename in `dir` durable (Unix; elsewhere the rename itself is what the OS offers).
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        File::open(dir)?.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
+    }
+}
