@@ -938,3 +938,63 @@ fn debug_output_never_contains_key_bytes() {
         assert!(!text.contains("some data"), "{text}");
     }
 }
+
+/// What a restore of `bytes` gives: the plaintext, or the error.
+fn restore_any(mode: Mode, bytes: &[u8], chunk: usize) -> Result<Vec<u8>, ()> {
+    let (out, result) = open_chunked(mode, bytes, &[chunk]);
+    result.map(|()| out).map_err(|_| ())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// Arbitrary bytes never make the header parser or the reader panic or allocate without
+    /// bound, and are never accepted as a stream.
+    #[test]
+    fn arbitrary_input_is_rejected_without_panicking(
+        bytes in proptest::collection::vec(any::<u8>(), 0..3000),
+        with_magic in any::<bool>(),
+        chunk in 1usize..10_000,
+    ) {
+        let mut bytes = bytes;
+        if with_magic && bytes.len() >= 10 {
+            bytes[..10].copy_from_slice(b"\x89SBX\r\n\x1a\n\x01\x01");
+        }
+        let _ = Header::read_from(&mut &bytes[..]);
+        for mode in MODES {
+            prop_assert!(restore_any(mode, &bytes, chunk).is_err());
+        }
+    }
+
+    /// Random edits of a valid stream (overwrites, insertions, deletions, truncation, appended
+    /// bytes) are either no-ops or detected: the reader never returns anything but a prefix of
+    /// the true plaintext, and returns all of it only for an unchanged stream.
+    #[test]
+    fn random_edits_are_detected(
+        len in 0usize..(3 * S + 10),
+        edits in proptest::collection::vec((any::<u8>(), any::<prop::sample::Index>(), any::<u8>()), 1..4),
+        mode in prop_oneof![Just(Mode::Aes), Just(Mode::ChaCha), Just(Mode::Plain)],
+        chunk in 1usize..(3 * S),
+    ) {
+        let plain = data(len, len as u64 + 1);
+        let backup = seal(mode, &plain);
+        let mut edited = backup.clone();
+        for (op, at, byte) in edits {
+            let i = at.index(edited.len() + 1);
+            match op % 5 {
+                0 if i < edited.len() => edited[i] = byte,
+                1 => edited.insert(i, byte),
+                2 if i < edited.len() => { edited.remove(i); }
+                3 => edited.truncate(i),
+                _ => edited.push(byte),
+            }
+        }
+        let (out, result) = open_chunked(mode, &edited, &[chunk]);
+        prop_assert!(plain.starts_with(&out));
+        if edited == backup {
+            prop_assert!(result.is_ok());
+        } else {
+            prop_assert!(result.is_err());
+        }
+    }
+}
