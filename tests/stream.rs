@@ -998,3 +998,14 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn stream_types_can_move_across_threads() {
+    fn send<T: Send>() {}
+    fn send_sync<T: Send + Sync>() {}
+    send::<BackupWriter<Vec<u8>>>();
+    send::<RestoreReader<Cursor<Vec<u8>>>>();
+    send_sync::<Header>();
+    send_sync::<StreamError>(); // required to travel inside io::Error
+    send_sync::<StreamConfig>();
+}
