@@ -1068,3 +1068,16 @@ fn a_snapshot_payload_is_a_tar_archive_that_tar_reads() {
     assert!(status.success());
     assert_eq!(listing(&fx.path("out")), listing(&fx.db));
 }
+
+#[test]
+fn types_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<BackupError>();
+    send_sync::<MasterKeys>();
+    send_sync::<RestoreConfig>();
+    send_sync::<strongbox::Manifest>();
+    send::<strongbox::LogicalBackupWriter>();
+    send::<SnapshotBackup>();
+    send::<LogicalBackup>();
+}
