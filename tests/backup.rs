@@ -176,6 +176,7 @@ fn the_key_file_is_never_packed() {
     let snap = fx.snapshot("s");
     let files = [
         PathBuf::from("secret.key.encrypted"),
+        PathBuf::from("./secret.key.encrypted"),
         PathBuf::from("journal"),
     ];
     let listed = fx.path("listed");

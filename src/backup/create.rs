@@ -209,7 +209,13 @@ impl SnapshotBackup {
         let files: Option<Vec<PathBuf>> = self.files.map(|files| {
             files
                 .into_iter()
-                .filter(|f| f != Path::new(KEY_FILE_NAME))
+                .filter(|f| {
+                    let normal: PathBuf = f
+                        .components()
+                        .filter(|c| *c != std::path::Component::CurDir)
+                        .collect();
+                    normal != Path::new(KEY_FILE_NAME)
+                })
                 .collect()
         });
         let selection = match &files {
