@@ -1,1 +1,267 @@
-fn main() {}
+//! Throughput of `BackupWriter` / `RestoreReader` on 64 MiB in memory, next to raw `ring`
+//! AES-256-GCM at the same segment size and next to the `age` crate.
+//!
+//! Two `ring` baselines: `ring_in_place` is the AEAD alone over a buffer (no copy at all);
+//! `ring_copy` adds the one copy that any stream from a source buffer to a separate destination
+//! must make (copy a segment to the output, seal/open it there). The stream's own copies are
+//! what separates it from these.
+//!
+//! `cargo bench --bench stream` (slow on 2 cores: small sample sizes on purpose).
+
+use std::hint::black_box;
+use std::io::{Cursor, Read, Write};
+use std::iter;
+use std::time::Duration;
+
+use criterion::{
+    BatchSize, BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group,
+    criterion_main, measurement::WallTime,
+};
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+use strongbox::{Algorithm, BackupWriter, DataKey, RestoreReader, StreamConfig, TAG_LEN};
+
+const LEN: usize = 64 << 20;
+const DEFAULT: usize = StreamConfig::DEFAULT_SEGMENT_SIZE;
+
+fn plaintext() -> Vec<u8> {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    (0..LEN)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+fn ring_key() -> LessSafeKey {
+    LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &[7; 32]).unwrap())
+}
+
+fn nonce(i: usize, last: bool) -> Nonce {
+    let mut n = [0u8; 12];
+    n[3..11].copy_from_slice(&(i as u64).to_be_bytes());
+    n[11] = last as u8;
+    Nonce::assume_unique_for_key(n)
+}
+
+fn config(algorithm: Algorithm, segment: usize) -> StreamConfig {
+    StreamConfig::default()
+        .algorithm(algorithm)
+        .segment_size(segment)
+        .unwrap()
+}
+
+fn seal_stream(key: &DataKey, cfg: &StreamConfig, plain: &[u8], out: &mut [u8]) -> usize {
+    let mut w = BackupWriter::with_config(Cursor::new(out), key, cfg, Vec::new()).unwrap();
+    w.write_all(plain).unwrap();
+    w.finish().unwrap().position() as usize
+}
+
+fn open_stream(key: &DataKey, backup: &[u8], out: &mut [u8]) {
+    let mut r = RestoreReader::new(backup, key).unwrap();
+    let mut pos = 0;
+    loop {
+        match r.read(&mut out[pos..]).unwrap() {
+            0 => break,
+            n => pos += n,
+        }
+    }
+    assert_eq!(pos, LEN);
+}
+
+fn group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
+    let mut g = c.benchmark_group(name);
+    g.throughput(Throughput::Bytes(LEN as u64))
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    g
+}
+
+fn encrypt(c: &mut Criterion) {
+    let plain = plaintext();
+    let key = DataKey::from_bytes(&[7; 32]).unwrap();
+    let mut out = vec![0u8; LEN + LEN / 4096 * 32 + 4096];
+    let mut g = group(c, "encrypt_64MiB");
+
+    let ring = ring_key();
+    let mut buf = plain.clone();
+    let mut tags = vec![0u8; LEN.div_ceil(DEFAULT) * TAG_LEN];
+    g.bench_function(BenchmarkId::new("ring_in_place", DEFAULT), |b| {
+        b.iter(|| {
+            for (i, (chunk, tag)) in buf
+                .chunks_mut(DEFAULT)
+                .zip(tags.chunks_mut(TAG_LEN))
+                .enumerate()
+            {
+                let t = ring
+                    .seal_in_place_separate_tag(nonce(i, false), Aad::empty(), chunk)
+                    .unwrap();
+                tag.copy_from_slice(t.as_ref());
+            }
+            black_box(&buf);
+        })
+    });
+    g.bench_function(BenchmarkId::new("ring_copy", DEFAULT), |b| {
+        b.iter(|| {
+            for (i, (src, dst)) in plain
+                .chunks(DEFAULT)
+                .zip(out.chunks_mut(DEFAULT + TAG_LEN))
+                .enumerate()
+            {
+                let (body, tag) = dst.split_at_mut(src.len());
+                body.copy_from_slice(src);
+                let t = ring
+                    .seal_in_place_separate_tag(nonce(i, false), Aad::empty(), body)
+                    .unwrap();
+                tag[..TAG_LEN].copy_from_slice(t.as_ref());
+            }
+            black_box(&out);
+        })
+    });
+    for (name, algorithm) in [
+        ("strongbox_aes", Algorithm::Aes256Gcm),
+        ("strongbox_chacha", Algorithm::ChaCha20Poly1305),
+    ] {
+        let cfg = config(algorithm, DEFAULT);
+        g.bench_function(BenchmarkId::new(name, DEFAULT), |b| {
+            b.iter(|| black_box(seal_stream(&key, &cfg, &plain, &mut out)))
+        });
+    }
+    let cfg = StreamConfig::default();
+    g.bench_function(BenchmarkId::new("strongbox_unencrypted", DEFAULT), |b| {
+        b.iter(|| {
+            let mut w =
+                BackupWriter::unencrypted(Cursor::new(&mut out[..]), &cfg, Vec::new()).unwrap();
+            w.write_all(&plain).unwrap();
+            black_box(w.finish().unwrap().position())
+        })
+    });
+
+    let identity = age::x25519::Identity::generate();
+    let recipient = identity.to_public();
+    g.bench_function(BenchmarkId::new("age_x25519", 65536), |b| {
+        b.iter(|| {
+            let mut w = age::Encryptor::with_recipients(iter::once(&recipient as _))
+                .unwrap()
+                .wrap_output(Cursor::new(&mut out[..]))
+                .unwrap();
+            w.write_all(&plain).unwrap();
+            black_box(w.finish().unwrap().position())
+        })
+    });
+    g.finish();
+}
+
+fn decrypt(c: &mut Criterion) {
+    let plain = plaintext();
+    let key = DataKey::from_bytes(&[7; 32]).unwrap();
+    let mut out = vec![0u8; LEN];
+    let mut g = group(c, "decrypt_64MiB");
+
+    let ring = ring_key();
+    let mut sealed = vec![0u8; LEN.div_ceil(DEFAULT) * (DEFAULT + TAG_LEN)];
+    for (i, (src, dst)) in plain
+        .chunks(DEFAULT)
+        .zip(sealed.chunks_mut(DEFAULT + TAG_LEN))
+        .enumerate()
+    {
+        dst[..src.len()].copy_from_slice(src);
+        let t = ring
+            .seal_in_place_separate_tag(nonce(i, false), Aad::empty(), &mut dst[..src.len()])
+            .unwrap();
+        dst[src.len()..].copy_from_slice(t.as_ref());
+    }
+    g.bench_function(BenchmarkId::new("ring_in_place", DEFAULT), |b| {
+        b.iter_batched_ref(
+            || sealed.clone(),
+            |buf| {
+                for (i, seg) in buf.chunks_mut(DEFAULT + TAG_LEN).enumerate() {
+                    ring.open_in_place(nonce(i, false), Aad::empty(), seg)
+                        .unwrap();
+                }
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.bench_function(BenchmarkId::new("ring_copy", DEFAULT), |b| {
+        b.iter(|| {
+            for (i, (src, dst)) in sealed
+                .chunks(DEFAULT + TAG_LEN)
+                .zip(out.chunks_mut(DEFAULT))
+                .enumerate()
+            {
+                let (body, tag) = src.split_at(DEFAULT);
+                dst.copy_from_slice(body);
+                let tag: [u8; TAG_LEN] = tag.try_into().unwrap();
+                ring.open_in_place_separate_tag(
+                    nonce(i, false),
+                    Aad::empty(),
+                    tag.into(),
+                    dst,
+                    0..,
+                )
+                .unwrap();
+            }
+            black_box(&out);
+        })
+    });
+    for (name, algorithm) in [
+        ("strongbox_aes", Algorithm::Aes256Gcm),
+        ("strongbox_chacha", Algorithm::ChaCha20Poly1305),
+    ] {
+        let cfg = config(algorithm, DEFAULT);
+        let mut backup = vec![0u8; LEN + LEN / 4096 * 32 + 4096];
+        let n = seal_stream(&key, &cfg, &plain, &mut backup);
+        backup.truncate(n);
+        g.bench_function(BenchmarkId::new(name, DEFAULT), |b| {
+            b.iter(|| open_stream(&key, &backup, &mut out))
+        });
+    }
+
+    let identity = age::x25519::Identity::generate();
+    let recipient = identity.to_public();
+    let mut ct = Vec::new();
+    let mut w = age::Encryptor::with_recipients(iter::once(&recipient as _))
+        .unwrap()
+        .wrap_output(&mut ct)
+        .unwrap();
+    w.write_all(&plain).unwrap();
+    w.finish().unwrap();
+    g.bench_function(BenchmarkId::new("age_x25519", 65536), |b| {
+        b.iter(|| {
+            let mut r = age::Decryptor::new_buffered(&ct[..])
+                .unwrap()
+                .decrypt(iter::once(&identity as &dyn age::Identity))
+                .unwrap();
+            r.read_exact(&mut out).unwrap();
+        })
+    });
+    g.finish();
+}
+
+/// The measurement behind the default segment size.
+fn segment_sizes(c: &mut Criterion) {
+    let plain = plaintext();
+    let key = DataKey::from_bytes(&[7; 32]).unwrap();
+    let mut out = vec![0u8; LEN];
+    let mut backup = vec![0u8; LEN + LEN / 4096 * 32 + 4096];
+    let mut g = group(c, "segment_size_aes_64MiB");
+    for segment in [4 << 10, 16 << 10, 64 << 10, 256 << 10, 1 << 20] {
+        let cfg = config(Algorithm::Aes256Gcm, segment);
+        g.bench_function(BenchmarkId::new("write", segment), |b| {
+            b.iter(|| black_box(seal_stream(&key, &cfg, &plain, &mut backup)))
+        });
+        let n = seal_stream(&key, &cfg, &plain, &mut backup);
+        g.bench_function(BenchmarkId::new("read", segment), |b| {
+            b.iter(|| open_stream(&key, &backup[..n], &mut out))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, encrypt, decrypt, segment_sizes);
+criterion_main!(benches);

@@ -6,19 +6,55 @@
 //! - [`DataKey`]: a 256-bit database key (or a user-provided backup key), zeroized on drop,
 //!   never printed.
 //! - [`MasterKey`]: the 256-bit key that protects data keys at rest.
+//! - [`BackupWriter`] / [`RestoreReader`]: the authenticated, streaming encryption of a backup
+//!   of any size in constant memory, with random access on restore (format: `docs/FORMAT.md`).
 //! - [`MasterKeyProvider`]: where the master key comes from: [`ExecProvider`],
 //!   [`FileProvider`], [`UnixHomeFileProvider`] (the Unix default) and [`DpapiProvider`] (the
 //!   Windows default), chosen in code or from a `settings.json` with [`MasterKeySettings`].
-//! - [`BackupWriter`] / [`RestoreReader`]: the authenticated, streaming encryption of a backup
-//!   of any size in constant memory, with random access on restore (format: `docs/FORMAT.md`).
+//! - [`ProtectedKey`]: a data key protected by a provider, as self-contained, versioned bytes
+//!   (specified in `docs/KEYBLOB.md`).
+//! - [`DatabaseKeyStore`]: one protected key file ([`KEY_FILE_NAME`]) per database directory:
+//!   create, load, offline get-key / put-key, master-key rotation.
+//! - [`SnapshotBackup`], [`LogicalBackup`], [`restore`] and [`inspect`]: database backups and
+//!   restores with RavenDB's encryption rules ([`BackupEncryptionSettings`]), an authenticated
+//!   manifest, the key carried wrapped under the master keys ([`MasterKeys`]), and a [`Channel`]
+//!   the engine must name for every operation (format and rules: `docs/BACKUP.md`).
 //!
-//! The public surface is flat: every type is re-exported here at the crate root, and the modules
-//! that define them are private.
+//! The public surface is flat: every type is re-exported here at the crate root (for example
+//! `strongbox::ExecProvider`, `strongbox::ProtectedKey`), and the modules that define them
+//! (`provider`, `settings`, `envelope`, `store`) are private.
+//!
+//! ```
+//! use strongbox::{DatabaseKeyStore, MasterKeySettings};
+//! # let tmp = tempfile::tempdir()?;
+//! # let master = tmp.path().join("master.key");
+//! # std::fs::write(&master, strongbox::MasterKey::generate()?.to_base64().expose_secret())?;
+//! # #[cfg(unix)] { use std::os::unix::fs::PermissionsExt;
+//! # std::fs::set_permissions(&master, std::fs::Permissions::from_mode(0o600))?; }
+//! # let settings_json = format!(r#"{{"Security.MasterKey.Path": {:?}}}"#, master);
+//! # let db = tmp.path().join("orders"); std::fs::create_dir(&db)?;
+//! # use secrecy::ExposeSecret as _;
+//!
+//! // The engine's settings.json chooses the master key; nothing is read until first use.
+//! let provider = MasterKeySettings::from_json_str(&settings_json)?.provider()?;
+//! let store = DatabaseKeyStore::new(provider);
+//!
+//! let key = store.create(&db)?;                       // <db>/secret.key.encrypted
+//! let again = store.load_expecting(&db, key.id())?;   // on every open
+//! assert_eq!(again.expose_secret(), key.expose_secret());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+// No `unsafe` anywhere, except in the one module that calls the Windows Data Protection API
+// (`provider::dpapi_windows`). `forbid` cannot be relaxed for a single module, so:
+// - everywhere but Windows, where that module is not compiled, the crate keeps `forbid`: the Linux
+//   build proves that no other code has `unsafe`, not even behind an `allow`;
+// - on Windows the crate `deny`s unsafe code and that module alone (declared in provider/mod.rs)
+//   `allow`s it.
 #![cfg_attr(not(windows), forbid(unsafe_code))]
-// On Windows, `provider::dpapi_windows` (the DPAPI FFI) is the one module allowed `unsafe`.
 #![cfg_attr(windows, deny(unsafe_code))]
 #![deny(missing_docs, rustdoc::broken_intra_doc_links)]
 
+mod backup;
 mod envelope;
 mod key;
 mod provider;
@@ -26,6 +62,12 @@ mod settings;
 mod store;
 mod stream;
 
+pub use backup::{
+    BackupEncryptionSettings, BackupError, BackupId, BackupInfo, BackupKind, Channel, Compression,
+    EncryptionMode, LogicalBackup, LogicalBackupWriter, MAX_DATABASE_NAME_LEN, MAX_KEY_COPIES,
+    Manifest, MasterKeys, RestoreConfig, RestoreReport, SecretOperation, SnapshotBackup, inspect,
+    restore,
+};
 pub use envelope::{EnvelopeError, ProtectedKey, Scheme};
 pub use key::{DataKey, Fingerprint, KEY_LEN, KeyError, KeyId, MasterKey};
 pub use provider::{

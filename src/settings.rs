@@ -150,7 +150,7 @@ impl MasterKeySettings {
     }
 
     /// Reads the settings from an already parsed JSON object.
-    pub fn from_map(map: &Map<String, Value>) -> Result<Self, SettingsError> {
+    fn from_map(map: &Map<String, Value>) -> Result<Self, SettingsError> {
         let mut settings = Self::default();
         for (key, value) in map {
             if value.is_null() {
@@ -223,7 +223,7 @@ impl fmt::Debug for MasterKeySettings {
 
 impl<'de> Deserialize<'de> for MasterKeySettings {
     /// Deserializes from a map of settings (the whole `settings.json` object), with the rules
-    /// of [`MasterKeySettings::from_map`].
+    /// of [`MasterKeySettings::from_json_str`].
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let map = Map::<String, Value>::deserialize(deserializer)?;
         Self::from_map(&map).map_err(serde::de::Error::custom)

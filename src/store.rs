@@ -142,12 +142,15 @@ pub enum StoreError {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use strongbox::{DatabaseKeyStore, UnixHomeFileProvider};
+/// use strongbox::{DatabaseKeyStore, FileProvider};
 /// # let tmp = tempfile::tempdir()?;
-/// # let master_path = tmp.path().join("home/.strongbox/secret.key");
+/// # let master_path = tmp.path().join("master.key");
+/// # std::fs::write(&master_path, [7u8; 32])?;
+/// # #[cfg(unix)] { use std::os::unix::fs::PermissionsExt;
+/// # std::fs::set_permissions(&master_path, std::fs::Permissions::from_mode(0o600))?; }
 /// # let db = tmp.path().join("db"); std::fs::create_dir(&db)?;
 ///
-/// let store = DatabaseKeyStore::new(Arc::new(UnixHomeFileProvider::at(master_path)));
+/// let store = DatabaseKeyStore::new(Arc::new(FileProvider::new(master_path)));
 /// let key = store.create(&db)?;               // a new random key, protected, written
 /// assert_eq!(store.load(&db)?.id(), key.id());
 /// assert_eq!(store.load_expecting(&db, key.id())?.id(), key.id());
@@ -180,12 +183,13 @@ impl DatabaseKeyStore {
     }
 
     /// The path of the key file of the database in `dir`.
-    pub fn key_path(dir: &Path) -> PathBuf {
-        dir.join(KEY_FILE_NAME)
+    pub fn key_path(dir: impl AsRef<Path>) -> PathBuf {
+        dir.as_ref().join(KEY_FILE_NAME)
     }
 
     /// Whether the database in `dir` has a key file.
-    pub fn exists(&self, dir: &Path) -> Result<bool, StoreError> {
+    pub fn exists(&self, dir: impl AsRef<Path>) -> Result<bool, StoreError> {
+        let dir = dir.as_ref();
         let path = Self::key_path(dir);
         match std::fs::symlink_metadata(&path) {
             Ok(_) => Ok(true),
@@ -196,7 +200,8 @@ impl DatabaseKeyStore {
 
     /// Creates a new random key for the database in `dir` (which must exist), protects it with
     /// the current provider and writes it. Refuses if the database has a key file already.
-    pub fn create(&self, dir: &Path) -> Result<DataKey, StoreError> {
+    pub fn create(&self, dir: impl AsRef<Path>) -> Result<DataKey, StoreError> {
+        let dir = dir.as_ref();
         let path = Self::key_path(dir);
         if self.exists(dir)? {
             return Err(StoreError::AlreadyExists { path });
@@ -209,7 +214,8 @@ impl DatabaseKeyStore {
     }
 
     /// Loads (unprotects) the key of the database in `dir`.
-    pub fn load(&self, dir: &Path) -> Result<DataKey, StoreError> {
+    pub fn load(&self, dir: impl AsRef<Path>) -> Result<DataKey, StoreError> {
+        let dir = dir.as_ref();
         let path = Self::key_path(dir);
         let blob = read_key_file(&path)?;
         self.unprotect(&path, &blob)
@@ -218,7 +224,12 @@ impl DatabaseKeyStore {
     /// Loads the key of the database in `dir`, refusing (before any decryption) a key file that
     /// holds another key than `expected`: the engine's check that a key file belongs to the
     /// database it opens.
-    pub fn load_expecting(&self, dir: &Path, expected: KeyId) -> Result<DataKey, StoreError> {
+    pub fn load_expecting(
+        &self,
+        dir: impl AsRef<Path>,
+        expected: KeyId,
+    ) -> Result<DataKey, StoreError> {
+        let dir = dir.as_ref();
         let path = Self::key_path(dir);
         let blob = read_key_file(&path)?;
         if blob.key_id() != expected {
@@ -233,14 +244,16 @@ impl DatabaseKeyStore {
 
     /// The protected key of the database in `dir`, without opening it (its key id, scheme and
     /// fingerprint are readable without any key).
-    pub fn protected_key(&self, dir: &Path) -> Result<ProtectedKey, StoreError> {
+    pub fn protected_key(&self, dir: impl AsRef<Path>) -> Result<ProtectedKey, StoreError> {
+        let dir = dir.as_ref();
         read_key_file(&Self::key_path(dir))
     }
 
     /// The offline "get-key": the key of the database in `dir` as plain base64, to keep
     /// somewhere safe before a change that would make the master key unavailable (a Windows
     /// password reset, a lost home directory). Handle the result as the secret it is.
-    pub fn export_base64(&self, dir: &Path) -> Result<SecretString, StoreError> {
+    pub fn export_base64(&self, dir: impl AsRef<Path>) -> Result<SecretString, StoreError> {
+        let dir = dir.as_ref();
         Ok(self.load(dir)?.to_base64())
     }
 
@@ -248,10 +261,11 @@ impl DatabaseKeyStore {
     /// current provider. See [`DatabaseKeyStore::put`].
     pub fn put_base64(
         &self,
-        dir: &Path,
+        dir: impl AsRef<Path>,
         key: &str,
         overwrite: bool,
     ) -> Result<PutOutcome, StoreError> {
+        let dir = dir.as_ref();
         let key = DataKey::from_base64(key).map_err(StoreError::InvalidKey)?;
         self.put(dir, &key, overwrite)
     }
@@ -267,10 +281,11 @@ impl DatabaseKeyStore {
     ///   read error) unless `overwrite`; with `overwrite`, replaced, [`PutOutcome::Replaced`].
     pub fn put(
         &self,
-        dir: &Path,
+        dir: impl AsRef<Path>,
         key: &DataKey,
         overwrite: bool,
     ) -> Result<PutOutcome, StoreError> {
+        let dir = dir.as_ref();
         let path = Self::key_path(dir);
         let outcome = match read_key_file(&path) {
             Err(StoreError::NotFound { .. }) => PutOutcome::Stored,
@@ -315,12 +330,13 @@ impl DatabaseKeyStore {
     pub fn rotate<I, P>(
         &self,
         dirs: I,
-        new_provider: &dyn MasterKeyProvider,
+        new_provider: impl MasterKeyProvider,
     ) -> Result<RotationReport, StoreError>
     where
         I: IntoIterator<Item = P>,
         P: AsRef<Path>,
     {
+        let new_provider: &dyn MasterKeyProvider = &new_provider;
         // Fail before touching anything if the new master key cannot be had.
         new_provider.protection()?;
         let mut report = RotationReport::default();

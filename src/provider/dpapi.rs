@@ -1,26 +1,22 @@
 //! The DPAPI provider: Windows protects data keys for the current user.
 //!
-//! # The Windows hook
+//! # The Windows side
 //!
 //! Everything platform-independent (the blob layout, the per-blob secret and entropy, the
-//! AES-256-GCM wrap that binds the blob header) is in the `envelope` module. The Windows side is
-//! two functions in `src/provider/dpapi_windows.rs`, declared in `provider/mod.rs` as
-//! `#[cfg(windows)] #[allow(unsafe_code)] mod dpapi_windows;` (the only module allowed `unsafe`):
+//! AES-256-GCM wrap that binds the blob header and the DPAPI blob) is in the `envelope` module.
+//! The Windows side is two functions in `src/provider/dpapi_windows.rs`, the only module of the
+//! crate allowed `unsafe`:
 //!
-//! ```text
-//! /// CryptProtectData, current-user scope, CRYPTPROTECT_UI_FORBIDDEN, with `entropy` as the
-//! /// optional entropy. Frees the OS buffer (LocalFree) on every path.
-//! pub(super) fn protect(plaintext: &[u8], entropy: &[u8]) -> Result<Vec<u8>, ProviderError>;
+//! - `protect(plaintext, entropy)`: `CryptProtectData`, current-user scope,
+//!   `CRYPTPROTECT_UI_FORBIDDEN`, with `entropy` as the optional entropy;
+//! - `unprotect(blob, entropy)`: `CryptUnprotectData` with the same entropy, returning the
+//!   plaintext in a zeroize-on-drop vector.
 //!
-//! /// CryptUnprotectData with the same entropy; the plaintext copy is zeroized, the OS buffer
-//! /// zeroized and freed on every path. Failure: `ProviderError::Dpapi { operation: "unprotect",
-//! /// code: GetLastError() }`.
-//! pub(super) fn unprotect(blob: &[u8], entropy: &[u8]) -> Result<Zeroizing<Vec<u8>>, ProviderError>;
-//! ```
-//!
-//! `DpapiProvider::protect_secret` and `DpapiProvider::unprotect_secret` call them. Off
-//! Windows the type is uninhabited: [`DpapiProvider::new`] returns
-//! [`ProviderError::Unsupported`] and no value of it can exist.
+//! Both free every buffer the OS returns (`LocalFree`) on every path, wipe the OS's plaintext
+//! buffer before freeing it, and report a refusal as [`ProviderError::Dpapi`] with the
+//! `GetLastError` code. [`DpapiProvider::protect_secret`] and
+//! [`DpapiProvider::unprotect_secret`] call them. Off Windows the type is uninhabited:
+//! [`DpapiProvider::new`] returns [`ProviderError::Unsupported`] and no value of it can exist.
 
 use std::fmt;
 
@@ -103,6 +99,54 @@ impl DpapiProvider {
     }
 }
 
+/// The Windows error codes that [`error_message`] explains, as `GetLastError` reports them
+/// (`HRESULT`s as their bit pattern). Copies of the `windows-sys` constants, so that the messages
+/// exist (and are tested) on every platform; a Windows test checks that they match.
+pub(crate) mod codes {
+    /// `ERROR_FILE_NOT_FOUND`.
+    pub(crate) const ERROR_FILE_NOT_FOUND: u32 = 2;
+    /// `ERROR_INVALID_DATA`: DPAPI's answer to another user's blob, a corrupt blob or the wrong
+    /// entropy.
+    pub(crate) const ERROR_INVALID_DATA: u32 = 13;
+    /// `NTE_BAD_DATA`.
+    pub(crate) const NTE_BAD_DATA: u32 = 0x8009_0005;
+    /// `NTE_BAD_KEY_STATE`: "Key not valid for use in specified state", DPAPI's answer after an
+    /// administrator reset the user's password.
+    pub(crate) const NTE_BAD_KEY_STATE: u32 = 0x8009_000B;
+    /// `NTE_BAD_KEYSET`.
+    pub(crate) const NTE_BAD_KEYSET: u32 = 0x8009_0016;
+}
+
+/// The message of [`ProviderError::Dpapi`]: what the code means where that is known, and the
+/// code itself as Windows tools show it (decimal for Win32 errors, hexadecimal for `HRESULT`s).
+pub(crate) fn error_message(operation: &str, code: u32) -> String {
+    let shown = if code & 0x8000_0000 != 0 {
+        format!("error {code:#010X}")
+    } else {
+        format!("error {code}")
+    };
+    let reason = match (operation, code) {
+        ("unprotect", codes::ERROR_INVALID_DATA | codes::NTE_BAD_DATA) => {
+            "the key was protected by another user or the blob is corrupt"
+        }
+        ("unprotect", codes::NTE_BAD_KEY_STATE | codes::NTE_BAD_KEYSET) => {
+            "this Windows user's DPAPI master key cannot open it, as after an administrator reset \
+             the user's password; put back the key exported before the reset"
+        }
+        ("unprotect", codes::ERROR_FILE_NOT_FOUND) => {
+            "this Windows user's DPAPI master key for it was not found (another user's key?)"
+        }
+        ("unprotect", _) => {
+            return format!(
+                "DPAPI refused to unprotect the key ({shown}); a DPAPI-protected key can only be \
+                 unprotected by the same Windows user, and not after a password reset"
+            );
+        }
+        _ => return format!("DPAPI refused to {operation} the key ({shown})"),
+    };
+    format!("DPAPI refused to {operation}: {reason} ({shown})")
+}
+
 impl MasterKeyProvider for DpapiProvider {
     fn protection(&self) -> Result<Protection<'_>, ProviderError> {
         Ok(Protection::Dpapi(self))
@@ -117,6 +161,34 @@ impl fmt::Debug for DpapiProvider {
 
 #[cfg(test)]
 mod tests {
+    use super::{ProviderError, codes};
+
+    #[test]
+    fn dpapi_errors_say_what_the_code_means() {
+        let message = |operation, code| ProviderError::Dpapi { operation, code }.to_string();
+        assert_eq!(
+            message("unprotect", codes::ERROR_INVALID_DATA),
+            "DPAPI refused to unprotect: the key was protected by another user or the blob is \
+             corrupt (error 13)"
+        );
+        assert_eq!(
+            message("unprotect", codes::NTE_BAD_KEY_STATE),
+            "DPAPI refused to unprotect: this Windows user's DPAPI master key cannot open it, as \
+             after an administrator reset the user's password; put back the key exported before \
+             the reset (error 0x8009000B)"
+        );
+        assert_eq!(
+            message("protect", 5),
+            "DPAPI refused to protect the key (error 5)"
+        );
+        assert_eq!(
+            message("unprotect", 87),
+            "DPAPI refused to unprotect the key (error 87); a DPAPI-protected key can only be \
+             unprotected by the same Windows user, and not after a password reset"
+        );
+        assert!(message("unprotect", 0x8009_0005).ends_with("blob is corrupt (error 0x80090005)"));
+    }
+
     #[cfg(not(windows))]
     #[test]
     fn unsupported_off_windows() {

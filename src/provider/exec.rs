@@ -5,7 +5,7 @@ use std::fmt;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -100,31 +100,40 @@ impl ExecProvider {
             program: program(),
             source,
         };
-        let mut child = Command::new(&self.program)
+        let mut command = Command::new(&self.program);
+        command
             .args(&self.args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| spawn_error(program(), e))?;
+            .stderr(Stdio::piped());
+        let mut attempts = 0;
+        let mut child = loop {
+            match command.spawn() {
+                Ok(child) => break child,
+                // "Text file busy": the program is being written, or another thread of this
+                // process forked while holding it open for writing; it clears within moments.
+                Err(e) if e.kind() == io::ErrorKind::ExecutableFileBusy && attempts < 20 => {
+                    attempts += 1;
+                    thread::sleep(Duration::from_millis(5 * attempts));
+                }
+                Err(e) => return Err(spawn_error(program(), e)),
+            }
+        };
         let deadline = Instant::now() + self.timeout;
 
         // Both pipes are drained on their own threads, so a program that fills one pipe while
         // we wait cannot deadlock, and a pipe held open by a grandchild cannot block us past the
         // deadline: we wait for the readers with a timeout and never join them.
-        let readers = child
+        let pipes = child
             .stdout
             .take()
             .zip(child.stderr.take())
             .ok_or_else(|| io::Error::other("the child's output pipes are missing"))
             .and_then(|(out, err)| {
-                Ok((
-                    spawn_reader(out, STDOUT_CAP)?,
-                    spawn_reader(err, STDERR_CAP)?,
-                ))
+                Ok((Pipe::spawn(out, STDOUT_CAP)?, Pipe::spawn(err, STDERR_CAP)?))
             });
-        let (stdout, stderr) = match readers {
-            Ok(readers) => readers,
+        let (stdout, stderr) = match pipes {
+            Ok(pipes) => pipes,
             Err(e) => {
                 kill_and_reap(&mut child);
                 return Err(io_err(e));
@@ -144,16 +153,12 @@ impl ExecProvider {
             let now = Instant::now();
             if now >= deadline {
                 kill_and_reap(&mut child);
-                let stderr = stderr
-                    .recv_timeout(Duration::from_millis(100))
-                    .ok()
-                    .and_then(Result::ok)
-                    .map(|c| stderr_start(&c.bytes))
-                    .unwrap_or_default();
+                // Whatever it wrote so far; a grandchild may still hold the pipe.
+                stderr.wait(Instant::now() + Duration::from_millis(50));
                 return Err(ProviderError::ExecTimeout {
                     program: program(),
                     timeout: self.timeout,
-                    stderr,
+                    stderr: stderr.text(),
                 });
             }
             thread::sleep(pause.min(deadline - now));
@@ -161,31 +166,26 @@ impl ExecProvider {
         };
 
         let pipe_deadline = deadline.max(Instant::now() + PIPE_GRACE);
-        let held_open = || ProviderError::ExecOutputHeldOpen {
-            program: program(),
-            timeout: self.timeout,
-        };
-        let out = match stdout.recv_timeout(pipe_deadline.saturating_duration_since(Instant::now()))
-        {
-            Ok(result) => result.map_err(io_err)?,
-            Err(mpsc::RecvTimeoutError::Timeout) => return Err(held_open()),
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                return Err(io_err(io::Error::other("the output reader stopped")));
-            }
-        };
         if !status.success() {
-            let stderr = stderr
-                .recv_timeout(pipe_deadline.saturating_duration_since(Instant::now()))
-                .ok()
-                .and_then(Result::ok)
-                .map(|c| stderr_start(&c.bytes))
-                .unwrap_or_default();
+            // The program has exited, so its own output is already in the pipe: a short wait
+            // drains it, without waiting on a background process that inherited the pipe.
+            stderr.wait(Instant::now() + PIPE_GRACE);
             return Err(ProviderError::ExecFailed {
                 program: program(),
                 code: status.code(),
-                stderr,
+                stderr: stderr.text(),
             });
         }
+        let out = match stdout.wait(pipe_deadline) {
+            Some(Ok(())) => stdout.take(),
+            Some(Err(e)) => return Err(io_err(e)),
+            None => {
+                return Err(ProviderError::ExecOutputHeldOpen {
+                    program: program(),
+                    timeout: self.timeout,
+                });
+            }
+        };
         if out.total > STDOUT_CAP {
             return Err(ProviderError::ExecWrongLength {
                 program: program(),
@@ -244,6 +244,7 @@ fn kill_and_reap(child: &mut Child) {
 }
 
 /// What a reader thread collected from a pipe.
+#[derive(Default)]
 struct Captured {
     /// The first bytes (at most the cap), zeroized when dropped.
     bytes: Zeroizing<Vec<u8>>,
@@ -251,39 +252,75 @@ struct Captured {
     total: usize,
 }
 
-fn spawn_reader<R: Read + Send + 'static>(
-    mut pipe: R,
-    cap: usize,
-) -> io::Result<mpsc::Receiver<io::Result<Captured>>> {
-    let (tx, rx) = mpsc::sync_channel(1);
-    thread::Builder::new()
-        .name("strongbox-exec-pipe".into())
-        .spawn(move || {
-            // The receiver may be gone (timeout); nothing to do then.
-            let _ = tx.send(read_capped(&mut pipe, cap));
-        })?;
-    Ok(rx)
+/// A pipe drained by its own thread into a shared buffer, readable at any moment.
+struct Pipe {
+    data: Arc<Mutex<Captured>>,
+    done: mpsc::Receiver<io::Result<()>>,
 }
 
-/// Reads `pipe` to its end, keeping the first `cap` bytes and counting the rest. The buffer never
-/// reallocates, so no copy of a key is left behind in freed memory.
-fn read_capped(pipe: &mut impl Read, cap: usize) -> io::Result<Captured> {
-    let mut bytes = Zeroizing::new(Vec::with_capacity(cap));
+impl Pipe {
+    fn spawn<R: Read + Send + 'static>(mut pipe: R, cap: usize) -> io::Result<Self> {
+        let data = Arc::new(Mutex::new(Captured {
+            bytes: Zeroizing::new(Vec::with_capacity(cap)),
+            total: 0,
+        }));
+        let (tx, done) = mpsc::sync_channel(1);
+        let shared = Arc::clone(&data);
+        thread::Builder::new()
+            .name("strongbox-exec-pipe".into())
+            .spawn(move || {
+                // The receiver may be gone (timeout); nothing to do then.
+                let _ = tx.send(read_capped(&mut pipe, cap, &shared));
+            })?;
+        Ok(Self { data, done })
+    }
+
+    /// Waits until the pipe is closed (`Some`) or `until` passes (`None`).
+    fn wait(&self, until: Instant) -> Option<io::Result<()>> {
+        match self
+            .done
+            .recv_timeout(until.saturating_duration_since(Instant::now()))
+        {
+            Ok(result) => Some(result),
+            Err(mpsc::RecvTimeoutError::Timeout) => None,
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                Some(Err(io::Error::other("the output reader stopped")))
+            }
+        }
+    }
+
+    fn take(&self) -> Captured {
+        std::mem::take(&mut *lock(&self.data))
+    }
+
+    /// The start of what was read so far, as text for an error message.
+    fn text(&self) -> String {
+        stderr_start(&lock(&self.data).bytes)
+    }
+}
+
+fn lock(data: &Mutex<Captured>) -> std::sync::MutexGuard<'_, Captured> {
+    // Poisoning only means the reader panicked; the bytes are still what was read.
+    data.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Reads `pipe` to its end into `out`, keeping the first `cap` bytes and counting the rest. The
+/// buffer never reallocates, so no copy of a key is left behind in freed memory.
+fn read_capped(pipe: &mut impl Read, cap: usize, out: &Mutex<Captured>) -> io::Result<()> {
     let mut chunk = Zeroizing::new([0u8; 1024]);
-    let mut total = 0usize;
     loop {
         match pipe.read(&mut chunk[..]) {
-            Ok(0) => break,
+            Ok(0) => return Ok(()),
             Ok(n) => {
-                total = total.saturating_add(n);
-                let room = cap - bytes.len();
-                bytes.extend_from_slice(&chunk[..n.min(room)]);
+                let mut out = lock(out);
+                out.total = out.total.saturating_add(n);
+                let room = cap.saturating_sub(out.bytes.len());
+                out.bytes.extend_from_slice(&chunk[..n.min(room)]);
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
     }
-    Ok(Captured { bytes, total })
 }
 
 /// The start of a program's standard error, for an error message.
@@ -303,8 +340,14 @@ mod tests {
     #[test]
     fn read_capped_counts_past_the_cap() {
         let data = vec![7u8; 10_000];
-        let got = read_capped(&mut data.as_slice(), 100).unwrap();
+        let out = Mutex::new(Captured {
+            bytes: Zeroizing::new(Vec::with_capacity(100)),
+            total: 0,
+        });
+        read_capped(&mut data.as_slice(), 100, &out).unwrap();
+        let got = out.into_inner().unwrap();
         assert_eq!(got.bytes.len(), 100);
+        assert_eq!(got.bytes.capacity(), 100, "never reallocated");
         assert_eq!(got.total, 10_000);
     }
 

@@ -1,30 +1,6 @@
-//! Master-key providers: where the key that protects database keys comes from.
-//!
-//! A [`MasterKeyProvider`] answers one question: *how are data keys protected?* Its answer, a
-//! [`Protection`], is either a 256-bit [`MasterKey`] (the [`ExecProvider`], [`FileProvider`] and
-//! [`UnixHomeFileProvider`] all hand out key bytes), or the operating system's own protection of
-//! opaque secrets for the current user ([`DpapiProvider`], which never exposes a key).
-//!
-//! # Why the trait is this small
-//!
-//! The wrapping itself (HKDF from a random salt, AES-256-GCM with the blob header as associated
-//! data) lives in exactly one place, the `envelope` module ([`ProtectedKey`](crate::ProtectedKey)),
-//! for every provider. A provider therefore cannot get the cryptography wrong, and the same
-//! 256-bit master key opens the same blobs whichever provider delivered it: the provider kind is
-//! not part of what a blob records or checks. An embedder's own provider (a KMS client, say)
-//! implements one method, [`MasterKeyProvider::protection`], and returns
-//! [`Protection::MasterKey`].
-//!
-//! A provider can say "not mine" apart from "failed": a blob records the
-//! [`Fingerprint`] of the master key that protected it (and its scheme), so
-//! [`ProtectedKey::is_protected_by`](crate::ProtectedKey::is_protected_by) and the
-//! `WrongMasterKey` / `SchemeMismatch` errors of [`ProtectedKey::unprotect`](crate::ProtectedKey::unprotect)
-//! report a key that belongs to another master key, while a [`ProviderError`] means the provider
-//! itself failed (program not found, file unreadable, ...).
-//!
-//! Providers that run a program or read a file do so once, on first use, and keep the key in
-//! memory (zeroized on drop); they are safe to share between threads (`Arc<dyn MasterKeyProvider>`).
-//! A failure is not cached: the next use tries again.
+//! Master-key providers: where the key that protects database keys comes from. The design is
+//! documented on [`MasterKeyProvider`] (this module is private; its items are re-exported at the
+//! crate root).
 
 use std::fmt;
 use std::path::PathBuf;
@@ -34,10 +10,9 @@ use std::time::Duration;
 use crate::key::{Fingerprint, KeyError, MasterKey};
 
 mod dpapi;
+// The DPAPI FFI: the only module of the crate allowed `unsafe` (see lib.rs).
 #[cfg(windows)]
 #[allow(unsafe_code)]
-// rustfmt resolves every `mod` whatever its cfg: drop this `skip` once the file exists.
-#[rustfmt::skip]
 mod dpapi_windows;
 mod exec;
 mod file;
@@ -52,8 +27,34 @@ pub use home::UnixHomeFileProvider;
 pub(crate) const ALLOW_INSECURE_PERMISSIONS_SETTING: &str =
     "Security.MasterKey.AllowInsecurePermissions";
 
-/// A source of protection for data keys. See the [module documentation](self).
+/// A source of protection for data keys: where the master key comes from.
 ///
+/// Its answer, a [`Protection`], is either a 256-bit [`MasterKey`] (the [`ExecProvider`],
+/// [`FileProvider`] and [`UnixHomeFileProvider`] all hand out key bytes), or the operating
+/// system's own protection of secrets for the current user ([`DpapiProvider`], which never
+/// exposes a key).
+///
+/// # Why the trait is this small
+///
+/// The wrapping itself (HKDF-SHA256 from a random salt, AES-256-GCM with the blob header as
+/// associated data) lives in exactly one place, [`ProtectedKey`](crate::ProtectedKey), for every
+/// provider. A provider therefore cannot get the cryptography wrong, and the same 256-bit master
+/// key opens the same blobs whichever provider delivered it: the provider kind is not part of
+/// what a blob records or checks. An embedder's own provider (a KMS client, say) implements one
+/// method, [`MasterKeyProvider::protection`], returning [`Protection::MasterKey`].
+///
+/// A provider can say "not mine" apart from "failed". A blob records the [`Fingerprint`] of the
+/// master key that protected it (and its scheme), so
+/// [`ProtectedKey::is_protected_by`](crate::ProtectedKey::is_protected_by) and the
+/// `WrongMasterKey` / `SchemeMismatch` errors of
+/// [`ProtectedKey::unprotect`](crate::ProtectedKey::unprotect) (see
+/// [`EnvelopeError::is_not_mine`](crate::EnvelopeError::is_not_mine)) report a key that belongs
+/// to another master key, while a [`ProviderError`] means the provider itself failed (program
+/// not found, file unreadable, ...).
+///
+/// Providers that run a program or read a file do so once, on first use, and keep the key in
+/// memory (zeroized on drop); they are safe to share between threads
+/// (`Arc<dyn MasterKeyProvider>`). A failure is not cached: the next use tries again.
 /// Implementations must be cheap to call repeatedly: load a key once and keep it.
 ///
 /// ```
@@ -93,6 +94,12 @@ pub trait MasterKeyProvider: Send + Sync + fmt::Debug {
 }
 
 impl<P: MasterKeyProvider + ?Sized> MasterKeyProvider for Arc<P> {
+    fn protection(&self) -> Result<Protection<'_>, ProviderError> {
+        (**self).protection()
+    }
+}
+
+impl<P: MasterKeyProvider + ?Sized> MasterKeyProvider for &P {
     fn protection(&self) -> Result<Protection<'_>, ProviderError> {
         (**self).protection()
     }
@@ -295,11 +302,10 @@ pub enum ProviderError {
         /// The platform (`std::env::consts::OS`).
         platform: &'static str,
     },
-    /// The Windows Data Protection API refused an operation.
-    #[error(
-        "DPAPI refused to {operation} the key (error {code}); a DPAPI-protected key can only be \
-         unprotected by the same Windows user, and not after a password reset"
-    )]
+    /// The Windows Data Protection API refused an operation. The message says what the code
+    /// means where that is known, e.g. "DPAPI refused to unprotect: the key was protected by
+    /// another user or the blob is corrupt (error 13)".
+    #[error("{}", dpapi::error_message(operation, *code))]
     Dpapi {
         /// `"protect"` or `"unprotect"`.
         operation: &'static str,

@@ -1,0 +1,255 @@
+//! `settings.json` master-key configuration.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::*;
+use strongbox::{DataKey, MasterKeySettings, MasterKeySource, ProtectedKey, SettingsError};
+
+fn source(json: &str) -> Result<MasterKeySource, SettingsError> {
+    MasterKeySettings::from_json_str(json)?.source()
+}
+
+fn exec_parts(source: MasterKeySource) -> (PathBuf, Vec<String>, Duration) {
+    match source {
+        MasterKeySource::Exec {
+            program,
+            args,
+            timeout,
+        } => (program, args, timeout),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn ravendb_style_exec_with_other_keys_ignored() {
+    let (program, args, timeout) = exec_parts(
+        source(
+            r#"{
+                "ServerUrl": "https://rvn-srv-1:8080",
+                "Setup.Mode": "None",
+                "DataDir": "RavenData",
+                "Security.Certificate.Path": "your-server-cert.pfx",
+                "Security.MasterKey.Exec": "C:\\secrets\\GiveMeKey.exe"
+            }"#,
+        )
+        .unwrap(),
+    );
+    assert_eq!(program, PathBuf::from("C:\\secrets\\GiveMeKey.exe"));
+    assert!(args.is_empty());
+    assert_eq!(timeout, Duration::from_secs(30));
+}
+
+#[test]
+fn exec_arguments_as_string_or_array_and_timeout() {
+    let (_, args, timeout) = exec_parts(
+        source(
+            r#"{"Security.MasterKey.Exec": "/bin/key",
+                "Security.MasterKey.Exec.Arguments": "--vault \"prod keys\" 'a;b' $HOME \\*",
+                "Security.MasterKey.Exec.TimeoutInSec": 7}"#,
+        )
+        .unwrap(),
+    );
+    assert_eq!(args, ["--vault", "prod keys", "a;b", "$HOME", "*"]);
+    assert_eq!(timeout, Duration::from_secs(7));
+
+    let (_, args, timeout) = exec_parts(
+        source(
+            r#"{"Security.MasterKey.Exec": "/bin/key",
+                "Security.MasterKey.Exec.Arguments": ["one arg", "'two'"],
+                "Security.MasterKey.Exec.TimeoutInSec": "15"}"#,
+        )
+        .unwrap(),
+    );
+    assert_eq!(args, ["one arg", "'two'"]);
+    assert_eq!(timeout, Duration::from_secs(15));
+}
+
+#[test]
+fn path_and_the_permissions_opt_out() {
+    assert_eq!(
+        source(r#"{"Security.MasterKey.Path": "/etc/key"}"#).unwrap(),
+        MasterKeySource::File {
+            path: "/etc/key".into(),
+            allow_insecure_permissions: false
+        }
+    );
+    for value in ["true", "\"true\"", "\"TRUE\""] {
+        assert_eq!(
+            source(&format!(
+                r#"{{"Security.MasterKey.Path": "/etc/key",
+                    "Security.MasterKey.AllowInsecurePermissions": {value}}}"#
+            ))
+            .unwrap(),
+            MasterKeySource::File {
+                path: "/etc/key".into(),
+                allow_insecure_permissions: true
+            }
+        );
+    }
+}
+
+#[test]
+fn neither_set_is_the_os_default() {
+    for json in [
+        "{}",
+        r#"{"ServerUrl": "x"}"#,
+        r#"{"Security.MasterKey.Exec": "", "Security.MasterKey.Path": null}"#,
+    ] {
+        assert_eq!(
+            source(json).unwrap(),
+            MasterKeySource::os_default(),
+            "{json}"
+        );
+    }
+    #[cfg(not(windows))]
+    assert_eq!(
+        MasterKeySource::os_default(),
+        MasterKeySource::UnixHomeFile { path: None }
+    );
+    #[cfg(windows)]
+    assert_eq!(MasterKeySource::os_default(), MasterKeySource::Dpapi);
+}
+
+#[test]
+fn invalid_settings_are_errors() {
+    let both =
+        source(r#"{"Security.MasterKey.Exec": "/bin/key", "Security.MasterKey.Path": "/k"}"#);
+    assert!(matches!(both, Err(SettingsError::ExecAndPath)), "{both:?}");
+    assert!(matches!(
+        source(r#"{"Security.MasterKey.Exec.Arguments": "x"}"#),
+        Err(SettingsError::WithoutExec { .. })
+    ));
+    assert!(matches!(
+        source(r#"{"Security.MasterKey.Path": "/k", "Security.MasterKey.Exec.TimeoutInSec": 5}"#),
+        Err(SettingsError::WithoutExec { .. })
+    ));
+    for bad in [
+        r#"{"Security.MasterKey.Exec": "/k", "Security.MasterKey.Exec.Arguments": "'unbalanced"}"#,
+        r#"{"Security.MasterKey.Exec": "/k", "Security.MasterKey.Exec.Arguments": [1]}"#,
+        r#"{"Security.MasterKey.Exec": "/k", "Security.MasterKey.Exec.TimeoutInSec": 0}"#,
+        r#"{"Security.MasterKey.Exec": "/k", "Security.MasterKey.Exec.TimeoutInSec": -3}"#,
+        r#"{"Security.MasterKey.Exec": "/k", "Security.MasterKey.Exec.TimeoutInSec": "soon"}"#,
+        r#"{"Security.MasterKey.Exec": 42}"#,
+        r#"{"Security.MasterKey.Path": "/k", "Security.MasterKey.AllowInsecurePermissions": "yes"}"#,
+    ] {
+        assert!(
+            matches!(source(bad), Err(SettingsError::InvalidValue { .. })),
+            "{bad}: {:?}",
+            source(bad)
+        );
+    }
+    let typo = source(r#"{"Security.MasterKey.ExecArguments": "x"}"#).unwrap_err();
+    assert!(
+        matches!(typo, SettingsError::UnknownSetting { .. }),
+        "{typo:?}"
+    );
+    assert!(
+        typo.to_string()
+            .contains("Security.MasterKey.ExecArguments")
+    );
+    assert!(matches!(
+        MasterKeySettings::from_json_str("[1, 2]"),
+        Err(SettingsError::Json { .. })
+    ));
+    assert!(matches!(
+        MasterKeySettings::from_json_file("/no/such/settings.json"),
+        Err(SettingsError::Read { .. })
+    ));
+}
+
+#[test]
+fn serde_and_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("settings.json");
+    std::fs::write(
+        &path,
+        r#"{"Security.MasterKey.Exec": "/bin/key", "Security.MasterKey.Exec.Arguments": "a b"}"#,
+    )
+    .unwrap();
+    let from_file = MasterKeySettings::from_json_file(&path).unwrap();
+    let via_serde: MasterKeySettings =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let in_code = MasterKeySettings::exec("/bin/key").with_exec_arguments(["a", "b"]);
+    assert_eq!(from_file, via_serde);
+    assert_eq!(from_file, in_code);
+    let err = serde_json::from_str::<MasterKeySettings>(
+        r#"{"Security.MasterKey.Exec": "/a", "Security.MasterKey.Path": "/b"}"#,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("both"), "{err}");
+
+    std::fs::write(&path, "{ not json").unwrap();
+    let err = MasterKeySettings::from_json_file(&path).unwrap_err();
+    assert!(
+        matches!(err, SettingsError::Json { path: Some(_), .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("settings.json"), "{err}");
+}
+
+#[test]
+fn settings_build_working_providers() {
+    let dir = tempfile::tempdir().unwrap();
+    let key_path = dir.path().join("master.key");
+    write_with_mode(&key_path, &key_bytes(), 0o600);
+    let json = format!(
+        r#"{{"Security.MasterKey.Path": {}}}"#,
+        serde_json::to_string(&key_path).unwrap()
+    );
+    let provider = MasterKeySettings::from_json_str(&json)
+        .unwrap()
+        .provider()
+        .unwrap();
+    let key = DataKey::generate().unwrap();
+    let blob = ProtectedKey::protect(&key, &*provider).unwrap();
+    let in_code = MasterKeySettings::path(&key_path).provider().unwrap();
+    assert_eq!(blob.unprotect(&*in_code).unwrap().id(), key.id());
+
+    let home = MasterKeySource::UnixHomeFile {
+        path: Some(dir.path().join("home.key")),
+    }
+    .provider()
+    .unwrap();
+    assert!(format!("{home:?}").contains("home.key"));
+
+    #[cfg(unix)]
+    {
+        let program = script(dir.path(), "key.sh", &format!("echo {KEY_B64}"));
+        let exec = MasterKeySettings::exec(&program)
+            .with_exec_timeout(Duration::from_secs(5))
+            .provider()
+            .unwrap();
+        assert_eq!(blob.unprotect(&*exec).unwrap().id(), key.id());
+    }
+}
+
+#[cfg(not(windows))]
+#[test]
+fn dpapi_source_is_unsupported_off_windows() {
+    let err = MasterKeySource::Dpapi.provider().unwrap_err();
+    assert!(
+        matches!(err, strongbox::ProviderError::Unsupported { .. }),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn debug_never_shows_arguments() {
+    let settings = MasterKeySettings::from_json_str(
+        r#"{"Security.MasterKey.Exec": "/bin/vault-key",
+            "Security.MasterKey.Exec.Arguments": "--token s3cr3t-t0ken"}"#,
+    )
+    .unwrap();
+    let text = format!(
+        "{settings:?} {settings:#?} {:?}",
+        settings.source().unwrap()
+    );
+    assert!(text.contains("vault-key"), "{text}");
+    assert!(!text.contains("s3cr3t"), "{text}");
+    assert!(text.contains("2 redacted"), "{text}");
+    let provider = settings.provider().unwrap();
+    assert!(!format!("{provider:?}").contains("s3cr3t"));
+}
