@@ -99,7 +99,8 @@ pub fn inspect(_ctx: &Ctx, args: InspectArgs) -> CliResult {
     let input = InputSpec::of(Some(&args.input));
     let mut opened = input.open()?;
     let header = Header::read_from(&mut opened.reader).context(|| opened.name.clone())?;
-    let lines = describe_header(&header);
+    let mut lines = describe_header(&header);
+    lines.extend(super::backup::describe_manifest(&header, &input)?);
     let mut stdout = io::stdout().lock();
     for (name, value) in lines {
         writeln!(stdout, "{name:<16}{value}").context(|| "writing to stdout")?;

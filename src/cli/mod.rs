@@ -15,6 +15,7 @@ use clap::Parser as _;
 use strongbox::MasterKeyProvider;
 
 mod args;
+mod backup;
 mod crypt;
 mod error;
 mod files;
@@ -97,27 +98,7 @@ fn run(cli: Cli) -> CliResult {
         Command::Decrypt(args) => crypt::decrypt(&ctx, args),
         Command::Verify(args) => crypt::verify(&ctx, args),
         Command::Inspect(args) => crypt::inspect(&ctx, args),
-        Command::Backup(args) => {
-            let common = match &args.kind {
-                args::BackupKindArgs::Snapshot(a) => &a.common,
-                args::BackupKindArgs::Logical(a) => &a.common,
-            };
-            pending(key_input::KeySource::from_backup_args(
-                &common.key,
-                "backup",
-            ))
-        }
-        Command::Restore(args) => {
-            pending(key_input::KeySource::from_backup_args(&args.key, "restore"))
-        }
+        Command::Backup(args) => backup::backup(&ctx, args),
+        Command::Restore(args) => backup::restore(&ctx, args),
     }
-}
-
-/// Until the stream and backup modules land: the key options are checked, then the command
-/// reports that it is not available.
-fn pending(key: CliResult<Option<key_input::KeySource>>) -> CliResult {
-    key?;
-    Err(CliError::fail(
-        "this command is not available yet in this build (it lands with the stream and backup modules)",
-    ))
 }
