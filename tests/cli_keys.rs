@@ -34,6 +34,14 @@ fn key_init_creates_an_owner_only_key_file_and_refuses_a_second() {
     }
     let line = assert_failure(env.cmd().args(["key", "init"]).arg(&db).assert());
     assert!(line.contains("already exists"), "{line}");
+    // --quiet (anywhere on the line) silences status messages.
+    let db2 = env.mkdir("db2");
+    env.cmd()
+        .args(["key", "init", "--quiet"])
+        .arg(&db2)
+        .assert()
+        .success()
+        .stderr("");
     assert_eq!(std::fs::read(&key_file).unwrap(), before);
 }
 
