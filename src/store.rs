@@ -16,7 +16,8 @@ use crate::provider::{MasterKeyProvider, ProviderError};
 pub const KEY_FILE_NAME: &str = "secret.key.encrypted";
 
 /// The name of the (empty) lock file that serializes changes to a database's key file, in the
-/// database directory. See [`KeyFileLock`].
+/// database directory, where directories cannot be locked (not Unix). See [`KeyFileLock`].
+#[cfg(not(unix))]
 pub(crate) const KEY_LOCK_FILE_NAME: &str = ".secret.key.lock";
 
 /// What [`DatabaseKeyStore::put`] / [`DatabaseKeyStore::put_base64`] did.
@@ -145,9 +146,10 @@ pub enum StoreError {
 /// file is never half-written.
 ///
 /// Changes to one database's key file (`create`, `put`, each database of `rotate`) hold an
-/// exclusive OS lock on the empty file `.secret.key.lock` in the database directory, created on
-/// first use and left in place: two processes (or threads) changing the same key take turns, the
-/// second waiting for the first, and a crashed process releases its lock. Loading takes no lock.
+/// exclusive OS lock: on Unix on the database directory itself, elsewhere on an empty file
+/// `.secret.key.lock` in it (created on first use and left in place). Two processes (or threads)
+/// changing the same key take turns, the second waiting for the first, and a crashed process
+/// releases its lock. Loading takes no lock.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -464,32 +466,38 @@ fn read_key_file(path: &Path) -> Result<ProtectedKey, StoreError> {
 /// rotation could read a key, another process `put` a new key, and the rotation then write the
 /// old key back over it.
 ///
-/// It is an advisory OS lock (`flock` on Unix, `LockFileEx` on Windows, through `fs4`) on the
-/// empty file [`KEY_LOCK_FILE_NAME`] next to the key file, created on first use (owner-only on
-/// Unix) and never deleted (deleting a lock file lets two processes lock two different files).
-/// Every open of the file is a separate lock, so it serializes threads of one process as well as
-/// processes. The lock is released when the guard is dropped, and by the OS when the process
-/// dies, so a crash never leaves a database locked. A second writer waits for the first.
-/// Reads ([`DatabaseKeyStore::load`]) take no lock: key files are replaced atomically.
+/// It is an advisory OS lock taken through `fs4`: on Unix, `flock` on the database directory
+/// itself (so nothing is added to the directory); elsewhere, `LockFileEx` on the empty file
+/// `.secret.key.lock` ([`KEY_FILE_NAME`]'s neighbour), created on first use and never deleted (deleting
+/// a lock file lets two processes lock two different files). Every open is a separate lock, so
+/// it serializes threads of one process as well as processes. The lock is released when the
+/// guard is dropped, and by the OS when the process dies, so a crash never leaves a database
+/// locked. A second writer waits for the first. Reads ([`DatabaseKeyStore::load`]) take no
+/// lock: key files are replaced atomically.
 struct KeyFileLock {
     file: File,
 }
 
 impl KeyFileLock {
     fn acquire(dir: &Path) -> Result<KeyFileLock, StoreError> {
-        let path = dir.join(KEY_LOCK_FILE_NAME);
+        #[cfg(unix)]
+        let (path, file) = (dir.to_path_buf(), File::open(dir));
+        #[cfg(not(unix))]
+        let (path, file) = {
+            let path = dir.join(KEY_LOCK_FILE_NAME);
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path);
+            (path, file)
+        };
         let io_err = |source| StoreError::Io {
             path: path.clone(),
             source,
         };
-        let mut options = std::fs::OpenOptions::new();
-        options.read(true).write(true).create(true).truncate(false);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt as _;
-            options.mode(0o600);
-        }
-        let file = options.open(&path).map_err(io_err)?;
+        let file = file.map_err(io_err)?;
         loop {
             // Called through the trait: std's own `File::lock` needs a newer Rust than our MSRV.
             match fs4::fs_std::FileExt::lock_exclusive(&file) {
