@@ -8,7 +8,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use strongbox::{Fingerprint, MasterKey, MasterKeyProvider, ProtectedKey, Protection, ProviderError};
+use strongbox::{
+    Fingerprint, MasterKey, MasterKeyProvider, ProtectedKey, Protection, ProviderError,
+};
 
 /// The master key of tests/vectors/keyblob.
 const MASTER: [u8; 32] = [
@@ -44,9 +46,14 @@ fuzz_target!(|data: &[u8]| {
     match blob.unprotect(&provider) {
         Ok(key) => {
             let expected: Option<Fingerprint> = Some(provider.0.fingerprint());
-            assert_eq!(blob.fingerprint(), expected, "opened with a foreign fingerprint");
+            assert_eq!(
+                blob.fingerprint(),
+                expected,
+                "opened with a foreign fingerprint"
+            );
             assert_eq!(key.id(), blob.key_id(), "the key id is not the key's");
-            blob.unprotect_expecting(&provider, key.id()).expect("expecting its own id");
+            blob.unprotect_expecting(&provider, key.id())
+                .expect("expecting its own id");
         }
         Err(err) => {
             let _ = format!("{err} {err:?}");

@@ -14,7 +14,11 @@ fuzz_target!(|data: &[u8]| {
     };
     let parsed = MasterKeySettings::from_json_str(text);
     let via_serde = serde_json::from_str::<MasterKeySettings>(text);
-    assert_eq!(parsed.is_ok(), via_serde.is_ok(), "serde and from_json_str disagree");
+    assert_eq!(
+        parsed.is_ok(),
+        via_serde.is_ok(),
+        "serde and from_json_str disagree"
+    );
     match parsed {
         Ok(settings) => {
             assert_eq!(Some(&settings), via_serde.as_ref().ok());

@@ -44,7 +44,9 @@ fn genuine_header(unencrypted: bool) -> &'static [u8] {
         };
         w.write_all(b"x").expect("write");
         let bytes = w.finish().expect("finish");
-        let len = Header::read_from(&mut &bytes[..]).expect("header").encoded_len();
+        let len = Header::read_from(&mut &bytes[..])
+            .expect("header")
+            .encoded_len();
         bytes[..len].to_vec()
     };
     if unencrypted {
@@ -107,8 +109,14 @@ fuzz_target!(|data: &[u8]| {
     // Random access.
     if let Some(mut reader) = open(input, unencrypted) {
         if let Some(plain) = &complete {
-            let len = reader.seek(SeekFrom::End(0)).expect("seek on a complete stream");
-            assert_eq!(len, plain.len() as u64, "Seek and read disagree on the length");
+            let len = reader
+                .seek(SeekFrom::End(0))
+                .expect("seek on a complete stream");
+            assert_eq!(
+                len,
+                plain.len() as u64,
+                "Seek and read disagree on the length"
+            );
             let mid = plain.len() as u64 / 3;
             reader.seek(SeekFrom::Start(mid)).expect("seek");
             let mut again = Vec::new();

@@ -88,8 +88,16 @@ fn segment_range(header_len: usize, total: usize, i: usize) -> std::ops::Range<u
 
 fn apply(bytes: &mut Vec<u8>, header_len: usize, edit: &Edit) {
     let len = bytes.len();
-    let at = |pos: u32| if len == 0 { 0 } else { pos as usize % (len + 1) };
-    let segments = (len.saturating_sub(header_len)).div_ceil(SEGMENT + TAG).max(1);
+    let at = |pos: u32| {
+        if len == 0 {
+            0
+        } else {
+            pos as usize % (len + 1)
+        }
+    };
+    let segments = (len.saturating_sub(header_len))
+        .div_ceil(SEGMENT + TAG)
+        .max(1);
     match edit {
         Edit::Flip { pos, xor } => {
             if len > 0 {
@@ -99,7 +107,9 @@ fn apply(bytes: &mut Vec<u8>, header_len: usize, edit: &Edit) {
         Edit::SetVersion(v) if len > 8 => bytes[8] = *v,
         Edit::SetAlgorithm(a) if len > 9 => bytes[9] = *a,
         Edit::SetSegmentSize(s) if len >= 14 => bytes[10..14].copy_from_slice(&s.to_be_bytes()),
-        Edit::SetKeyIdByte { index, value } if len >= 30 => bytes[14 + *index as usize % 16] = *value,
+        Edit::SetKeyIdByte { index, value } if len >= 30 => {
+            bytes[14 + *index as usize % 16] = *value
+        }
         Edit::SetAreaLen(a) if len >= 66 => bytes[62..66].copy_from_slice(&a.to_be_bytes()),
         Edit::Truncate(pos) => bytes.truncate(at(*pos)),
         Edit::TruncateAtSegment { segment, delta } => {
@@ -139,6 +149,29 @@ fn apply(bytes: &mut Vec<u8>, header_len: usize, edit: &Edit) {
             }
         }
         _ => {}
+    }
+}
+
+/// Seeks to `target` (`None`: a position before 0). Like `std::io::Cursor`, a seek to a negative
+/// position fails and leaves the position unchanged; any other seek of a genuine stream
+/// succeeds; after any other failed seek the position is unknown, and a read must fail.
+fn seek_to(
+    reader: &mut RestoreReader<Cursor<&[u8]>>,
+    from: SeekFrom,
+    target: Option<u64>,
+    edited: bool,
+    pos: &mut Option<u64>,
+) {
+    match (reader.seek(from), target) {
+        (Ok(p), Some(t)) => {
+            assert_eq!(p, t, "seek went elsewhere");
+            *pos = Some(p);
+        }
+        (Ok(p), None) => panic!("seek before the start succeeded: {p}"),
+        // Refused before moving (or the stream failed as a whole, and every read fails).
+        (Err(_), None) => {}
+        (Err(_), Some(_)) if !edited => panic!("seek failed on a genuine stream"),
+        (Err(_), Some(_)) => *pos = None,
     }
 }
 
@@ -202,7 +235,10 @@ fuzz_target!(|input: Input| {
             assert_eq!(offset, plain.len(), "read to the end, but short");
         }
     }
-    assert_eq!(complete, !edited, "edited: {edited}, read to the end: {complete}");
+    assert_eq!(
+        complete, !edited,
+        "edited: {edited}, read to the end: {complete}"
+    );
 
     // Random access.
     if let Some(mut reader) = open(&bytes, unencrypted) {
@@ -210,13 +246,17 @@ fuzz_target!(|input: Input| {
         for access in input.accesses.iter().take(16) {
             match access {
                 Access::Read(n) => {
-                    let mut buf = vec![0u8; *n as usize % (2 * SEGMENT + 64)];
+                    let mut buf = vec![0u8; (*n as usize % (2 * SEGMENT + 64)).max(1)];
                     match reader.read(&mut buf) {
                         Ok(k) => {
                             let p = pos.expect("read succeeded at an unknown position") as usize;
                             if k > 0 {
                                 assert!(p + k <= plain.len(), "plaintext past the end");
-                                assert_eq!(&buf[..k], &plain[p..p + k], "wrong plaintext after seek");
+                                assert_eq!(
+                                    &buf[..k],
+                                    &plain[p..p + k],
+                                    "wrong plaintext after seek"
+                                );
                             } else if !buf.is_empty() && !edited {
                                 assert!(p >= plain.len(), "early end of stream");
                             }
@@ -238,17 +278,26 @@ fuzz_target!(|input: Input| {
                         }
                     }
                 }
-                Access::SeekEnd(d) => match reader.seek(SeekFrom::End(i64::from(*d))) {
-                    Ok(p) => {
-                        assert_eq!(Some(p), (plain.len() as u64).checked_add_signed(i64::from(*d)));
+                Access::SeekEnd(d) => {
+                    let target = (plain.len() as u64).checked_add_signed(i64::from(*d));
+                    seek_to(
+                        &mut reader,
+                        SeekFrom::End(i64::from(*d)),
+                        target,
+                        edited,
+                        &mut pos,
+                    );
+                }
+                Access::SeekCurrent(d) => {
+                    let target = pos.and_then(|p| p.checked_add_signed(i64::from(*d)));
+                    let from = SeekFrom::Current(i64::from(*d));
+                    if pos.is_some() {
+                        seek_to(&mut reader, from, target, edited, &mut pos);
+                    } else if let Ok(p) = reader.seek(from) {
+                        // Relative to a position we lost track of; a success says where it is.
                         pos = Some(p);
                     }
-                    Err(_) => pos = None,
-                },
-                Access::SeekCurrent(d) => match reader.seek(SeekFrom::Current(i64::from(*d))) {
-                    Ok(p) => pos = Some(p),
-                    Err(_) => pos = None,
-                },
+                }
             }
         }
     }
