@@ -252,6 +252,30 @@ fn every_single_byte_change_is_detected_and_releases_nothing_of_its_segment() {
 }
 
 #[test]
+fn a_failed_read_leaves_no_plaintext_of_the_segment_in_the_callers_buffer() {
+    for mode in MODES {
+        let plain = data(3 * S, 17);
+        let mut backup = seal(mode, &plain);
+        let bad = segment(&backup, 1);
+        backup[bad.start + 5] ^= 1;
+        let mut r = reader(mode, &backup[..]).unwrap();
+        // Large enough for the direct path: the segment is decrypted in this very buffer.
+        let mut buf = vec![0u8; 4 * S];
+        assert_eq!(r.read(&mut buf).unwrap(), S);
+        assert!(r.read(&mut buf).is_err());
+        let leaked = buf[..S]
+            .iter()
+            .zip(&plain[S..2 * S])
+            .filter(|(a, b)| a == b)
+            .count();
+        assert!(
+            leaked < 100,
+            "{mode:?}: {leaked} bytes of segment 1 in the buffer"
+        );
+    }
+}
+
+#[test]
 fn header_changes_are_rejected_before_any_segment() {
     for mode in MODES {
         let (_, backup) = four_segment_backup(mode);
@@ -513,6 +537,50 @@ fn header_parsing_without_a_key_and_from_header() {
 }
 
 #[test]
+fn reseal_replaces_extensions_and_keeps_the_segments_valid() {
+    for mode in MODES {
+        let plain = data(2 * S + 3, 18);
+        let old = vec![Extension::new(1, b"old wrapped key".to_vec())];
+        let backup = seal_chunked(mode, &plain, &[S], old);
+        let header = Header::read_from(&mut &backup[..]).unwrap();
+        let segments = &backup[header.encoded_len()..];
+        let k = key(1);
+        let key = (mode != Mode::Plain).then_some(&k);
+        let new_exts = vec![
+            Extension::new(1, b"new wrapped key, longer".to_vec()),
+            Extension::new(2, b"second".to_vec()),
+        ];
+        let new = header.reseal(key, new_exts.clone()).unwrap();
+        assert_eq!(new.extensions(), &new_exts[..]);
+        assert_eq!(
+            (new.algorithm(), new.segment_size(), new.key_id()),
+            (header.algorithm(), header.segment_size(), header.key_id())
+        );
+        let rewritten = [new.as_bytes(), segments].concat();
+        assert_eq!(open(mode, &rewritten).unwrap(), plain);
+        // Only the holder of the key can reseal an encrypted header.
+        if mode != Mode::Plain {
+            assert!(matches!(
+                header.reseal(Some(&self::key(2)), Vec::new()),
+                Err(StreamError::WrongKey { .. })
+            ));
+            assert!(matches!(
+                header.reseal(None, Vec::new()),
+                Err(StreamError::Encrypted { .. })
+            ));
+        }
+        // A tampered header is not laundered by resealing it.
+        let mut tampered = backup.clone();
+        tampered[74] ^= 1; // a byte of the extension value
+        let bad = Header::read_from(&mut &tampered[..]).unwrap();
+        assert!(matches!(
+            bad.reseal(key, Vec::new()),
+            Err(StreamError::HeaderAuthentication)
+        ));
+    }
+}
+
+#[test]
 fn malformed_headers_are_typed_errors() {
     let backup = seal(Mode::Aes, b"abc");
     let parse = |bytes: &[u8]| Header::read_from(&mut &bytes[..]).map(|_| ());
@@ -706,6 +774,26 @@ fn seek_trusts_the_length_only_after_authenticating_the_last_segment() {
 }
 
 #[test]
+fn seeking_works_when_the_stream_starts_inside_a_larger_file() {
+    let plain = data(3 * S + 5, 16);
+    let mut file = vec![0xEE; 1000];
+    file.extend_from_slice(&seal(Mode::Aes, &plain));
+    let mut cursor = Cursor::new(file);
+    cursor.set_position(1000);
+    let mut r = reader(Mode::Aes, cursor).unwrap();
+    let mut first = [0u8; 10];
+    r.read_exact(&mut first).unwrap();
+    assert_eq!(first, plain[..10]);
+    assert_eq!(r.seek(SeekFrom::End(-3)).unwrap(), plain.len() as u64 - 3);
+    let mut tail = Vec::new();
+    r.read_to_end(&mut tail).unwrap();
+    assert_eq!(tail, plain[plain.len() - 3..]);
+    r.seek(SeekFrom::Start(S as u64 - 1)).unwrap();
+    r.read_exact(&mut first).unwrap();
+    assert_eq!(first, plain[S - 1..S + 9]);
+}
+
+#[test]
 fn plaintext_len_keeps_the_read_position() {
     let plain = data(4 * S + 1, 14);
     let backup = seal(Mode::Aes, &plain);
@@ -849,4 +937,75 @@ fn debug_output_never_contains_key_bytes() {
         assert!(!text.contains("195"), "{text}"); // decimal byte value
         assert!(!text.contains("some data"), "{text}");
     }
+}
+
+/// What a restore of `bytes` gives: the plaintext, or the error.
+fn restore_any(mode: Mode, bytes: &[u8], chunk: usize) -> Result<Vec<u8>, ()> {
+    let (out, result) = open_chunked(mode, bytes, &[chunk]);
+    result.map(|()| out).map_err(|_| ())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// Arbitrary bytes never make the header parser or the reader panic or allocate without
+    /// bound, and are never accepted as a stream.
+    #[test]
+    fn arbitrary_input_is_rejected_without_panicking(
+        bytes in proptest::collection::vec(any::<u8>(), 0..3000),
+        with_magic in any::<bool>(),
+        chunk in 1usize..10_000,
+    ) {
+        let mut bytes = bytes;
+        if with_magic && bytes.len() >= 10 {
+            bytes[..10].copy_from_slice(b"\x89SBX\r\n\x1a\n\x01\x01");
+        }
+        let _ = Header::read_from(&mut &bytes[..]);
+        for mode in MODES {
+            prop_assert!(restore_any(mode, &bytes, chunk).is_err());
+        }
+    }
+
+    /// Random edits of a valid stream (overwrites, insertions, deletions, truncation, appended
+    /// bytes) are either no-ops or detected: the reader never returns anything but a prefix of
+    /// the true plaintext, and returns all of it only for an unchanged stream.
+    #[test]
+    fn random_edits_are_detected(
+        len in 0usize..(3 * S + 10),
+        edits in proptest::collection::vec((any::<u8>(), any::<prop::sample::Index>(), any::<u8>()), 1..4),
+        mode in prop_oneof![Just(Mode::Aes), Just(Mode::ChaCha), Just(Mode::Plain)],
+        chunk in 1usize..(3 * S),
+    ) {
+        let plain = data(len, len as u64 + 1);
+        let backup = seal(mode, &plain);
+        let mut edited = backup.clone();
+        for (op, at, byte) in edits {
+            let i = at.index(edited.len() + 1);
+            match op % 5 {
+                0 if i < edited.len() => edited[i] = byte,
+                1 => edited.insert(i, byte),
+                2 if i < edited.len() => { edited.remove(i); }
+                3 => edited.truncate(i),
+                _ => edited.push(byte),
+            }
+        }
+        let (out, result) = open_chunked(mode, &edited, &[chunk]);
+        prop_assert!(plain.starts_with(&out));
+        if edited == backup {
+            prop_assert!(result.is_ok());
+        } else {
+            prop_assert!(result.is_err());
+        }
+    }
+}
+
+#[test]
+fn stream_types_can_move_across_threads() {
+    fn send<T: Send>() {}
+    fn send_sync<T: Send + Sync>() {}
+    send::<BackupWriter<Vec<u8>>>();
+    send::<RestoreReader<Cursor<Vec<u8>>>>();
+    send_sync::<Header>();
+    send_sync::<StreamError>(); // required to travel inside io::Error
+    send_sync::<StreamConfig>();
 }

@@ -108,6 +108,53 @@ impl Header {
         self.bytes.len()
     }
 
+    /// The encoded header, MAC included: the first [`encoded_len`](Self::encoded_len) bytes of
+    /// the stream.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Authenticates this header with `key` (`None` for an unencrypted stream) and returns a
+    /// new header with the same salt, algorithm, segment size and key but `extensions` instead
+    /// of the current ones, sealed again.
+    ///
+    /// The segments of a stream depend only on the key, the salt and the algorithm, so the new
+    /// header's bytes followed by the old stream's segments, unchanged, form a valid stream:
+    /// this is how the extensions (for example wrapped copies of the key, after a master-key
+    /// rotation) are replaced without re-encrypting the payload.
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use strongbox::{BackupWriter, DataKey, Extension, Header, RestoreReader, StreamConfig};
+    ///
+    /// let key = DataKey::generate()?;
+    /// let config = StreamConfig::default();
+    /// let old_ext = vec![Extension::new(1, b"old".to_vec())];
+    /// let mut writer = BackupWriter::with_config(Vec::new(), &key, &config, old_ext)?;
+    /// writer.write_all(b"payload")?;
+    /// let backup = writer.finish()?;
+    ///
+    /// let header = Header::read_from(&mut &backup[..])?;
+    /// let new = header.reseal(Some(&key), vec![Extension::new(1, b"new".to_vec())])?;
+    /// let rewritten = [new.as_bytes(), &backup[header.encoded_len()..]].concat();
+    ///
+    /// let mut reader = RestoreReader::new(&rewritten[..], &key)?;
+    /// assert_eq!(reader.header().extension(1), Some(&b"new"[..]));
+    /// let mut out = Vec::new();
+    /// reader.read_to_end(&mut out)?;
+    /// assert_eq!(out, b"payload");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn reseal(
+        &self,
+        key: Option<&DataKey>,
+        extensions: Vec<Extension>,
+    ) -> Result<Header, StreamError> {
+        self.open(key)?;
+        let key = key.zip(self.algorithm());
+        Header::seal_new(key, self.segment_size(), extensions, self.salt).map(|(header, _)| header)
+    }
+
     /// Reads and parses a header without a key, consuming exactly its bytes from `r`.
     ///
     /// It checks the magic, the version, the algorithm id, the segment size and the layout of
@@ -265,11 +312,6 @@ impl Header {
                 Ok(SegmentCipher::Integrity { salt: self.salt })
             }
         }
-    }
-
-    /// The encoded header, MAC included.
-    pub(crate) fn encoded(&self) -> &[u8] {
-        &self.bytes
     }
 }
 

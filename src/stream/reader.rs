@@ -3,6 +3,8 @@
 use std::fmt;
 use std::io::{self, Read, Seek, SeekFrom};
 
+use zeroize::Zeroizing;
+
 use super::header::Header;
 use super::segment::SegmentCipher;
 use super::{StreamError, TAG_LEN};
@@ -50,8 +52,8 @@ pub struct RestoreReader<R: Read> {
     header: Header,
     cipher: SegmentCipher,
     segment_size: usize,
-    /// One ciphertext segment plus the lookahead. Allocated once.
-    buf: Vec<u8>,
+    /// One ciphertext segment plus the lookahead. Allocated once; zeroized on drop.
+    buf: Zeroizing<Vec<u8>>,
     /// Ciphertext bytes of segment `index` already read into `buf[..filled]`.
     filled: usize,
     /// Lookahead bytes (the start of segment `index`) waiting at `buf[full..full + ahead]`.
@@ -73,7 +75,7 @@ pub struct RestoreReader<R: Read> {
     /// The plaintext length, once the last segment has been authenticated.
     plain_len: Option<u64>,
     /// Copy of a full-size candidate last segment, to tell truncation from corruption.
-    scratch: Vec<u8>,
+    scratch: Zeroizing<Vec<u8>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -158,7 +160,7 @@ impl<R: Read> RestoreReader<R> {
             header,
             cipher,
             segment_size,
-            buf: vec![0; segment_size + TAG_LEN + LOOKAHEAD],
+            buf: Zeroizing::new(vec![0; segment_size + TAG_LEN + LOOKAHEAD]),
             filled: 0,
             ahead: 0,
             plain_start: 0,
@@ -169,7 +171,7 @@ impl<R: Read> RestoreReader<R> {
             skip: 0,
             base: None,
             plain_len: None,
-            scratch: Vec::new(),
+            scratch: Zeroizing::new(Vec::new()),
         })
     }
 

@@ -330,7 +330,7 @@ fn build_vectors() -> Vec<Vector> {
         {
             let (header, cipher) =
                 Header::seal_new(Some((&key1(), aes)), S, Vec::new(), [8; 32]).unwrap();
-            let mut b = header.encoded().to_vec();
+            let mut b = header.as_bytes().to_vec();
             let mut seg = pattern(S);
             seg.resize(S + TAG_LEN, 0);
             cipher.seal(0, false, &mut seg);

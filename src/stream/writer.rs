@@ -3,6 +3,8 @@
 use std::fmt;
 use std::io::{self, Write};
 
+use zeroize::Zeroizing;
+
 use super::header::Header;
 use super::segment::{SegmentCipher, SegmentCounter};
 use super::{Algorithm, Extension, StreamConfig, StreamError, TAG_LEN};
@@ -39,8 +41,9 @@ pub struct BackupWriter<W: Write> {
     cipher: SegmentCipher,
     counter: SegmentCounter,
     segment_size: usize,
-    /// One segment: plaintext, then room for the tag. Allocated once.
-    buf: Vec<u8>,
+    /// One segment: plaintext, then room for the tag. Allocated once; zeroized on drop, so no
+    /// plaintext is left behind in freed memory.
+    buf: Zeroizing<Vec<u8>>,
     /// Plaintext bytes buffered in `buf`.
     filled: usize,
     poisoned: bool,
@@ -97,14 +100,14 @@ impl<W: Write> BackupWriter<W> {
         salt: [u8; 32],
     ) -> Result<Self, StreamError> {
         let (header, cipher) = Header::seal_new(key, segment_size, extensions, salt)?;
-        inner.write_all(header.encoded())?;
+        inner.write_all(header.as_bytes())?;
         Ok(BackupWriter {
             inner,
             header,
             cipher,
             counter: SegmentCounter::new(),
             segment_size,
-            buf: vec![0; segment_size + TAG_LEN],
+            buf: Zeroizing::new(vec![0; segment_size + TAG_LEN]),
             filled: 0,
             poisoned: false,
         })
