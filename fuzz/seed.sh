@@ -39,3 +39,22 @@ printf '{"Security.MasterKey.Exec.TimeoutInSec": 1e400}' > "$s/big_number"
 for i in 0 1 2 3 4 5 6 7; do
     head -c $((64 + 64 * i)) /dev/urandom > "$corpus/stream_read_mutated/random_$i"
 done
+
+# backup_manifest: flags, u16 length, manifest, wrapped keys (see the target). From docs/BACKUP.md.
+m="$corpus/backup_manifest"
+mkdir -p "$m"
+seed_manifest() { # name flags manifest [wrapped-keys file]
+    len=$(printf '%s' "$3" | wc -c)
+    { printf "\\$(printf '%03o' "$2")"; printf "\\$(printf '%03o' $((len / 256)))\\$(printf '%03o' $((len % 256)))"
+      printf "%s" "$3"; if [ -n "${4:-}" ]; then cat "$4"; fi; } > "$m/$1"
+}
+base='"backup_id":"01010101010101010101010101010101","database":"orders","created_unix":1700000000'
+seed_manifest snapshot_none 0 "{\"version\":1,\"kind\":\"snapshot\",$base,\"compression\":\"none\",\"encryption\":\"None\",\"key_id\":null,\"previous_backup_id\":null}"
+seed_manifest full_enc 1 "{\"version\":1,\"kind\":\"logical-full\",$base,\"compression\":\"zstd\",\"encryption\":\"UseDatabaseKey\",\"key_id\":\"KEYID\",\"previous_backup_id\":null}"
+seed_manifest incr_enc 1 "{\"version\":1,\"kind\":\"logical-incremental\",$base,\"compression\":\"zstd\",\"encryption\":\"UseProvidedKey\",\"key_id\":\"KEYID\",\"previous_backup_id\":\"abababababababababababababababab\"}"
+# With a wrapped-keys extension holding the master-key blob vectors.
+w=$(mktemp)
+{ printf '\002'; for f in ok_master_key ok_master_key_2; do
+    printf '\000\000\000\172'; cat "$corpus/keyblob/$f"; done; } > "$w"
+seed_manifest full_enc_wrapped 3 "{\"version\":1,\"kind\":\"logical-full\",$base,\"compression\":\"zstd\",\"encryption\":\"UseDatabaseKey\",\"key_id\":\"KEYID\",\"previous_backup_id\":null}" "$w"
+rm -f "$w"

@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 use common::InMemory;
 use secrecy::ExposeSecret as _;
 use strongbox::{
-    BackupWriter, DataKey, DatabaseKeyStore, MasterKeyProvider, RestoreReader, StreamConfig,
+    BackupWriter, Channel, DataKey, DatabaseKeyStore, MasterKeyProvider, MasterKeys, RestoreConfig,
+    RestoreReader, SnapshotBackup, StreamConfig, restore,
 };
 
 const CHILD_ENV: &str = "STRONGBOX_TEST_CRASH_SCENARIO";
@@ -111,6 +112,26 @@ fn crash_child() {
                 let tmp = w.finish().unwrap();
                 tmp.as_file().sync_all().unwrap();
                 tmp.persist(root.join(format!("backup-{i}.sbx"))).unwrap();
+            }
+        }
+        "snapshot" => {
+            let keys = MasterKeys::new(master_a());
+            for i in 0u64.. {
+                SnapshotBackup::of_directory(root.join("source"))
+                    .write(
+                        root.join(format!("snap-{i}")),
+                        &keys,
+                        Channel::Authenticated,
+                    )
+                    .unwrap();
+            }
+        }
+        "restore" => {
+            let keys = MasterKeys::new(master_a());
+            for i in 0u64.. {
+                let config =
+                    RestoreConfig::new([root.join("snap")], root.join(format!("restored-{i}")));
+                restore(&config, &keys, Channel::Authenticated).unwrap();
             }
         }
         other => panic!("unknown scenario {other}"),
@@ -276,4 +297,109 @@ fn killed_while_writing_a_backup_file() {
     // Not an assertion on timing: over 12 rounds at least one backup normally completes, but the
     // test's claim is about the files that exist, so none is required.
     let _ = finished;
+}
+
+/// A database directory with a key and a few files (about 600 KB).
+fn source_database(root: &Path) -> (PathBuf, DataKey) {
+    let db = root.join("source");
+    std::fs::create_dir_all(db.join("data")).unwrap();
+    std::fs::write(db.join("data/0001.db"), plaintext().repeat(4)).unwrap();
+    std::fs::write(db.join("journal.log"), b"journal").unwrap();
+    std::fs::write(db.join("data/empty"), b"").unwrap();
+    let key = DatabaseKeyStore::new(master_a()).create(&db).unwrap();
+    (db, key)
+}
+
+/// Every regular file under `dir`, relative, with its contents.
+fn tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let rel = path.strip_prefix(dir).unwrap().to_path_buf();
+                out.push((rel, std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// `restored` holds exactly the database in `source` (its key file aside, which a restore writes
+/// anew under the current master key) and the same key.
+fn assert_restored(source: &Path, key: &DataKey, restored: &Path, what: &str) {
+    let without_key = |t: Vec<(PathBuf, Vec<u8>)>| -> Vec<(PathBuf, Vec<u8>)> {
+        t.into_iter()
+            .filter(|(p, _)| p != Path::new(strongbox::KEY_FILE_NAME))
+            .collect()
+    };
+    assert!(
+        without_key(tree(source)) == without_key(tree(restored)),
+        "{what}: the restored files differ"
+    );
+    let loaded = DatabaseKeyStore::new(master_a())
+        .load_expecting(restored, key.id())
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert_eq!(loaded.expose_secret(), key.expose_secret());
+}
+
+#[test]
+fn killed_while_writing_a_snapshot_backup() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let (db, key) = source_database(root);
+    let keys = MasterKeys::new(master_a());
+    kill_repeatedly("snapshot", root, 8, Duration::from_millis(300), |round| {
+        for entry in std::fs::read_dir(root).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if name.starts_with("snap-") {
+                // Looks finished: must restore completely.
+                let target = root.join("check");
+                restore(
+                    &RestoreConfig::new([&path], &target),
+                    &keys,
+                    Channel::Authenticated,
+                )
+                .unwrap_or_else(|e| panic!("round {round}: {name}: {e}"));
+                assert_restored(&db, &key, &target, &format!("round {round}: {name}"));
+                std::fs::remove_dir_all(&target).unwrap();
+                std::fs::remove_file(&path).unwrap();
+            } else if name != "source" {
+                // A temporary file of an unfinished backup: hidden, and never a "snap-" name.
+                assert!(name.starts_with('.'), "round {round}: {name}");
+                std::fs::remove_file(&path).unwrap();
+            }
+        }
+    });
+}
+
+#[test]
+fn killed_while_restoring() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let (db, key) = source_database(root);
+    let keys = MasterKeys::new(master_a());
+    SnapshotBackup::of_directory(&db)
+        .write(root.join("snap"), &keys, Channel::Authenticated)
+        .unwrap();
+    kill_repeatedly("restore", root, 8, Duration::from_millis(300), |round| {
+        for entry in std::fs::read_dir(root).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if name.starts_with("restored-") {
+                // The target exists only when complete.
+                assert_restored(&db, &key, &path, &format!("round {round}: {name}"));
+                std::fs::remove_dir_all(&path).unwrap();
+            } else if name != "source" && name != "snap" {
+                // An unfinished restore: a hidden temporary directory, never the target.
+                assert!(name.starts_with(".restored-"), "round {round}: {name}");
+                std::fs::remove_dir_all(&path).unwrap();
+            }
+        }
+    });
 }
