@@ -2,6 +2,7 @@
 //! reordering, wrong keys, seeking, error plumbing and Debug redaction.
 
 use std::io::{self, Cursor, Read, Seek, SeekFrom, Write};
+use std::num::NonZeroUsize;
 
 use proptest::prelude::*;
 use secrecy::ExposeSecret;
@@ -14,27 +15,68 @@ const S: usize = 4096;
 
 /// The three kinds of stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Mode {
+enum Kind {
     Aes,
     ChaCha,
     Plain,
 }
 
-const MODES: [Mode; 3] = [Mode::Aes, Mode::ChaCha, Mode::Plain];
+/// A kind of stream, written and read with `threads` threads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Mode {
+    kind: Kind,
+    threads: usize,
+}
+
+impl Mode {
+    const AES: Mode = Mode::new(Kind::Aes, 1);
+    const CHACHA: Mode = Mode::new(Kind::ChaCha, 1);
+    const PLAIN: Mode = Mode::new(Kind::Plain, 1);
+
+    const fn new(kind: Kind, threads: usize) -> Self {
+        Mode { kind, threads }
+    }
+
+    fn threads(self) -> NonZeroUsize {
+        NonZeroUsize::new(self.threads).unwrap()
+    }
+}
+
+/// Every kind, with one thread and with several (2 and 3 threads split a batch differently;
+/// the test streams are a few segments long, so they span several batches).
+const MODES: [Mode; 9] = {
+    let mut modes = [Mode::AES; 9];
+    let kinds = [Kind::Aes, Kind::ChaCha, Kind::Plain];
+    let mut i = 0;
+    while i < 9 {
+        modes[i] = Mode::new(kinds[i % 3], 1 + i / 3);
+        i += 1;
+    }
+    modes
+};
+
+fn any_mode() -> impl Strategy<Value = Mode> {
+    (
+        prop_oneof![Just(Kind::Aes), Just(Kind::ChaCha), Just(Kind::Plain)],
+        1..=3usize,
+    )
+        .prop_map(|(kind, threads)| Mode::new(kind, threads))
+}
 
 fn key(n: u8) -> DataKey {
     DataKey::from_bytes(&[n; 32]).unwrap()
 }
 
 fn config(mode: Mode) -> StreamConfig {
-    let algorithm = match mode {
-        Mode::ChaCha => Algorithm::ChaCha20Poly1305,
+    let algorithm = match mode.kind {
+        Kind::ChaCha => Algorithm::ChaCha20Poly1305,
         _ => Algorithm::Aes256Gcm,
     };
     StreamConfig::default()
         .algorithm(algorithm)
         .segment_size(S)
         .unwrap()
+        .threads(mode.threads())
 }
 
 /// A small deterministic generator (xorshift64*), so that failures are reproducible.
@@ -59,17 +101,18 @@ fn data(len: usize, seed: u64) -> Vec<u8> {
 }
 
 fn writer<W: Write>(mode: Mode, inner: W, exts: Vec<Extension>) -> BackupWriter<W> {
-    match mode {
-        Mode::Plain => BackupWriter::unencrypted(inner, &config(mode), exts).unwrap(),
+    match mode.kind {
+        Kind::Plain => BackupWriter::unencrypted(inner, &config(mode), exts).unwrap(),
         _ => BackupWriter::with_config(inner, &key(1), &config(mode), exts).unwrap(),
     }
 }
 
 fn reader<R: Read>(mode: Mode, inner: R) -> Result<RestoreReader<R>, StreamError> {
-    match mode {
-        Mode::Plain => RestoreReader::unencrypted(inner),
+    let reader = match mode.kind {
+        Kind::Plain => RestoreReader::unencrypted(inner),
         _ => RestoreReader::new(inner, &key(1)),
-    }
+    };
+    reader.map(|r| r.with_threads(mode.threads()))
 }
 
 /// Writes `plain` in chunks whose sizes cycle through `chunks`.
@@ -183,10 +226,10 @@ fn default_config_round_trip_and_plaintext_is_not_in_the_output() {
 
 #[test]
 fn same_input_gives_different_streams() {
-    let a = seal(Mode::Aes, b"same");
-    let b = seal(Mode::Aes, b"same");
+    let a = seal(Mode::AES, b"same");
+    let b = seal(Mode::AES, b"same");
     assert_ne!(a, b, "a fresh salt per stream");
-    let (a, b) = (seal(Mode::Plain, b"same"), seal(Mode::Plain, b"same"));
+    let (a, b) = (seal(Mode::PLAIN, b"same"), seal(Mode::PLAIN, b"same"));
     assert_ne!(a, b);
 }
 
@@ -198,7 +241,7 @@ proptest! {
         plain in proptest::collection::vec(any::<u8>(), 0..(3 * S + 50)),
         writes in proptest::collection::vec(1usize..(2 * S), 1..8),
         reads in proptest::collection::vec(1usize..(2 * S + 100), 1..8),
-        mode in prop_oneof![Just(Mode::Aes), Just(Mode::ChaCha), Just(Mode::Plain)],
+        mode in any_mode(),
     ) {
         let backup = seal_chunked(mode, &plain, &writes, Vec::new());
         let (out, result) = open_chunked(mode, &backup, &reads);
@@ -247,6 +290,83 @@ fn every_single_byte_change_is_detected_and_releases_nothing_of_its_segment() {
                     "{mode:?} byte {i}: {err:?}"
                 );
             }
+        }
+    }
+}
+
+/// Everything a reader returns, then its error, with reads of `chunk` bytes.
+fn open_all(mode: Mode, backup: &[u8], chunk: usize) -> (Vec<u8>, String) {
+    let (out, result) = open_chunked(mode, backup, &[chunk]);
+    (out, format!("{:?}", result.err()))
+}
+
+#[test]
+fn threaded_readers_return_what_one_thread_returns_and_then_the_same_error() {
+    // 12 segments: batches of 2 + 4 + 6 (2 threads) or 3 + 6 + 3 (3 threads).
+    let plain = data(11 * S + 5, 21);
+    for kind in [Kind::Aes, Kind::ChaCha, Kind::Plain] {
+        let one = Mode::new(kind, 1);
+        let backup = seal(one, &plain);
+        let hl = header_len(&backup);
+        let mut cases = vec![backup.clone()];
+        for i in 0..12 {
+            // A change in every segment, in its body and in its tag; cuts around every boundary.
+            for at in [segment(&backup, i).start + 1, segment(&backup, i).end - 1] {
+                let mut tampered = backup.clone();
+                tampered[at] ^= 0x10;
+                cases.push(tampered);
+            }
+            let boundary = hl + i * (S + TAG_LEN);
+            for len in [boundary, boundary + 1, boundary + 16, boundary + 17] {
+                cases.push(backup[..len.min(backup.len())].to_vec());
+            }
+        }
+        for case in &cases {
+            let expected = open_all(one, case, 1000);
+            for threads in [2, 3, 4] {
+                for chunk in [1000, 3 * S, 64 * S] {
+                    let got = open_all(Mode::new(kind, threads), case, chunk);
+                    assert!(got == expected, "{kind:?} {threads} threads: {}", got.1);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn an_error_in_a_worker_releases_no_later_plaintext() {
+    // Segment 2 is corrupt; with 3 threads it is opened in the first batch (segments 0..3)
+    // while segments 0, 1 and 3.. are opened by other threads or later batches.
+    for kind in [Kind::Aes, Kind::ChaCha, Kind::Plain] {
+        for threads in [2, 3, 4] {
+            let mode = Mode::new(kind, threads);
+            let plain = data(20 * S, 22);
+            let mut backup = seal(mode, &plain);
+            let bad = segment(&backup, 2);
+            backup[bad.start + 7] ^= 1;
+            let mut r = reader(mode, &backup[..]).unwrap();
+            // Room for the whole plaintext: only what is returned may be written into it.
+            let mut buf = vec![0u8; plain.len()];
+            let mut pos = 0;
+            let err = loop {
+                match r.read(&mut buf[pos..]) {
+                    Ok(0) => panic!("{mode:?}: the corruption was not detected"),
+                    Ok(n) => pos += n,
+                    Err(e) => break into_stream_error(e),
+                }
+            };
+            assert!(
+                matches!(err, StreamError::CorruptSegment { index: 2 }),
+                "{err:?}"
+            );
+            assert_eq!(&buf[..pos], &plain[..pos]);
+            assert_eq!(pos, 2 * S, "{mode:?}");
+            assert!(
+                buf[pos..].iter().all(|&b| b == 0),
+                "{mode:?}: later bytes in the buffer"
+            );
+            // And it stays failed.
+            assert!(r.read(&mut buf).is_err());
         }
     }
 }
@@ -438,7 +558,7 @@ fn empty_stream_has_one_encoding() {
 
 #[test]
 fn wrong_key_is_rejected_before_any_plaintext() {
-    let (_, backup) = four_segment_backup(Mode::Aes);
+    let (_, backup) = four_segment_backup(Mode::AES);
     let err = RestoreReader::new(&backup[..], &key(2)).unwrap_err();
     match err {
         StreamError::WrongKey { expected, provided } => {
@@ -470,12 +590,12 @@ fn err_message_names_ids(backup: &[u8]) -> bool {
 
 #[test]
 fn encrypted_and_unencrypted_streams_are_never_confused() {
-    let plain_backup = seal(Mode::Plain, b"clear");
+    let plain_backup = seal(Mode::PLAIN, b"clear");
     assert!(matches!(
         RestoreReader::new(&plain_backup[..], &key(1)),
         Err(StreamError::Unencrypted)
     ));
-    let enc_backup = seal(Mode::Aes, b"secret");
+    let enc_backup = seal(Mode::AES, b"secret");
     match RestoreReader::unencrypted(&enc_backup[..]) {
         Err(StreamError::Encrypted { key_id }) => assert_eq!(key_id, key(1).id()),
         other => panic!("{other:?}"),
@@ -502,7 +622,7 @@ fn header_parsing_without_a_key_and_from_header() {
         Extension::new(9, vec![1, 2, 3]),
         Extension::new(2, Vec::new()),
     ];
-    let backup = seal_chunked(Mode::ChaCha, b"payload", &[3], exts);
+    let backup = seal_chunked(Mode::CHACHA, b"payload", &[3], exts);
     let mut input = &backup[..];
     let header = Header::read_from(&mut input).unwrap();
     assert_eq!(header.version(), 1);
@@ -531,7 +651,7 @@ fn header_parsing_without_a_key_and_from_header() {
         Err(StreamError::Encrypted { .. })
     ));
 
-    let plain = seal(Mode::Plain, b"x");
+    let plain = seal(Mode::PLAIN, b"x");
     let header = Header::read_from(&mut &plain[..]).unwrap();
     assert_eq!((header.algorithm(), header.key_id()), (None, None));
 }
@@ -545,7 +665,7 @@ fn reseal_replaces_extensions_and_keeps_the_segments_valid() {
         let header = Header::read_from(&mut &backup[..]).unwrap();
         let segments = &backup[header.encoded_len()..];
         let k = key(1);
-        let key = (mode != Mode::Plain).then_some(&k);
+        let key = (mode.kind != Kind::Plain).then_some(&k);
         let new_exts = vec![
             Extension::new(1, b"new wrapped key, longer".to_vec()),
             Extension::new(2, b"second".to_vec()),
@@ -559,7 +679,7 @@ fn reseal_replaces_extensions_and_keeps_the_segments_valid() {
         let rewritten = [new.as_bytes(), segments].concat();
         assert_eq!(open(mode, &rewritten).unwrap(), plain);
         // Only the holder of the key can reseal an encrypted header.
-        if mode != Mode::Plain {
+        if mode.kind != Kind::Plain {
             assert!(matches!(
                 header.reseal(Some(&self::key(2)), Vec::new()),
                 Err(StreamError::WrongKey { .. })
@@ -582,7 +702,7 @@ fn reseal_replaces_extensions_and_keeps_the_segments_valid() {
 
 #[test]
 fn malformed_headers_are_typed_errors() {
-    let backup = seal(Mode::Aes, b"abc");
+    let backup = seal(Mode::AES, b"abc");
     let parse = |bytes: &[u8]| Header::read_from(&mut &bytes[..]).map(|_| ());
     let with = |i: usize, v: &[u8]| {
         let mut b = backup.clone();
@@ -648,7 +768,7 @@ fn config_and_extension_validation() {
             size
         );
     }
-    let cfg = config(Mode::Aes);
+    let cfg = config(Mode::AES);
     let dup = vec![Extension::new(1, vec![]), Extension::new(1, vec![2])];
     assert!(matches!(
         BackupWriter::with_config(Vec::new(), &key(1), &cfg, dup),
@@ -669,7 +789,7 @@ fn config_and_extension_validation() {
         header.extension(1).unwrap().len(),
         Extension::MAX_AREA_LEN - 6
     );
-    assert_eq!(open(Mode::Aes, &backup).unwrap(), b"");
+    assert_eq!(open(Mode::AES, &backup).unwrap(), b"");
 }
 
 #[test]
@@ -777,10 +897,10 @@ fn seek_trusts_the_length_only_after_authenticating_the_last_segment() {
 fn seeking_works_when_the_stream_starts_inside_a_larger_file() {
     let plain = data(3 * S + 5, 16);
     let mut file = vec![0xEE; 1000];
-    file.extend_from_slice(&seal(Mode::Aes, &plain));
+    file.extend_from_slice(&seal(Mode::AES, &plain));
     let mut cursor = Cursor::new(file);
     cursor.set_position(1000);
-    let mut r = reader(Mode::Aes, cursor).unwrap();
+    let mut r = reader(Mode::AES, cursor).unwrap();
     let mut first = [0u8; 10];
     r.read_exact(&mut first).unwrap();
     assert_eq!(first, plain[..10]);
@@ -796,8 +916,8 @@ fn seeking_works_when_the_stream_starts_inside_a_larger_file() {
 #[test]
 fn plaintext_len_keeps_the_read_position() {
     let plain = data(4 * S + 1, 14);
-    let backup = seal(Mode::Aes, &plain);
-    let mut r = reader(Mode::Aes, Cursor::new(&backup)).unwrap();
+    let backup = seal(Mode::AES, &plain);
+    let mut r = reader(Mode::AES, Cursor::new(&backup)).unwrap();
     let mut head = vec![0u8; S + 17];
     r.read_exact(&mut head).unwrap();
     assert_eq!(r.plaintext_len().unwrap(), plain.len() as u64);
@@ -840,8 +960,10 @@ fn io_errors_pass_through_and_reading_resumes() {
             calls: 0,
         };
         let k = key(1);
-        let key = (mode != Mode::Plain).then_some(&k);
-        let mut r = RestoreReader::from_header(flaky, header, key).unwrap();
+        let key = (mode.kind != Kind::Plain).then_some(&k);
+        let mut r = RestoreReader::from_header(flaky, header, key)
+            .unwrap()
+            .with_threads(mode.threads());
         let mut out = Vec::new();
         let mut buf = vec![0u8; 3 * S];
         let mut turn = 0usize;
@@ -884,7 +1006,7 @@ fn a_failed_write_poisons_the_writer() {
     let mut w = BackupWriter::with_config(
         FailingWriter { budget: 200 },
         &key(1),
-        &config(Mode::Aes),
+        &config(Mode::AES),
         Vec::new(),
     )
     .unwrap();
@@ -973,7 +1095,7 @@ proptest! {
     fn random_edits_are_detected(
         len in 0usize..(3 * S + 10),
         edits in proptest::collection::vec((any::<u8>(), any::<prop::sample::Index>(), any::<u8>()), 1..4),
-        mode in prop_oneof![Just(Mode::Aes), Just(Mode::ChaCha), Just(Mode::Plain)],
+        mode in any_mode(),
         chunk in 1usize..(3 * S),
     ) {
         let plain = data(len, len as u64 + 1);

@@ -2,10 +2,12 @@
 
 use std::fmt;
 use std::io::{self, Read, Seek, SeekFrom};
+use std::num::NonZeroUsize;
 
 use zeroize::Zeroizing;
 
 use super::header::Header;
+use super::parallel;
 use super::segment::SegmentCipher;
 use super::{StreamError, TAG_LEN};
 use crate::key::DataKey;
@@ -24,6 +26,9 @@ const LOOKAHEAD: usize = TAG_LEN + 1;
 /// see [`StreamError::from_io`]) on any altered, reordered, duplicated or foreign segment, on
 /// truncation at any byte and on trailing data. A restore is complete only when `read` has
 /// returned `Ok(0)`: treat the output as unusable until then.
+///
+/// With [`with_threads`](Self::with_threads) it opens consecutive segments on several threads
+/// (returning the same bytes, and the same error at the same point, as with one thread).
 ///
 /// Over a [`Seek`]able reader it also implements [`Seek`] on plaintext offsets, decrypting only
 /// the segments needed. The first seek authenticates the last segment (so the plaintext length,
@@ -52,15 +57,26 @@ pub struct RestoreReader<R: Read> {
     header: Header,
     cipher: SegmentCipher,
     segment_size: usize,
-    /// One ciphertext segment plus the lookahead. Allocated once; zeroized on drop.
+    threads: NonZeroUsize,
+    /// Segments to load in the next batch (one with one thread; see `parallel::next_batch`).
+    batch: usize,
+    /// One batch of ciphertext segments plus the lookahead, laid out as in the stream. Replaced
+    /// (never reallocated in place) only to grow; zeroized on drop.
     buf: Zeroizing<Vec<u8>>,
-    /// Ciphertext bytes of segment `index` already read into `buf[..filled]`.
+    /// Ciphertext bytes of segment `index` (and the following ones) already read into
+    /// `buf[..filled]`.
     filled: usize,
-    /// Lookahead bytes (the start of segment `index`) waiting at `buf[full..full + ahead]`.
+    /// Lookahead bytes (the start of segment `index`) waiting at `buf[ahead_at..ahead_at + ahead]`.
     ahead: usize,
-    /// Authenticated plaintext not yet returned: `buf[plain_start..plain_end]`.
+    ahead_at: usize,
+    /// Authenticated plaintext not yet returned: `buf[plain_start..plain_end]`, then segments
+    /// `seg_next..seg_count` of the loaded batch (at `j * full`, each a full segment except the
+    /// last, which has `last_len` bytes).
     plain_start: usize,
     plain_end: usize,
+    seg_next: usize,
+    seg_count: usize,
+    last_len: usize,
     /// Index of the next segment to load.
     index: u64,
     state: State,
@@ -160,11 +176,17 @@ impl<R: Read> RestoreReader<R> {
             header,
             cipher,
             segment_size,
+            threads: NonZeroUsize::MIN,
+            batch: 1,
             buf: Zeroizing::new(vec![0; segment_size + TAG_LEN + LOOKAHEAD]),
             filled: 0,
             ahead: 0,
+            ahead_at: 0,
             plain_start: 0,
             plain_end: 0,
+            seg_next: 0,
+            seg_count: 0,
+            last_len: 0,
             index: 0,
             state: State::Reading,
             offset: 0,
@@ -173,6 +195,41 @@ impl<R: Read> RestoreReader<R> {
             plain_len: None,
             scratch: Zeroizing::new(Vec::new()),
         })
+    }
+
+    /// Opens segments on `threads` threads of the reader's own (the default is 1: the calling
+    /// thread only).
+    ///
+    /// With `threads > 1` the reader reads a batch of consecutive segments (growing to about
+    /// `threads` MiB, or `threads` segments if larger), authenticates and decrypts them on
+    /// scoped threads that never outlive the `read` call (no global pool is used), and returns
+    /// them in order. It returns exactly what a one-thread reader returns, including the error
+    /// and the point where it occurs: no plaintext of a segment that failed, or of any later
+    /// segment, is ever returned. After a seek the batch starts small again, so random access
+    /// does not decrypt much more than it needs. May be called at any point; it applies from
+    /// the next batch.
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use std::num::NonZeroUsize;
+    /// use strongbox::{BackupWriter, DataKey, RestoreReader};
+    ///
+    /// let key = DataKey::generate()?;
+    /// let mut writer = BackupWriter::new(Vec::new(), &key)?;
+    /// writer.write_all(&vec![7; 1_000_000])?;
+    /// let backup = writer.finish()?;
+    ///
+    /// let threads = std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN);
+    /// let mut reader = RestoreReader::new(&backup[..], &key)?.with_threads(threads);
+    /// let mut restored = Vec::new();
+    /// reader.read_to_end(&mut restored)?;
+    /// assert_eq!(restored, vec![7; 1_000_000]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_threads(mut self, threads: NonZeroUsize) -> Self {
+        self.threads = threads;
+        self.batch = parallel::first_batch(threads);
+        self
     }
 
     /// The stream's header (authenticated).
@@ -206,39 +263,111 @@ impl<R: Read> RestoreReader<R> {
     /// Moves waiting lookahead bytes to the front of `buf`, where segment `index` starts.
     fn take_lookahead(&mut self) {
         if self.ahead > 0 {
-            let full = self.full();
-            self.buf.copy_within(full..full + self.ahead, 0);
+            let at = self.ahead_at;
+            self.buf.copy_within(at..at + self.ahead, 0);
             self.filled = self.ahead;
             self.ahead = 0;
         }
     }
 
-    /// Loads segment `index` into `buf` and authenticates it.
+    /// Loads a batch of segments from `index` on into `buf` and authenticates them (on several
+    /// threads if configured). Segments followed by at least [`LOOKAHEAD`] bytes are not the
+    /// last; if the input ends within the batch, the segment where it ends is handled as the
+    /// last one. If a segment fails, the segments before it are still released (as a reader of
+    /// one segment at a time would) and the failure is reported after them.
     fn load_buffered(&mut self) -> Result<(), StreamError> {
         self.take_lookahead();
         let full = self.full();
-        let want = full + LOOKAHEAD;
+        let want = self.batch * full + LOOKAHEAD;
+        if self.buf.len() < want {
+            let mut grown = Zeroizing::new(vec![0; want]);
+            grown[..self.filled].copy_from_slice(&self.buf[..self.filled]);
+            self.buf = grown;
+        }
         let got = fill(&mut self.inner, &mut self.buf[..want], self.filled);
         self.consumed += (got.0 - self.filled) as u64;
         self.filled = got.0;
         got.1?;
 
-        let seg_len = self.filled.min(full);
-        let extra = self.filled - seg_len;
-        let opened = authenticate(
-            &self.cipher,
-            &mut self.scratch,
-            self.index,
-            full,
-            &mut self.buf[..seg_len],
-            extra,
-        )?;
-        self.filled = 0;
-        let plain_len = self.accept(opened, extra)?;
-        self.plain_start = self.skip.min(plain_len);
-        self.plain_end = plain_len;
-        self.skip = 0;
-        Ok(())
+        let filled = std::mem::take(&mut self.filled);
+        let nonfinal = (filled.saturating_sub(LOOKAHEAD) / full).min(self.batch);
+        let index = self.index;
+        if index.checked_add(nonfinal as u64).is_none() {
+            return Err(StreamError::TooManySegments);
+        }
+        let cipher = &self.cipher;
+        let opened = &mut self.buf[..nonfinal * full];
+        let failed = parallel::for_each_segment(self.threads, opened, full, |j, segment| {
+            cipher.open(index + j as u64, false, segment).is_ok()
+        });
+        let (ready, last_len, error) = if let Some(j) = failed {
+            // Nothing after the failed segment may be released, nor kept in clear.
+            self.buf[(j + 1) * full..nonfinal * full].fill(0);
+            let index = index + j as u64;
+            (
+                j,
+                full - TAG_LEN,
+                Some(StreamError::CorruptSegment { index }),
+            )
+        } else if filled == want {
+            self.index = index + nonfinal as u64;
+            self.ahead = LOOKAHEAD;
+            self.ahead_at = nonfinal * full;
+            self.batch = parallel::next_batch(self.batch, self.threads, self.segment_size);
+            (nonfinal, full - TAG_LEN, None)
+        } else {
+            // The input ends within segment `nonfinal` (or right after it): it is the last.
+            self.index = index + nonfinal as u64;
+            let start = nonfinal * full;
+            let seg_len = (filled - start).min(full);
+            let extra = filled - start - seg_len;
+            match authenticate(
+                &self.cipher,
+                &mut self.scratch,
+                self.index,
+                full,
+                &mut self.buf[start..start + seg_len],
+                extra,
+            )
+            .and_then(|opened| self.accept(opened, extra))
+            {
+                Ok(plain_len) => (nonfinal + 1, plain_len, None),
+                Err(err) => (nonfinal, full - TAG_LEN, Some(err)),
+            }
+        };
+        self.seg_count = ready;
+        self.seg_next = 0;
+        self.last_len = last_len;
+        let skip = std::mem::take(&mut self.skip);
+        if self.next_segment() {
+            self.plain_start += skip.min(self.plain_end - self.plain_start);
+        }
+        match error {
+            Some(err) if ready == 0 => Err(err),
+            Some(err) => {
+                // Reported once the segments before it have been read.
+                let _ = self.fail(err);
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Makes the next authenticated segment of the batch the pending plaintext, if there is one.
+    fn next_segment(&mut self) -> bool {
+        if self.seg_next >= self.seg_count {
+            return false;
+        }
+        let j = self.seg_next;
+        self.seg_next += 1;
+        self.plain_start = j * self.full();
+        self.plain_end = self.plain_start
+            + if self.seg_next == self.seg_count {
+                self.last_len
+            } else {
+                self.segment_size
+            };
+        true
     }
 
     /// Loads segment `index` straight into `out` (at least one full ciphertext segment long) and
@@ -286,6 +415,7 @@ impl<R: Read> RestoreReader<R> {
         match opened {
             Opened::NonFinal => {
                 self.ahead = extra;
+                self.ahead_at = self.full();
                 self.index = self
                     .index
                     .checked_add(1)
@@ -383,6 +513,9 @@ impl<R: Read> Read for RestoreReader<R> {
                 self.offset += n as u64;
                 return Ok(n);
             }
+            if self.next_segment() {
+                continue;
+            }
             match self.state {
                 State::Done => return Ok(0),
                 State::Failed(failure) => return Err(failure.error().into_io()),
@@ -394,7 +527,7 @@ impl<R: Read> Read for RestoreReader<R> {
             } else {
                 self.filled
             };
-            if self.skip == 0 && out.len() >= full && buffered < full {
+            if self.threads.get() == 1 && self.skip == 0 && out.len() >= full && buffered < full {
                 match self.load_direct(out) {
                     Ok(0) => continue,
                     Ok(n) => {
@@ -435,6 +568,7 @@ impl<R: Read + Seek> RestoreReader<R> {
         if target >= len {
             self.plain_start = 0;
             self.plain_end = 0;
+            self.seg_count = 0;
             self.state = State::Done;
         } else {
             let size = self.segment_size as u64;
@@ -499,6 +633,9 @@ impl<R: Read + Seek> RestoreReader<R> {
         self.ahead = 0;
         self.plain_start = 0;
         self.plain_end = 0;
+        self.seg_next = 0;
+        self.seg_count = 0;
+        self.batch = parallel::first_batch(self.threads);
         self.state = State::Reading;
         Ok(())
     }
@@ -531,6 +668,7 @@ impl<R: Read> fmt::Debug for RestoreReader<R> {
             .field("header", &self.header)
             .field("cipher", &self.cipher)
             .field("next_segment", &self.index)
+            .field("threads", &self.threads)
             .field("offset", &self.offset)
             .field("state", &self.state)
             .finish_non_exhaustive()

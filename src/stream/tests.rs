@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{Read, Write};
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 use super::header::Header;
@@ -52,8 +53,15 @@ fn stream(
     exts: Vec<Extension>,
     salt: u8,
 ) -> Vec<u8> {
-    let mut w =
-        BackupWriter::create(Vec::new(), key.map(|k| (k, algorithm)), S, exts, [salt; 32]).unwrap();
+    let config = StreamConfig::default().segment_size(S).unwrap();
+    let mut w = BackupWriter::create(
+        Vec::new(),
+        key.map(|k| (k, algorithm)),
+        &config,
+        exts,
+        [salt; 32],
+    )
+    .unwrap();
     w.write_all(plain).unwrap();
     w.finish().unwrap()
 }
@@ -478,19 +486,26 @@ fn vectors() {
                 let header = Header::read_from(&mut &stream[..]).unwrap();
                 let salt: [u8; 32] = stream[30..62].try_into().unwrap();
                 let alg = header.algorithm();
-                let mut w = BackupWriter::create(
-                    Vec::new(),
-                    key.as_ref().map(|k| (k, alg.unwrap())),
-                    header.segment_size(),
-                    header.extensions().to_vec(),
-                    salt,
-                )
-                .unwrap();
-                w.write_all(&plain).unwrap();
-                assert!(
-                    w.finish().unwrap() == stream,
-                    "{name}: writer output differs"
-                );
+                // With any number of threads.
+                for threads in [1, 2, 3] {
+                    let config = StreamConfig::default()
+                        .segment_size(header.segment_size())
+                        .unwrap()
+                        .threads(NonZeroUsize::new(threads).unwrap());
+                    let mut w = BackupWriter::create(
+                        Vec::new(),
+                        key.as_ref().map(|k| (k, alg.unwrap())),
+                        &config,
+                        header.extensions().to_vec(),
+                        salt,
+                    )
+                    .unwrap();
+                    w.write_all(&plain).unwrap();
+                    assert!(
+                        w.finish().unwrap() == stream,
+                        "{name}: writer output differs with {threads} threads"
+                    );
+                }
             }
             expect => {
                 assert!(name.starts_with("fail_"), "{name}");
@@ -666,4 +681,59 @@ fn a_segment_cipher_is_a_pure_function_of_its_inputs() {
     assert_eq!(sealed(3, false), sealed(3, false));
     assert_ne!(sealed(3, false), sealed(4, false));
     assert_ne!(sealed(3, false), sealed(3, true));
+}
+
+/// Writes `plain` with a fixed salt in writes whose sizes cycle through `chunks`.
+fn stream_with(config: &StreamConfig, plain: &[u8], chunks: &[usize]) -> Vec<u8> {
+    let mut w = BackupWriter::create(
+        Vec::new(),
+        Some((&key1(), Algorithm::Aes256Gcm)),
+        config,
+        Vec::new(),
+        [9; 32],
+    )
+    .unwrap();
+    let mut rest = plain;
+    for &c in chunks.iter().cycle() {
+        if rest.is_empty() {
+            break;
+        }
+        let (now, later) = rest.split_at(c.min(rest.len()));
+        w.write_all(now).unwrap();
+        rest = later;
+    }
+    w.finish().unwrap()
+}
+
+#[test]
+fn any_number_of_threads_writes_the_same_bytes_and_reads_them_back() {
+    // Long enough for the batches to reach their largest size (1 MiB per thread) and to end
+    // inside one.
+    let plain = pattern(9 << 20 | 12_345);
+    for segment_size in [S, 64 << 10] {
+        let one = StreamConfig::default().segment_size(segment_size).unwrap();
+        let reference = stream_with(&one, &plain, &[usize::MAX]);
+        for threads in [1, 2, 3, 4] {
+            let n = NonZeroUsize::new(threads).unwrap();
+            let config = one.clone().threads(n);
+            for chunks in [&[usize::MAX][..], &[1, 4095, 100_000, 3_000_000]] {
+                let got = stream_with(&config, &plain, chunks);
+                assert!(got == reference, "{segment_size} {threads} {chunks:?}");
+            }
+            for read_size in [777, 1 << 20, 16 << 20] {
+                let mut r = RestoreReader::new(&reference[..], &key1())
+                    .unwrap()
+                    .with_threads(n);
+                let mut out = Vec::new();
+                let mut buf = vec![0; read_size];
+                loop {
+                    match r.read(&mut buf).unwrap() {
+                        0 => break,
+                        k => out.extend_from_slice(&buf[..k]),
+                    }
+                }
+                assert!(out == plain, "{segment_size} {threads} {read_size}");
+            }
+        }
+    }
 }

@@ -2,10 +2,12 @@
 
 use std::fmt;
 use std::io::{self, Write};
+use std::num::NonZeroUsize;
 
 use zeroize::Zeroizing;
 
 use super::header::Header;
+use super::parallel;
 use super::segment::{SegmentCipher, SegmentCounter};
 use super::{Algorithm, Extension, StreamConfig, StreamError, TAG_LEN};
 use crate::key::{DataKey, fill_random};
@@ -16,6 +18,11 @@ use crate::key::{DataKey, fill_random};
 /// available (a full segment is held back until more data or [`finish`](Self::finish) shows
 /// whether it is the last one), then sealed in place and written. [`Write::flush`] flushes the
 /// inner writer but cannot emit a partial segment.
+///
+/// With [`StreamConfig::threads`] set to `n > 1`, the writer buffers a batch of consecutive
+/// segments (about `n` MiB), seals them on `n` scoped threads and writes them in order; a large
+/// `write` that covers a whole batch is copied into the buffer by the sealing threads. The
+/// output is the same bytes as with one thread.
 ///
 /// **You must call [`finish`](Self::finish)**: it seals the last segment. A stream whose writer
 /// was dropped without it is rejected by [`RestoreReader`](super::RestoreReader) as
@@ -41,10 +48,15 @@ pub struct BackupWriter<W: Write> {
     cipher: SegmentCipher,
     counter: SegmentCounter,
     segment_size: usize,
-    /// One segment: plaintext, then room for the tag. Allocated once; zeroized on drop, so no
-    /// plaintext is left behind in freed memory.
+    threads: NonZeroUsize,
+    /// Segments in the current batch (one with one thread; see `parallel::next_batch`).
+    batch: usize,
+    /// One batch of segments, laid out as in the stream: segment `j`'s plaintext at
+    /// `j * (segment_size + TAG_LEN)`, followed by room for its tag. One segment with one thread.
+    /// Replaced (never reallocated in place) only while empty, as the batch grows; zeroized on
+    /// drop, so no plaintext is left behind in freed memory.
     buf: Zeroizing<Vec<u8>>,
-    /// Plaintext bytes buffered in `buf`.
+    /// Plaintext bytes buffered in the batch (segments fill in order).
     filled: usize,
     poisoned: bool,
 }
@@ -68,7 +80,7 @@ impl<W: Write> BackupWriter<W> {
         Self::create(
             inner,
             Some((key, config.algorithm)),
-            config.segment_size,
+            config,
             extensions,
             random_salt()?,
         )
@@ -88,29 +100,39 @@ impl<W: Write> BackupWriter<W> {
         config: &StreamConfig,
         extensions: Vec<Extension>,
     ) -> Result<Self, StreamError> {
-        Self::create(inner, None, config.segment_size, extensions, random_salt()?)
+        Self::create(inner, None, config, extensions, random_salt()?)
     }
 
-    /// The constructor behind the public ones; a fixed `salt` is only for test vectors.
+    /// The constructor behind the public ones (the algorithm comes with the key, the segment
+    /// size and threads from `config`); a fixed `salt` is only for tests and test vectors.
     pub(crate) fn create(
         mut inner: W,
         key: Option<(&DataKey, Algorithm)>,
-        segment_size: usize,
+        config: &StreamConfig,
         extensions: Vec<Extension>,
         salt: [u8; 32],
     ) -> Result<Self, StreamError> {
+        let segment_size = config.segment_size;
         let (header, cipher) = Header::seal_new(key, segment_size, extensions, salt)?;
         inner.write_all(header.as_bytes())?;
+        let batch = parallel::first_batch(config.threads);
         Ok(BackupWriter {
             inner,
             header,
             cipher,
             counter: SegmentCounter::new(),
             segment_size,
-            buf: Zeroizing::new(vec![0; segment_size + TAG_LEN]),
+            threads: config.threads,
+            batch,
+            buf: Zeroizing::new(vec![0; batch * (segment_size + TAG_LEN)]),
             filled: 0,
             poisoned: false,
         })
+    }
+
+    /// Plaintext capacity of the batch.
+    fn capacity(&self) -> usize {
+        self.batch * self.segment_size
     }
 
     /// The header this writer wrote.
@@ -131,25 +153,58 @@ impl<W: Write> BackupWriter<W> {
         if self.poisoned {
             return Err(StreamError::Poisoned);
         }
-        self.emit(true)?;
+        self.emit(true, None)?;
         self.inner.flush()?;
         Ok(self.inner)
     }
 
-    /// Seals the buffered plaintext as the next segment and writes it.
-    fn emit(&mut self, last: bool) -> Result<(), StreamError> {
-        let result = (|| {
-            let index = self.counter.advance(last)?;
-            let segment = &mut self.buf[..self.filled + TAG_LEN];
-            self.cipher.seal(index, last, segment);
-            self.inner.write_all(segment)?;
-            self.filled = 0;
-            Ok(())
-        })();
+    /// Seals the buffered plaintext as the next segments (the last of them marked `last`) and
+    /// writes them. With `source`, the batch is first filled from it (exactly one batch of
+    /// plaintext, which is then never the last), by the sealing threads.
+    fn emit(&mut self, last: bool, source: Option<&[u8]>) -> Result<(), StreamError> {
+        let result = self.seal_and_write(last, source);
         if result.is_err() {
             self.poisoned = true;
         }
         result
+    }
+
+    fn seal_and_write(&mut self, last: bool, source: Option<&[u8]>) -> Result<(), StreamError> {
+        let size = self.segment_size;
+        let full = size + TAG_LEN;
+        if let Some(source) = source {
+            debug_assert!(self.filled == 0 && source.len() == self.capacity() && !last);
+            self.filled = source.len();
+        }
+        // Segments 0..count of the batch; all full but the last one (which may be empty only
+        // when it is the whole stream).
+        let count = self.filled.div_ceil(size).max(1);
+        let last_len = self.filled - (count - 1) * size;
+        let first = self.counter.advance(last && count == 1)?;
+        for j in 1..count {
+            self.counter.advance(last && j == count - 1)?;
+        }
+        let len = (count - 1) * full + last_len + TAG_LEN;
+        let cipher = &self.cipher;
+        parallel::for_each_segment(self.threads, &mut self.buf[..len], full, |j, segment| {
+            let is_last = j == count - 1;
+            if let Some(source) = source {
+                let plain = &source[j * size..][..segment.len() - TAG_LEN];
+                segment[..plain.len()].copy_from_slice(plain);
+            }
+            // Indices are consecutive: the counter handed out first..first + count.
+            cipher.seal(first + j as u64, last && is_last, segment);
+            true
+        });
+        self.inner.write_all(&self.buf[..len])?;
+        self.filled = 0;
+        if !last {
+            self.batch = parallel::next_batch(self.batch, self.threads, size);
+            if self.buf.len() < self.batch * full {
+                self.buf = Zeroizing::new(vec![0; self.batch * full]);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -160,14 +215,26 @@ impl<W: Write> Write for BackupWriter<W> {
         if self.poisoned {
             return Err(StreamError::Poisoned.into());
         }
+        let size = self.segment_size;
+        let full = size + TAG_LEN;
         let mut rest = data;
         while !rest.is_empty() {
-            if self.filled == self.segment_size {
-                // More data follows, so the full segment is not the last one.
-                self.emit(false)?;
+            if self.filled == self.capacity() {
+                // More data follows, so the full segments are not the last ones.
+                self.emit(false, None)?;
             }
-            let n = rest.len().min(self.segment_size - self.filled);
-            self.buf[self.filled..self.filled + n].copy_from_slice(&rest[..n]);
+            let capacity = self.capacity();
+            if self.filled == 0 && rest.len() > capacity {
+                // A whole batch, with more data after it: the sealing threads copy it in.
+                let (batch, after) = rest.split_at(capacity);
+                self.emit(false, Some(batch))?;
+                rest = after;
+                continue;
+            }
+            // Fill the current segment of the batch.
+            let (j, offset) = (self.filled / size, self.filled % size);
+            let n = rest.len().min(size - offset);
+            self.buf[j * full + offset..][..n].copy_from_slice(&rest[..n]);
             self.filled += n;
             rest = &rest[n..];
         }
@@ -189,6 +256,7 @@ impl<W: Write> fmt::Debug for BackupWriter<W> {
         f.debug_struct("BackupWriter")
             .field("header", &self.header)
             .field("counter", &self.counter)
+            .field("threads", &self.threads)
             .field("buffered", &self.filled)
             .field("poisoned", &self.poisoned)
             .finish_non_exhaustive()
