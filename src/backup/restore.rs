@@ -5,6 +5,7 @@ use std::cell::RefCell;
 use std::fmt;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -54,6 +55,12 @@ pub struct RestoreConfig {
         deserialize_with = "deserialize_key"
     )]
     encryption_key: Option<DataKey>,
+    #[serde(skip, default = "one_thread")]
+    threads: NonZeroUsize,
+}
+
+fn one_thread() -> NonZeroUsize {
+    NonZeroUsize::MIN
 }
 
 impl RestoreConfig {
@@ -68,7 +75,14 @@ impl RestoreConfig {
             backup_files: backup_files.into_iter().map(Into::into).collect(),
             target_dir: target_dir.into(),
             encryption_key: None,
+            threads: one_thread(),
         }
+    }
+
+    /// Decrypt with this many worker threads (default 1; see `StreamConfig::threads`).
+    pub fn with_threads(mut self, threads: NonZeroUsize) -> Self {
+        self.threads = threads;
+        self
     }
 
     /// Restore with this key instead of a wrapped copy from the backup.
@@ -202,6 +216,7 @@ fn open(
     given: Option<&DataKey>,
     keys: &MasterKeys,
     channel: Channel,
+    threads: NonZeroUsize,
 ) -> Result<Opened, BackupError> {
     let mut file = File::open(path).map_err(|source| BackupError::Io {
         path: path.to_path_buf(),
@@ -241,8 +256,9 @@ fn open(
             })
         }
     };
-    let reader =
-        RestoreReader::from_header(file, header, key.as_ref()).map_err(|e| from_stream(e, path))?;
+    let reader = RestoreReader::from_header(file, header, key.as_ref())
+        .map_err(|e| from_stream(e, path))?
+        .with_threads(threads);
     let manifest = manifest_of(reader.header())?;
     Ok(Opened {
         path: path.to_path_buf(),
@@ -302,7 +318,7 @@ pub fn restore(
     let opened = config
         .backup_files
         .iter()
-        .map(|p| open(p, given, keys, channel))
+        .map(|p| open(p, given, keys, channel, config.threads))
         .collect::<Result<Vec<_>, _>>()?;
     if given.is_some() && opened.iter().all(|o| !o.manifest.is_encrypted()) {
         return Err(BackupError::KeyForUnencryptedBackup);

@@ -32,11 +32,10 @@ pub fn backup(ctx: &Ctx, args: BackupArgs) -> CliResult {
 fn snapshot(ctx: &Ctx, args: SnapshotArgs) -> CliResult {
     let common = &args.common;
     let source = KeySource::from_backup_args(&common.key, "backup")?;
-    let mut builder = SnapshotBackup::of_directory(&args.dir).stream_config(stream_config(
-        common.chacha20,
-        common.segment_size,
-        "backup",
-    )?);
+    let mut builder = SnapshotBackup::of_directory(&args.dir).stream_config(
+        stream_config(common.chacha20, common.segment_size, "backup")?
+            .threads(ctx.threads(common.threads.threads)),
+    );
     if let Some(encryption) = encryption(ctx, common, source.as_ref())? {
         builder = builder.encryption(encryption);
     }
@@ -46,7 +45,6 @@ fn snapshot(ctx: &Ctx, args: SnapshotArgs) -> CliResult {
     if let Some(name) = &common.name {
         builder = builder.database_name(name);
     }
-    let _threads = ctx.threads(common.threads.threads);
     let keys = master_keys(ctx, &common.recovery_master_key_path)?;
     let manifest = builder
         .write(&common.output, &keys, Channel::Authenticated)
@@ -73,11 +71,10 @@ fn logical(ctx: &Ctx, args: LogicalArgs) -> CliResult {
             LogicalBackup::incremental(&args.dir, info.manifest().backup_id())
         }
     }
-    .stream_config(stream_config(
-        common.chacha20,
-        common.segment_size,
-        "backup",
-    )?);
+    .stream_config(
+        stream_config(common.chacha20, common.segment_size, "backup")?
+            .threads(ctx.threads(common.threads.threads)),
+    );
     if let Some(encryption) = encryption(ctx, common, source.as_ref())? {
         builder = builder.encryption(encryption);
     }
@@ -87,7 +84,6 @@ fn logical(ctx: &Ctx, args: LogicalArgs) -> CliResult {
     if let Some(name) = &common.name {
         builder = builder.database_name(name);
     }
-    let _threads = ctx.threads(common.threads.threads);
     let keys = master_keys(ctx, &common.recovery_master_key_path)?;
     let input = input.open()?;
     let progress = Progress::new(ctx.quiet(), input.len, "backing up");
@@ -103,8 +99,8 @@ fn logical(ctx: &Ctx, args: LogicalArgs) -> CliResult {
 /// `strongbox restore`
 pub fn restore(ctx: &Ctx, args: RestoreArgs) -> CliResult {
     let source = KeySource::from_backup_args(&args.key, "restore")?;
-    let _threads = ctx.threads(args.threads.threads);
-    let mut config = RestoreConfig::new(&args.backups, &args.to);
+    let mut config =
+        RestoreConfig::new(&args.backups, &args.to).with_threads(ctx.threads(args.threads.threads));
     if let Some(source) = &source {
         config = config.with_key(source.load(|| ctx.provider())?);
     }

@@ -22,8 +22,8 @@ pub fn encrypt(ctx: &Ctx, args: EncryptArgs) -> CliResult {
     })?;
     let input = InputSpec::of(args.input.as_deref());
     check_stdin_use(&source, &input, "encrypt")?;
-    let config = stream_config(args.chacha20, args.segment_size, "encrypt")?;
-    let _threads = ctx.threads(args.threads.threads);
+    let config = stream_config(args.chacha20, args.segment_size, "encrypt")?
+        .threads(ctx.threads(args.threads.threads));
 
     let key = source.load(|| ctx.provider())?;
     let input = input.open()?;
@@ -52,12 +52,12 @@ pub fn decrypt(ctx: &Ctx, args: DecryptArgs) -> CliResult {
     if let Some(source) = &source {
         check_stdin_use(source, &input, "decrypt")?;
     }
-    let _threads = ctx.threads(args.threads.threads);
+    let threads = ctx.threads(args.threads.threads);
 
     let opened = open_stream(ctx, source.as_ref(), input.open()?)?;
     let mut output = Output::create(args.output.as_deref())?;
     let out_name = output.name();
-    let mut reader = opened.reader;
+    let mut reader = opened.reader.with_threads(threads);
     copy(&mut reader, &mut output).map_err(|e| e.describe(&opened.name, &out_name))?;
     // Only now, with every segment (the last one included) authenticated, does a file appear.
     output.commit()?;
@@ -72,11 +72,11 @@ pub fn verify(ctx: &Ctx, args: VerifyArgs) -> CliResult {
     if let Some(source) = &source {
         check_stdin_use(source, &input, "verify")?;
     }
-    let _threads = ctx.threads(args.threads.threads);
+    let threads = ctx.threads(args.threads.threads);
 
     let opened = open_stream(ctx, source.as_ref(), input.open()?)?;
     let encrypted = opened.reader.header().is_encrypted();
-    let mut reader = opened.reader;
+    let mut reader = opened.reader.with_threads(threads);
     let len =
         copy(&mut reader, &mut io::sink()).map_err(|e| e.describe(&opened.name, "nothing"))?;
     opened.progress.finish();
