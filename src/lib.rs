@@ -11,11 +11,14 @@
 //! - [`MasterKeyProvider`]: where the master key comes from: [`ExecProvider`],
 //!   [`FileProvider`], [`UnixHomeFileProvider`] (the Unix default) and [`DpapiProvider`] (the
 //!   Windows default), chosen in code or from a `settings.json` with [`MasterKeySettings`].
-//!
 //! - [`ProtectedKey`]: a data key protected by a provider, as self-contained, versioned bytes
 //!   (specified in `docs/KEYBLOB.md`).
 //! - [`DatabaseKeyStore`]: one protected key file ([`KEY_FILE_NAME`]) per database directory:
 //!   create, load, offline get-key / put-key, master-key rotation.
+//! - [`SnapshotBackup`], [`LogicalBackup`], [`restore`] and [`inspect`]: database backups and
+//!   restores with RavenDB's encryption rules ([`BackupEncryptionSettings`]), an authenticated
+//!   manifest, the key carried wrapped under the master keys ([`MasterKeys`]), and a [`Channel`]
+//!   the engine must name for every operation (format and rules: `docs/BACKUP.md`).
 //!
 //! The public surface is flat: every type is re-exported here at the crate root (for example
 //! `strongbox::ExecProvider`, `strongbox::ProtectedKey`), and the modules that define them
@@ -51,6 +54,7 @@
 #![cfg_attr(windows, deny(unsafe_code))]
 #![deny(missing_docs, rustdoc::broken_intra_doc_links)]
 
+mod backup;
 mod envelope;
 mod key;
 mod provider;
@@ -58,6 +62,12 @@ mod settings;
 mod store;
 mod stream;
 
+pub use backup::{
+    BackupEncryptionSettings, BackupError, BackupId, BackupInfo, BackupKind, Channel, Compression,
+    EncryptionMode, LogicalBackup, LogicalBackupWriter, MAX_DATABASE_NAME_LEN, MAX_KEY_COPIES,
+    Manifest, MasterKeys, RestoreConfig, RestoreReport, SecretOperation, SnapshotBackup, inspect,
+    restore,
+};
 pub use envelope::{EnvelopeError, ProtectedKey, Scheme};
 pub use key::{DataKey, Fingerprint, KEY_LEN, KeyError, KeyId, MasterKey};
 pub use provider::{

@@ -1,6 +1,9 @@
-//! The `strongbox` command-line tool.
+//! The `strongbox` command-line tool: offline key operations, encrypt, decrypt, verify, inspect,
+//! backup and restore. Run `strongbox --help`.
+#![forbid(unsafe_code)]
 
-fn main() {
-    eprintln!("error: no commands yet");
-    std::process::exit(2);
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
 }

@@ -15,6 +15,11 @@ use crate::provider::{MasterKeyProvider, ProviderError};
 /// The name of a database's protected key file, in the database directory.
 pub const KEY_FILE_NAME: &str = "secret.key.encrypted";
 
+/// The name of the (empty) lock file that serializes changes to a database's key file, in the
+/// database directory, where directories cannot be locked (not Unix). See [`KeyFileLock`].
+#[cfg(not(unix))]
+pub(crate) const KEY_LOCK_FILE_NAME: &str = ".secret.key.lock";
+
 /// What [`DatabaseKeyStore::put`] / [`DatabaseKeyStore::put_base64`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PutOutcome {
@@ -140,6 +145,12 @@ pub enum StoreError {
 /// written and synced beside the old one, renamed over it, and the directory synced, so a key
 /// file is never half-written.
 ///
+/// Changes to one database's key file (`create`, `put`, each database of `rotate`) hold an
+/// exclusive OS lock: on Unix on the database directory itself, elsewhere on an empty file
+/// `.secret.key.lock` in it (created on first use and left in place). Two processes (or threads)
+/// changing the same key take turns, the second waiting for the first, and a crashed process
+/// releases its lock. Loading takes no lock.
+///
 /// ```
 /// use std::sync::Arc;
 /// use strongbox::{DatabaseKeyStore, FileProvider};
@@ -203,6 +214,7 @@ impl DatabaseKeyStore {
     pub fn create(&self, dir: impl AsRef<Path>) -> Result<DataKey, StoreError> {
         let dir = dir.as_ref();
         let path = Self::key_path(dir);
+        let _lock = KeyFileLock::acquire(dir)?;
         if self.exists(dir)? {
             return Err(StoreError::AlreadyExists { path });
         }
@@ -287,6 +299,7 @@ impl DatabaseKeyStore {
     ) -> Result<PutOutcome, StoreError> {
         let dir = dir.as_ref();
         let path = Self::key_path(dir);
+        let _lock = KeyFileLock::acquire(dir)?;
         let outcome = match read_key_file(&path) {
             Err(StoreError::NotFound { .. }) => PutOutcome::Stored,
             Err(StoreError::Envelope { .. }) if overwrite => PutOutcome::Replaced,
@@ -365,6 +378,7 @@ impl DatabaseKeyStore {
             path: path.clone(),
             source,
         };
+        let _lock = KeyFileLock::acquire(dir)?;
         let blob = read_key_file(&path)?;
         if blob.is_protected_by(new)? && blob.unprotect(new).is_ok() {
             return Ok(false);
@@ -444,6 +458,62 @@ fn read_key_file(path: &Path) -> Result<ProtectedKey, StoreError> {
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// An exclusive lock on the key file of one database, held while it is read, changed and
+/// replaced ([`DatabaseKeyStore::create`], [`DatabaseKeyStore::put`], and each database of
+/// [`DatabaseKeyStore::rotate`]), so that two such changes never interleave: without it, a
+/// rotation could read a key, another process `put` a new key, and the rotation then write the
+/// old key back over it.
+///
+/// It is an advisory OS lock taken through `fs4`: on Unix, `flock` on the database directory
+/// itself (so nothing is added to the directory); elsewhere, `LockFileEx` on the empty file
+/// `.secret.key.lock` ([`KEY_FILE_NAME`]'s neighbour), created on first use and never deleted (deleting
+/// a lock file lets two processes lock two different files). Every open is a separate lock, so
+/// it serializes threads of one process as well as processes. The lock is released when the
+/// guard is dropped, and by the OS when the process dies, so a crash never leaves a database
+/// locked. A second writer waits for the first. Reads ([`DatabaseKeyStore::load`]) take no
+/// lock: key files are replaced atomically.
+struct KeyFileLock {
+    file: File,
+}
+
+impl KeyFileLock {
+    fn acquire(dir: &Path) -> Result<KeyFileLock, StoreError> {
+        #[cfg(unix)]
+        let (path, file) = (dir.to_path_buf(), File::open(dir));
+        #[cfg(not(unix))]
+        let (path, file) = {
+            let path = dir.join(KEY_LOCK_FILE_NAME);
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path);
+            (path, file)
+        };
+        let io_err = |source| StoreError::Io {
+            path: path.clone(),
+            source,
+        };
+        let file = file.map_err(io_err)?;
+        loop {
+            // Called through the trait: std's own `File::lock` needs a newer Rust than our MSRV.
+            match fs4::fs_std::FileExt::lock_exclusive(&file) {
+                Ok(()) => return Ok(KeyFileLock { file }),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io_err(e)),
+            }
+        }
+    }
+}
+
+impl Drop for KeyFileLock {
+    fn drop(&mut self) {
+        // Closing the file releases the lock too; unlocking first only makes it prompt.
+        let _ = fs4::fs_std::FileExt::unlock(&self.file);
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -21,7 +21,9 @@ const FILE_CAP: usize = 4096;
 /// or others can access (any of the mode bits `0o077`) is refused with a message naming
 /// `chmod 600`, unless [`FileProvider::allow_insecure_permissions`] is set (the
 /// `Security.MasterKey.AllowInsecurePermissions` setting), for secret volumes whose modes cannot
-/// be chosen.
+/// be chosen. Unless so opted out, a key path that is a symbolic link, and a key file owned by
+/// another user than the process's (root excepted), are refused too (as ssh refuses such
+/// keys); the opt-out covers them, for secret volumes made of links (Kubernetes).
 ///
 /// The file is read once, on first use; the key is kept in memory (zeroized on drop).
 ///
@@ -92,12 +94,27 @@ pub(crate) fn read_key_file(
         path: path.to_path_buf(),
         source,
     };
-    let mut file = File::open(path).map_err(|e| match e.kind() {
+    let missing = |e: io::Error| match e.kind() {
         io::ErrorKind::NotFound => ProviderError::FileMissing {
             path: path.to_path_buf(),
         },
         _ => io_err(e),
-    })?;
+    };
+    // The link itself, before opening: a key path that is a symbolic link is refused.
+    #[cfg(unix)]
+    let link_meta = if check_mode {
+        let meta = std::fs::symlink_metadata(path).map_err(missing)?;
+        if meta.file_type().is_symlink() {
+            return Err(ProviderError::KeyFileIsSymlink {
+                path: path.to_path_buf(),
+                opt_out,
+            });
+        }
+        Some(meta)
+    } else {
+        None
+    };
+    let mut file = File::open(path).map_err(missing)?;
     let meta = file.metadata().map_err(io_err)?;
     if !meta.is_file() {
         return Err(io_err(io::Error::new(
@@ -107,7 +124,17 @@ pub(crate) fn read_key_file(
     }
     #[cfg(unix)]
     if check_mode {
-        use std::os::unix::fs::PermissionsExt;
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        // The file opened must be the one checked (no swap for a link in between).
+        if let Some(link_meta) = link_meta {
+            if (link_meta.dev(), link_meta.ino()) != (meta.dev(), meta.ino()) {
+                return Err(ProviderError::KeyFileIsSymlink {
+                    path: path.to_path_buf(),
+                    opt_out,
+                });
+            }
+        }
+        check_owner(path, meta.uid(), opt_out)?;
         let mode = meta.permissions().mode() & 0o7777;
         if mode & 0o077 != 0 {
             return Err(ProviderError::InsecurePermissions {
@@ -147,4 +174,34 @@ pub(crate) fn read_key_file(
             source,
         },
     })
+}
+
+/// The uid this process creates files as (its effective uid), found without `libc` from the
+/// owner of an unnamed temporary file; `None` if no temporary file can be created (then owners
+/// are not checked, and modes still are).
+#[cfg(unix)]
+pub(crate) fn current_uid() -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    static UID: std::sync::OnceLock<Option<u32>> = std::sync::OnceLock::new();
+    *UID.get_or_init(|| {
+        tempfile::tempfile()
+            .and_then(|f| f.metadata())
+            .ok()
+            .map(|m| m.uid())
+    })
+}
+
+/// Refuses a key file or directory owned by another user than this process's (root may own it,
+/// as ssh allows).
+#[cfg(unix)]
+pub(crate) fn check_owner(path: &Path, owner: u32, opt_out: bool) -> Result<(), ProviderError> {
+    match current_uid() {
+        Some(current) if owner != current && owner != 0 => Err(ProviderError::WrongOwner {
+            path: path.to_path_buf(),
+            owner,
+            current,
+            opt_out,
+        }),
+        _ => Ok(()),
+    }
 }

@@ -10,8 +10,9 @@ use crate::key::MasterKey;
 /// The default master key on Unix: `$HOME/.strongbox/secret.key`, generated on first use.
 ///
 /// - The directory is created with mode `0700`, the file with `0600`; a file that group or
-///   others can access, or a directory they can write to, is refused (no opt-out: this file is
-///   strongbox's own).
+///   others can access, or a directory they can write to, is refused, as are a key file that is
+///   a symbolic link and a file or directory owned by another user (root excepted); no opt-out:
+///   this file is strongbox's own.
 /// - The key is generated from the operating system's CSPRNG into a temporary file in the same
 ///   directory (created exclusively), written and synced, then linked into place with an atomic
 ///   rename that never replaces an existing file. Two processes starting at the same moment
@@ -135,6 +136,7 @@ fn check_dir(dir: &Path) -> Result<(), ProviderError> {
         path: dir.to_path_buf(),
         source,
     })?;
+    super::file::check_owner(dir, std::os::unix::fs::MetadataExt::uid(&meta), false)?;
     let mode = meta.permissions().mode() & 0o7777;
     if mode & 0o022 != 0 {
         return Err(ProviderError::InsecurePermissions {

@@ -279,6 +279,36 @@ pub enum ProviderError {
         /// Whether the `Security.MasterKey.AllowInsecurePermissions` opt-out applies.
         opt_out: bool,
     },
+    /// The key file is a symbolic link (Unix): whoever can change the link chooses the key.
+    #[error(
+        "{} is a symbolic link; point the setting at the key file itself{}",
+        path.display(),
+        opt_out_suffix(*opt_out)
+    )]
+    KeyFileIsSymlink {
+        /// The configured path.
+        path: PathBuf,
+        /// Whether the `Security.MasterKey.AllowInsecurePermissions` opt-out applies.
+        opt_out: bool,
+    },
+    /// The key file or its directory belongs to another user than the one running this process
+    /// (and not to root): that user could replace the key (Unix).
+    #[error(
+        "{} is owned by uid {owner}, but this process runs as uid {current}; run `chown {current} {}`{}",
+        path.display(),
+        path.display(),
+        opt_out_suffix(*opt_out)
+    )]
+    WrongOwner {
+        /// The file or directory.
+        path: PathBuf,
+        /// Its owner's uid.
+        owner: u32,
+        /// The uid of this process.
+        current: u32,
+        /// Whether the `Security.MasterKey.AllowInsecurePermissions` opt-out applies.
+        opt_out: bool,
+    },
     /// `HOME` is not set (or empty), so the default key file has no place.
     #[error(
         "HOME is not set, so the default master-key file $HOME/.strongbox/secret.key has no \
@@ -325,6 +355,17 @@ fn stderr_suffix(stderr: &str) -> String {
         String::new()
     } else {
         format!("; its error output begins: {stderr}")
+    }
+}
+
+fn opt_out_suffix(opt_out: bool) -> String {
+    if opt_out {
+        format!(
+            ", or, where that cannot be done (e.g. a mounted secret volume), set \
+             {ALLOW_INSECURE_PERMISSIONS_SETTING} to true"
+        )
+    } else {
+        String::new()
     }
 }
 

@@ -1,0 +1,60 @@
+#!/bin/sh
+# Builds the seed corpora of the fuzz targets from the test vectors (tests/vectors/), into
+# fuzz/corpus/<target>/ (git-ignored). Run from anywhere; idempotent.
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+vectors="$here/../tests/vectors"
+corpus="$here/corpus"
+mkdir -p "$corpus/stream_read_arbitrary" "$corpus/keyblob" "$corpus/settings" \
+    "$corpus/stream_read_mutated"
+
+# stream_read_arbitrary: first byte = flags (see the target). Each vector as a whole stream
+# (encrypted and integrity-only readers), and its body behind the target's genuine header.
+for f in "$vectors"/*.sbx; do
+    name=$(basename "$f" .sbx)
+    for flags in 00 02 1c 5e; do
+        { printf "\\x$flags"; cat "$f"; } > "$corpus/stream_read_arbitrary/${name}_$flags"
+    done
+    { printf '\001'; tail -c +99 "$f"; } > "$corpus/stream_read_arbitrary/${name}_body"
+done
+
+# keyblob: the hex `blob:` lines of each key-blob vector, decoded.
+for f in "$vectors"/keyblob/*.txt; do
+    name=$(basename "$f" .txt)
+    grep '^blob: ' "$f" | sed 's/^blob: //' | tr -d '\n' | xxd -r -p > "$corpus/keyblob/$name"
+done
+
+# settings: typical settings.json files.
+s="$corpus/settings"
+printf '{}' > "$s/empty"
+printf '{"Security.MasterKey.Path": "/etc/strongbox/master.key"}' > "$s/path"
+printf '{"Security.MasterKey.Path": "k", "Security.MasterKey.AllowInsecurePermissions": "true"}' > "$s/insecure"
+printf '{"Security.MasterKey.Exec": "/bin/key", "Security.MasterKey.Exec.Arguments": "--vault \\"prod keys\\" %s", "Security.MasterKey.Exec.TimeoutInSec": 7}' "'a;b'" > "$s/exec"
+printf '{"Security.MasterKey.Exec": "k", "Security.MasterKey.Exec.Arguments": ["a", "b"], "Security.MasterKey.Exec.TimeoutInSec": "30"}' > "$s/exec_array"
+printf '{"Security.MasterKey.Exec": "k", "Security.MasterKey.Path": "p"}' > "$s/both"
+printf '{"Security.MasterKey.Unknown": 1, "ServerUrl": "http://a"}' > "$s/unknown"
+printf '{"Security.MasterKey.Exec.TimeoutInSec": 1e400}' > "$s/big_number"
+
+# stream_read_mutated: structured inputs; a few arbitrary byte strings to start from.
+for i in 0 1 2 3 4 5 6 7; do
+    head -c $((64 + 64 * i)) /dev/urandom > "$corpus/stream_read_mutated/random_$i"
+done
+
+# backup_manifest: flags, u16 length, manifest, wrapped keys (see the target). From docs/BACKUP.md.
+m="$corpus/backup_manifest"
+mkdir -p "$m"
+seed_manifest() { # name flags manifest [wrapped-keys file]
+    len=$(printf '%s' "$3" | wc -c)
+    { printf "\\$(printf '%03o' "$2")"; printf "\\$(printf '%03o' $((len / 256)))\\$(printf '%03o' $((len % 256)))"
+      printf "%s" "$3"; if [ -n "${4:-}" ]; then cat "$4"; fi; } > "$m/$1"
+}
+base='"backup_id":"01010101010101010101010101010101","database":"orders","created_unix":1700000000'
+seed_manifest snapshot_none 0 "{\"version\":1,\"kind\":\"snapshot\",$base,\"compression\":\"none\",\"encryption\":\"None\",\"key_id\":null,\"previous_backup_id\":null}"
+seed_manifest full_enc 1 "{\"version\":1,\"kind\":\"logical-full\",$base,\"compression\":\"zstd\",\"encryption\":\"UseDatabaseKey\",\"key_id\":\"KEYID\",\"previous_backup_id\":null}"
+seed_manifest incr_enc 1 "{\"version\":1,\"kind\":\"logical-incremental\",$base,\"compression\":\"zstd\",\"encryption\":\"UseProvidedKey\",\"key_id\":\"KEYID\",\"previous_backup_id\":\"abababababababababababababababab\"}"
+# With a wrapped-keys extension holding the master-key blob vectors.
+w=$(mktemp)
+{ printf '\002'; for f in ok_master_key ok_master_key_2; do
+    printf '\000\000\000\172'; cat "$corpus/keyblob/$f"; done; } > "$w"
+seed_manifest full_enc_wrapped 3 "{\"version\":1,\"kind\":\"logical-full\",$base,\"compression\":\"zstd\",\"encryption\":\"UseDatabaseKey\",\"key_id\":\"KEYID\",\"previous_backup_id\":null}" "$w"
+rm -f "$w"

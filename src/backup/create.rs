@@ -1,0 +1,401 @@
+//! Taking backups: [`SnapshotBackup`] and [`LogicalBackup`].
+
+use std::fmt;
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use super::archive::{self, KEY_FILE_NAME, PackError, Selection};
+use super::files::{PendingFile, Sink, from_stream, io_error, parent_of};
+use super::keys::{MasterKeys, wrap_all};
+use super::manifest::{BackupId, BackupKind, Compression, MAX_DATABASE_NAME_LEN, Manifest};
+use super::policy::{self, BackupEncryptionSettings, Channel, PolicyKind};
+use super::{BackupError, EXT_MANIFEST, EXT_WRAPPED_KEYS, store};
+use crate::{BackupWriter, Extension, StreamConfig};
+
+/// What every backup builder holds.
+struct Common {
+    database_dir: PathBuf,
+    database_name: Option<String>,
+    encryption: Option<BackupEncryptionSettings>,
+    compression: Compression,
+    stream: StreamConfig,
+}
+
+impl Common {
+    fn new(database_dir: PathBuf, compression: Compression) -> Self {
+        Self {
+            database_dir,
+            database_name: None,
+            encryption: None,
+            compression,
+            stream: StreamConfig::default(),
+        }
+    }
+
+    /// Applies the policy, writes the header (manifest, wrapped keys) to a pending file at `dest`
+    /// and returns the payload writer.
+    fn start(
+        &self,
+        kind: BackupKind,
+        previous: Option<BackupId>,
+        dest: &Path,
+        keys: &MasterKeys,
+        channel: Channel,
+    ) -> Result<(Sink, Manifest), BackupError> {
+        let name = match &self.database_name {
+            Some(name) => name.clone(),
+            None => self
+                .database_dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        };
+        if name.is_empty() || name.len() > MAX_DATABASE_NAME_LEN {
+            return Err(BackupError::InvalidDatabaseName);
+        }
+        let meta = fs::metadata(&self.database_dir).map_err(|source| BackupError::SourceRead {
+            path: self.database_dir.clone(),
+            source,
+        })?;
+        if !meta.is_dir() {
+            return Err(BackupError::UnsupportedSource {
+                path: self.database_dir.clone(),
+                reason: "the database directory is not a directory",
+            });
+        }
+        let database_key = store::load(&self.database_dir, keys.current())?;
+        let policy_kind = match kind {
+            BackupKind::Snapshot => PolicyKind::Snapshot,
+            _ => PolicyKind::Logical,
+        };
+        let resolved = policy::resolve(
+            policy_kind,
+            database_key.as_ref(),
+            self.encryption.as_ref(),
+            channel,
+        )?;
+        let manifest = Manifest::new(
+            kind,
+            name,
+            self.compression,
+            resolved.mode(),
+            resolved.key().map(|k| k.id()),
+            previous,
+        )?;
+        let mut extensions = vec![Extension::new(EXT_MANIFEST, manifest.to_json())];
+        let pending = PendingFile::create(dest)?;
+        let stream = match resolved.key() {
+            Some(key) => {
+                extensions.push(Extension::new(EXT_WRAPPED_KEYS, wrap_all(key, keys)?));
+                BackupWriter::with_config(pending, key, &self.stream, extensions)
+            }
+            None => BackupWriter::unencrypted(pending, &self.stream, extensions),
+        }
+        .map_err(|e| from_stream(e, dest))?;
+        Ok((Sink::new(stream, self.compression, dest)?, manifest))
+    }
+}
+
+macro_rules! common_setters {
+    () => {
+        /// The database name recorded in the manifest (1 to 255 bytes); by default the database
+        /// directory's name.
+        pub fn database_name(mut self, name: impl Into<String>) -> Self {
+            self.common.database_name = Some(name.into());
+            self
+        }
+
+        /// The encryption settings. Without them the backup follows the database: an encrypted
+        /// database (one with `secret.key.encrypted`) is backed up with its own key, an
+        /// unencrypted one is not encrypted.
+        pub fn encryption(mut self, settings: BackupEncryptionSettings) -> Self {
+            self.common.encryption = Some(settings);
+            self
+        }
+
+        /// The compression of the payload (applied before encryption).
+        pub fn compression(mut self, compression: Compression) -> Self {
+            self.common.compression = compression;
+            self
+        }
+
+        /// The stream's algorithm and segment size (default: AES-256-GCM, 64 KiB segments).
+        pub fn stream_config(mut self, config: StreamConfig) -> Self {
+            self.common.stream = config;
+            self
+        }
+    };
+}
+
+/// A snapshot: a consistent copy of a database directory's files, packed into one backup file.
+///
+/// The engine decides which files and when (it must keep them still while the snapshot runs):
+/// the whole directory ([`of_directory`](Self::of_directory)) or a list of its files
+/// ([`of_files`](Self::of_files)). Only directories and regular files are packed; the key file
+/// `secret.key.encrypted` never is (the key travels wrapped in the backup header). Memory use
+/// is constant whatever the size.
+///
+/// ```
+/// use std::sync::Arc;
+/// use strongbox::{Channel, MasterKeys, SnapshotBackup, UnixHomeFileProvider};
+/// # let tmp = tempfile::tempdir()?;
+/// # let db = tmp.path().join("orders");
+/// # std::fs::create_dir(&db)?;
+/// # std::fs::write(db.join("data.db"), b"rows")?;
+/// let keys = MasterKeys::new(Arc::new(UnixHomeFileProvider::at(tmp.path().join("mk/secret.key"))));
+/// let manifest = SnapshotBackup::of_directory(&db).write(
+///     tmp.path().join("orders.snapshot"),
+///     &keys,
+///     Channel::Authenticated,
+/// )?;
+/// assert!(!manifest.is_encrypted()); // the database has no key
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct SnapshotBackup {
+    common: Common,
+    files: Option<Vec<PathBuf>>,
+}
+
+impl SnapshotBackup {
+    /// Every file and directory below `database_dir`.
+    pub fn of_directory(database_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            common: Common::new(database_dir.into(), Compression::None),
+            files: None,
+        }
+    }
+
+    /// Only `files`, given relative to `database_dir` (in this order; their directories are
+    /// implied).
+    pub fn of_files<I, P>(database_dir: impl Into<PathBuf>, files: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<PathBuf>,
+    {
+        Self {
+            common: Common::new(database_dir.into(), Compression::None),
+            files: Some(files.into_iter().map(Into::into).collect()),
+        }
+    }
+
+    common_setters!();
+
+    /// Takes the snapshot into a new file `destination` (never overwritten) and returns its
+    /// manifest.
+    ///
+    /// The file is written under a temporary name in the same directory and renamed when it is
+    /// complete and flushed to disk: an error or a crash never leaves a file at `destination`.
+    pub fn write(
+        self,
+        destination: impl AsRef<Path>,
+        keys: &MasterKeys,
+        channel: Channel,
+    ) -> Result<Manifest, BackupError> {
+        let dest = destination.as_ref();
+        let root = &self.common.database_dir;
+        if self.files.is_none() {
+            if let (Ok(root), Ok(parent)) = (root.canonicalize(), parent_of(dest).canonicalize()) {
+                if parent.starts_with(&root) {
+                    return Err(BackupError::DestinationInsideSource {
+                        path: dest.to_path_buf(),
+                    });
+                }
+            }
+        }
+        let (sink, manifest) =
+            self.common
+                .start(BackupKind::Snapshot, None, dest, keys, channel)?;
+        let files: Option<Vec<PathBuf>> = self.files.map(|files| {
+            files
+                .into_iter()
+                .filter(|f| {
+                    let normal: PathBuf = f
+                        .components()
+                        .filter(|c| *c != std::path::Component::CurDir)
+                        .collect();
+                    normal != Path::new(KEY_FILE_NAME)
+                })
+                .collect()
+        });
+        let selection = match &files {
+            None => Selection::Directory,
+            Some(files) => Selection::Files(files),
+        };
+        let (sink, _) = archive::pack(root, selection, sink).map_err(|e| match e {
+            PackError::Source { path, source } => BackupError::SourceRead { path, source },
+            PackError::Unsupported { path, reason } => {
+                BackupError::UnsupportedSource { path, reason }
+            }
+            PackError::Changed { path } => BackupError::SourceChanged { path },
+            PackError::Write(e) => io_error(e, dest),
+        })?;
+        sink.finish(dest)?;
+        Ok(manifest)
+    }
+}
+
+impl fmt::Debug for SnapshotBackup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SnapshotBackup")
+            .field("database_dir", &self.common.database_dir)
+            .field("files", &self.files)
+            .field("encryption", &self.common.encryption)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A logical backup: a byte stream the engine produces (its own export format), compressed
+/// (zstd by default, before encryption) and encrypted into one backup file.
+///
+/// A **full** backup stands alone; an **incremental** one records the id of the backup it
+/// follows, and a restore checks that a chain is complete and in order.
+///
+/// ```
+/// use std::io::Write;
+/// use std::sync::Arc;
+/// use strongbox::{Channel, LogicalBackup, MasterKeys, UnixHomeFileProvider};
+/// # let tmp = tempfile::tempdir()?;
+/// # let db = tmp.path().join("orders");
+/// # std::fs::create_dir(&db)?;
+/// let keys = MasterKeys::new(Arc::new(UnixHomeFileProvider::at(tmp.path().join("mk/secret.key"))));
+///
+/// let mut full = LogicalBackup::full(&db).create(tmp.path().join("0.full"), &keys, Channel::Authenticated)?;
+/// full.write_all(b"export: everything")?;
+/// let full = full.finish()?;
+///
+/// let mut inc = LogicalBackup::incremental(&db, full.backup_id())
+///     .create(tmp.path().join("1.inc"), &keys, Channel::Authenticated)?;
+/// inc.write_all(b"export: changes")?;
+/// assert_eq!(inc.finish()?.previous_backup_id(), Some(full.backup_id()));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct LogicalBackup {
+    common: Common,
+    previous: Option<BackupId>,
+}
+
+impl LogicalBackup {
+    /// A full logical backup of the database in `database_dir` (the directory tells whether the
+    /// database is encrypted, and holds its key).
+    pub fn full(database_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            common: Common::new(database_dir.into(), Compression::Zstd),
+            previous: None,
+        }
+    }
+
+    /// An incremental logical backup that follows the backup `previous` (full or incremental).
+    pub fn incremental(database_dir: impl Into<PathBuf>, previous: BackupId) -> Self {
+        Self {
+            common: Common::new(database_dir.into(), Compression::Zstd),
+            previous: Some(previous),
+        }
+    }
+
+    common_setters!();
+
+    /// Starts the backup file `destination` (never overwritten) and returns the writer the
+    /// engine writes its export into. **Call [`LogicalBackupWriter::finish`]**: until then the
+    /// file has a temporary name, and dropping the writer deletes it.
+    pub fn create(
+        self,
+        destination: impl AsRef<Path>,
+        keys: &MasterKeys,
+        channel: Channel,
+    ) -> Result<LogicalBackupWriter, BackupError> {
+        let dest = destination.as_ref().to_path_buf();
+        let kind = match self.previous {
+            None => BackupKind::LogicalFull,
+            Some(_) => BackupKind::LogicalIncremental,
+        };
+        let (sink, manifest) = self
+            .common
+            .start(kind, self.previous, &dest, keys, channel)?;
+        Ok(LogicalBackupWriter {
+            sink,
+            manifest,
+            dest,
+        })
+    }
+
+    /// [`create`](Self::create), copy everything from `export`, [`finish`](LogicalBackupWriter::finish).
+    pub fn write_from(
+        self,
+        mut export: impl Read,
+        destination: impl AsRef<Path>,
+        keys: &MasterKeys,
+        channel: Channel,
+    ) -> Result<Manifest, BackupError> {
+        let mut writer = self.create(destination, keys, channel)?;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match export.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(source) => return Err(BackupError::ExportRead(source)),
+            };
+            writer
+                .sink
+                .write_all(&buf[..n])
+                .map_err(|e| io_error(e, &writer.dest))?;
+        }
+        writer.finish()
+    }
+}
+
+impl fmt::Debug for LogicalBackup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LogicalBackup")
+            .field("database_dir", &self.common.database_dir)
+            .field("previous", &self.previous)
+            .field("encryption", &self.common.encryption)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Receives a logical backup's export. Write everything, then call
+/// [`finish`](Self::finish); dropping it instead deletes the unfinished file.
+pub struct LogicalBackupWriter {
+    sink: Sink,
+    manifest: Manifest,
+    dest: PathBuf,
+}
+
+impl LogicalBackupWriter {
+    /// The manifest of the backup being written.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Ends the compression and the stream, flushes the file to disk and renames it to its
+    /// final name. Returns the manifest.
+    pub fn finish(self) -> Result<Manifest, BackupError> {
+        self.sink.finish(&self.dest)?;
+        Ok(self.manifest)
+    }
+}
+
+impl Write for LogicalBackupWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.sink.write(buf)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.sink.write_all(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.sink.flush()
+    }
+}
+
+impl fmt::Debug for LogicalBackupWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LogicalBackupWriter")
+            .field("destination", &self.dest)
+            .field("manifest", &self.manifest)
+            .finish_non_exhaustive()
+    }
+}

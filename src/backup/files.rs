@@ -1,0 +1,244 @@
+//! File plumbing shared by backups and restores: the backup file that appears only when
+//! complete, the compress-then-encrypt writer, and the read side's error attribution.
+
+use std::cell::RefCell;
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use tempfile::NamedTempFile;
+
+use super::BackupError;
+use super::manifest::Compression;
+use crate::{BackupWriter, StreamError};
+
+/// zstd level of logical backups (the library's default: fast, good ratio).
+const ZSTD_LEVEL: i32 = 3;
+
+/// The parent directory of `path` (`.` for a bare file name).
+pub(crate) fn parent_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Whether anything (even a dangling symlink) exists at `path`.
+pub(crate) fn exists(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok()
+}
+
+/// fsyncs a directory so that a rename into it is durable (no-op where directories cannot be
+/// opened, e.g. Windows).
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        fs::File::open(dir)?.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
+    }
+}
+
+/// A backup file being written under a temporary name in its destination directory.
+///
+/// Dropping it deletes the temporary file; [`PendingFile::commit`] fsyncs it and renames it to
+/// its final name (never replacing an existing file), then fsyncs the directory.
+pub(crate) struct PendingFile {
+    tmp: NamedTempFile,
+    dest: PathBuf,
+}
+
+impl PendingFile {
+    pub(crate) fn create(dest: &Path) -> Result<Self, BackupError> {
+        if exists(dest) {
+            return Err(BackupError::DestinationExists {
+                path: dest.to_path_buf(),
+            });
+        }
+        let name = dest
+            .file_name()
+            .ok_or_else(|| BackupError::Io {
+                path: dest.to_path_buf(),
+                source: io::Error::new(io::ErrorKind::InvalidInput, "not a file name"),
+            })?
+            .to_string_lossy();
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .suffix(".partial")
+            .tempfile_in(parent_of(dest))
+            .map_err(|source| BackupError::Io {
+                path: dest.to_path_buf(),
+                source,
+            })?;
+        Ok(Self {
+            tmp,
+            dest: dest.to_path_buf(),
+        })
+    }
+
+    pub(crate) fn commit(self) -> Result<(), BackupError> {
+        let io_err = |source| BackupError::Io {
+            path: self.dest.clone(),
+            source,
+        };
+        self.tmp.as_file().sync_all().map_err(io_err)?;
+        let dest = self.dest.clone();
+        self.tmp.persist_noclobber(&dest).map_err(|e| {
+            if e.error.kind() == io::ErrorKind::AlreadyExists {
+                BackupError::DestinationExists { path: dest.clone() }
+            } else {
+                BackupError::Io {
+                    path: dest.clone(),
+                    source: e.error,
+                }
+            }
+        })?;
+        sync_dir(parent_of(&dest)).map_err(|source| BackupError::Io { path: dest, source })
+    }
+}
+
+impl Write for PendingFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.tmp.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.tmp.flush()
+    }
+}
+
+/// Payload writer: optional zstd, then the backup stream, then the pending file.
+pub(crate) enum Sink {
+    Plain(BackupWriter<PendingFile>),
+    Zstd(zstd::stream::write::Encoder<'static, BackupWriter<PendingFile>>),
+}
+
+impl Sink {
+    pub(crate) fn new(
+        stream: BackupWriter<PendingFile>,
+        compression: Compression,
+        dest: &Path,
+    ) -> Result<Self, BackupError> {
+        Ok(match compression {
+            Compression::None => Sink::Plain(stream),
+            Compression::Zstd => Sink::Zstd(
+                zstd::stream::write::Encoder::new(stream, ZSTD_LEVEL)
+                    .map_err(|e| io_error(e, dest))?,
+            ),
+        })
+    }
+
+    /// Ends the compression frame and the stream, then publishes the file.
+    pub(crate) fn finish(self, dest: &Path) -> Result<(), BackupError> {
+        let stream = match self {
+            Sink::Plain(stream) => stream,
+            Sink::Zstd(encoder) => encoder.finish().map_err(|e| io_error(e, dest))?,
+        };
+        stream.finish().map_err(|e| from_stream(e, dest))?.commit()
+    }
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Sink::Plain(w) => w.write(buf),
+            Sink::Zstd(w) => w.write(buf),
+        }
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        match self {
+            Sink::Plain(w) => w.write_all(buf),
+            Sink::Zstd(w) => w.write_all(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Sink::Plain(w) => w.flush(),
+            Sink::Zstd(w) => w.flush(),
+        }
+    }
+}
+
+/// A stream error met while writing or reading `path`.
+pub(crate) fn from_stream(err: StreamError, path: &Path) -> BackupError {
+    match err {
+        StreamError::Io(source) => BackupError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
+        other => BackupError::from(other),
+    }
+}
+
+/// An `io::Error` met while writing or reading `path`: a wrapped stream error, or a file error.
+pub(crate) fn io_error(err: io::Error, path: &Path) -> BackupError {
+    if StreamError::from_io(&err).is_some() {
+        let inner = err
+            .into_inner()
+            .and_then(|e| e.downcast::<StreamError>().ok())
+            .expect("checked above");
+        from_stream(*inner, path)
+    } else {
+        BackupError::Io {
+            path: path.to_path_buf(),
+            source: err,
+        }
+    }
+}
+
+/// Where a [`Tap`] keeps the first error of the reader it wraps.
+pub(crate) type TapSlot = Rc<RefCell<Option<io::Error>>>;
+
+/// Remembers the first error of the reader it wraps, so that a failure reported by a layer above
+/// (zstd, tar) can be attributed: to the stream or the file if this reader failed, to the
+/// payload's format otherwise.
+pub(crate) struct Tap<R> {
+    inner: R,
+    failed: TapSlot,
+}
+
+impl<R> Tap<R> {
+    pub(crate) fn new(inner: R) -> (Self, TapSlot) {
+        let failed = Rc::new(RefCell::new(None));
+        (
+            Self {
+                inner,
+                failed: Rc::clone(&failed),
+            },
+            failed,
+        )
+    }
+}
+
+impl<R: Read> Read for Tap<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.inner.read(buf) {
+            Err(e) if e.kind() != io::ErrorKind::Interrupted => {
+                let kind = e.kind();
+                self.failed.borrow_mut().get_or_insert(e);
+                Err(io::Error::new(kind, "reading the backup stream failed"))
+            }
+            other => other,
+        }
+    }
+}
+
+/// Attributes a read-side failure: the tapped stream's error if it failed, else a malformed
+/// payload described by `err`.
+pub(crate) fn read_error(
+    err: io::Error,
+    tap: &RefCell<Option<io::Error>>,
+    path: &Path,
+    what: &str,
+) -> BackupError {
+    match tap.borrow_mut().take() {
+        Some(stream_err) => io_error(stream_err, path),
+        None => BackupError::Malformed(format!("{what}: {err}")),
+    }
+}

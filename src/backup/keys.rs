@@ -1,0 +1,230 @@
+//! Which master keys a backup or restore uses: the current provider (which protects database keys
+//! and receives the key of a restored database) and any extra recovery providers, and the
+//! wrapped-keys header extension built from them.
+
+use std::fmt;
+use std::sync::Arc;
+
+use super::BackupError;
+use crate::key::{DataKey, KeyId};
+use crate::{EnvelopeError, MasterKeyProvider, ProtectedKey};
+
+/// At most this many wrapped copies of the key in one backup.
+pub const MAX_KEY_COPIES: usize = 16;
+
+/// The master-key providers a backup or restore works with.
+///
+/// - The **current** provider protects the database keys (`secret.key.encrypted`): a backup
+///   loads the database key with it, a restore stores the restored database's key under it.
+/// - Every encrypted backup carries its key wrapped under the current provider *and* under each
+///   **recovery** provider (like age recipients), so that a restore on the same machine, or
+///   anywhere with a recovery master key, needs no pasted key.
+/// - A restore without an explicit key tries every provider on every wrapped copy.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use strongbox::{FileProvider, MasterKeys, default_provider};
+///
+/// let keys = MasterKeys::new(default_provider()?)
+///     .with_recovery(Arc::new(FileProvider::new("/secure/recovery-master.key")));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct MasterKeys {
+    current: Arc<dyn MasterKeyProvider>,
+    recovery: Vec<Arc<dyn MasterKeyProvider>>,
+}
+
+impl MasterKeys {
+    /// Only the current provider.
+    pub fn new(current: Arc<dyn MasterKeyProvider>) -> Self {
+        Self {
+            current,
+            recovery: Vec::new(),
+        }
+    }
+
+    /// Adds a recovery provider: backups also wrap their key under it, restores also try it. A
+    /// backup carries at most [`MAX_KEY_COPIES`] copies (the current provider and 15 recovery
+    /// providers); more is [`BackupError::TooManyKeyCopies`].
+    pub fn with_recovery(mut self, provider: Arc<dyn MasterKeyProvider>) -> Self {
+        self.recovery.push(provider);
+        self
+    }
+
+    /// The current provider.
+    pub fn current(&self) -> &Arc<dyn MasterKeyProvider> {
+        &self.current
+    }
+
+    /// The current provider, then the recovery providers, in order.
+    pub(crate) fn all(&self) -> impl Iterator<Item = &dyn MasterKeyProvider> + '_ {
+        std::iter::once(&*self.current).chain(self.recovery.iter().map(|p| &**p))
+    }
+}
+
+impl fmt::Debug for MasterKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MasterKeys")
+            .field("current", &self.current)
+            .field("recovery", &self.recovery)
+            .finish()
+    }
+}
+
+/// Encodes the wrapped-keys extension: a count byte, then per copy a 4-byte big-endian length
+/// and a protected key blob (`docs/BACKUP.md`).
+pub(crate) fn wrap_all(key: &DataKey, keys: &MasterKeys) -> Result<Vec<u8>, BackupError> {
+    if 1 + keys.recovery.len() > MAX_KEY_COPIES {
+        return Err(BackupError::TooManyKeyCopies);
+    }
+    let blobs = keys
+        .all()
+        .map(|p| ProtectedKey::protect(key, p).map(ProtectedKey::into_bytes))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(BackupError::KeyWrap)?;
+    let mut out = vec![blobs.len() as u8];
+    for blob in blobs {
+        out.extend_from_slice(&(blob.len() as u32).to_be_bytes());
+        out.extend_from_slice(&blob);
+    }
+    Ok(out)
+}
+
+/// Decodes the wrapped-keys extension; `None` if it is malformed (then it is ignored, and the
+/// header authentication reports tampering).
+pub(crate) fn parse_wrapped(mut bytes: &[u8]) -> Option<Vec<ProtectedKey>> {
+    let (&count, rest) = bytes.split_first()?;
+    bytes = rest;
+    if count == 0 || usize::from(count) > MAX_KEY_COPIES {
+        return None;
+    }
+    let mut out = Vec::with_capacity(count.into());
+    for _ in 0..count {
+        let (len, rest) = bytes.split_first_chunk::<4>()?;
+        let len = u32::from_be_bytes(*len) as usize;
+        if rest.len() < len {
+            return None;
+        }
+        out.push(ProtectedKey::from_bytes(&rest[..len]).ok()?);
+        bytes = &rest[len..];
+    }
+    bytes.is_empty().then_some(out)
+}
+
+/// The outcome of trying the providers on the wrapped copies.
+pub(crate) enum Unwrapped {
+    Key(DataKey),
+    /// No copy opened. `corrupt` says a copy addressed to one of our providers failed to
+    /// authenticate, or opened to another key than the header names (either means the header
+    /// was altered); `failure` is the first provider failure, if any.
+    None {
+        corrupt: bool,
+        failure: Option<EnvelopeError>,
+    },
+}
+
+/// Tries every provider on every copy, looking for key `key_id`.
+pub(crate) fn unwrap_any(copies: &[ProtectedKey], keys: &MasterKeys, key_id: KeyId) -> Unwrapped {
+    let mut corrupt = false;
+    let mut failure = None;
+    for copy in copies {
+        for provider in keys.all() {
+            match copy.unprotect(provider) {
+                Ok(key) if key.id() == key_id => return Unwrapped::Key(key),
+                Ok(_) | Err(EnvelopeError::Corrupt) => corrupt = true,
+                Err(e) if e.is_not_mine() => {}
+                Err(e) => {
+                    failure.get_or_insert(e);
+                }
+            }
+        }
+    }
+    Unwrapped::None { corrupt, failure }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{MasterKey, Protection, ProviderError};
+
+    #[derive(Debug)]
+    struct Fixed(MasterKey);
+
+    impl MasterKeyProvider for Fixed {
+        fn protection(&self) -> Result<Protection<'_>, ProviderError> {
+            Ok(Protection::MasterKey(&self.0))
+        }
+    }
+
+    fn provider() -> Arc<dyn MasterKeyProvider> {
+        Arc::new(Fixed(MasterKey::generate().unwrap()))
+    }
+
+    #[test]
+    fn wrapped_keys_round_trip_and_strict_parsing() {
+        let (a, b) = (provider(), provider());
+        let keys = MasterKeys::new(Arc::clone(&a)).with_recovery(Arc::clone(&b));
+        let key = DataKey::generate().unwrap();
+        let ext = wrap_all(&key, &keys).unwrap();
+        let copies = parse_wrapped(&ext).unwrap();
+        assert_eq!(copies.len(), 2);
+        for only in [a, b] {
+            match unwrap_any(&copies, &MasterKeys::new(only), key.id()) {
+                Unwrapped::Key(k) => assert_eq!(k.id(), key.id()),
+                Unwrapped::None { .. } => panic!("a copy must open"),
+            }
+        }
+        assert!(matches!(
+            unwrap_any(&copies, &MasterKeys::new(provider()), key.id()),
+            Unwrapped::None {
+                corrupt: false,
+                failure: None
+            }
+        ));
+        // A header naming another key than the copies hold: tampering.
+        assert!(matches!(
+            unwrap_any(&copies, &keys, DataKey::generate().unwrap().id()),
+            Unwrapped::None { corrupt: true, .. }
+        ));
+
+        let mut trailing = ext.clone();
+        trailing.push(0);
+        let mut zero = ext.clone();
+        zero[0] = 0;
+        let mut more = ext.clone();
+        more[0] = 3;
+        let mut long = ext.clone();
+        long[1..5].copy_from_slice(&u32::MAX.to_be_bytes());
+        for bad in [
+            trailing,
+            zero,
+            more,
+            long,
+            vec![],
+            ext[..ext.len() - 1].to_vec(),
+        ] {
+            assert!(parse_wrapped(&bad).is_none());
+        }
+    }
+
+    #[test]
+    fn at_most_sixteen_copies() {
+        let mut keys = MasterKeys::new(provider());
+        for _ in 0..MAX_KEY_COPIES - 1 {
+            keys = keys.with_recovery(provider());
+        }
+        let key = DataKey::generate().unwrap();
+        assert_eq!(
+            parse_wrapped(&wrap_all(&key, &keys).unwrap())
+                .unwrap()
+                .len(),
+            MAX_KEY_COPIES
+        );
+        keys = keys.with_recovery(provider());
+        assert!(matches!(
+            wrap_all(&key, &keys),
+            Err(BackupError::TooManyKeyCopies)
+        ));
+    }
+}

@@ -1,0 +1,256 @@
+//! Database backup and restore: snapshots and logical (full / incremental) backups, the
+//! encryption policy, the manifest, and restore.
+
+use std::io;
+use std::path::PathBuf;
+
+use crate::{EnvelopeError, KeyId, StoreError, StreamError};
+
+mod archive;
+mod create;
+mod files;
+mod keys;
+mod manifest;
+mod policy;
+mod restore;
+mod store;
+
+pub use create::{LogicalBackup, LogicalBackupWriter, SnapshotBackup};
+pub use keys::{MAX_KEY_COPIES, MasterKeys};
+pub use manifest::{BackupId, BackupKind, Compression, MAX_DATABASE_NAME_LEN, Manifest};
+pub use policy::{BackupEncryptionSettings, Channel, EncryptionMode, SecretOperation};
+pub use restore::{BackupInfo, RestoreConfig, RestoreReport, inspect, restore};
+
+/// Header extension kind of the manifest (UTF-8 JSON, see `docs/BACKUP.md`).
+pub(crate) const EXT_MANIFEST: u16 = 0x0001;
+/// Header extension kind of the wrapped copies of the backup key (see `docs/BACKUP.md`).
+pub(crate) const EXT_WRAPPED_KEYS: u16 = 0x0002;
+
+/// Why a backup, a restore or an inspection failed.
+///
+/// Each rule of the encryption policy and each way a restore can fail has its own variant.
+/// Cryptographic failures say which backup part failed, never why in a way that helps an
+/// attacker. No variant ever holds key material.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackupError {
+    // ----- encryption policy -----
+    /// `EncryptionMode::UseProvidedKey` without a key.
+    #[error("encryption mode UseProvidedKey needs a key, but none was given")]
+    ProvidedKeyMissing,
+    /// A key was given with a mode other than `UseProvidedKey`.
+    #[error(
+        "a key was given with encryption mode {mode}; a key is only allowed with UseProvidedKey"
+    )]
+    KeyWithoutProvidedKeyMode {
+        /// The mode that was configured.
+        mode: EncryptionMode,
+    },
+    /// Mode `None` for a snapshot of an encrypted database.
+    #[error(
+        "a snapshot of an encrypted database is always encrypted with the database's key; \
+         encryption mode None is not allowed"
+    )]
+    EncryptedDatabaseSnapshotMustBeEncrypted,
+    /// A provided key that is not the database's key, for a snapshot of an encrypted database.
+    #[error("can't snapshot an encrypted database with a different key than the database's own")]
+    SnapshotKeyIsNotDatabaseKey,
+    /// `EncryptionMode::UseDatabaseKey` for a database that has no key.
+    #[error(
+        "encryption mode UseDatabaseKey, but the database is not encrypted (it has no \
+         secret.key.encrypted)"
+    )]
+    DatabaseNotEncrypted,
+    /// An operation that moves a key or an encrypted database's plaintext was requested over a
+    /// channel that is not authenticated.
+    #[error(
+        "refusing {operation} over an unauthenticated channel: keys and plaintext must not \
+         cross it (authenticate the connection, or set the explicit override)"
+    )]
+    UnauthenticatedChannel {
+        /// What was refused.
+        operation: SecretOperation,
+    },
+
+    // ----- taking a backup -----
+    /// The database name is empty or longer than [`MAX_DATABASE_NAME_LEN`] bytes.
+    #[error("the database name must be 1 to 255 bytes long")]
+    InvalidDatabaseName,
+    /// A source file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    SourceRead {
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// Reading the engine's logical export failed.
+    #[error("reading the logical export failed: {0}")]
+    ExportRead(#[source] io::Error),
+    /// A source entry cannot be backed up.
+    #[error("cannot back up {}: {reason}", path.display())]
+    UnsupportedSource {
+        /// The entry.
+        path: PathBuf,
+        /// Why.
+        reason: &'static str,
+    },
+    /// A file's length changed while it was backed up (the engine must keep the files still
+    /// during a snapshot).
+    #[error("{} changed while it was being backed up", path.display())]
+    SourceChanged {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The backup file already exists; backups never overwrite.
+    #[error("the backup file {} already exists", path.display())]
+    DestinationExists {
+        /// The path.
+        path: PathBuf,
+    },
+    /// The backup file would be inside the directory being backed up.
+    #[error("the backup file {} is inside the database directory it backs up", path.display())]
+    DestinationInsideSource {
+        /// The path.
+        path: PathBuf,
+    },
+
+    /// The database key could not be loaded (or, in a restore, stored).
+    #[error("database key: {0}")]
+    DatabaseKey(#[source] StoreError),
+    /// The key could not be wrapped under one of the master keys.
+    #[error("could not wrap the backup key under a master key: {0}")]
+    KeyWrap(#[source] EnvelopeError),
+    /// More than [`MAX_KEY_COPIES`] master keys (current and recovery) were configured.
+    #[error("at most {MAX_KEY_COPIES} master keys (current and recovery) can hold a backup key")]
+    TooManyKeyCopies,
+
+    // ----- restoring -----
+    /// The backup is encrypted, no key was given, and no wrapped copy in it opens with the
+    /// current or a recovery master key.
+    #[error(
+        "the backup is encrypted with key {key_id}, no key was given, and none of its {copies} \
+         wrapped copies opens with the configured master keys{}",
+        cause.as_ref().map(|c| format!(" ({c})")).unwrap_or_default()
+    )]
+    KeyUnavailable {
+        /// The key the backup needs.
+        key_id: KeyId,
+        /// How many wrapped copies the backup carries.
+        copies: usize,
+        /// The first failure of a master-key provider, if one failed.
+        #[source]
+        cause: Option<EnvelopeError>,
+    },
+    /// The key given is not the backup's key.
+    #[error("wrong key: the backup needs key {expected}, but key {provided} was given")]
+    WrongKey {
+        /// The backup's key id.
+        expected: KeyId,
+        /// The given key's id.
+        provided: KeyId,
+    },
+    /// A key was given for an unencrypted backup (a restore never encrypts what was not).
+    #[error(
+        "a key was given, but the backup is not encrypted: cannot encrypt a non-encrypted backup during restore"
+    )]
+    KeyForUnencryptedBackup,
+    /// The backup was altered or corrupted: its header (`segment: None`) or a segment failed
+    /// authentication.
+    #[error("the backup was altered or corrupted ({})", match segment {
+        Some(i) => format!("segment {i} failed authentication"),
+        None => "its header failed authentication".to_string(),
+    })]
+    Tampered {
+        /// The segment that failed, if it was not the header.
+        segment: Option<u64>,
+    },
+    /// The backup file ends early (an interrupted copy or backup).
+    #[error("the backup is truncated (it ends before its last segment)")]
+    Truncated,
+    /// The backup's authenticated content is malformed (no manifest, an invalid archive, ...).
+    #[error("malformed backup: {0}")]
+    Malformed(String),
+    /// Another failure of the backup stream (not a strongbox file, unsupported version, ...).
+    #[error(transparent)]
+    Stream(StreamError),
+    /// No backup file was given.
+    #[error("no backup file to restore")]
+    NoBackupFiles,
+    /// The restore target exists (a restore never touches an existing directory).
+    #[error("the restore target {} already exists", path.display())]
+    TargetExists {
+        /// The target.
+        path: PathBuf,
+    },
+    /// A snapshot among several backup files (a snapshot is restored alone).
+    #[error("{} is a {kind}, which cannot be part of a logical chain", path.display())]
+    UnexpectedKind {
+        /// The file.
+        path: PathBuf,
+        /// Its kind.
+        kind: BackupKind,
+    },
+    /// The logical chain misses a backup: the one at `position` follows `missing`, which is
+    /// not the backup before it nor anywhere in the chain (a chain starting with an incremental
+    /// backup misses its full backup).
+    #[error(
+        "incomplete backup chain: backup {position} follows backup {missing}, which was not given"
+    )]
+    ChainIncomplete {
+        /// Index of the backup (0 is the first file).
+        position: usize,
+        /// The id of the backup it follows.
+        missing: BackupId,
+    },
+    /// The logical chain is out of order: the backup at `position` does not follow the one
+    /// before it (it follows another given backup, appears twice, or is a full backup after the
+    /// first position).
+    #[error("backup chain out of order at position {position}")]
+    ChainOutOfOrder {
+        /// Index of the backup (0 is the first file).
+        position: usize,
+    },
+    /// The backup at `position` is of another database than the first.
+    #[error("backup {position} of the chain is of another database")]
+    ChainDatabaseMismatch {
+        /// Index of the backup.
+        position: usize,
+    },
+
+    // ----- shared -----
+    /// The random number generator failed.
+    #[error("the system random number generator failed")]
+    Random,
+    /// Reading or writing a file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+}
+
+impl From<StreamError> for BackupError {
+    fn from(err: StreamError) -> Self {
+        match err {
+            StreamError::WrongKey { expected, provided } => {
+                BackupError::WrongKey { expected, provided }
+            }
+            StreamError::CorruptSegment { index } => BackupError::Tampered {
+                segment: Some(index),
+            },
+            StreamError::HeaderAuthentication => BackupError::Tampered { segment: None },
+            StreamError::Truncated => BackupError::Truncated,
+            other => BackupError::Stream(other),
+        }
+    }
+}
+
+impl From<crate::KeyError> for BackupError {
+    fn from(_: crate::KeyError) -> Self {
+        // The only key operation here that can fail without input is drawing random bytes.
+        BackupError::Random
+    }
+}

@@ -1,0 +1,549 @@
+//! The command line: every command, option and help text (clap derive).
+//!
+//! The names here are a contract that scripts rely on: change none of them.
+
+use std::ffi::OsString;
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+const MAIN_EXAMPLES: &str = "\
+Examples:
+  strongbox key init /var/lib/db1
+  strongbox encrypt --db /var/lib/db1 dump.bin -o dump.sbx
+  strongbox decrypt --db /var/lib/db1 dump.sbx -o dump.bin
+  strongbox --master-key-path /etc/strongbox/master.key key get /var/lib/db1
+
+Master key: --settings, --master-key-path or --master-key-exec (at most one, before the
+command); none given: the OS default ($HOME/.strongbox/secret.key on Unix, DPAPI on Windows).
+
+Exit status: 0 success, 2 usage error, 1 any other failure (one `error:` line on stderr).";
+
+/// Offline key operations and authenticated backup encryption for storage engines.
+#[derive(Debug, Parser)]
+#[command(name = "strongbox", version, after_help = MAIN_EXAMPLES, max_term_width = 100)]
+pub struct Cli {
+    /// Where the master key comes from.
+    #[command(flatten)]
+    pub master: MasterKeyArgs,
+
+    /// No progress bar and no status messages on stderr (errors and warnings still appear).
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The master-key selection (global options, before the command).
+#[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Master key (at most one; default: the OS default provider)")]
+pub struct MasterKeyArgs {
+    /// Read the master-key settings from a RavenDB-style settings.json (Security.MasterKey.Exec,
+    /// .Exec.Arguments, .Exec.TimeoutInSec, .Path).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["master_key_path", "master_key_exec"])]
+    pub settings: Option<PathBuf>,
+
+    /// Read the master key from FILE (32 raw bytes, or one line of base64 or hex; owner-only).
+    #[arg(long, value_name = "FILE", conflicts_with = "master_key_exec")]
+    pub master_key_path: Option<PathBuf>,
+
+    /// Run PROGRAM (directly, no shell) and read the master key from its standard output.
+    #[arg(long, value_name = "PROGRAM")]
+    pub master_key_exec: Option<PathBuf>,
+
+    /// An argument for the --master-key-exec program (repeat for several).
+    #[arg(
+        long,
+        value_name = "ARG",
+        requires = "master_key_exec",
+        allow_hyphen_values = true,
+        action = clap::ArgAction::Append
+    )]
+    pub master_key_exec_arg: Vec<String>,
+
+    /// Time limit for the --master-key-exec program, in seconds [default: 30].
+    #[arg(long, value_name = "SECONDS", requires = "master_key_exec",
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub master_key_exec_timeout: Option<u64>,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Database keys: create, export, import, re-protect under a new master key.
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  strongbox key init /var/lib/db1
+  strongbox key get /var/lib/db1 > db1.key          # before a password reset
+  strongbox key put /var/lib/db1 < db1.key          # after it"
+    )]
+    Key(KeyCommand),
+
+    /// Master keys.
+    #[command(
+        subcommand,
+        name = "master-key",
+        after_help = "\
+Example:
+  strongbox master-key generate /etc/strongbox/master.key"
+    )]
+    MasterKey(MasterKeyCommand),
+
+    /// Encrypt a stream (stdin to stdout when INPUT / -o are omitted or `-`).
+    #[command(after_help = "\
+Examples:
+  strongbox encrypt --db /var/lib/db1 dump.bin -o dump.sbx
+  pg_dump mydb | strongbox encrypt --key-file backup.key > mydb.sbx
+  strongbox encrypt --key-file backup.key --chacha20 --segment-size 1M big.bin -o big.sbx")]
+    Encrypt(EncryptArgs),
+
+    /// Decrypt a stream; to a file, the file appears only once the whole input is authenticated.
+    #[command(after_help = "\
+Examples:
+  strongbox decrypt --db /var/lib/db1 dump.sbx -o dump.bin
+  strongbox decrypt --key-file backup.key < mydb.sbx | psql mydb
+
+To stdout, plaintext is written as each segment authenticates: a failure part way (exit status 1)
+means what was written must be discarded. Use -o FILE to get all or nothing.")]
+    Decrypt(DecryptArgs),
+
+    /// Authenticate every segment of a stream or backup, write nothing, report the plaintext size.
+    #[command(after_help = "\
+Examples:
+  strongbox verify --db /var/lib/db1 dump.sbx
+  strongbox verify --key - dump.sbx < backup.key")]
+    Verify(VerifyArgs),
+
+    /// Show a stream's header or a backup's manifest, without a key.
+    #[command(after_help = "\
+Example:
+  strongbox inspect dump.sbx
+
+Nothing shown is authenticated until a key (or, for an unencrypted file, `verify`) checks it.")]
+    Inspect(InspectArgs),
+
+    /// Back up a database directory (snapshot) or a logical export stream into one backup file.
+    #[command(after_help = "\
+Examples:
+  strongbox backup snapshot /var/lib/db1 -o db1.snapshot.sbx
+  strongbox backup snapshot /var/lib/db1 --encryption provided-key --key-file k -o db1.sbx
+  my-engine export db1 | strongbox backup logical /var/lib/db1 -o db1.full.sbx
+  my-engine export --since ... | strongbox backup logical /var/lib/db1 \\
+      --incremental-after db1.full.sbx -o db1.incr1.sbx")]
+    Backup(BackupArgs),
+
+    /// Restore backup file(s) into a new database directory.
+    #[command(after_help = "\
+Examples:
+  strongbox restore db1.snapshot.sbx --to /var/lib/db1-restored
+  strongbox restore db1.full.sbx db1.incr1.sbx --to /tmp/db1 --key-file backup.key
+
+A logical chain restores as export files in DIR (0000-logical-full.export, ...), to import
+in that order.")]
+    Restore(RestoreArgs),
+}
+
+/// `strongbox key ...`
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Create a new random database key in DIR, protected by the master key. Refuses if DIR
+    /// already has one.
+    #[command(after_help = "\
+Example:
+  strongbox key init /var/lib/db1      # writes /var/lib/db1/secret.key.encrypted")]
+    Init {
+        /// The database directory.
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
+
+    /// Print the database key of DIR as base64 on stdout (one line; keep it secret).
+    #[command(after_help = "\
+Example (before a Windows password reset or a master-key change):
+  strongbox key get /var/lib/db1 > db1.key && chmod 600 db1.key")]
+    Get {
+        /// The database directory.
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
+
+    /// Read a base64 database key from stdin and store it in DIR under the master key.
+    #[command(after_help = "\
+Example (after a Windows password reset or a master-key change):
+  strongbox key put /var/lib/db1 < db1.key
+
+The same key again: success, nothing changes. A different key: refused without --overwrite.")]
+    Put {
+        /// The database directory.
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        /// Replace a different key (everything encrypted with it becomes unreadable).
+        #[arg(long)]
+        overwrite: bool,
+        /// Catches a key given on the command line, to refuse it without echoing it.
+        #[arg(hide = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        stray: Vec<OsString>,
+    },
+
+    /// Re-protect the database key of each DIR under a new master key (backups untouched).
+    #[command(after_help = "\
+Example:
+  strongbox key rotate /var/lib/db1 /var/lib/db2 --to-master-key-path /etc/strongbox/new.key
+
+The current master key is the one selected before `key`. Interrupted? Run it again: keys
+already under the new master key are left alone, and every key opens with the old or the new.")]
+    Rotate(RotateArgs),
+}
+
+/// `strongbox key rotate`
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    /// The database directories.
+    #[arg(value_name = "DIR", required = true)]
+    pub dirs: Vec<PathBuf>,
+
+    /// The new master key.
+    #[command(flatten)]
+    pub to: ToMasterKeyArgs,
+}
+
+/// The new master key of `key rotate`.
+#[derive(Debug, Args, Clone)]
+#[group(id = "to", required = true, multiple = true)]
+#[command(next_help_heading = "New master key (exactly one)")]
+pub struct ToMasterKeyArgs {
+    /// The new master key's settings.json.
+    #[arg(long, value_name = "FILE", group = "to",
+          conflicts_with_all = ["to_master_key_path", "to_master_key_exec"])]
+    pub to_settings: Option<PathBuf>,
+
+    /// The new master key's file.
+    #[arg(
+        long,
+        value_name = "FILE",
+        group = "to",
+        conflicts_with = "to_master_key_exec"
+    )]
+    pub to_master_key_path: Option<PathBuf>,
+
+    /// The program that prints the new master key.
+    #[arg(long, value_name = "PROGRAM", group = "to")]
+    pub to_master_key_exec: Option<PathBuf>,
+
+    /// An argument for the --to-master-key-exec program (repeat for several).
+    #[arg(
+        long,
+        value_name = "ARG",
+        requires = "to_master_key_exec",
+        allow_hyphen_values = true,
+        action = clap::ArgAction::Append
+    )]
+    pub to_master_key_exec_arg: Vec<String>,
+
+    /// Time limit for the --to-master-key-exec program, in seconds [default: 30].
+    #[arg(long, value_name = "SECONDS", requires = "to_master_key_exec",
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub to_master_key_exec_timeout: Option<u64>,
+}
+
+/// `strongbox master-key ...`
+#[derive(Debug, Subcommand)]
+pub enum MasterKeyCommand {
+    /// Write a new random 256-bit master key to PATH (owner-only). Refuses to overwrite.
+    #[command(after_help = "\
+Example:
+  strongbox master-key generate /etc/strongbox/master.key
+  strongbox --master-key-path /etc/strongbox/master.key key init /var/lib/db1
+
+Back the file up somewhere safe: every key it protects is lost with it.")]
+    Generate {
+        /// The new key file.
+        #[arg(value_name = "PATH")]
+        path: PathBuf,
+    },
+}
+
+/// Where a data key comes from (never the command line itself).
+#[derive(Debug, Args, Clone, Default)]
+#[group(id = "key-input", multiple = false)]
+#[command(next_help_heading = "Key (one of)")]
+pub struct KeyInputArgs {
+    /// A file holding the key as base64 (one line).
+    #[arg(long, value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
+
+    /// `-`: read the base64 key from stdin. A key value here is refused: it would show in the
+    /// process list.
+    #[arg(long, value_name = "-", allow_hyphen_values = true)]
+    pub key: Option<OsString>,
+
+    /// The database key of DIR (DIR/secret.key.encrypted, opened with the master key).
+    #[arg(long, value_name = "DIR")]
+    pub db: Option<PathBuf>,
+}
+
+/// Options shared by the streaming commands.
+#[derive(Debug, Args, Clone, Copy, Default)]
+pub struct ThreadArgs {
+    /// Worker threads for encryption / decryption [default: all cores].
+    #[arg(long, value_name = "N")]
+    pub threads: Option<NonZeroUsize>,
+}
+
+/// `strongbox encrypt`
+#[derive(Debug, Args)]
+pub struct EncryptArgs {
+    /// The key.
+    #[command(flatten)]
+    pub key: KeyInputArgs,
+
+    /// The file to encrypt; omitted or `-`: stdin.
+    #[arg(value_name = "INPUT")]
+    pub input: Option<PathBuf>,
+
+    /// Where to write; omitted or `-`: stdout.
+    #[arg(short, long, value_name = "OUTPUT")]
+    pub output: Option<PathBuf>,
+
+    /// Use ChaCha20-Poly1305 instead of AES-256-GCM.
+    #[arg(long)]
+    pub chacha20: bool,
+
+    /// Plaintext bytes per segment, 4K to 16M (suffixes K, M: powers of 1024) [default: 64K].
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    pub segment_size: Option<usize>,
+
+    /// Threads.
+    #[command(flatten)]
+    pub threads: ThreadArgs,
+}
+
+/// `strongbox decrypt`
+#[derive(Debug, Args)]
+pub struct DecryptArgs {
+    /// The key (not needed for an unencrypted stream).
+    #[command(flatten)]
+    pub key: KeyInputArgs,
+
+    /// The file to decrypt; omitted or `-`: stdin.
+    #[arg(value_name = "INPUT")]
+    pub input: Option<PathBuf>,
+
+    /// Where to write; omitted or `-`: stdout.
+    #[arg(short, long, value_name = "OUTPUT")]
+    pub output: Option<PathBuf>,
+
+    /// Threads.
+    #[command(flatten)]
+    pub threads: ThreadArgs,
+}
+
+/// `strongbox verify`
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The key (not needed for an unencrypted stream).
+    #[command(flatten)]
+    pub key: KeyInputArgs,
+
+    /// The file to verify (`-`: stdin).
+    #[arg(value_name = "INPUT")]
+    pub input: PathBuf,
+
+    /// Threads.
+    #[command(flatten)]
+    pub threads: ThreadArgs,
+}
+
+/// `strongbox inspect`
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The file to inspect (`-`: stdin).
+    #[arg(value_name = "INPUT")]
+    pub input: PathBuf,
+}
+
+/// `strongbox backup`
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// What to back up.
+    #[command(subcommand)]
+    pub kind: BackupKindArgs,
+}
+
+/// `strongbox backup snapshot|logical`
+#[derive(Debug, Subcommand)]
+pub enum BackupKindArgs {
+    /// A consistent copy of the files of a database directory (encrypted with the database's
+    /// key if it has one).
+    #[command(after_help = "\
+Example:
+  strongbox backup snapshot /var/lib/db1 -o db1.snapshot.sbx")]
+    Snapshot(SnapshotArgs),
+    /// The engine's own export stream (from INPUT or stdin), optionally compressed; full, or
+    /// incremental after an earlier backup.
+    #[command(after_help = "\
+Examples:
+  my-engine export db1 | strongbox backup logical /var/lib/db1 -o db1.full.sbx
+  strongbox backup logical /var/lib/db1 export.bin --incremental-after db1.full.sbx -o db1.i1.sbx")]
+    Logical(LogicalArgs),
+}
+
+/// Options common to both kinds of backup.
+#[derive(Debug, Args)]
+pub struct BackupCommon {
+    /// The backup file to write (it appears only once complete).
+    #[arg(short, long, value_name = "OUTPUT")]
+    pub output: PathBuf,
+
+    /// Encryption: `database-key` (the database's own key), `provided-key` (with --key-file or
+    /// --key -) or `none` [default: follow the database].
+    #[arg(long, value_name = "MODE", value_parser = ["none", "database-key", "provided-key"])]
+    pub encryption: Option<String>,
+
+    /// The key for --encryption provided-key.
+    #[command(flatten)]
+    pub key: BackupKeyArgs,
+
+    /// Compression before encryption [default: zstd for logical, none for snapshot].
+    #[arg(long, value_name = "ALGO", value_parser = ["none", "zstd"])]
+    pub compression: Option<String>,
+
+    /// The database name recorded in the manifest [default: the directory's name].
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// Also wrap the backup's key under this recovery master-key file (repeat for several).
+    #[arg(long, value_name = "FILE", action = clap::ArgAction::Append)]
+    pub recovery_master_key_path: Vec<PathBuf>,
+
+    /// Use ChaCha20-Poly1305 instead of AES-256-GCM.
+    #[arg(long)]
+    pub chacha20: bool,
+
+    /// Plaintext bytes per segment, 4K to 16M (suffixes K, M) [default: 64K].
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    pub segment_size: Option<usize>,
+
+    /// Threads.
+    #[command(flatten)]
+    pub threads: ThreadArgs,
+}
+
+/// A provided backup key (no `--db`: the database key is `--encryption database-key`).
+#[derive(Debug, Args, Clone, Default)]
+#[group(id = "backup-key-input", multiple = false)]
+pub struct BackupKeyArgs {
+    /// A file holding the key as base64 (one line).
+    #[arg(long, value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
+
+    /// `-`: read the base64 key from stdin. A key value here is refused.
+    #[arg(long, value_name = "-", allow_hyphen_values = true)]
+    pub key: Option<OsString>,
+}
+
+/// `strongbox backup snapshot`
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    /// The database directory.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+
+    /// Common options.
+    #[command(flatten)]
+    pub common: BackupCommon,
+}
+
+/// `strongbox backup logical`
+#[derive(Debug, Args)]
+pub struct LogicalArgs {
+    /// The database directory (its key and name).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+
+    /// The export stream; omitted or `-`: stdin.
+    #[arg(value_name = "INPUT")]
+    pub input: Option<PathBuf>,
+
+    /// Make an incremental backup following this earlier backup file.
+    #[arg(long, value_name = "BACKUP")]
+    pub incremental_after: Option<PathBuf>,
+
+    /// Common options.
+    #[command(flatten)]
+    pub common: BackupCommon,
+}
+
+/// `strongbox restore`
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The backup file(s): one snapshot, or a full logical backup and its incrementals in order.
+    #[arg(value_name = "BACKUP", required = true)]
+    pub backups: Vec<PathBuf>,
+
+    /// The new database directory (must not exist; built beside it, moved into place at the end).
+    #[arg(long, value_name = "DIR")]
+    pub to: PathBuf,
+
+    /// The backup's key, if no master key it was wrapped under is available.
+    #[command(flatten)]
+    pub key: BackupKeyArgs,
+
+    /// Also try this recovery master-key file on the backup's wrapped keys (repeat for several).
+    #[arg(long, value_name = "FILE", action = clap::ArgAction::Append)]
+    pub recovery_master_key_path: Vec<PathBuf>,
+
+    /// Threads.
+    #[command(flatten)]
+    pub threads: ThreadArgs,
+}
+
+/// Parses a byte size: `65536`, `64K`, `64KiB`, `1M`, `1MiB` (powers of 1024).
+fn parse_size(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let lower = text.to_ascii_lowercase();
+    let (digits, unit) = match lower.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => lower.split_at(i),
+        None => (lower.as_str(), ""),
+    };
+    let factor: usize = match unit.trim() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        _ => return Err(format!("`{text}` is not a size (examples: 65536, 64K, 1M)")),
+    };
+    digits
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(factor))
+        .ok_or_else(|| format!("`{text}` is not a size (examples: 65536, 64K, 1M)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("65536"), Ok(65536));
+        assert_eq!(parse_size("64K"), Ok(65536));
+        assert_eq!(parse_size("64KiB"), Ok(65536));
+        assert_eq!(parse_size("1M"), Ok(1 << 20));
+        assert_eq!(parse_size("16mib"), Ok(16 << 20));
+        assert!(parse_size("").is_err());
+        assert!(parse_size("12Q").is_err());
+        assert!(parse_size("K").is_err());
+        assert!(parse_size("99999999999999999999999M").is_err());
+    }
+}

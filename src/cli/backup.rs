@@ -1,0 +1,236 @@
+//! `backup snapshot|logical` and `restore`, and the manifest lines of `inspect`.
+//!
+//! The CLI runs locally, as the operator, with no network in between: it tells the library that
+//! the request came over an authenticated channel ([`Channel::Authenticated`]).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use strongbox::{
+    BackupEncryptionSettings, Channel, Compression, EncryptionMode, FileProvider, Header,
+    LogicalBackup, Manifest, MasterKeyProvider, MasterKeys, RestoreConfig, Scheme, SnapshotBackup,
+};
+
+use super::Context as Ctx;
+use super::args::{
+    BackupArgs, BackupCommon, BackupKindArgs, LogicalArgs, RestoreArgs, SnapshotArgs,
+};
+use super::crypt::stream_config;
+use super::error::{CliError, CliResult, Context as _};
+use super::files::InputSpec;
+use super::key_input::KeySource;
+use super::progress::Progress;
+
+/// `strongbox backup`
+pub fn backup(ctx: &Ctx, args: BackupArgs) -> CliResult {
+    match args.kind {
+        BackupKindArgs::Snapshot(args) => snapshot(ctx, args),
+        BackupKindArgs::Logical(args) => logical(ctx, args),
+    }
+}
+
+fn snapshot(ctx: &Ctx, args: SnapshotArgs) -> CliResult {
+    let common = &args.common;
+    let source = KeySource::from_backup_args(&common.key, "backup")?;
+    let mut builder = SnapshotBackup::of_directory(&args.dir).stream_config(stream_config(
+        common.chacha20,
+        common.segment_size,
+        "backup",
+    )?);
+    if let Some(encryption) = encryption(ctx, common, source.as_ref())? {
+        builder = builder.encryption(encryption);
+    }
+    if let Some(compression) = compression(common) {
+        builder = builder.compression(compression);
+    }
+    if let Some(name) = &common.name {
+        builder = builder.database_name(name);
+    }
+    let _threads = ctx.threads(common.threads.threads);
+    let keys = master_keys(ctx, &common.recovery_master_key_path)?;
+    let manifest = builder
+        .write(&common.output, &keys, Channel::Authenticated)
+        .context(|| "backup snapshot")?;
+    report_backup(ctx, &manifest, &common.output);
+    Ok(())
+}
+
+fn logical(ctx: &Ctx, args: LogicalArgs) -> CliResult {
+    let common = &args.common;
+    let source = KeySource::from_backup_args(&common.key, "backup")?;
+    let input = InputSpec::of(args.input.as_deref());
+    if source.as_ref().is_some_and(KeySource::uses_stdin) && input.is_stdin() {
+        return Err(CliError::usage(
+            &["backup", "logical"],
+            "--key - reads the key from stdin, so the export must come from a file (give INPUT)",
+        ));
+    }
+    let mut builder = match &args.incremental_after {
+        None => LogicalBackup::full(&args.dir),
+        Some(previous) => {
+            let info = strongbox::inspect(previous)
+                .context(|| format!("--incremental-after {}", previous.display()))?;
+            LogicalBackup::incremental(&args.dir, info.manifest().backup_id())
+        }
+    }
+    .stream_config(stream_config(
+        common.chacha20,
+        common.segment_size,
+        "backup",
+    )?);
+    if let Some(encryption) = encryption(ctx, common, source.as_ref())? {
+        builder = builder.encryption(encryption);
+    }
+    if let Some(compression) = compression(common) {
+        builder = builder.compression(compression);
+    }
+    if let Some(name) = &common.name {
+        builder = builder.database_name(name);
+    }
+    let _threads = ctx.threads(common.threads.threads);
+    let keys = master_keys(ctx, &common.recovery_master_key_path)?;
+    let input = input.open()?;
+    let progress = Progress::new(ctx.quiet(), input.len, "backing up");
+    let mut export = progress.wrap(input.reader);
+    let manifest = builder
+        .write_from(&mut export, &common.output, &keys, Channel::Authenticated)
+        .context(|| format!("backup logical (export from {})", input.name))?;
+    progress.finish();
+    report_backup(ctx, &manifest, &common.output);
+    Ok(())
+}
+
+/// `strongbox restore`
+pub fn restore(ctx: &Ctx, args: RestoreArgs) -> CliResult {
+    let source = KeySource::from_backup_args(&args.key, "restore")?;
+    let _threads = ctx.threads(args.threads.threads);
+    let mut config = RestoreConfig::new(&args.backups, &args.to);
+    if let Some(source) = &source {
+        config = config.with_key(source.load(|| ctx.provider())?);
+    }
+    let keys = master_keys(ctx, &args.recovery_master_key_path)?;
+    let report =
+        strongbox::restore(&config, &keys, Channel::Authenticated).context(|| "restore")?;
+    ctx.note(format_args!(
+        "restored {} backup(s) into {}: {} file(s), {} bytes{}",
+        report.manifests.len(),
+        report.target_dir.display(),
+        report.files,
+        report.bytes,
+        if report.key_stored {
+            "; the database key is stored under the current master key"
+        } else {
+            ""
+        }
+    ));
+    for export in &report.exports {
+        ctx.note(format_args!("export to import: {}", export.display()));
+    }
+    Ok(())
+}
+
+/// The encryption settings from `--encryption` and the key options; `None`: follow the database.
+fn encryption(
+    ctx: &Ctx,
+    common: &BackupCommon,
+    source: Option<&KeySource>,
+) -> CliResult<Option<BackupEncryptionSettings>> {
+    let mode = match common.encryption.as_deref() {
+        None if source.is_some() => EncryptionMode::UseProvidedKey,
+        None => return Ok(None),
+        Some("none") => EncryptionMode::None,
+        Some("database-key") => EncryptionMode::UseDatabaseKey,
+        Some("provided-key") => EncryptionMode::UseProvidedKey,
+        Some(other) => {
+            return Err(CliError::usage(
+                &["backup"],
+                format!("--encryption {other}: expected none, database-key or provided-key"),
+            ));
+        }
+    };
+    let key = match source {
+        Some(source) => Some(source.load(|| ctx.provider())?),
+        None => None,
+    };
+    // The library checks that mode and key agree (a clear error either way).
+    Ok(Some(BackupEncryptionSettings::from_parts(mode, key)))
+}
+
+fn compression(common: &BackupCommon) -> Option<Compression> {
+    match common.compression.as_deref() {
+        Some("none") => Some(Compression::None),
+        Some("zstd") => Some(Compression::Zstd),
+        _ => None,
+    }
+}
+
+/// The current master key, plus a recovery provider per `--recovery-master-key-path`.
+fn master_keys(ctx: &Ctx, recovery: &[std::path::PathBuf]) -> CliResult<MasterKeys> {
+    let mut keys = MasterKeys::new(ctx.provider()?);
+    for path in recovery {
+        let provider: Arc<dyn MasterKeyProvider> = Arc::new(FileProvider::new(path));
+        keys = keys.with_recovery(provider);
+    }
+    Ok(keys)
+}
+
+fn report_backup(ctx: &Ctx, manifest: &Manifest, output: &Path) {
+    ctx.note(format_args!(
+        "wrote {} backup {} of {} to {} ({})",
+        manifest.kind(),
+        manifest.backup_id(),
+        manifest.database_name(),
+        output.display(),
+        match manifest.key_id() {
+            Some(key_id) => format!(
+                "encrypted, {}, key {key_id}",
+                manifest.encryption().as_str()
+            ),
+            None => "not encrypted".to_owned(),
+        }
+    ));
+}
+
+/// The manifest lines of `inspect` for a stream with header extensions (a backup file).
+/// A raw stream (no extensions) is reported as such.
+pub fn describe_manifest(
+    header: &Header,
+    input: &InputSpec,
+) -> CliResult<Vec<(&'static str, String)>> {
+    if header.extensions().is_empty() {
+        return Ok(vec![(
+            "kind:",
+            "raw stream (no backup manifest)".to_owned(),
+        )]);
+    }
+    let InputSpec::File(path) = input else {
+        // `strongbox::inspect` reads a path; the header alone cannot be turned into a manifest
+        // through the public API.
+        return Ok(vec![(
+            "kind:",
+            "backup (give the file instead of stdin to see its manifest)".to_owned(),
+        )]);
+    };
+    let info = strongbox::inspect(path).context(|| path.display())?;
+    let manifest = info.manifest();
+    let mut lines = vec![
+        ("kind:", manifest.kind().to_string()),
+        ("backup id:", manifest.backup_id().to_string()),
+        ("database:", manifest.database_name().to_owned()),
+        ("created:", manifest.created_at_rfc3339()),
+        ("compression:", manifest.compression().to_string()),
+        ("encryption:", manifest.encryption().as_str().to_owned()),
+    ];
+    if let Some(previous) = manifest.previous_backup_id() {
+        lines.push(("follows:", previous.to_string()));
+    }
+    for wrapped in info.wrapped_keys() {
+        let holder = match (wrapped.scheme(), wrapped.fingerprint()) {
+            (_, Some(fingerprint)) => format!("master key {fingerprint}"),
+            (Scheme::Dpapi, None) => "Windows DPAPI (a user's)".to_owned(),
+            (other, None) => other.to_string(),
+        };
+        lines.push(("key wrapped by:", holder));
+    }
+    Ok(lines)
+}

@@ -1,0 +1,210 @@
+//! `encrypt`, `decrypt`, `verify` and `inspect`: raw strongbox streams (and backup files, which
+//! are strongbox streams with a manifest).
+
+use std::io::{self, IsTerminal as _, Write as _};
+
+use strongbox::{Algorithm, BackupWriter, DataKey, Header, RestoreReader, StreamConfig};
+
+use super::Context as Ctx;
+use super::args::{DecryptArgs, EncryptArgs, InspectArgs, VerifyArgs};
+use super::error::{CliError, CliResult, Context as _};
+use super::files::{Input, InputSpec, Output, copy};
+use super::key_input::KeySource;
+use super::progress::Progress;
+
+/// `strongbox encrypt`
+pub fn encrypt(ctx: &Ctx, args: EncryptArgs) -> CliResult {
+    let source = KeySource::from_args(&args.key, "encrypt")?.ok_or_else(|| {
+        CliError::usage(
+            &["encrypt"],
+            "encrypt needs a key: --key-file FILE, --key - (stdin) or --db DIR",
+        )
+    })?;
+    let input = InputSpec::of(args.input.as_deref());
+    check_stdin_use(&source, &input, "encrypt")?;
+    let config = stream_config(args.chacha20, args.segment_size, "encrypt")?;
+    let _threads = ctx.threads(args.threads.threads);
+
+    let key = source.load(|| ctx.provider())?;
+    let input = input.open()?;
+    let output = Output::create(args.output.as_deref())?;
+    if output.is_stdout() && io::stdout().is_terminal() {
+        return Err(CliError::fail(
+            "refusing to write encrypted data to a terminal: use -o FILE or redirect stdout",
+        ));
+    }
+    let out_name = output.name();
+    let progress = Progress::new(ctx.quiet(), input.len, "encrypting");
+    let mut writer = BackupWriter::with_config(output, &key, &config, Vec::new())
+        .context(|| format!("writing {out_name}"))?;
+    copy(&mut progress.wrap(input.reader), &mut writer)
+        .map_err(|e| e.describe(&input.name, &out_name))?;
+    let output = writer.finish().context(|| format!("writing {out_name}"))?;
+    output.commit()?;
+    progress.finish();
+    Ok(())
+}
+
+/// `strongbox decrypt`
+pub fn decrypt(ctx: &Ctx, args: DecryptArgs) -> CliResult {
+    let source = KeySource::from_args(&args.key, "decrypt")?;
+    let input = InputSpec::of(args.input.as_deref());
+    if let Some(source) = &source {
+        check_stdin_use(source, &input, "decrypt")?;
+    }
+    let _threads = ctx.threads(args.threads.threads);
+
+    let opened = open_stream(ctx, source.as_ref(), input.open()?)?;
+    let mut output = Output::create(args.output.as_deref())?;
+    let out_name = output.name();
+    let mut reader = opened.reader;
+    copy(&mut reader, &mut output).map_err(|e| e.describe(&opened.name, &out_name))?;
+    // Only now, with every segment (the last one included) authenticated, does a file appear.
+    output.commit()?;
+    opened.progress.finish();
+    Ok(())
+}
+
+/// `strongbox verify`
+pub fn verify(ctx: &Ctx, args: VerifyArgs) -> CliResult {
+    let source = KeySource::from_args(&args.key, "verify")?;
+    let input = InputSpec::of(Some(&args.input));
+    if let Some(source) = &source {
+        check_stdin_use(source, &input, "verify")?;
+    }
+    let _threads = ctx.threads(args.threads.threads);
+
+    let opened = open_stream(ctx, source.as_ref(), input.open()?)?;
+    let encrypted = opened.reader.header().is_encrypted();
+    let mut reader = opened.reader;
+    let len =
+        copy(&mut reader, &mut io::sink()).map_err(|e| e.describe(&opened.name, "nothing"))?;
+    opened.progress.finish();
+    let mut stdout = io::stdout().lock();
+    writeln!(
+        stdout,
+        "{}: OK, {len} bytes of plaintext {}",
+        opened.name,
+        if encrypted {
+            "authenticated"
+        } else {
+            "checked (unencrypted: integrity only)"
+        }
+    )
+    .context(|| "writing to stdout")
+}
+
+/// `strongbox inspect`
+pub fn inspect(_ctx: &Ctx, args: InspectArgs) -> CliResult {
+    let input = InputSpec::of(Some(&args.input));
+    let mut opened = input.open()?;
+    let header = Header::read_from(&mut opened.reader).context(|| opened.name.clone())?;
+    let mut lines = describe_header(&header);
+    lines.extend(super::backup::describe_manifest(&header, &input)?);
+    let mut stdout = io::stdout().lock();
+    for (name, value) in lines {
+        writeln!(stdout, "{name:<16}{value}").context(|| "writing to stdout")?;
+    }
+    Ok(())
+}
+
+/// The fields of a stream header, as (label, value) lines.
+pub fn describe_header(header: &Header) -> Vec<(&'static str, String)> {
+    let mut lines = vec![
+        (
+            "format:",
+            format!("strongbox stream, version {}", header.version()),
+        ),
+        (
+            "encrypted:",
+            if header.is_encrypted() {
+                "yes"
+            } else {
+                "no (integrity only)"
+            }
+            .to_owned(),
+        ),
+        (
+            "algorithm:",
+            match header.algorithm() {
+                Some(algorithm) => algorithm_name(algorithm).to_owned(),
+                None => "none (SHA-256 checksums only)".to_owned(),
+            },
+        ),
+        ("segment size:", format!("{} bytes", header.segment_size())),
+    ];
+    if let Some(key_id) = header.key_id() {
+        lines.push(("key id:", key_id.to_string()));
+    }
+    lines
+}
+
+/// How the CLI names an algorithm.
+pub fn algorithm_name(algorithm: Algorithm) -> &'static str {
+    match algorithm {
+        Algorithm::Aes256Gcm => "AES-256-GCM",
+        Algorithm::ChaCha20Poly1305 => "ChaCha20-Poly1305",
+        _ => "unknown",
+    }
+}
+
+/// A stream whose header was authenticated, ready to be read.
+struct Opened {
+    reader: RestoreReader<Box<dyn io::Read + Send>>,
+    name: String,
+    progress: Progress,
+}
+
+/// Reads the header, finds the key it needs (from `source`; none for an unencrypted stream),
+/// and authenticates the header.
+fn open_stream(ctx: &Ctx, source: Option<&KeySource>, input: Input) -> CliResult<Opened> {
+    let Input { reader, len, name } = input;
+    let progress = Progress::new(ctx.quiet(), len, "decrypting");
+    let mut reader: Box<dyn io::Read + Send> = Box::new(progress.wrap(reader));
+    let header = Header::read_from(&mut reader).context(|| name.clone())?;
+    let key: Option<DataKey> = match (header.key_id(), source) {
+        (Some(key_id), None) => {
+            return Err(CliError::fail(format!(
+                "{name} is encrypted with key {key_id}: give --key-file FILE, --key - or --db DIR"
+            )));
+        }
+        (_, Some(source)) => Some(source.load(|| ctx.provider())?),
+        (None, None) => None,
+    };
+    let reader =
+        RestoreReader::from_header(reader, header, key.as_ref()).context(|| name.clone())?;
+    Ok(Opened {
+        reader,
+        name,
+        progress,
+    })
+}
+
+/// `--key -` and data on stdin cannot both be.
+fn check_stdin_use(source: &KeySource, input: &InputSpec, command: &str) -> CliResult {
+    if source.uses_stdin() && input.is_stdin() {
+        return Err(CliError::usage(
+            &[command],
+            "--key - reads the key from stdin, so the input must be a file (give INPUT)",
+        ));
+    }
+    Ok(())
+}
+
+/// The stream configuration from `--chacha20` and `--segment-size`.
+pub fn stream_config(
+    chacha20: bool,
+    segment_size: Option<usize>,
+    command: &str,
+) -> CliResult<StreamConfig> {
+    let mut config = StreamConfig::default();
+    if chacha20 {
+        config = config.algorithm(Algorithm::ChaCha20Poly1305);
+    }
+    if let Some(size) = segment_size {
+        config = config
+            .segment_size(size)
+            .map_err(|e| CliError::usage(&[command], format!("--segment-size: {e}")))?;
+    }
+    Ok(config)
+}

@@ -1,0 +1,186 @@
+//! `key init|get|put|rotate` and `master-key generate`.
+
+use std::io::{self, IsTerminal as _, Write as _};
+use std::path::Path;
+
+use secrecy::ExposeSecret as _;
+use strongbox::{DatabaseKeyStore, MasterKey, PutOutcome};
+
+use super::Context as Ctx;
+use super::args::{KeyCommand, MasterKeyCommand, RotateArgs};
+use super::error::{CliError, CliResult, Context as _};
+use super::key_input::{KEY_ON_COMMAND_LINE, read_key_text};
+use super::master_key::MasterKeyChoice;
+
+/// Runs a `key` command.
+pub fn key(ctx: &Ctx, command: KeyCommand) -> CliResult {
+    match command {
+        KeyCommand::Init { dir } => init(ctx, &dir),
+        KeyCommand::Get { dir } => get(ctx, &dir),
+        KeyCommand::Put {
+            dir,
+            overwrite,
+            stray,
+        } => {
+            if !stray.is_empty() {
+                return Err(CliError::usage(
+                    &["key", "put"],
+                    format!("`key put` reads the key from stdin; {KEY_ON_COMMAND_LINE}"),
+                ));
+            }
+            put(ctx, &dir, overwrite)
+        }
+        KeyCommand::Rotate(args) => rotate(ctx, &args),
+    }
+}
+
+fn init(ctx: &Ctx, dir: &Path) -> CliResult {
+    let store = DatabaseKeyStore::new(ctx.provider()?);
+    let key = store.create(dir).context(|| "key init")?;
+    ctx.note(format_args!(
+        "created database key {} in {}",
+        key.id(),
+        DatabaseKeyStore::key_path(dir).display()
+    ));
+    Ok(())
+}
+
+fn get(ctx: &Ctx, dir: &Path) -> CliResult {
+    let store = DatabaseKeyStore::new(ctx.provider()?);
+    let key = store.export_base64(dir).context(|| "key get")?;
+    // Always shown, even with --quiet: the operator must know a secret is now in the clear.
+    eprintln_safe(
+        "warning: the database key below is the plaintext secret: anyone who has it can read \
+         this database and its backups; keep it offline, and delete any copy after `key put`",
+    );
+    let mut line = zeroize::Zeroizing::new(String::with_capacity(45));
+    line.push_str(key.expose_secret());
+    line.push('\n');
+    let mut out = io::stdout().lock();
+    out.write_all(line.as_bytes())
+        .and_then(|()| out.flush())
+        .context(|| "writing to stdout")
+}
+
+fn put(ctx: &Ctx, dir: &Path, overwrite: bool) -> CliResult {
+    let stdin = io::stdin();
+    if stdin.is_terminal() {
+        ctx.note(format_args!(
+            "paste the base64 database key, then press Enter and Ctrl-D"
+        ));
+    }
+    let text = read_key_text(stdin.lock()).context(|| "key from stdin")?;
+    if text.expose_secret().trim().is_empty() {
+        return Err(CliError::fail(
+            "key put: no key on stdin (give the base64 key from `key get`)",
+        ));
+    }
+    let store = DatabaseKeyStore::new(ctx.provider()?);
+    let outcome = store
+        .put_base64(dir, text.expose_secret(), overwrite)
+        .context(|| "key put")?;
+    let path = DatabaseKeyStore::key_path(dir);
+    match outcome {
+        PutOutcome::Unchanged => ctx.note(format_args!(
+            "{} already holds this key under the current master key: nothing changed",
+            path.display()
+        )),
+        PutOutcome::Stored => ctx.note(format_args!(
+            "stored the key in {} under the current master key",
+            path.display()
+        )),
+        PutOutcome::Replaced => ctx.note(format_args!(
+            "replaced the different key in {} (--overwrite)",
+            path.display()
+        )),
+    }
+    Ok(())
+}
+
+fn rotate(ctx: &Ctx, args: &RotateArgs) -> CliResult {
+    let store = DatabaseKeyStore::new(ctx.provider()?);
+    let new = MasterKeyChoice::from_rotation_target(&args.to).provider()?;
+    let report = store.rotate(&args.dirs, &*new).context(|| "key rotate")?;
+    for dir in &report.rotated {
+        ctx.note(format_args!(
+            "re-protected {} under the new master key",
+            dir.display()
+        ));
+    }
+    for dir in &report.already_current {
+        ctx.note(format_args!(
+            "{} was already under the new master key",
+            dir.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Runs a `master-key` command.
+pub fn master_key(ctx: &Ctx, command: MasterKeyCommand) -> CliResult {
+    match command {
+        MasterKeyCommand::Generate { path } => generate(ctx, &path),
+    }
+}
+
+/// Writes 32 random bytes (the form the home-file key and key scripts use) to a new file.
+fn generate(ctx: &Ctx, path: &Path) -> CliResult {
+    let what = || format!("master-key generate {}", path.display());
+    if std::fs::symlink_metadata(path).is_ok() {
+        return Err(CliError::fail(format!(
+            "{}: the file exists; refusing to overwrite a master key (every key it protects \
+             would be lost)",
+            what()
+        )));
+    }
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let key = MasterKey::generate().context(what)?;
+    // `tempfile` creates the file exclusively, owner-only (0600 on Unix).
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".strongbox-master-key.")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .context(what)?;
+    tmp.write_all(key.expose_secret()).context(what)?;
+    tmp.as_file().sync_all().context(what)?;
+    // Never replaces a file that appeared meanwhile.
+    match tmp.persist_noclobber(path) {
+        Ok(_) => {}
+        Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => {
+            return Err(CliError::fail(format!(
+                "{}: the file exists; refusing to overwrite a master key",
+                what()
+            )));
+        }
+        Err(e) => return Err(e.error).context(what),
+    }
+    sync_dir(dir).context(what)?;
+    ctx.note(format_args!(
+        "wrote master key {} to {} (owner-only); back it up: every key it protects is lost with it",
+        key.fingerprint(),
+        path.display()
+    ));
+    Ok(())
+}
+
+/// Makes a rename in `dir` durable (no-op where directories cannot be synced).
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::fs::File::open(dir)?.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
+    }
+}
+
+/// Writes a line to stderr, ignoring failures (stderr closed: nothing better to do).
+pub fn eprintln_safe(line: &str) {
+    let mut err = io::stderr().lock();
+    let _ = writeln!(err, "{line}");
+}

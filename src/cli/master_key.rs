@@ -1,0 +1,97 @@
+//! Master-key selection: `--settings`, `--master-key-path`, `--master-key-exec` (or their
+//! `--to-*` twins of `key rotate`), else the OS default provider.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use strongbox::{MasterKeyProvider, MasterKeySettings, default_provider};
+
+use super::args::{MasterKeyArgs, ToMasterKeyArgs};
+use super::error::{CliResult, Context as _, OrFail as _};
+
+/// Where a master key comes from (clap has already refused conflicting options).
+#[derive(Debug, Clone)]
+pub enum MasterKeyChoice {
+    /// A RavenDB-style settings.json.
+    Settings(PathBuf),
+    /// A key file.
+    Path(PathBuf),
+    /// A program printing the key.
+    Exec {
+        /// The program.
+        program: PathBuf,
+        /// Its arguments.
+        args: Vec<String>,
+        /// Its time limit; `None`: the provider's default.
+        timeout: Option<Duration>,
+    },
+    /// The OS default provider.
+    OsDefault,
+}
+
+impl MasterKeyChoice {
+    /// The global selection.
+    pub fn from_global(args: &MasterKeyArgs) -> Self {
+        Self::from_parts(
+            args.settings.clone(),
+            args.master_key_path.clone(),
+            args.master_key_exec.clone(),
+            args.master_key_exec_arg.clone(),
+            args.master_key_exec_timeout,
+        )
+    }
+
+    /// The new master key of `key rotate`.
+    pub fn from_rotation_target(args: &ToMasterKeyArgs) -> Self {
+        Self::from_parts(
+            args.to_settings.clone(),
+            args.to_master_key_path.clone(),
+            args.to_master_key_exec.clone(),
+            args.to_master_key_exec_arg.clone(),
+            args.to_master_key_exec_timeout,
+        )
+    }
+
+    fn from_parts(
+        settings: Option<PathBuf>,
+        path: Option<PathBuf>,
+        exec: Option<PathBuf>,
+        args: Vec<String>,
+        timeout: Option<u64>,
+    ) -> Self {
+        match (settings, path, exec) {
+            (Some(settings), _, _) => MasterKeyChoice::Settings(settings),
+            (_, Some(path), _) => MasterKeyChoice::Path(path),
+            (_, _, Some(program)) => MasterKeyChoice::Exec {
+                program,
+                args,
+                timeout: timeout.map(Duration::from_secs),
+            },
+            (None, None, None) => MasterKeyChoice::OsDefault,
+        }
+    }
+
+    /// The provider. Nothing is run or read yet: that happens on first use.
+    pub fn provider(&self) -> CliResult<Arc<dyn MasterKeyProvider>> {
+        match self {
+            MasterKeyChoice::Settings(path) => MasterKeySettings::from_json_file(path)
+                .or_fail()?
+                .provider()
+                .context(|| format!("master-key settings {}", path.display())),
+            MasterKeyChoice::Path(path) => MasterKeySettings::path(path).provider().or_fail(),
+            MasterKeyChoice::Exec {
+                program,
+                args,
+                timeout,
+            } => {
+                let mut settings = MasterKeySettings::exec(program).with_exec_arguments(args);
+                if let Some(timeout) = timeout {
+                    settings = settings.with_exec_timeout(*timeout);
+                }
+                settings.provider().or_fail()
+            }
+            MasterKeyChoice::OsDefault => default_provider().context(|| "default master key"),
+        }
+    }
+}

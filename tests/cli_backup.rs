@@ -1,0 +1,356 @@
+//! End-to-end tests of the `strongbox` binary: `backup snapshot|logical`, `restore`, and
+//! `inspect` of backup manifests.
+
+mod cli_support;
+
+use std::path::Path;
+
+use cli_support::*;
+use predicates::prelude::*;
+
+/// A database directory with nested directories, an empty file and a larger file.
+fn populate(db: &Path) {
+    std::fs::create_dir_all(db.join("sub/deeper")).unwrap();
+    std::fs::write(db.join("data.db"), data(300_000, 1)).unwrap();
+    std::fs::write(db.join("empty"), b"").unwrap();
+    std::fs::write(db.join("sub/deeper/log"), b"log line\n").unwrap();
+}
+
+fn assert_same_files(a: &Path, b: &Path) {
+    for rel in ["data.db", "empty", "sub/deeper/log"] {
+        assert_eq!(
+            std::fs::read(a.join(rel)).unwrap(),
+            std::fs::read(b.join(rel)).unwrap(),
+            "{rel}"
+        );
+    }
+}
+
+fn inspect(env: &Env, file: &str) -> String {
+    let out = env.cmd().args(["inspect", file]).assert().success();
+    String::from_utf8_lossy(&out.get_output().stdout).into_owned()
+}
+
+#[test]
+fn snapshot_of_an_encrypted_database_round_trips() {
+    let env = Env::new();
+    let (db, _) = env.init_db("db");
+    populate(&db);
+    env.cmd()
+        .arg("backup")
+        .arg("snapshot")
+        .arg(&db)
+        .args(["-o", "snap.sbx"])
+        .assert()
+        .success()
+        .stdout("");
+    let text = inspect(&env, "snap.sbx");
+    for expected in [
+        "kind:           snapshot",
+        "UseDatabaseKey",
+        "database:       db",
+        "key wrapped by: master key",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?}: {text}");
+    }
+    env.cmd()
+        .arg("verify")
+        .arg("--db")
+        .arg(&db)
+        .arg("snap.sbx")
+        .assert()
+        .success();
+
+    env.cmd()
+        .args(["restore", "snap.sbx", "--to", "restored"])
+        .assert()
+        .success();
+    let restored = env.path("restored");
+    assert_same_files(&db, &restored);
+    // The restored database is encrypted with the same key, stored under the current master key.
+    let key = env
+        .cmd()
+        .args(["key", "get"])
+        .arg(&db)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    env.cmd()
+        .args(["key", "get"])
+        .arg(&restored)
+        .assert()
+        .success()
+        .stdout(key);
+    // An existing target is never touched.
+    let line = assert_failure(
+        env.cmd()
+            .args(["restore", "snap.sbx", "--to", "restored"])
+            .assert(),
+    );
+    assert!(line.contains("already exists"), "{line}");
+    // An encrypted database's snapshot cannot be unencrypted.
+    let line = assert_failure(
+        env.cmd()
+            .arg("backup")
+            .arg("snapshot")
+            .arg(&db)
+            .args(["--encryption", "none", "-o", "plain.sbx"])
+            .assert(),
+    );
+    assert!(line.contains("encrypted"), "{line}");
+    assert!(!env.path("plain.sbx").exists());
+    // Never overwrites a backup.
+    assert_failure(
+        env.cmd()
+            .arg("backup")
+            .arg("snapshot")
+            .arg(&db)
+            .args(["-o", "snap.sbx"])
+            .assert(),
+    );
+}
+
+#[test]
+fn snapshot_of_an_unencrypted_database_and_with_a_provided_key() {
+    let env = Env::new();
+    let db = env.mkdir("db");
+    populate(&db);
+    env.cmd()
+        .arg("backup")
+        .arg("snapshot")
+        .arg(&db)
+        .args(["-o", "plain.sbx"])
+        .assert()
+        .success();
+    assert!(inspect(&env, "plain.sbx").contains("encrypted:      no"));
+    // A key for an unencrypted snapshot is refused on restore.
+    let key_file = env.key_file("k.b64", KEY_A);
+    let line = assert_failure(
+        env.cmd()
+            .args(["restore", "plain.sbx", "--to", "r0", "--key-file"])
+            .arg(&key_file)
+            .assert(),
+    );
+    assert!(
+        line.contains("not encrypted") || line.contains("unencrypted"),
+        "{line}"
+    );
+    env.cmd()
+        .args(["restore", "plain.sbx", "--to", "r1"])
+        .assert()
+        .success();
+    assert_same_files(&db, &env.path("r1"));
+
+    // Explicitly with a provided key (the mode is implied by the key).
+    env.cmd()
+        .arg("backup")
+        .arg("snapshot")
+        .arg(&db)
+        .args(["-o", "keyed.sbx", "--key-file"])
+        .arg(&key_file)
+        .assert()
+        .success();
+    assert!(inspect(&env, "keyed.sbx").contains("UseProvidedKey"));
+    env.cmd()
+        .args(["restore", "keyed.sbx", "--to", "r2", "--key-file"])
+        .arg(&key_file)
+        .assert()
+        .success();
+    assert_same_files(&db, &env.path("r2"));
+    // Mode/key mismatches are errors.
+    assert_failure(
+        env.cmd()
+            .arg("backup")
+            .arg("snapshot")
+            .arg(&db)
+            .args(["--encryption", "provided-key", "-o", "x.sbx"])
+            .assert(),
+    );
+    assert_failure(
+        env.cmd()
+            .arg("backup")
+            .arg("snapshot")
+            .arg(&db)
+            .args(["--encryption", "none", "-o", "x.sbx", "--key-file"])
+            .arg(&key_file)
+            .assert(),
+    );
+    assert!(!env.path("x.sbx").exists());
+    // A wrong key.
+    let other = env.key_file("b.b64", KEY_B);
+    let line = assert_failure(
+        env.cmd()
+            .args(["restore", "keyed.sbx", "--to", "r3", "--key-file"])
+            .arg(&other)
+            .assert(),
+    );
+    assert!(line.contains("wrong key"), "{line}");
+    assert!(!env.path("r3").exists());
+    // A key on the command line is refused.
+    let stderr = assert_usage(
+        env.cmd()
+            .args(["restore", "keyed.sbx", "--to", "r4", "--key", KEY_A])
+            .assert(),
+    );
+    assert!(!stderr.contains(KEY_A));
+}
+
+#[test]
+fn logical_chain_backs_up_and_restores_in_order() {
+    let env = Env::new();
+    let (db, _) = env.init_db("db");
+    let full = data(200_000, 2);
+    let incr = b"changes since the full backup".to_vec();
+    std::fs::write(env.path("full.export"), &full).unwrap();
+    env.cmd()
+        .arg("backup")
+        .arg("logical")
+        .arg(&db)
+        .args(["full.export", "-o", "0.full.sbx"])
+        .assert()
+        .success();
+    env.cmd()
+        .arg("backup")
+        .arg("logical")
+        .arg(&db)
+        .args(["--incremental-after", "0.full.sbx", "-o", "1.inc.sbx"])
+        .write_stdin(incr.clone())
+        .assert()
+        .success();
+    let text = inspect(&env, "1.inc.sbx");
+    assert!(
+        text.contains("logical-incremental") && text.contains("follows:"),
+        "{text}"
+    );
+    assert!(text.contains("zstd"), "{text}");
+    env.cmd()
+        .args(["restore", "0.full.sbx", "1.inc.sbx", "--to", "r"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("0000-logical-full.export"));
+    assert_eq!(
+        std::fs::read(env.path("r/0000-logical-full.export")).unwrap(),
+        full
+    );
+    assert_eq!(
+        std::fs::read(env.path("r/0001-logical-incremental.export")).unwrap(),
+        incr
+    );
+    // An incomplete chain, and one out of order.
+    let line = assert_failure(
+        env.cmd()
+            .args(["restore", "1.inc.sbx", "--to", "r2"])
+            .assert(),
+    );
+    assert!(line.contains("chain"), "{line}");
+    assert_failure(
+        env.cmd()
+            .args(["restore", "1.inc.sbx", "0.full.sbx", "--to", "r2"])
+            .assert(),
+    );
+    assert!(!env.path("r2").exists());
+    // Uncompressed on request.
+    env.cmd()
+        .arg("backup")
+        .arg("logical")
+        .arg(&db)
+        .args(["full.export", "--compression", "none", "-o", "u.sbx"])
+        .assert()
+        .success();
+    assert!(inspect(&env, "u.sbx").contains("compression:    none"));
+}
+
+#[test]
+fn tampered_and_truncated_backups_restore_nothing() {
+    let env = Env::new();
+    let (db, _) = env.init_db("db");
+    populate(&db);
+    env.cmd()
+        .arg("backup")
+        .arg("snapshot")
+        .arg(&db)
+        .args(["-o", "s.sbx"])
+        .assert()
+        .success();
+    let sealed = std::fs::read(env.path("s.sbx")).unwrap();
+    let mut flipped = sealed.clone();
+    let mid = sealed.len() / 2;
+    flipped[mid] ^= 0x40;
+    std::fs::write(env.path("flipped.sbx"), &flipped).unwrap();
+    std::fs::write(env.path("cut.sbx"), &sealed[..sealed.len() - 100]).unwrap();
+    for bad in ["flipped.sbx", "cut.sbx"] {
+        let before = listing(env.dir.path());
+        assert_failure(env.cmd().args(["restore", bad, "--to", "r"]).assert());
+        assert!(!env.path("r").exists(), "{bad}");
+        assert_eq!(listing(env.dir.path()), before, "{bad}: stray files");
+        assert_failure(
+            env.cmd()
+                .arg("verify")
+                .arg("--db")
+                .arg(&db)
+                .arg(bad)
+                .assert(),
+        );
+    }
+}
+
+#[test]
+fn a_recovery_master_key_restores_after_the_master_key_is_lost() {
+    let env = Env::new();
+    let (db, saved_key) = env.init_db("db");
+    populate(&db);
+    let recovery = env.master_key_file("recovery.key", 77);
+    env.cmd()
+        .arg("backup")
+        .arg("snapshot")
+        .arg(&db)
+        .args(["-o", "s.sbx", "--recovery-master-key-path"])
+        .arg(&recovery)
+        .assert()
+        .success();
+    assert_eq!(inspect(&env, "s.sbx").matches("key wrapped by:").count(), 2);
+
+    // The home master key is lost (a password reset): the backup's own copy no longer opens.
+    std::fs::remove_file(env.home_master_key()).unwrap();
+    let line = assert_failure(env.cmd().args(["restore", "s.sbx", "--to", "r0"]).assert());
+    assert!(line.contains("wrapped"), "{line}");
+    assert!(!env.path("r0").exists());
+    // With the recovery master key.
+    env.cmd()
+        .args([
+            "restore",
+            "s.sbx",
+            "--to",
+            "r1",
+            "--recovery-master-key-path",
+        ])
+        .arg(&recovery)
+        .assert()
+        .success();
+    assert_same_files(&db, &env.path("r1"));
+    // Or with the key saved by `key get` before the reset.
+    let key_file = env.key_file("saved.b64", &saved_key);
+    env.cmd()
+        .args(["restore", "s.sbx", "--to", "r2", "--key-file"])
+        .arg(&key_file)
+        .assert()
+        .success();
+    assert_same_files(&db, &env.path("r2"));
+}
+
+#[test]
+fn inspect_of_a_raw_stream_says_so() {
+    let env = Env::new();
+    let key_file = env.key_file("k.b64", KEY_A);
+    std::fs::write(env.path("p"), b"raw").unwrap();
+    env.cmd()
+        .args(["encrypt", "p", "-o", "s", "--key-file"])
+        .arg(&key_file)
+        .assert()
+        .success();
+    assert!(inspect(&env, "s").contains("raw stream"));
+    // A raw stream is not a backup.
+    assert_failure(env.cmd().args(["restore", "s", "--to", "r"]).assert());
+}

@@ -1,0 +1,585 @@
+//! End-to-end tests of the `strongbox` binary: master-key selection, `master-key generate` and the
+//! `key` commands.
+
+mod cli_support;
+
+use base64::Engine as _;
+use cli_support::*;
+use predicates::prelude::*;
+
+#[test]
+fn key_init_creates_an_owner_only_key_file_and_refuses_a_second() {
+    let env = Env::new();
+    let db = env.mkdir("db");
+    env.cmd()
+        .args(["key", "init"])
+        .arg(&db)
+        .assert()
+        .success()
+        .stdout("")
+        .stderr(predicate::str::contains("created database key"));
+    let key_file = db.join("secret.key.encrypted");
+    let before = std::fs::read(&key_file).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        // The default provider on Unix made the home master key.
+        let mode = std::fs::metadata(env.home_master_key())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let line = assert_failure(env.cmd().args(["key", "init"]).arg(&db).assert());
+    assert!(line.contains("already exists"), "{line}");
+    assert_eq!(std::fs::read(&key_file).unwrap(), before);
+}
+
+#[test]
+fn key_get_prints_one_base64_line_and_warns_on_stderr() {
+    let env = Env::new();
+    let db = env.mkdir("db");
+    env.cmd().args(["key", "init"]).arg(&db).assert().success();
+    let out = env.cmd().args(["key", "get"]).arg(&db).assert().success();
+    let stdout = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    let stderr = String::from_utf8(out.get_output().stderr.clone()).unwrap();
+    assert_eq!(stdout.lines().count(), 1);
+    assert!(stdout.ends_with('\n'));
+    let line = stdout.trim_end();
+    assert_eq!(line.len(), 44);
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD
+            .decode(line)
+            .unwrap()
+            .len(),
+        32
+    );
+    assert!(stderr.contains("warning"), "{stderr}");
+    assert!(!stderr.contains(line));
+    // Same key every time; --quiet keeps the warning (it is not a status message).
+    let again = env
+        .cmd()
+        .args(["--quiet", "key", "get"])
+        .arg(&db)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("warning"));
+    assert_eq!(again.get_output().stdout, stdout.as_bytes());
+}
+
+#[test]
+fn key_get_without_a_key_file_fails_with_one_line() {
+    let env = Env::new();
+    let db = env.mkdir("db");
+    let line = assert_failure(env.cmd().args(["key", "get"]).arg(&db).assert());
+    assert!(line.contains("no database key"), "{line}");
+}
+
+#[test]
+fn key_put_same_key_is_a_no_op_and_different_key_needs_overwrite() {
+    let env = Env::new();
+    let (db, key) = env.init_db("db");
+    let key_file = db.join("secret.key.encrypted");
+    let before = std::fs::read(&key_file).unwrap();
+
+    env.cmd()
+        .args(["key", "put"])
+        .arg(&db)
+        .write_stdin(format!("{key}\n"))
+        .assert()
+        .success()
+        .stdout("")
+        .stderr(predicate::str::contains("nothing changed"));
+    assert_eq!(
+        std::fs::read(&key_file).unwrap(),
+        before,
+        "same key: no write"
+    );
+
+    let line = assert_failure(
+        env.cmd()
+            .args(["key", "put"])
+            .arg(&db)
+            .write_stdin(KEY_A)
+            .assert(),
+    );
+    assert!(line.contains("different key"), "{line}");
+    assert!(!line.contains(KEY_A) && !line.contains(&key));
+    assert_eq!(std::fs::read(&key_file).unwrap(), before);
+
+    env.cmd()
+        .args(["key", "put", "--overwrite"])
+        .arg(&db)
+        .write_stdin(KEY_A)
+        .assert()
+        .success();
+    env.cmd()
+        .args(["key", "get"])
+        .arg(&db)
+        .assert()
+        .success()
+        .stdout(format!("{KEY_A}\n"));
+}
+
+#[test]
+fn key_put_into_an_empty_directory_stores_the_key() {
+    let env = Env::new();
+    let db = env.mkdir("db");
+    env.cmd()
+        .args(["key", "put"])
+        .arg(&db)
+        .write_stdin(format!("{KEY_B}\n"))
+        .assert()
+        .success();
+    env.cmd()
+        .args(["key", "get"])
+        .arg(&db)
+        .assert()
+        .success()
+        .stdout(format!("{KEY_B}\n"));
+}
+
+#[test]
+fn key_put_refuses_bad_input_without_echoing_it() {
+    let env = Env::new();
+    let db = env.mkdir("db");
+    for bad in [
+        "not a key at all",
+        "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHg==",
+        "",
+    ] {
+        let line = assert_failure(
+            env.cmd()
+                .args(["key", "put"])
+                .arg(&db)
+                .write_stdin(bad)
+                .assert(),
+        );
+        if !bad.is_empty() {
+            assert!(!line.contains(bad), "{line}");
+        }
+    }
+    assert!(!db.join("secret.key.encrypted").exists());
+}
+
+#[test]
+fn a_key_on_the_command_line_is_refused_without_echo() {
+    let env = Env::new();
+    let db = env.mkdir("db");
+    // RavenDB's put-key takes the key as an argument: refuse it, and never print it back.
+    let stderr = assert_usage(env.cmd().args(["key", "put"]).arg(&db).arg(KEY_A).assert());
+    assert!(stderr.contains("process list"), "{stderr}");
+    assert!(!stderr.contains(KEY_A), "{stderr}");
+    assert!(!db.join("secret.key.encrypted").exists());
+
+    for cmd in ["encrypt", "decrypt", "verify"] {
+        let stderr = assert_usage(env.cmd().args([cmd, "--key", KEY_A, "input.bin"]).assert());
+        assert!(stderr.contains("process list"), "{cmd}: {stderr}");
+        assert!(!stderr.contains(KEY_A), "{cmd}: {stderr}");
+        let stderr = assert_usage(
+            env.cmd()
+                .arg(cmd)
+                .arg(format!("--key={KEY_A}"))
+                .arg("x")
+                .assert(),
+        );
+        assert!(!stderr.contains(KEY_A), "{cmd}: {stderr}");
+    }
+}
+
+#[test]
+fn conflicting_master_key_options_are_usage_errors() {
+    let env = Env::new();
+    let db = env.mkdir("db");
+    let cases: &[&[&str]] = &[
+        &["--settings", "s.json", "--master-key-path", "m.key"],
+        &["--settings", "s.json", "--master-key-exec", "/bin/true"],
+        &[
+            "--master-key-path",
+            "m.key",
+            "--master-key-exec",
+            "/bin/true",
+        ],
+        &["--master-key-exec-arg", "x"],
+        &["--master-key-exec-timeout", "5"],
+        &[
+            "--master-key-exec",
+            "/bin/true",
+            "--master-key-exec-timeout",
+            "0",
+        ],
+    ];
+    for args in cases {
+        assert_usage(env.cmd().args(*args).args(["key", "get"]).arg(&db).assert());
+    }
+    // Key input options conflict too.
+    assert_usage(
+        env.cmd()
+            .args(["encrypt", "--key-file", "k", "--db", "d"])
+            .assert(),
+    );
+    // key rotate needs exactly one new master key.
+    assert_usage(env.cmd().args(["key", "rotate"]).arg(&db).assert());
+    assert_usage(
+        env.cmd()
+            .args(["key", "rotate"])
+            .arg(&db)
+            .args(["--to-master-key-path", "a", "--to-settings", "b"])
+            .assert(),
+    );
+}
+
+#[test]
+fn master_key_generate_writes_32_owner_only_bytes_and_never_overwrites() {
+    let env = Env::new();
+    let path = env.path("master.key");
+    env.cmd()
+        .args(["master-key", "generate"])
+        .arg(&path)
+        .assert()
+        .success()
+        .stdout("");
+    let key = std::fs::read(&path).unwrap();
+    assert_eq!(key.len(), 32);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let line = assert_failure(
+        env.cmd()
+            .args(["master-key", "generate"])
+            .arg(&path)
+            .assert(),
+    );
+    assert!(line.contains("refusing to overwrite"), "{line}");
+    assert_eq!(std::fs::read(&path).unwrap(), key);
+
+    // Two keys are different, and the new key works as --master-key-path.
+    let other = env.path("other.key");
+    env.cmd()
+        .args(["master-key", "generate"])
+        .arg(&other)
+        .assert()
+        .success();
+    assert_ne!(std::fs::read(&other).unwrap(), key);
+    let db = env.mkdir("db");
+    env.cmd()
+        .arg("--master-key-path")
+        .arg(&path)
+        .args(["key", "init"])
+        .arg(&db)
+        .assert()
+        .success();
+    env.cmd()
+        .arg("--master-key-path")
+        .arg(&path)
+        .args(["key", "get"])
+        .arg(&db)
+        .assert()
+        .success();
+    // No stray temporary files.
+    assert_eq!(
+        listing(env.dir.path()),
+        ["db", "home", "master.key", "other.key"]
+    );
+}
+
+#[test]
+fn master_key_generate_into_a_missing_directory_fails() {
+    let env = Env::new();
+    assert_failure(
+        env.cmd()
+            .args(["master-key", "generate"])
+            .arg(env.path("missing/master.key"))
+            .assert(),
+    );
+}
+
+#[test]
+fn a_key_protected_by_another_master_key_is_reported_as_such() {
+    let env = Env::new();
+    let (db, _) = env.init_db("db");
+    let other = env.master_key_file("other.key", 9);
+    let line = assert_failure(
+        env.cmd()
+            .arg("--master-key-path")
+            .arg(&other)
+            .args(["key", "get"])
+            .arg(&db)
+            .assert(),
+    );
+    assert!(line.contains("master key"), "{line}");
+}
+
+#[test]
+fn settings_json_selects_the_master_key() {
+    let env = Env::new();
+    let mk = env.master_key_file("m.key", 3);
+    let settings = env.path("settings.json");
+    std::fs::write(
+        &settings,
+        serde_json::json!({ "ServerUrl": "http://x", "Security.MasterKey.Path": mk }).to_string(),
+    )
+    .unwrap();
+    let db = env.mkdir("db");
+    env.cmd()
+        .arg("--settings")
+        .arg(&settings)
+        .args(["key", "init"])
+        .arg(&db)
+        .assert()
+        .success();
+    // The same key through --master-key-path opens it; the home default does not.
+    env.cmd()
+        .arg("--master-key-path")
+        .arg(&mk)
+        .args(["key", "get"])
+        .arg(&db)
+        .assert()
+        .success();
+    assert_failure(env.cmd().args(["key", "get"]).arg(&db).assert());
+
+    // Exec and Path both set: a clear error, not a guess.
+    std::fs::write(
+        &settings,
+        r#"{"Security.MasterKey.Path": "m.key", "Security.MasterKey.Exec": "/bin/cat"}"#,
+    )
+    .unwrap();
+    assert_failure(
+        env.cmd()
+            .arg("--settings")
+            .arg(&settings)
+            .args(["key", "get"])
+            .arg(&db)
+            .assert(),
+    );
+    let line = assert_failure(
+        env.cmd()
+            .arg("--settings")
+            .arg(env.path("missing.json"))
+            .args(["key", "get"])
+            .arg(&db)
+            .assert(),
+    );
+    assert!(line.contains("missing.json"), "{line}");
+}
+
+#[cfg(unix)]
+#[test]
+fn master_key_exec_runs_the_program_with_its_arguments_and_timeout() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let env = Env::new();
+    let mk = env.master_key_file("m.key", 5);
+    // The script prints the key file named by its second argument, after checking the first.
+    let script = env.path("give-key.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\n[ \"$1\" = \"--vault\" ] || { echo \"bad args: $*\" >&2; exit 3; }\ncat \"$2\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let db = env.mkdir("db");
+    env.cmd()
+        .arg("--master-key-exec")
+        .arg(&script)
+        .args(["--master-key-exec-arg", "--vault", "--master-key-exec-arg"])
+        .arg(&mk)
+        .args(["key", "init"])
+        .arg(&db)
+        .assert()
+        .success();
+    // The exec key and the file key are the same key: the file provider opens it.
+    env.cmd()
+        .arg("--master-key-path")
+        .arg(&mk)
+        .args(["key", "get"])
+        .arg(&db)
+        .assert()
+        .success();
+    // A failing program: exit status 1, one line, with the start of its stderr.
+    let line = assert_failure(
+        env.cmd()
+            .arg("--master-key-exec")
+            .arg(&script)
+            .args(["key", "get"])
+            .arg(&db)
+            .assert(),
+    );
+    assert!(line.contains("bad args"), "{line}");
+    // A hanging program is killed at the timeout.
+    let slow = env.path("slow.sh");
+    std::fs::write(&slow, "#!/bin/sh\nexec sleep 30\n").unwrap();
+    std::fs::set_permissions(&slow, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let started = std::time::Instant::now();
+    let line = assert_failure(
+        env.cmd()
+            .arg("--master-key-exec")
+            .arg(&slow)
+            .args(["--master-key-exec-timeout", "1", "key", "get"])
+            .arg(&db)
+            .assert(),
+    );
+    assert!(line.contains("time") || line.contains("killed"), "{line}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(25));
+    // A program that does not exist.
+    let line = assert_failure(
+        env.cmd()
+            .args(["--master-key-exec", "/nonexistent/give-key", "key", "get"])
+            .arg(&db)
+            .assert(),
+    );
+    assert!(line.contains("not found"), "{line}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_master_key_file_readable_by_others_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let env = Env::new();
+    let mk = env.master_key_file("m.key", 1);
+    std::fs::set_permissions(&mk, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let db = env.mkdir("db");
+    let line = assert_failure(
+        env.cmd()
+            .arg("--master-key-path")
+            .arg(&mk)
+            .args(["key", "init"])
+            .arg(&db)
+            .assert(),
+    );
+    assert!(line.contains("chmod 600"), "{line}");
+    assert!(!db.join("secret.key.encrypted").exists());
+}
+
+#[cfg(unix)]
+#[test]
+fn the_default_master_key_needs_home() {
+    let env = Env::new();
+    let db = env.mkdir("db");
+    let line = assert_failure(
+        env.cmd()
+            .env_remove("HOME")
+            .args(["key", "init"])
+            .arg(&db)
+            .assert(),
+    );
+    assert!(line.contains("HOME"), "{line}");
+    assert!(!db.join("secret.key.encrypted").exists());
+}
+
+#[test]
+fn key_rotate_reprotects_every_key_and_can_run_again() {
+    let env = Env::new();
+    let (db1, key1) = env.init_db("db1");
+    let (db2, key2) = env.init_db("db2");
+    let new = env.master_key_file("new.key", 42);
+
+    env.cmd()
+        .args(["key", "rotate"])
+        .arg(&db1)
+        .arg(&db2)
+        .arg("--to-master-key-path")
+        .arg(&new)
+        .assert()
+        .success();
+    for (db, key) in [(&db1, &key1), (&db2, &key2)] {
+        env.cmd()
+            .arg("--master-key-path")
+            .arg(&new)
+            .args(["key", "get"])
+            .arg(db)
+            .assert()
+            .success()
+            .stdout(format!("{key}\n"));
+        // The old (home) master key no longer opens it.
+        assert_failure(env.cmd().args(["key", "get"]).arg(db).assert());
+    }
+    // Interrupted and re-run (here: simply run again): keys already rotated are left alone.
+    let before = std::fs::read(db1.join("secret.key.encrypted")).unwrap();
+    env.cmd()
+        .args(["key", "rotate"])
+        .arg(&db1)
+        .arg(&db2)
+        .arg("--to-master-key-path")
+        .arg(&new)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("already"));
+    assert_eq!(
+        std::fs::read(db1.join("secret.key.encrypted")).unwrap(),
+        before
+    );
+}
+
+#[test]
+fn key_rotate_to_settings_and_stops_at_a_missing_database() {
+    let env = Env::new();
+    let (db1, key1) = env.init_db("db1");
+    let missing = env.path("missing-db");
+    let new = env.master_key_file("new.key", 7);
+    let settings = env.path("new.json");
+    std::fs::write(
+        &settings,
+        serde_json::json!({ "Security.MasterKey.Path": new }).to_string(),
+    )
+    .unwrap();
+    let line = assert_failure(
+        env.cmd()
+            .args(["key", "rotate"])
+            .arg(&db1)
+            .arg(&missing)
+            .arg("--to-settings")
+            .arg(&settings)
+            .assert(),
+    );
+    assert!(line.contains("missing-db"), "{line}");
+    // db1 was done before the failure, and opens with the new key.
+    env.cmd()
+        .arg("--master-key-path")
+        .arg(&new)
+        .args(["key", "get"])
+        .arg(&db1)
+        .assert()
+        .success()
+        .stdout(format!("{key1}\n"));
+}
+
+#[test]
+fn every_command_has_help_with_an_example() {
+    let env = Env::new();
+    let commands: &[&[&str]] = &[
+        &[],
+        &["key"],
+        &["key", "init"],
+        &["key", "get"],
+        &["key", "put"],
+        &["key", "rotate"],
+        &["master-key", "generate"],
+        &["encrypt"],
+        &["decrypt"],
+        &["verify"],
+        &["inspect"],
+        &["backup"],
+        &["backup", "snapshot"],
+        &["backup", "logical"],
+        &["restore"],
+    ];
+    for args in commands {
+        let out = env.cmd().args(*args).arg("--help").assert().success();
+        let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+        assert!(text.contains("Example"), "{args:?}: {text}");
+        assert!(text.contains("Usage: strongbox"), "{args:?}: {text}");
+    }
+    env.cmd().arg("--version").assert().success();
+    // No command at all: a usage error (clap shows the help on stderr).
+    env.cmd()
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("Usage: strongbox"));
+}
