@@ -6,7 +6,12 @@
 //! must make (copy a segment to the output, seal/open it there). The stream's own copies are
 //! what separates it from these.
 //!
-//! `cargo bench --bench stream` (slow on 2 cores: small sample sizes on purpose).
+//! `strongbox_*_2t` use `StreamConfig::threads(2)` / `RestoreReader::with_threads(2)`; the
+//! ChaCha20-Poly1305 rows have their own raw `ring` anchors (`ring_chacha_*`).
+//!
+//! `cargo bench --bench stream -- crypt_64MiB` regenerates the table in `docs/PERFORMANCE.md`
+//! (slow on 2 cores: small sample sizes on purpose); `cargo bench --bench stream` adds the
+//! segment-size sweep behind the default segment size.
 
 use std::hint::black_box;
 use std::io::{Cursor, Read, Write};
@@ -17,7 +22,9 @@ use criterion::{
     BatchSize, BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group,
     criterion_main, measurement::WallTime,
 };
-use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+use std::num::NonZeroUsize;
+
+use ring::aead::{AES_256_GCM, Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
 use strongbox::{Algorithm, BackupWriter, DataKey, RestoreReader, StreamConfig, TAG_LEN};
 
 const LEN: usize = 64 << 20;
@@ -37,6 +44,14 @@ fn plaintext() -> Vec<u8> {
 
 fn ring_key() -> LessSafeKey {
     LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &[7; 32]).unwrap())
+}
+
+fn ring_chacha_key() -> LessSafeKey {
+    LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, &[7; 32]).unwrap())
+}
+
+fn threads(n: usize) -> NonZeroUsize {
+    NonZeroUsize::new(n).unwrap()
 }
 
 fn nonce(i: usize, last: bool) -> Nonce {
@@ -60,7 +75,13 @@ fn seal_stream(key: &DataKey, cfg: &StreamConfig, plain: &[u8], out: &mut [u8]) 
 }
 
 fn open_stream(key: &DataKey, backup: &[u8], out: &mut [u8]) {
-    let mut r = RestoreReader::new(backup, key).unwrap();
+    open_stream_threads(key, backup, out, 1)
+}
+
+fn open_stream_threads(key: &DataKey, backup: &[u8], out: &mut [u8], n: usize) {
+    let mut r = RestoreReader::new(backup, key)
+        .unwrap()
+        .with_threads(threads(n));
     let mut pos = 0;
     loop {
         match r.read(&mut out[pos..]).unwrap() {
@@ -87,46 +108,52 @@ fn encrypt(c: &mut Criterion) {
     let mut out = vec![0u8; LEN + LEN / 4096 * 32 + 4096];
     let mut g = group(c, "encrypt_64MiB");
 
-    let ring = ring_key();
     let mut buf = plain.clone();
     let mut tags = vec![0u8; LEN.div_ceil(DEFAULT) * TAG_LEN];
-    g.bench_function(BenchmarkId::new("ring_in_place", DEFAULT), |b| {
-        b.iter(|| {
-            for (i, (chunk, tag)) in buf
-                .chunks_mut(DEFAULT)
-                .zip(tags.chunks_mut(TAG_LEN))
-                .enumerate()
-            {
-                let t = ring
-                    .seal_in_place_separate_tag(nonce(i, false), Aad::empty(), chunk)
-                    .unwrap();
-                tag.copy_from_slice(t.as_ref());
-            }
-            black_box(&buf);
-        })
-    });
-    g.bench_function(BenchmarkId::new("ring_copy", DEFAULT), |b| {
-        b.iter(|| {
-            for (i, (src, dst)) in plain
-                .chunks(DEFAULT)
-                .zip(out.chunks_mut(DEFAULT + TAG_LEN))
-                .enumerate()
-            {
-                let (body, tag) = dst.split_at_mut(src.len());
-                body.copy_from_slice(src);
-                let t = ring
-                    .seal_in_place_separate_tag(nonce(i, false), Aad::empty(), body)
-                    .unwrap();
-                tag[..TAG_LEN].copy_from_slice(t.as_ref());
-            }
-            black_box(&out);
-        })
-    });
-    for (name, algorithm) in [
-        ("strongbox_aes", Algorithm::Aes256Gcm),
-        ("strongbox_chacha", Algorithm::ChaCha20Poly1305),
+    for (prefix, ring) in [("ring", ring_key()), ("ring_chacha", ring_chacha_key())] {
+        g.bench_function(
+            BenchmarkId::new(format!("{prefix}_in_place"), DEFAULT),
+            |b| {
+                b.iter(|| {
+                    for (i, (chunk, tag)) in buf
+                        .chunks_mut(DEFAULT)
+                        .zip(tags.chunks_mut(TAG_LEN))
+                        .enumerate()
+                    {
+                        let t = ring
+                            .seal_in_place_separate_tag(nonce(i, false), Aad::empty(), chunk)
+                            .unwrap();
+                        tag.copy_from_slice(t.as_ref());
+                    }
+                    black_box(&buf);
+                })
+            },
+        );
+        g.bench_function(BenchmarkId::new(format!("{prefix}_copy"), DEFAULT), |b| {
+            b.iter(|| {
+                for (i, (src, dst)) in plain
+                    .chunks(DEFAULT)
+                    .zip(out.chunks_mut(DEFAULT + TAG_LEN))
+                    .enumerate()
+                {
+                    let (body, tag) = dst.split_at_mut(src.len());
+                    body.copy_from_slice(src);
+                    let t = ring
+                        .seal_in_place_separate_tag(nonce(i, false), Aad::empty(), body)
+                        .unwrap();
+                    tag[..TAG_LEN].copy_from_slice(t.as_ref());
+                }
+                black_box(&out);
+            })
+        });
+    }
+    for (name, algorithm, n) in [
+        ("strongbox_aes", Algorithm::Aes256Gcm, 1),
+        ("strongbox_aes_2t", Algorithm::Aes256Gcm, 2),
+        ("strongbox_chacha", Algorithm::ChaCha20Poly1305, 1),
+        ("strongbox_chacha_2t", Algorithm::ChaCha20Poly1305, 2),
     ] {
-        let cfg = config(algorithm, DEFAULT);
+        let cfg = config(algorithm, DEFAULT).threads(threads(n));
         g.bench_function(BenchmarkId::new(name, DEFAULT), |b| {
             b.iter(|| black_box(seal_stream(&key, &cfg, &plain, &mut out)))
         });
@@ -162,63 +189,69 @@ fn decrypt(c: &mut Criterion) {
     let mut out = vec![0u8; LEN];
     let mut g = group(c, "decrypt_64MiB");
 
-    let ring = ring_key();
-    let mut sealed = vec![0u8; LEN.div_ceil(DEFAULT) * (DEFAULT + TAG_LEN)];
-    for (i, (src, dst)) in plain
-        .chunks(DEFAULT)
-        .zip(sealed.chunks_mut(DEFAULT + TAG_LEN))
-        .enumerate()
-    {
-        dst[..src.len()].copy_from_slice(src);
-        let t = ring
-            .seal_in_place_separate_tag(nonce(i, false), Aad::empty(), &mut dst[..src.len()])
-            .unwrap();
-        dst[src.len()..].copy_from_slice(t.as_ref());
-    }
-    g.bench_function(BenchmarkId::new("ring_in_place", DEFAULT), |b| {
-        b.iter_batched_ref(
-            || sealed.clone(),
-            |buf| {
-                for (i, seg) in buf.chunks_mut(DEFAULT + TAG_LEN).enumerate() {
-                    ring.open_in_place(nonce(i, false), Aad::empty(), seg)
-                        .unwrap();
-                }
-            },
-            BatchSize::PerIteration,
-        )
-    });
-    g.bench_function(BenchmarkId::new("ring_copy", DEFAULT), |b| {
-        b.iter(|| {
-            for (i, (src, dst)) in sealed
-                .chunks(DEFAULT + TAG_LEN)
-                .zip(out.chunks_mut(DEFAULT))
-                .enumerate()
-            {
-                let (body, tag) = src.split_at(DEFAULT);
-                dst.copy_from_slice(body);
-                let tag: [u8; TAG_LEN] = tag.try_into().unwrap();
-                ring.open_in_place_separate_tag(
-                    nonce(i, false),
-                    Aad::empty(),
-                    tag.into(),
-                    dst,
-                    0..,
-                )
+    for (prefix, ring) in [("ring", ring_key()), ("ring_chacha", ring_chacha_key())] {
+        let mut sealed = vec![0u8; LEN.div_ceil(DEFAULT) * (DEFAULT + TAG_LEN)];
+        for (i, (src, dst)) in plain
+            .chunks(DEFAULT)
+            .zip(sealed.chunks_mut(DEFAULT + TAG_LEN))
+            .enumerate()
+        {
+            dst[..src.len()].copy_from_slice(src);
+            let t = ring
+                .seal_in_place_separate_tag(nonce(i, false), Aad::empty(), &mut dst[..src.len()])
                 .unwrap();
-            }
-            black_box(&out);
-        })
-    });
-    for (name, algorithm) in [
-        ("strongbox_aes", Algorithm::Aes256Gcm),
-        ("strongbox_chacha", Algorithm::ChaCha20Poly1305),
+            dst[src.len()..].copy_from_slice(t.as_ref());
+        }
+        g.bench_function(
+            BenchmarkId::new(format!("{prefix}_in_place"), DEFAULT),
+            |b| {
+                b.iter_batched_ref(
+                    || sealed.clone(),
+                    |buf| {
+                        for (i, seg) in buf.chunks_mut(DEFAULT + TAG_LEN).enumerate() {
+                            ring.open_in_place(nonce(i, false), Aad::empty(), seg)
+                                .unwrap();
+                        }
+                    },
+                    BatchSize::PerIteration,
+                )
+            },
+        );
+        g.bench_function(BenchmarkId::new(format!("{prefix}_copy"), DEFAULT), |b| {
+            b.iter(|| {
+                for (i, (src, dst)) in sealed
+                    .chunks(DEFAULT + TAG_LEN)
+                    .zip(out.chunks_mut(DEFAULT))
+                    .enumerate()
+                {
+                    let (body, tag) = src.split_at(DEFAULT);
+                    dst.copy_from_slice(body);
+                    let tag: [u8; TAG_LEN] = tag.try_into().unwrap();
+                    ring.open_in_place_separate_tag(
+                        nonce(i, false),
+                        Aad::empty(),
+                        tag.into(),
+                        dst,
+                        0..,
+                    )
+                    .unwrap();
+                }
+                black_box(&out);
+            })
+        });
+    }
+    for (name, algorithm, n) in [
+        ("strongbox_aes", Algorithm::Aes256Gcm, 1),
+        ("strongbox_aes_2t", Algorithm::Aes256Gcm, 2),
+        ("strongbox_chacha", Algorithm::ChaCha20Poly1305, 1),
+        ("strongbox_chacha_2t", Algorithm::ChaCha20Poly1305, 2),
     ] {
         let cfg = config(algorithm, DEFAULT);
         let mut backup = vec![0u8; LEN + LEN / 4096 * 32 + 4096];
-        let n = seal_stream(&key, &cfg, &plain, &mut backup);
-        backup.truncate(n);
+        let len = seal_stream(&key, &cfg, &plain, &mut backup);
+        backup.truncate(len);
         g.bench_function(BenchmarkId::new(name, DEFAULT), |b| {
-            b.iter(|| open_stream(&key, &backup, &mut out))
+            b.iter(|| open_stream_threads(&key, &backup, &mut out, n))
         });
     }
 
