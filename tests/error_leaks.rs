@@ -8,9 +8,8 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use strongbox::{
-    BackupWriter, DataKey, DatabaseKeyStore, FileProvider, MasterKey, MasterKeyProvider,
-    MasterKeySettings, ProtectedKey, Protection, ProviderError, RestoreReader, StreamConfig,
-    StreamError,
+    BackupWriter, DataKey, DatabaseKeyStore, MasterKey, MasterKeyProvider, MasterKeySettings,
+    ProtectedKey, Protection, ProviderError, RestoreReader, StreamConfig, StreamError,
 };
 
 /// Printable key bytes that no message could contain by chance, so that a raw copy in a message would be visible as text.
@@ -186,7 +185,9 @@ fn provider_errors() {
         common::write_with_mode(&path, &content, mode);
         errors.push((
             name.into(),
-            FileProvider::new(&path).fingerprint().unwrap_err(),
+            strongbox::FileProvider::new(&path)
+                .fingerprint()
+                .unwrap_err(),
         ));
     }
     // Key programs: the same outputs printed.
