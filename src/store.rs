@@ -17,7 +17,7 @@ pub const KEY_FILE_NAME: &str = "secret.key.encrypted";
 
 /// The name of the (empty) lock file that serializes changes to a database's key file, in the
 /// database directory, where directories cannot be locked (not Unix). See [`KeyFileLock`].
-#[cfg(not(unix))]
+/// Snapshots never pack it.
 pub(crate) const KEY_LOCK_FILE_NAME: &str = ".secret.key.lock";
 
 /// What [`DatabaseKeyStore::put`] / [`DatabaseKeyStore::put_base64`] did.

@@ -112,7 +112,11 @@ fn pack_dir<W: Write>(
         .map_err(source)?;
     names.sort();
     for name in names {
-        if rel.as_os_str().is_empty() && name == KEY_FILE_NAME {
+        // The key file and its lock (a Windows-only file, see `store`) belong to this
+        // database's key store, never to a snapshot.
+        if rel.as_os_str().is_empty()
+            && (name == KEY_FILE_NAME || name == crate::store::KEY_LOCK_FILE_NAME)
+        {
             continue;
         }
         let path = dir.join(&name);
