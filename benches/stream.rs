@@ -1,10 +1,11 @@
 //! Throughput of `BackupWriter` / `RestoreReader` on 64 MiB in memory, next to raw `ring`
 //! AES-256-GCM at the same segment size and next to the `age` crate.
 //!
-//! Two `ring` baselines: `ring_in_place` is the AEAD alone over a buffer (no copy at all);
+//! Three `ring` baselines: `ring_in_place` is the AEAD alone over a buffer (no copy at all);
 //! `ring_copy` adds the one copy that any stream from a source buffer to a separate destination
-//! must make (copy a segment to the output, seal/open it there). The stream's own copies are
-//! what separates it from these.
+//! must make (copy a segment to the output, seal/open it there); `ring_via_write` (encryption)
+//! is the least any encryptor behind `std::io::Write` must do: copy each segment into a buffer,
+//! seal it there, write it out. The stream's own copies are what separates it from these.
 //!
 //! `strongbox_*_2t` use `StreamConfig::threads(2)` / `RestoreReader::with_threads(2)`; the
 //! ChaCha20-Poly1305 rows have their own raw `ring` anchors (`ring_chacha_*`).
@@ -146,6 +147,27 @@ fn encrypt(c: &mut Criterion) {
                 black_box(&out);
             })
         });
+        // What any stream behind `Write` must do at least: `write` gets an immutable slice and
+        // `ring` seals in place, so copy each segment into a buffer, seal it there, write it.
+        g.bench_function(
+            BenchmarkId::new(format!("{prefix}_via_write"), DEFAULT),
+            |b| {
+                let mut segment = vec![0u8; DEFAULT + TAG_LEN];
+                b.iter(|| {
+                    let mut w = Cursor::new(&mut out[..]);
+                    for (i, src) in plain.chunks(DEFAULT).enumerate() {
+                        let (body, tag) = segment.split_at_mut(src.len());
+                        body.copy_from_slice(src);
+                        let t = ring
+                            .seal_in_place_separate_tag(nonce(i, false), Aad::empty(), body)
+                            .unwrap();
+                        tag[..TAG_LEN].copy_from_slice(t.as_ref());
+                        w.write_all(&segment[..src.len() + TAG_LEN]).unwrap();
+                    }
+                    black_box(w.position())
+                })
+            },
+        );
     }
     for (name, algorithm, n) in [
         ("strongbox_aes", Algorithm::Aes256Gcm, 1),

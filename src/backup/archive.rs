@@ -112,15 +112,11 @@ fn pack_dir<W: Write>(
         .map_err(source)?;
     names.sort();
     for name in names {
-        // The key file and its lock (a Windows-only file, see `store`) belong to this
-        // database's key store, never to a snapshot.
-        if rel.as_os_str().is_empty()
-            && (name == KEY_FILE_NAME || name == crate::store::KEY_LOCK_FILE_NAME)
-        {
-            continue;
-        }
         let path = dir.join(&name);
         let rel = rel.join(&name);
+        if crate::store::is_key_store_file(&rel) {
+            continue;
+        }
         let meta = fs::symlink_metadata(&path).map_err(|source| PackError::Source {
             path: path.clone(),
             source,

@@ -5,7 +5,7 @@ use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use super::archive::{self, KEY_FILE_NAME, PackError, Selection};
+use super::archive::{self, PackError, Selection};
 use super::files::{PendingFile, Sink, from_stream, io_error, parent_of};
 use super::keys::{MasterKeys, wrap_all};
 use super::manifest::{BackupId, BackupKind, Compression, MAX_DATABASE_NAME_LEN, Manifest};
@@ -209,13 +209,7 @@ impl SnapshotBackup {
         let files: Option<Vec<PathBuf>> = self.files.map(|files| {
             files
                 .into_iter()
-                .filter(|f| {
-                    let normal: PathBuf = f
-                        .components()
-                        .filter(|c| *c != std::path::Component::CurDir)
-                        .collect();
-                    normal != Path::new(KEY_FILE_NAME)
-                })
+                .filter(|f| !crate::store::is_key_store_file(f))
                 .collect()
         });
         let selection = match &files {

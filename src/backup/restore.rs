@@ -438,7 +438,8 @@ pub(crate) fn check_chain(chain: &[&Manifest]) -> Result<(), BackupError> {
 fn payload(o: Opened) -> Result<(Box<dyn Read>, TapSlot), BackupError> {
     let (tap, failed) = Tap::new(o.reader);
     let reader: Box<dyn Read> = match o.manifest.compression() {
-        Compression::None => Box::new(tap),
+        // Large reads let a reader with several threads open whole batches in place.
+        Compression::None => Box::new(io::BufReader::with_capacity(1 << 20, tap)),
         Compression::Zstd => Box::new(
             zstd::stream::read::Decoder::new(tap)
                 .map_err(|e| read_error(e, &failed, &o.path, "invalid zstd stream"))?,

@@ -133,9 +133,9 @@ impl StreamConfig {
     ///
     /// With `n > 1` the writer seals consecutive segments on `n` threads of its own (scoped to
     /// each `write`/`finish` call that seals a batch: none outlives the call or the writer, and
-    /// no global pool is used), and writes them in order. The output is byte-for-byte the same
-    /// as with one thread. The writer then buffers about `n` MiB (or `n` segments, if larger)
-    /// instead of one segment. [`RestoreReader::with_threads`] is the reading counterpart.
+    /// no global pool is used), and writes them in order while the calling thread writes the
+    /// previous batch. The output is byte-for-byte the same as with one thread. The writer then
+    /// buffers two batches of about `n` MiB (or `n` segments, if larger) instead of one segment. [`RestoreReader::with_threads`] is the reading counterpart.
     pub fn threads(mut self, n: NonZeroUsize) -> Self {
         self.threads = n;
         self

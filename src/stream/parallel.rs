@@ -53,6 +53,37 @@ pub(crate) fn for_each_segment<F>(
 where
     F: Fn(usize, &mut [u8]) -> bool + Sync,
 {
+    split(threads, buf, full, f, None::<fn()>).0
+}
+
+/// Like [`for_each_segment`], but the calling thread runs `alongside` (the writer's output of
+/// the previous batch) while `threads` workers of its own process the segments, so I/O and
+/// sealing overlap. With one thread (or one segment) `alongside` runs first, then the segments,
+/// on the calling thread.
+pub(crate) fn for_each_segment_alongside<F, T>(
+    threads: NonZeroUsize,
+    buf: &mut [u8],
+    full: usize,
+    f: F,
+    alongside: impl FnOnce() -> T,
+) -> (Option<usize>, T)
+where
+    F: Fn(usize, &mut [u8]) -> bool + Sync,
+{
+    let (failed, value) = split(threads, buf, full, f, Some(alongside));
+    (failed, value.expect("`alongside` always runs"))
+}
+
+fn split<F, T>(
+    threads: NonZeroUsize,
+    buf: &mut [u8],
+    full: usize,
+    f: F,
+    alongside: Option<impl FnOnce() -> T>,
+) -> (Option<usize>, Option<T>)
+where
+    F: Fn(usize, &mut [u8]) -> bool + Sync,
+{
     let count = buf.len().div_ceil(full);
     let per_thread = count.div_ceil(threads.get()).max(1);
     let run = |first: usize, group: &mut [u8]| {
@@ -63,15 +94,21 @@ where
             .map(|j| first + j)
     };
     if threads.get() == 1 || count <= 1 {
-        return run(0, buf);
+        let value = alongside.map(|alongside| alongside());
+        return (run(0, buf), value);
     }
     thread::scope(|scope| {
         let mut groups = buf.chunks_mut(per_thread * full).enumerate();
-        let (_, own) = groups.next().expect("count > 1");
+        // Without other work, the calling thread takes the first group itself.
+        let own = match alongside {
+            Some(_) => None,
+            None => groups.next(),
+        };
         let workers: Vec<_> = groups
             .map(|(g, group)| scope.spawn(move || run(g * per_thread, group)))
             .collect();
-        let mut failed = run(0, own);
+        let value = alongside.map(|alongside| alongside());
+        let mut failed = own.and_then(|(_, group)| run(0, group));
         for worker in workers {
             let result = worker
                 .join()
@@ -81,7 +118,7 @@ where
                 (a, b) => a.or(b),
             };
         }
-        failed
+        (failed, value)
     })
 }
 

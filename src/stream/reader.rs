@@ -92,6 +92,8 @@ pub struct RestoreReader<R: Read> {
     plain_len: Option<u64>,
     /// Copy of a full-size candidate last segment, to tell truncation from corruption.
     scratch: Zeroizing<Vec<u8>>,
+    /// Tags of the segments read straight into the caller's buffer (several threads only).
+    tags: Vec<u8>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -194,6 +196,7 @@ impl<R: Read> RestoreReader<R> {
             base: None,
             plain_len: None,
             scratch: Zeroizing::new(Vec::new()),
+            tags: Vec::new(),
         })
     }
 
@@ -410,6 +413,116 @@ impl<R: Read> RestoreReader<R> {
         self.accept(opened, extra)
     }
 
+    /// With several threads: loads up to a batch of whole non-final segments straight into
+    /// `out` (each segment's ciphertext at its plaintext offset, its tag aside) and opens them
+    /// there in parallel; returns the plaintext length released (0 if the input ends within
+    /// them: they are then handed to [`load_buffered`](Self::load_buffered), which knows how
+    /// to end a stream). Used only when no plaintext is pending and nothing is to be skipped,
+    /// with `out` at least two segments long.
+    fn load_direct_batch(&mut self, out: &mut [u8]) -> Result<usize, StreamError> {
+        self.take_lookahead();
+        let size = self.segment_size;
+        let full = self.full();
+        let count = (out.len() / size).min(self.batch);
+        let total = count * full;
+        let out = &mut out[..count * size];
+        self.tags.resize(count * TAG_LEN, 0);
+        // The stream bytes at `pos` go to segment `pos / full`: ciphertext into `out`, tag aside.
+        let mut pos = 0;
+        let mut place = |pos: usize, bytes: &[u8]| -> usize {
+            let (j, r) = (pos / full, pos % full);
+            if r < size {
+                let n = bytes.len().min(size - r);
+                out[j * size + r..][..n].copy_from_slice(&bytes[..n]);
+                n
+            } else {
+                let n = bytes.len().min(full - r);
+                self.tags[j * TAG_LEN + r - size..][..n].copy_from_slice(&bytes[..n]);
+                n
+            }
+        };
+        // Bytes of the first segment already read.
+        let have = std::mem::take(&mut self.filled);
+        while pos < have {
+            pos += place(pos, &self.buf[pos..have]);
+        }
+        let mut result = Ok(());
+        while pos < total {
+            let (j, r) = (pos / full, pos % full);
+            let dest = if r < size {
+                &mut out[j * size + r..(j + 1) * size]
+            } else {
+                &mut self.tags[j * TAG_LEN + r - size..(j + 1) * TAG_LEN]
+            };
+            match self.inner.read(dest) {
+                Ok(0) => break,
+                Ok(n) => pos += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        self.consumed += (pos - have) as u64;
+        let mut ahead = 0;
+        if pos == total && result.is_ok() {
+            let (got, r) = fill(&mut self.inner, &mut self.buf[..LOOKAHEAD], 0);
+            self.consumed += got as u64;
+            (ahead, result) = (got, r);
+        }
+        if pos < total || ahead < LOOKAHEAD {
+            // An error, or the input ends within these segments: put the bytes back in stream
+            // order in `buf`, where the buffered path takes over (or a retry resumes).
+            let need = pos + ahead;
+            if self.buf.len() < need {
+                let mut grown = Zeroizing::new(vec![0; need.max(self.buf.len())]);
+                grown[..ahead].copy_from_slice(&self.buf[..ahead]);
+                self.buf = grown;
+            }
+            self.buf.copy_within(..ahead, pos);
+            for (j, segment) in self.buf[..pos].chunks_mut(full).enumerate() {
+                let (ciphertext, tag) = segment.split_at_mut(segment.len().min(size));
+                ciphertext.copy_from_slice(&out[j * size..][..ciphertext.len()]);
+                tag.copy_from_slice(&self.tags[j * TAG_LEN..][..tag.len()]);
+            }
+            out.fill(0);
+            self.filled = need;
+            result?;
+            self.load_buffered()?;
+            return Ok(0);
+        }
+
+        let index = self.index;
+        if index.checked_add(count as u64).is_none() {
+            return Err(StreamError::TooManySegments);
+        }
+        let (cipher, tags) = (&self.cipher, &self.tags);
+        let failed = parallel::for_each_segment(self.threads, out, size, |j, segment| {
+            let tag = tags[j * TAG_LEN..][..TAG_LEN].try_into().expect("one tag");
+            cipher
+                .open_detached(index + j as u64, false, segment, tag)
+                .is_ok()
+        });
+        if let Some(j) = failed {
+            // Nothing after the failed segment may be released, nor left in clear.
+            out[j * size..].fill(0);
+            let err = StreamError::CorruptSegment {
+                index: index + j as u64,
+            };
+            if j == 0 {
+                return Err(err);
+            }
+            let _ = self.fail(err);
+            return Ok(j * size);
+        }
+        self.index = index + count as u64;
+        self.ahead = LOOKAHEAD;
+        self.ahead_at = 0;
+        self.batch = parallel::next_batch(self.batch, self.threads, size);
+        Ok(count * size)
+    }
+
     /// Advances past an authenticated segment; returns its plaintext length.
     fn accept(&mut self, opened: Opened, extra: usize) -> Result<usize, StreamError> {
         match opened {
@@ -529,6 +642,20 @@ impl<R: Read> Read for RestoreReader<R> {
             };
             if self.threads.get() == 1 && self.skip == 0 && out.len() >= full && buffered < full {
                 match self.load_direct(out) {
+                    Ok(0) => continue,
+                    Ok(n) => {
+                        self.offset += n as u64;
+                        return Ok(n);
+                    }
+                    Err(err) => return Err(self.fail(err)),
+                }
+            }
+            if self.threads.get() > 1
+                && self.skip == 0
+                && out.len() >= 2 * self.segment_size
+                && buffered < full
+            {
+                match self.load_direct_batch(out) {
                     Ok(0) => continue,
                     Ok(n) => {
                         self.offset += n as u64;

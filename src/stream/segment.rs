@@ -143,6 +143,39 @@ impl SegmentCipher {
     }
 }
 
+impl SegmentCipher {
+    /// Like [`open`](Self::open), for a segment whose tag is stored apart from its ciphertext:
+    /// `plain` holds the ciphertext and becomes the plaintext; on failure it is zeroed.
+    pub(crate) fn open_detached(
+        &self,
+        index: u64,
+        last: bool,
+        plain: &mut [u8],
+        tag: &[u8; TAG_LEN],
+    ) -> Result<(), BadSegment> {
+        let ok = match self {
+            SegmentCipher::Aead(key) => {
+                let nonce = Nonce::assume_unique_for_key(segment_nonce(index, last));
+                key.open_in_place_separate_tag(
+                    nonce,
+                    Aad::empty(),
+                    aead::Tag::from(*tag),
+                    plain,
+                    0..,
+                )
+                .is_ok()
+            }
+            SegmentCipher::Integrity { salt } => integrity_tag(salt, index, last, plain) == *tag,
+        };
+        if ok {
+            Ok(())
+        } else {
+            plain.fill(0);
+            Err(BadSegment)
+        }
+    }
+}
+
 /// The integrity-only tag: the first 16 bytes of
 /// SHA-256(label || salt || nonce || plaintext).
 fn integrity_tag(salt: &[u8; 32], index: u64, last: bool, plain: &[u8]) -> [u8; TAG_LEN] {
@@ -203,6 +236,16 @@ mod tests {
                 assert!(cipher.open(index, last, &mut copy).is_err());
                 assert!(copy[..10].iter().all(|&b| b == 0), "{cipher:?}");
             }
+            let (ciphertext, tag) = buf.split_at(10);
+            let tag: [u8; TAG_LEN] = tag.try_into().unwrap();
+            for (index, last) in [(4, false), (6, false), (5, true)] {
+                let mut copy = ciphertext.to_vec();
+                assert!(cipher.open_detached(index, last, &mut copy, &tag).is_err());
+                assert!(copy.iter().all(|&b| b == 0), "{cipher:?}");
+            }
+            let mut detached = ciphertext.to_vec();
+            cipher.open_detached(5, false, &mut detached, &tag).unwrap();
+            assert_eq!(detached, b"plaintext!");
             cipher.open(5, false, &mut buf).unwrap();
             assert_eq!(&buf[..10], b"plaintext!");
         }

@@ -20,9 +20,10 @@ use crate::key::{DataKey, fill_random};
 /// inner writer but cannot emit a partial segment.
 ///
 /// With [`StreamConfig::threads`] set to `n > 1`, the writer buffers a batch of consecutive
-/// segments (about `n` MiB), seals them on `n` scoped threads and writes them in order; a large
-/// `write` that covers a whole batch is copied into the buffer by the sealing threads. The
-/// output is the same bytes as with one thread.
+/// segments (about `n` MiB) and seals it on `n` scoped threads while the calling thread writes
+/// the previous, already sealed batch (so sealing and output overlap); a large `write` that
+/// covers a whole batch is copied into the buffer by the sealing threads. The output is the same
+/// bytes, in the same order, as with one thread; memory is two batches.
 ///
 /// **You must call [`finish`](Self::finish)**: it seals the last segment. A stream whose writer
 /// was dropped without it is rejected by [`RestoreReader`](super::RestoreReader) as
@@ -58,6 +59,11 @@ pub struct BackupWriter<W: Write> {
     buf: Zeroizing<Vec<u8>>,
     /// Plaintext bytes buffered in the batch (segments fill in order).
     filled: usize,
+    /// With several threads: the previous batch, sealed, whose first `pending` bytes are written
+    /// to `inner` while the next batch is sealed (or by `flush` / `finish`). Empty with one
+    /// thread, which writes each segment as soon as it is sealed.
+    sealed: Zeroizing<Vec<u8>>,
+    pending: usize,
     poisoned: bool,
 }
 
@@ -126,6 +132,8 @@ impl<W: Write> BackupWriter<W> {
             batch,
             buf: Zeroizing::new(vec![0; batch * (segment_size + TAG_LEN)]),
             filled: 0,
+            sealed: Zeroizing::new(Vec::new()),
+            pending: 0,
             poisoned: false,
         })
     }
@@ -169,6 +177,12 @@ impl<W: Write> BackupWriter<W> {
         result
     }
 
+    /// Writes the sealed batch waiting for output, if any.
+    fn write_pending(&mut self) -> io::Result<()> {
+        let pending = std::mem::take(&mut self.pending);
+        self.inner.write_all(&self.sealed[..pending])
+    }
+
     fn seal_and_write(&mut self, last: bool, source: Option<&[u8]>) -> Result<(), StreamError> {
         let size = self.segment_size;
         let full = size + TAG_LEN;
@@ -186,7 +200,7 @@ impl<W: Write> BackupWriter<W> {
         }
         let len = (count - 1) * full + last_len + TAG_LEN;
         let cipher = &self.cipher;
-        parallel::for_each_segment(self.threads, &mut self.buf[..len], full, |j, segment| {
+        let seal = |j: usize, segment: &mut [u8]| {
             let is_last = j == count - 1;
             if let Some(source) = source {
                 let plain = &source[j * size..][..segment.len() - TAG_LEN];
@@ -195,8 +209,27 @@ impl<W: Write> BackupWriter<W> {
             // Indices are consecutive: the counter handed out first..first + count.
             cipher.seal(first + j as u64, last && is_last, segment);
             true
-        });
-        self.inner.write_all(&self.buf[..len])?;
+        };
+        if self.threads.get() == 1 {
+            parallel::for_each_segment(self.threads, &mut self.buf[..len], full, seal);
+            self.inner.write_all(&self.buf[..len])?;
+        } else {
+            // Write the previous batch while this one is sealed, then keep this one for later.
+            let (inner, previous) = (&mut self.inner, &self.sealed[..self.pending]);
+            let (_, written) = parallel::for_each_segment_alongside(
+                self.threads,
+                &mut self.buf[..len],
+                full,
+                seal,
+                || inner.write_all(previous),
+            );
+            written?;
+            std::mem::swap(&mut self.buf, &mut self.sealed);
+            self.pending = len;
+            if last {
+                self.write_pending()?;
+            }
+        }
         self.filled = 0;
         if !last {
             self.batch = parallel::next_batch(self.batch, self.threads, size);
@@ -246,6 +279,10 @@ impl<W: Write> Write for BackupWriter<W> {
     fn flush(&mut self) -> io::Result<()> {
         if self.poisoned {
             return Err(StreamError::Poisoned.into());
+        }
+        if let Err(err) = self.write_pending() {
+            self.poisoned = true;
+            return Err(err);
         }
         self.inner.flush()
     }
