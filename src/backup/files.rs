@@ -230,7 +230,8 @@ impl<R: Read> Read for Tap<R> {
 }
 
 /// Attributes a read-side failure: the tapped stream's error if it failed, else a malformed
-/// payload described by `err`.
+/// payload described by `what` and the kind of `err`. The text of `err` is left out: the
+/// archive and decompression libraries quote the (decrypted) payload bytes they choke on.
 pub(crate) fn read_error(
     err: io::Error,
     tap: &RefCell<Option<io::Error>>,
@@ -239,6 +240,6 @@ pub(crate) fn read_error(
 ) -> BackupError {
     match tap.borrow_mut().take() {
         Some(stream_err) => io_error(stream_err, path),
-        None => BackupError::Malformed(format!("{what}: {err}")),
+        None => BackupError::Malformed(format!("{what} ({})", err.kind())),
     }
 }

@@ -14,7 +14,7 @@ use super::archive::{self, UnpackError};
 use super::files::{Tap, TapSlot, exists, from_stream, parent_of, read_error, sync_dir};
 use super::keys::{MasterKeys, Unwrapped, parse_wrapped, unwrap_any};
 use super::manifest::{BackupKind, Compression, Manifest};
-use super::policy::{Channel, EncryptionMode, SecretOperation, deserialize_key};
+use super::policy::{Channel, EncryptionMode, SecretOperation, deserialize_key, deserialize_paths};
 use super::{BackupError, EXT_MANIFEST, EXT_WRAPPED_KEYS, store};
 use crate::key::DataKey;
 use crate::{Header, ProtectedKey, RestoreReader};
@@ -44,7 +44,11 @@ use crate::{Header, ProtectedKey, RestoreReader};
 /// ```
 #[derive(Deserialize)]
 pub struct RestoreConfig {
-    #[serde(rename = "BackupFiles", alias = "backup_files")]
+    #[serde(
+        rename = "BackupFiles",
+        alias = "backup_files",
+        deserialize_with = "deserialize_paths"
+    )]
     backup_files: Vec<PathBuf>,
     #[serde(rename = "TargetDirectory", alias = "target_dir")]
     target_dir: PathBuf,
