@@ -5,17 +5,31 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 vectors="$here/../tests/vectors"
 corpus="$here/corpus"
+# One byte, given in hex (dash's printf has no \x escapes).
+byte() { printf "\\$(printf '%03o' "0x$1")"; }
+
 mkdir -p "$corpus/stream_read_arbitrary" "$corpus/keyblob" "$corpus/settings" \
-    "$corpus/stream_read_mutated"
+    "$corpus/stream_read_mutated" "$corpus/stream_header" "$corpus/stream_reader"
 
 # stream_read_arbitrary: first byte = flags (see the target). Each vector as a whole stream
 # (encrypted and integrity-only readers), and its body behind the target's genuine header.
 for f in "$vectors"/*.sbx; do
     name=$(basename "$f" .sbx)
     for flags in 00 02 1c 5e; do
-        { printf "\\x$flags"; cat "$f"; } > "$corpus/stream_read_arbitrary/${name}_$flags"
+        { byte "$flags"; cat "$f"; } > "$corpus/stream_read_arbitrary/${name}_$flags"
     done
     { printf '\001'; tail -c +99 "$f"; } > "$corpus/stream_read_arbitrary/${name}_body"
+done
+
+# stream_header: each vector whole (the parser reads only its header).
+# stream_reader: first byte = control (bit 0: integrity-only; bits 1..: read size), then the bytes
+# after the target's own header; each vector's body (the bytes after its header), both modes.
+for f in "$vectors"/*.sbx; do
+    name=$(basename "$f" .sbx)
+    cp "$f" "$corpus/stream_header/$name"
+    for control in 00 01 06 c9; do
+        { byte "$control"; tail -c +99 "$f"; } > "$corpus/stream_reader/${name}_$control"
+    done
 done
 
 # keyblob: the hex `blob:` lines of each key-blob vector, decoded.

@@ -18,12 +18,13 @@ use std::time::{Duration, Instant};
 use common::InMemory;
 use secrecy::ExposeSecret as _;
 use strongbox::{
-    BackupWriter, Channel, DataKey, DatabaseKeyStore, MasterKeyProvider, MasterKeys, RestoreConfig,
-    RestoreReader, SnapshotBackup, StreamConfig, restore,
+    BackupWriter, Channel, DataKey, DatabaseKeyStore, LogicalBackup, MasterKeyProvider, MasterKeys,
+    RestoreConfig, RestoreReader, SnapshotBackup, StreamConfig, restore,
 };
 
 const CHILD_ENV: &str = "STRONGBOX_TEST_CRASH_SCENARIO";
 const ROOT_ENV: &str = "STRONGBOX_TEST_CRASH_ROOT";
+const STALE_ENV: &str = "STRONGBOX_TEST_STALE_SCENARIO";
 const DATABASES: usize = 5;
 
 fn master_a() -> Arc<dyn MasterKeyProvider> {
@@ -402,4 +403,227 @@ fn killed_while_restoring() {
             }
         }
     });
+}
+
+// ----- what killed backups and restores leave behind -----
+
+/// The child side of the stale-file tests: starts a backup (or a restore) and stays in the middle
+/// of it until killed.
+#[test]
+fn stale_child() {
+    let (Ok(scenario), Some(root)) = (std::env::var(STALE_ENV), std::env::var_os(ROOT_ENV)) else {
+        return;
+    };
+    let root = PathBuf::from(root);
+    let keys = MasterKeys::new(master_a());
+    match scenario.as_str() {
+        "backup" => {
+            let mut w = LogicalBackup::full(root.join("source"))
+                .create(root.join("out"), &keys, Channel::Authenticated)
+                .unwrap();
+            w.write_all(&plaintext()).unwrap();
+            println!("READY");
+            std::io::stdout().flush().unwrap();
+            loop {
+                std::thread::sleep(Duration::from_secs(1));
+                w.write_all(b"more").unwrap();
+            }
+        }
+        // The backup file is a FIFO that the parent stops feeding half-way: the restore blocks.
+        "restore" => {
+            let config = RestoreConfig::new([root.join("fifo")], root.join("restored"));
+            let _ = restore(&config, &keys, Channel::Authenticated);
+            panic!("the restore ended");
+        }
+        other => panic!("unknown scenario {other}"),
+    }
+}
+
+fn spawn_stale_child(scenario: &str, root: &Path) -> std::process::Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "stale_child", "--nocapture", "--test-threads=1"])
+        .env(STALE_ENV, scenario)
+        .env(ROOT_ENV, root)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn wait_ready(child: &mut std::process::Child) {
+    let mut out = child.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    let mut byte = [0u8; 1];
+    while !String::from_utf8_lossy(&seen).contains("READY") {
+        match out.read(&mut byte).unwrap() {
+            0 => panic!("child exited: {}", String::from_utf8_lossy(&seen)),
+            _ => seen.push(byte[0]),
+        }
+    }
+}
+
+/// Sorted names in `dir` that start with `prefix`.
+fn names(dir: &Path, prefix: &str) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(prefix))
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn the_next_backup_to_a_destination_removes_what_killed_ones_left() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    source_database(root);
+    let keys = MasterKeys::new(master_a());
+    // A backup to `out`, killed in the middle, leaves a `.out.XXXXXX.partial` file; the next
+    // backup to `out` removes it (and, killed too, leaves its own).
+    let mut stale: Vec<String> = Vec::new();
+    for round in 0..2 {
+        let mut child = spawn_stale_child("backup", root);
+        wait_ready(&mut child);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let left = names(root, ".out.");
+        assert_eq!(left.len(), 1, "round {round}: {left:?}");
+        assert!(left[0].ends_with(".partial") && !stale.contains(&left[0]));
+        stale = left;
+    }
+    // A third one, alive.
+    let mut running = spawn_stale_child("backup", root);
+    wait_ready(&mut running);
+    let live: Vec<String> = names(root, ".out.")
+        .into_iter()
+        .filter(|n| !stale.contains(n))
+        .collect();
+    assert_eq!(live.len(), 1, "{live:?}");
+    // Look-alikes that are not a temporary file of `out`.
+    let decoys = [
+        ".out.abcdef.partial.keep",
+        ".out.abcde.partial",
+        ".out.abc-ef.partial",
+        ".outx.abcdef.partial",
+        ".out.abcdef.partialx",
+    ];
+    for d in decoys {
+        std::fs::write(root.join(d), b"not ours").unwrap();
+    }
+    std::fs::create_dir(root.join(".out.dirdir.partial")).unwrap();
+
+    // The next backup to `out` (here one that fails: `out` exists) removes the stale files,
+    // and only them.
+    std::fs::write(root.join("out"), b"an older backup").unwrap();
+    let err = SnapshotBackup::of_directory(root.join("source"))
+        .write(root.join("out"), &keys, Channel::Authenticated)
+        .unwrap_err();
+    assert!(
+        matches!(err, strongbox::BackupError::DestinationExists { .. }),
+        "{err}"
+    );
+    let mut expected: Vec<String> = decoys.iter().map(|d| d.to_string()).collect();
+    expected.push(".out.dirdir.partial".into());
+    expected.extend(live.iter().cloned());
+    expected.sort();
+    assert_eq!(names(root, ".out"), expected);
+    // The running backup was not disturbed: it is still running, and its file is still there.
+    assert!(
+        running.try_wait().unwrap().is_none(),
+        "the running backup died"
+    );
+    assert!(root.join(&live[0]).is_file());
+
+    // Once it is killed too, a backup that succeeds removes it.
+    running.kill().unwrap();
+    running.wait().unwrap();
+    std::fs::remove_file(root.join("out")).unwrap();
+    SnapshotBackup::of_directory(root.join("source"))
+        .write(root.join("out"), &keys, Channel::Authenticated)
+        .unwrap();
+    let mut expected: Vec<String> = decoys.iter().map(|d| d.to_string()).collect();
+    expected.push(".out.dirdir.partial".into());
+    expected.sort();
+    assert_eq!(names(root, ".out"), expected);
+}
+
+#[test]
+fn the_next_restore_to_a_target_removes_what_killed_ones_left() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let (db, key) = source_database(root);
+    let keys = MasterKeys::new(master_a());
+    SnapshotBackup::of_directory(&db)
+        .write(root.join("snap"), &keys, Channel::Authenticated)
+        .unwrap();
+    let snap = std::fs::read(root.join("snap")).unwrap();
+    let status = Command::new("mkfifo")
+        .arg(root.join("fifo"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+
+    // A restore that stops in the middle: the child reads half the snapshot from the FIFO, then
+    // waits for more while the parent holds the FIFO open.
+    let mut running = spawn_stale_child("restore", root);
+    let mut fifo = std::fs::OpenOptions::new()
+        .write(true)
+        .open(root.join("fifo"))
+        .unwrap();
+    fifo.write_all(&snap[..snap.len() / 2]).unwrap();
+    let work = || names(root, ".restored.restoring-");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while work().is_empty() || !root.join(&work()[0]).join("tree").exists() {
+        assert!(Instant::now() < deadline, "the restore never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let live = work();
+    assert_eq!(live.len(), 1, "{live:?}");
+    // What a restore killed before it made its lock file leaves: an empty directory. And
+    // look-alikes that are not working directories of `restored`.
+    std::fs::create_dir(root.join(".restored.restoring-Ab12Cd")).unwrap();
+    let decoys = [
+        ".restored.restoring-Ab12Cde",
+        ".restored.restoring-Ab12C",
+        ".restoredx.restoring-Ab12Cd",
+    ];
+    for d in decoys {
+        std::fs::create_dir(root.join(d)).unwrap();
+        std::fs::write(root.join(d).join("lock"), b"").unwrap();
+    }
+
+    // Another restore to the same target leaves the running one alone.
+    let config = RestoreConfig::new([root.join("snap")], root.join("restored"));
+    restore(&config, &keys, Channel::Authenticated).unwrap();
+    assert_restored(&db, &key, &root.join("restored"), "restored");
+    let mut expected: Vec<String> = decoys.iter().map(|d| d.to_string()).collect();
+    expected.extend(live.iter().cloned());
+    expected.sort();
+    assert_eq!(names(root, ".restored"), expected);
+    assert!(
+        running.try_wait().unwrap().is_none(),
+        "the running restore died"
+    );
+
+    // Killed, it leaves its working directory; the next restore to the target removes it (even
+    // one that fails because the target exists).
+    running.kill().unwrap();
+    running.wait().unwrap();
+    drop(fifo);
+    assert!(root.join(&live[0]).join("lock").exists());
+    let err = restore(&config, &keys, Channel::Authenticated).unwrap_err();
+    assert!(
+        matches!(err, strongbox::BackupError::TargetExists { .. }),
+        "{err}"
+    );
+    let mut expected: Vec<String> = decoys.iter().map(|d| d.to_string()).collect();
+    expected.sort();
+    assert_eq!(names(root, ".restored"), expected);
+    assert_restored(
+        &db,
+        &key,
+        &root.join("restored"),
+        "restored, after the clean-up",
+    );
 }

@@ -8,14 +8,18 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use strongbox::{
-    BackupWriter, DataKey, DatabaseKeyStore, MasterKey, MasterKeyProvider, MasterKeySettings,
-    ProtectedKey, Protection, ProviderError, RestoreReader, StreamConfig, StreamError,
+    BackupEncryptionSettings, BackupError, BackupWriter, Channel, DataKey, DatabaseKeyStore,
+    EncryptionMode, LogicalBackup, MasterKey, MasterKeyProvider, MasterKeySettings, MasterKeys,
+    ProtectedKey, Protection, ProviderError, RestoreConfig, RestoreReader, SnapshotBackup,
+    StreamConfig, StreamError,
 };
 
 /// Printable key bytes that no message could contain by chance, so that a raw copy in a message would be visible as text.
 const MASTER: &[u8; 32] = b"Zq7#Xw9!Kp2$Vr5^Jm8&Lt4*Hn6(Gb3)";
 const OTHER_MASTER: &[u8; 32] = b"Qy4@Wz1%Cv8~Bx6+Ns3=Mf0?Pd9<Rk2>";
 const DATA: &[u8; 32] = b"Ug5]Te7[Sj1}Ow4{Ia0|Yh3;El8:Fc2,";
+/// A backup key the caller provides (not the database's key).
+const PROVIDED: &[u8; 32] = b"Dg6/Fh8.Ej0-Rk3,Tl5+Ym7*Un9)Vo1(";
 
 #[derive(Debug)]
 struct Fixed(MasterKey);
@@ -59,7 +63,7 @@ fn renderings(secret: &[u8]) -> Vec<String> {
 
 fn check<E: std::fmt::Display + std::fmt::Debug>(what: &str, err: &E) {
     let text = format!("{err}\n{err:?}\n{err:#?}");
-    for secret in [&MASTER[..], &OTHER_MASTER[..], &DATA[..]] {
+    for secret in [&MASTER[..], &OTHER_MASTER[..], &DATA[..], &PROVIDED[..]] {
         for needle in renderings(secret) {
             assert!(
                 !text.contains(&needle),
@@ -366,5 +370,458 @@ impl std::fmt::Display for ErrDebug {
 impl std::fmt::Debug for ErrDebug {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+/// A master-key provider that always fails (what a broken key program or file looks like).
+#[derive(Debug)]
+struct Broken;
+
+impl MasterKeyProvider for Broken {
+    fn protection(&self) -> Result<Protection<'_>, ProviderError> {
+        Err(ProviderError::FileMissing {
+            path: "/nonexistent/master.key".into(),
+        })
+    }
+}
+
+/// Expects an error of the variant `pattern`, and returns it with a label for [`check_chain`].
+macro_rules! expect {
+    ($what:expr, $result:expr, $pattern:pat) => {{
+        let err: BackupError = match $result {
+            Ok(_) => panic!("{}: succeeded", $what),
+            Err(e) => e,
+        };
+        assert!(matches!(err, $pattern), "{}: {err:?}", $what);
+        ($what, err)
+    }};
+}
+
+const AUTH: Channel = Channel::Authenticated;
+
+/// Every `BackupError` the public API can produce, with known master, database and provided
+/// keys; and every backup and restore type's `Debug` holding those keys.
+#[test]
+fn backup_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = |name: &str| tmp.path().join(name);
+    let keys = MasterKeys::new(fixed(MASTER));
+    let other_keys = MasterKeys::new(fixed(OTHER_MASTER));
+    let provided = || DataKey::from_bytes(PROVIDED).unwrap();
+    // An encrypted database (key DATA under MASTER) and an unencrypted one.
+    let db = path("orders");
+    std::fs::create_dir(&db).unwrap();
+    std::fs::write(db.join("data.db"), DATA).unwrap();
+    DatabaseKeyStore::new(fixed(MASTER))
+        .put(&db, &data_key(), false)
+        .unwrap();
+    let plain = path("plain");
+    std::fs::create_dir(&plain).unwrap();
+    std::fs::write(plain.join("data.db"), b"rows").unwrap();
+
+    // Genuine backups to break.
+    let snap = path("orders.snapshot");
+    SnapshotBackup::of_directory(&db)
+        .write(&snap, &keys, AUTH)
+        .unwrap();
+    let full = path("0.full");
+    let full_manifest = LogicalBackup::full(&db)
+        .encryption(BackupEncryptionSettings::provided_key(provided()))
+        .write_from(&mut &DATA[..], &full, &keys, AUTH)
+        .unwrap();
+    let inc = path("1.inc");
+    LogicalBackup::incremental(&db, full_manifest.backup_id())
+        .write_from(&mut &DATA[..], &inc, &keys, AUTH)
+        .unwrap();
+    let plain_snap = path("plain.snapshot");
+    SnapshotBackup::of_directory(&plain)
+        .write(&plain_snap, &keys, AUTH)
+        .unwrap();
+    let other_full = path("other.full");
+    LogicalBackup::full(&plain)
+        .write_from(&mut &b"x"[..], &other_full, &keys, AUTH)
+        .unwrap();
+    let bytes = std::fs::read(&snap).unwrap();
+    let header_len = strongbox::inspect(&snap).unwrap().header().encoded_len();
+    let write = |name: &str, content: &[u8]| {
+        std::fs::write(path(name), content).unwrap();
+        path(name)
+    };
+    let header_flip = write("header-flip", &{
+        let mut b = bytes.clone();
+        b[header_len - 3] ^= 1;
+        b
+    });
+    let segment_flip = write("segment-flip", &{
+        let mut b = bytes.clone();
+        b[header_len + 20] ^= 1;
+        b
+    });
+    let truncated = write("truncated", &bytes[..header_len]);
+    // Files whose content is key material: raw, and as a key blob's worth of bytes after a magic.
+    let raw_key_file = write("raw-key", &[&DATA[..], &MASTER[..], &PROVIDED[..]].concat());
+    let magic_then_key = write(
+        "magic-then-key",
+        &[&bytes[..8], &DATA[..], &DATA[..]].concat(),
+    );
+    // A raw stream (no manifest) whose payload is the key.
+    let raw_stream = write("raw-stream", &{
+        let mut w = BackupWriter::new(Vec::new(), &data_key()).unwrap();
+        w.write_all(DATA).unwrap();
+        w.finish().unwrap()
+    });
+    // A snapshot header (manifest, wrapped keys) over a payload that is no archive: the key.
+    let bad_archive = write("bad-archive", &{
+        let header = strongbox::inspect(&snap).unwrap().header().clone();
+        let mut w = BackupWriter::with_config(
+            Vec::new(),
+            &data_key(),
+            &StreamConfig::default(),
+            header.extensions().to_vec(),
+        )
+        .unwrap();
+        w.write_all(&DATA.repeat(40)).unwrap();
+        w.finish().unwrap()
+    });
+    let run = |files: &[&std::path::Path], target: &str, key: Option<DataKey>, k: &MasterKeys| {
+        let mut config = RestoreConfig::new(files.iter().copied(), path(target));
+        if let Some(key) = key {
+            config = config.with_key(key);
+        }
+        strongbox::restore(&config, k, AUTH)
+    };
+    let snapshot = |dir: &std::path::Path, settings: Option<BackupEncryptionSettings>| {
+        let mut b = SnapshotBackup::of_directory(dir);
+        if let Some(s) = settings {
+            b = b.encryption(s);
+        }
+        b.write(path("new.snapshot"), &keys, AUTH)
+    };
+    let recovery_broken = MasterKeys::new(fixed(MASTER)).with_recovery(Arc::new(Broken));
+    let too_many = (0..strongbox::MAX_KEY_COPIES).fold(MasterKeys::new(fixed(MASTER)), |k, _| {
+        k.with_recovery(fixed(OTHER_MASTER))
+    });
+    let db_under_other = path("orders-other");
+    std::fs::create_dir(&db_under_other).unwrap();
+    DatabaseKeyStore::new(fixed(OTHER_MASTER))
+        .put(&db_under_other, &data_key(), false)
+        .unwrap();
+    let db_raw_key = path("orders-raw-key");
+    std::fs::create_dir(&db_raw_key).unwrap();
+    std::fs::write(DatabaseKeyStore::key_path(&db_raw_key), DATA).unwrap();
+
+    use BackupError as E;
+    use EncryptionMode as M;
+    let errors = vec![
+        // ----- the encryption policy -----
+        expect!(
+            "provided key missing",
+            snapshot(
+                &plain,
+                Some(BackupEncryptionSettings::from_parts(
+                    M::UseProvidedKey,
+                    None
+                ))
+            ),
+            E::ProvidedKeyMissing
+        ),
+        expect!(
+            "key without provided-key mode",
+            snapshot(
+                &db,
+                Some(BackupEncryptionSettings::from_parts(
+                    M::UseDatabaseKey,
+                    Some(provided())
+                ))
+            ),
+            E::KeyWithoutProvidedKeyMode { .. }
+        ),
+        expect!(
+            "unencrypted snapshot of an encrypted database",
+            snapshot(&db, Some(BackupEncryptionSettings::none())),
+            E::EncryptedDatabaseSnapshotMustBeEncrypted
+        ),
+        expect!(
+            "snapshot with another key",
+            snapshot(
+                &db,
+                Some(BackupEncryptionSettings::provided_key(provided()))
+            ),
+            E::SnapshotKeyIsNotDatabaseKey
+        ),
+        expect!(
+            "database not encrypted",
+            snapshot(&plain, Some(BackupEncryptionSettings::database_key())),
+            E::DatabaseNotEncrypted
+        ),
+        expect!(
+            "unauthenticated",
+            LogicalBackup::full(&db)
+                .encryption(BackupEncryptionSettings::provided_key(provided()))
+                .create(path("new.full"), &keys, Channel::Unauthenticated),
+            E::UnauthenticatedChannel { .. }
+        ),
+        // ----- taking a backup -----
+        expect!(
+            "database name",
+            SnapshotBackup::of_directory(&db).database_name("").write(
+                path("new.snapshot"),
+                &keys,
+                AUTH
+            ),
+            E::InvalidDatabaseName
+        ),
+        expect!(
+            "missing source",
+            snapshot(&path("missing"), None),
+            E::SourceRead { .. }
+        ),
+        expect!(
+            "source not a directory",
+            snapshot(&raw_key_file, None),
+            E::UnsupportedSource { .. }
+        ),
+        expect!(
+            "missing listed file",
+            SnapshotBackup::of_files(&db, ["no-such-file"]).write(
+                path("new.snapshot"),
+                &keys,
+                AUTH
+            ),
+            E::SourceRead { .. }
+        ),
+        expect!(
+            "export fails",
+            LogicalBackup::full(&db).write_from(
+                FailingExport(DATA.to_vec()),
+                path("new.full"),
+                &keys,
+                AUTH
+            ),
+            E::ExportRead(_)
+        ),
+        expect!(
+            "destination exists",
+            snapshot(&db, None).and(snapshot(&db, None)),
+            E::DestinationExists { .. }
+        ),
+        expect!(
+            "destination inside source",
+            SnapshotBackup::of_directory(&db).write(db.join("self.snapshot"), &keys, AUTH),
+            E::DestinationInsideSource { .. }
+        ),
+        expect!(
+            "database key under another master key",
+            SnapshotBackup::of_directory(&db_under_other).write(path("new2.snapshot"), &keys, AUTH),
+            E::DatabaseKey(_)
+        ),
+        expect!(
+            "raw key as key file",
+            SnapshotBackup::of_directory(&db_raw_key).write(path("new2.snapshot"), &keys, AUTH),
+            E::DatabaseKey(_)
+        ),
+        expect!(
+            "wrap under a broken recovery provider",
+            LogicalBackup::full(&db).create(path("new.full"), &recovery_broken, AUTH),
+            E::KeyWrap(_)
+        ),
+        expect!(
+            "too many key copies",
+            LogicalBackup::full(&db).create(path("new.full"), &too_many, AUTH),
+            E::TooManyKeyCopies
+        ),
+        // ----- restoring -----
+        expect!(
+            "no master key opens",
+            run(&[&snap], "r", None, &other_keys),
+            E::KeyUnavailable { cause: None, .. }
+        ),
+        expect!(
+            "no master key opens, a provider fails",
+            run(
+                &[&snap],
+                "r",
+                None,
+                &MasterKeys::new(Arc::new(Broken)).with_recovery(fixed(OTHER_MASTER))
+            ),
+            E::KeyUnavailable { cause: Some(_), .. }
+        ),
+        expect!(
+            "wrong provided key",
+            run(&[&snap], "r", Some(provided()), &keys),
+            E::WrongKey { .. }
+        ),
+        expect!(
+            "wrong provided key, no wrapped copy",
+            run(&[&full], "r", Some(data_key()), &other_keys),
+            E::WrongKey { .. }
+        ),
+        expect!(
+            "key for an unencrypted backup",
+            run(&[&plain_snap], "r", Some(data_key()), &keys),
+            E::KeyForUnencryptedBackup
+        ),
+        expect!(
+            "tampered header",
+            run(&[&header_flip], "r", None, &keys),
+            E::Tampered { segment: None }
+        ),
+        expect!(
+            "tampered header, key given",
+            run(&[&header_flip], "r", Some(data_key()), &keys),
+            E::Tampered { segment: None }
+        ),
+        expect!(
+            "tampered segment",
+            run(&[&segment_flip], "r", Some(data_key()), &keys),
+            E::Tampered { segment: Some(0) }
+        ),
+        expect!(
+            "truncated",
+            run(&[&truncated], "r", None, &keys),
+            E::Truncated
+        ),
+        expect!(
+            "no manifest",
+            run(&[&raw_stream], "r", Some(data_key()), &keys),
+            E::Malformed(_)
+        ),
+        expect!(
+            "payload is no archive",
+            run(&[&bad_archive], "r", Some(data_key()), &keys),
+            E::Malformed(_)
+        ),
+        expect!(
+            "key material as a backup file",
+            run(&[&raw_key_file], "r", None, &keys),
+            E::Stream(_)
+        ),
+        expect!(
+            "magic, then key material",
+            run(&[&magic_then_key], "r", Some(data_key()), &keys),
+            E::Stream(_) | E::Truncated
+        ),
+        expect!("no files", run(&[], "r", None, &keys), E::NoBackupFiles),
+        expect!(
+            "target exists",
+            run(&[&snap], "orders", Some(data_key()), &keys),
+            E::TargetExists { .. }
+        ),
+        expect!(
+            "snapshot in a chain",
+            run(&[&full, &snap], "r", None, &keys),
+            E::UnexpectedKind { .. }
+        ),
+        expect!(
+            "chain misses its full backup",
+            run(&[&inc], "r", None, &keys),
+            E::ChainIncomplete { .. }
+        ),
+        expect!(
+            "chain out of order",
+            run(&[&full, &full], "r", None, &keys),
+            E::ChainOutOfOrder { .. }
+        ),
+        expect!(
+            "chain of two databases",
+            run(&[&full, &other_full], "r", None, &keys),
+            E::ChainDatabaseMismatch { .. }
+        ),
+        expect!(
+            "missing backup file",
+            run(&[&path("missing.snapshot")], "r", None, &keys),
+            E::Io { .. }
+        ),
+        expect!(
+            "inspect key material",
+            strongbox::inspect(&raw_key_file),
+            E::Stream(_)
+        ),
+        expect!(
+            "inspect a raw stream",
+            strongbox::inspect(&raw_stream),
+            E::Malformed(_)
+        ),
+    ];
+    for (what, err) in &errors {
+        check_chain(what, err);
+    }
+    assert!(!path("r").exists());
+
+    // Debug of everything that holds or names a key.
+    let config = RestoreConfig::new([&snap], path("r")).with_key(data_key());
+    check("restore config", &ErrDebug(format!("{config:?}")));
+    let settings = BackupEncryptionSettings::provided_key(provided());
+    check("settings", &ErrDebug(format!("{settings:?}")));
+    let builder = LogicalBackup::full(&db).encryption(settings);
+    check("logical builder", &ErrDebug(format!("{builder:?}")));
+    let writer = builder.create(path("debug.full"), &keys, AUTH).unwrap();
+    check("logical writer", &ErrDebug(format!("{writer:?}")));
+    drop(writer);
+    check("master keys", &ErrDebug(format!("{recovery_broken:?}")));
+    let info = strongbox::inspect(&snap).unwrap();
+    check("backup info", &ErrDebug(format!("{info:?}")));
+    let report = strongbox::restore(
+        &RestoreConfig::new([&snap], path("restored")).with_key(data_key()),
+        &keys,
+        AUTH,
+    )
+    .unwrap();
+    check("restore report", &ErrDebug(format!("{report:?}")));
+}
+
+/// Configurations from JSON with the keys misplaced or malformed: the parse errors never echo
+/// them.
+#[test]
+fn backup_config_parse_errors() {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(DATA);
+    let hex = common::hex(DATA);
+    for json in [
+        format!(
+            r#"{{"EncryptionMode": "UseProvidedKey", "Key": "{}!"}}"#,
+            &b64[..43]
+        ),
+        format!(r#"{{"EncryptionMode": "UseProvidedKey", "Key": "{b64}{b64}"}}"#),
+        format!(r#"{{"EncryptionMode": "UseProvidedKey", "Key": "{hex}"}}"#),
+        format!(r#"{{"EncryptionMode": "{b64}"}}"#),
+        format!(r#"{{"EncryptionMode": "UseProvidedKey", "Key": ["{b64}"]}}"#),
+        format!(r#"{{"EncryptionMode": ["{b64}"]}}"#),
+        format!(r#"{{"EncryptionMode": "UseProvidedKey", "Key": "{b64}""#),
+    ] {
+        let err = serde_json::from_str::<BackupEncryptionSettings>(&json).unwrap_err();
+        check_chain(&json, &err);
+    }
+    // The mode's error still says what is wrong.
+    let err = serde_json::from_str::<BackupEncryptionSettings>(&format!(
+        r#"{{"EncryptionMode": "{b64}"}}"#
+    ))
+    .unwrap_err();
+    assert!(err.to_string().contains("unknown encryption mode"), "{err}");
+    for json in [
+        format!(r#"{{"BackupFiles": ["a"], "TargetDirectory": "t", "EncryptionKey": "{hex}!"}}"#),
+        format!(
+            r#"{{"BackupFiles": ["a"], "TargetDirectory": "t", "EncryptionKey": "{}A="}}"#,
+            &b64[..43]
+        ),
+        format!(r#"{{"BackupFiles": "{b64}", "TargetDirectory": "t"}}"#),
+        format!(r#"{{"BackupFiles": ["a"], "TargetDirectory": 1, "EncryptionKey": "{b64}"}}"#),
+    ] {
+        let err = serde_json::from_str::<RestoreConfig>(&json).unwrap_err();
+        check_chain(&json, &err);
+    }
+}
+
+/// An export that fails after producing some bytes, with key material in its error.
+struct FailingExport(Vec<u8>);
+
+impl Read for FailingExport {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.0.is_empty() {
+            return Err(std::io::Error::other("the engine's export failed"));
+        }
+        let n = self.0.len().min(buf.len());
+        buf[..n].copy_from_slice(&self.0[..n]);
+        self.0.drain(..n);
+        Ok(n)
     }
 }

@@ -1,7 +1,7 @@
 //! The stream reader over structure-aware mutations of genuine streams.
 //!
 //! Each input describes a small genuine stream (algorithm or integrity-only, plaintext length,
-//! extensions; 4 KiB segments) and a list of edits aimed at its structure: header fields
+//! extensions; 4 KiB segments; written and read with 1 to 3 threads) and a list of edits aimed at its structure: header fields
 //! (version, algorithm, segment size, key id, extension-area length), bit flips, truncations,
 //! appended or inserted bytes, and whole segments dropped, duplicated or swapped.
 //!
@@ -13,6 +13,7 @@
 #![no_main]
 
 use std::io::{Cursor, Read, Seek, SeekFrom, Write};
+use std::num::NonZeroUsize;
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
@@ -64,19 +65,26 @@ struct Input {
     edits: Vec<Edit>,
     chunk: u16,
     accesses: Vec<Access>,
+    /// Writer and reader threads (1 to 3): more than one takes the parallel paths.
+    threads: u8,
 }
 
 fn key() -> DataKey {
     DataKey::from_bytes(&[0x42; 32]).expect("32 bytes")
 }
 
-fn open(bytes: &[u8], unencrypted: bool) -> Option<RestoreReader<Cursor<&[u8]>>> {
+fn open(
+    bytes: &[u8],
+    unencrypted: bool,
+    threads: NonZeroUsize,
+) -> Option<RestoreReader<Cursor<&[u8]>>> {
     let cursor = Cursor::new(bytes);
-    if unencrypted {
+    let reader = if unencrypted {
         RestoreReader::unencrypted(cursor).ok()
     } else {
         RestoreReader::new(cursor, &key()).ok()
-    }
+    };
+    reader.map(|r| r.with_threads(threads))
 }
 
 /// Byte range of segment `i` (clamped to the stream).
@@ -191,10 +199,12 @@ fuzz_target!(|input: Input| {
         Mode::ChaCha => Algorithm::ChaCha20Poly1305,
         _ => Algorithm::Aes256Gcm,
     };
+    let threads = NonZeroUsize::new(1 + usize::from(input.threads % 3)).expect("not 0");
     let config = StreamConfig::default()
         .algorithm(algorithm)
         .segment_size(SEGMENT)
-        .expect("valid");
+        .expect("valid")
+        .threads(threads);
     let mut writer = if unencrypted {
         BackupWriter::unencrypted(Vec::new(), &config, extensions)
     } else {
@@ -214,7 +224,7 @@ fuzz_target!(|input: Input| {
     // Sequential: every byte returned is the plaintext byte at that offset.
     let chunk = (input.chunk as usize % (2 * SEGMENT + 64)).max(1);
     let mut complete = false;
-    if let Some(mut reader) = open(&bytes, unencrypted) {
+    if let Some(mut reader) = open(&bytes, unencrypted, threads) {
         let mut buf = vec![0u8; chunk];
         let mut offset = 0usize;
         loop {
@@ -241,7 +251,7 @@ fuzz_target!(|input: Input| {
     );
 
     // Random access.
-    if let Some(mut reader) = open(&bytes, unencrypted) {
+    if let Some(mut reader) = open(&bytes, unencrypted, threads) {
         let mut pos: Option<u64> = Some(0);
         for access in input.accesses.iter().take(16) {
             match access {

@@ -43,10 +43,124 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     }
 }
 
+/// How many random characters the temporary names hold (`tempfile`'s: ASCII letters and digits).
+const RAND_LEN: usize = 6;
+/// Suffix of a backup file being written.
+const PARTIAL_SUFFIX: &str = ".partial";
+/// Name of the lock file inside a restore's working directory.
+const RESTORE_LOCK: &str = "lock";
+/// Name of the directory being built inside a restore's working directory.
+pub(crate) const RESTORE_TREE: &str = "tree";
+
+/// Prefix of the temporary names of a backup file `dest`: `.<name>.`.
+fn partial_prefix(dest: &Path) -> Option<String> {
+    Some(format!(".{}.", dest.file_name()?.to_string_lossy()))
+}
+
+/// Prefix of the working directories of a restore to `target`: `.<name>.restoring-`.
+fn restore_prefix(target: &Path) -> String {
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    format!(".{name}.restoring-")
+}
+
+/// The entries of `dir` named exactly `prefix`, [`RAND_LEN`] ASCII letters or digits, `suffix`.
+fn temp_names(dir: &Path, prefix: &str, suffix: &str) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(|n| n.strip_prefix(prefix))
+                .and_then(|n| n.strip_suffix(suffix))
+                .is_some_and(|r| {
+                    r.len() == RAND_LEN && r.bytes().all(|b| b.is_ascii_alphanumeric())
+                })
+        })
+        .map(|e| e.path())
+        .collect()
+}
+
+/// Takes the exclusive lock of `file` without waiting: `true` if this handle now holds it.
+/// `false` if another handle holds it, or the file system has no locks.
+fn try_lock(file: &fs::File) -> bool {
+    // Through the trait: std's own `File::try_lock` needs a newer Rust than our MSRV.
+    matches!(fs4::fs_std::FileExt::try_lock_exclusive(file), Ok(true))
+}
+
+/// Whether the regular file at `path` exists and nobody holds its lock: its writer is gone.
+fn abandoned(path: &Path) -> bool {
+    match fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_file() => fs::File::open(path).is_ok_and(|f| try_lock(&f)),
+        _ => false,
+    }
+}
+
+/// Removes the temporary files that killed backups to `dest` left beside it: regular files
+/// named `.<name>.XXXXXX.partial` whose lock nobody holds (a running backup holds the lock of
+/// its file until it ends). Best effort: a file that cannot be removed stays.
+fn remove_stale_partials(dest: &Path) {
+    let Some(prefix) = partial_prefix(dest) else {
+        return;
+    };
+    for path in temp_names(parent_of(dest), &prefix, PARTIAL_SUFFIX) {
+        // The lock is released before the removal: a file's lock is only ever taken by the
+        // backup that created it, so a lock once free stays free.
+        if abandoned(&path) {
+            let _ = fs::remove_file(&path);
+        }
+    }
+}
+
+/// Removes the working directories that killed restores to `target` left beside it:
+/// directories named `.<name>.restoring-XXXXXX` whose `lock` file nobody holds (a running
+/// restore holds it until it ends), and empty ones without a `lock` file (a restore killed
+/// before it made one). Best effort: what cannot be removed stays.
+pub(crate) fn remove_stale_restores(target: &Path) {
+    for dir in temp_names(parent_of(target), &restore_prefix(target), "") {
+        if !fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
+            continue;
+        }
+        let lock = dir.join(RESTORE_LOCK);
+        if abandoned(&lock) {
+            let _ = fs::remove_dir_all(&dir);
+        } else if !exists(&lock) {
+            // Only succeeds if it is empty.
+            let _ = fs::remove_dir(&dir);
+        }
+    }
+}
+
+/// Creates a restore's working directory beside `target` and takes its lock: the directory
+/// holds the `lock` file, locked while the returned handle lives, and the empty directory
+/// `tree` (owner-only on Unix) in which the result is built.
+pub(crate) fn restore_workdir(target: &Path) -> io::Result<(tempfile::TempDir, fs::File)> {
+    let work = tempfile::Builder::new()
+        .prefix(&restore_prefix(target))
+        .rand_bytes(RAND_LEN)
+        .tempdir_in(parent_of(target))?;
+    let lock = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(work.path().join(RESTORE_LOCK))?;
+    try_lock(&lock);
+    let mut builder = fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(work.path().join(RESTORE_TREE))?;
+    Ok((work, lock))
+}
+
 /// A backup file being written under a temporary name in its destination directory.
 ///
 /// Dropping it deletes the temporary file; [`PendingFile::commit`] fsyncs it and renames it to
-/// its final name (never replacing an existing file), then fsyncs the directory.
+/// its final name (never replacing an existing file), then fsyncs the directory. The file is
+/// locked while it is written, so that [`remove_stale_partials`] leaves it alone.
 pub(crate) struct PendingFile {
     tmp: NamedTempFile,
     dest: PathBuf,
@@ -54,26 +168,27 @@ pub(crate) struct PendingFile {
 
 impl PendingFile {
     pub(crate) fn create(dest: &Path) -> Result<Self, BackupError> {
+        remove_stale_partials(dest);
         if exists(dest) {
             return Err(BackupError::DestinationExists {
                 path: dest.to_path_buf(),
             });
         }
-        let name = dest
-            .file_name()
-            .ok_or_else(|| BackupError::Io {
-                path: dest.to_path_buf(),
-                source: io::Error::new(io::ErrorKind::InvalidInput, "not a file name"),
-            })?
-            .to_string_lossy();
+        let prefix = partial_prefix(dest).ok_or_else(|| BackupError::Io {
+            path: dest.to_path_buf(),
+            source: io::Error::new(io::ErrorKind::InvalidInput, "not a file name"),
+        })?;
         let tmp = tempfile::Builder::new()
-            .prefix(&format!(".{name}."))
-            .suffix(".partial")
+            .prefix(&prefix)
+            .suffix(PARTIAL_SUFFIX)
+            .rand_bytes(RAND_LEN)
             .tempfile_in(parent_of(dest))
             .map_err(|source| BackupError::Io {
                 path: dest.to_path_buf(),
                 source,
             })?;
+        // Without locks (some network file systems) nothing is ever taken for abandoned.
+        try_lock(tmp.as_file());
         Ok(Self {
             tmp,
             dest: dest.to_path_buf(),
@@ -230,7 +345,8 @@ impl<R: Read> Read for Tap<R> {
 }
 
 /// Attributes a read-side failure: the tapped stream's error if it failed, else a malformed
-/// payload described by `err`.
+/// payload described by `what` and the kind of `err`. The text of `err` is left out: the
+/// archive and decompression libraries quote the (decrypted) payload bytes they choke on.
 pub(crate) fn read_error(
     err: io::Error,
     tap: &RefCell<Option<io::Error>>,
@@ -239,6 +355,6 @@ pub(crate) fn read_error(
 ) -> BackupError {
     match tap.borrow_mut().take() {
         Some(stream_err) => io_error(stream_err, path),
-        None => BackupError::Malformed(format!("{what}: {err}")),
+        None => BackupError::Malformed(format!("{what} ({})", err.kind())),
     }
 }

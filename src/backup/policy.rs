@@ -10,7 +10,10 @@ use super::BackupError;
 use crate::key::DataKey;
 
 /// How a backup is encrypted (RavenDB's `EncryptionMode`; the serde names are RavenDB's).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+///
+/// Deserializing an unknown name fails without echoing it (a key pasted into the wrong field
+/// must not end up in an error message or a log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub enum EncryptionMode {
     /// Not encrypted. The backup still detects corruption (the stream is integrity-protected).
     None,
@@ -29,6 +32,59 @@ impl EncryptionMode {
             EncryptionMode::UseProvidedKey => "UseProvidedKey",
         }
     }
+}
+
+impl<'de> Deserialize<'de> for EncryptionMode {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = EncryptionMode;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("one of None, UseDatabaseKey, UseProvidedKey")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                match v {
+                    "None" => Ok(EncryptionMode::None),
+                    "UseDatabaseKey" => Ok(EncryptionMode::UseDatabaseKey),
+                    "UseProvidedKey" => Ok(EncryptionMode::UseProvidedKey),
+                    _ => Err(E::custom(
+                        "unknown encryption mode (expected None, UseDatabaseKey or UseProvidedKey)",
+                    )),
+                }
+            }
+        }
+        de.deserialize_str(Visitor)
+    }
+}
+
+/// Deserializes a list of paths; a string instead of a list is refused without echoing it.
+pub(crate) fn deserialize_paths<'de, D: Deserializer<'de>>(
+    de: D,
+) -> Result<Vec<std::path::PathBuf>, D::Error> {
+    struct Visitor;
+    impl<'de> serde::de::Visitor<'de> for Visitor {
+        type Value = Vec<std::path::PathBuf>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a list of paths")
+        }
+        fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            Err(E::invalid_type(
+                serde::de::Unexpected::Other("a string"),
+                &self,
+            ))
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(path) = seq.next_element()? {
+                out.push(path);
+            }
+            Ok(out)
+        }
+    }
+    de.deserialize_any(Visitor)
 }
 
 impl fmt::Display for EncryptionMode {

@@ -11,10 +11,13 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::archive::{self, UnpackError};
-use super::files::{Tap, TapSlot, exists, from_stream, parent_of, read_error, sync_dir};
+use super::files::{
+    RESTORE_TREE, Tap, TapSlot, exists, from_stream, parent_of, read_error, remove_stale_restores,
+    restore_workdir, sync_dir,
+};
 use super::keys::{MasterKeys, Unwrapped, parse_wrapped, unwrap_any};
 use super::manifest::{BackupKind, Compression, Manifest};
-use super::policy::{Channel, EncryptionMode, SecretOperation, deserialize_key};
+use super::policy::{Channel, EncryptionMode, SecretOperation, deserialize_key, deserialize_paths};
 use super::{BackupError, EXT_MANIFEST, EXT_WRAPPED_KEYS, store};
 use crate::key::DataKey;
 use crate::{Header, ProtectedKey, RestoreReader};
@@ -44,7 +47,11 @@ use crate::{Header, ProtectedKey, RestoreReader};
 /// ```
 #[derive(Deserialize)]
 pub struct RestoreConfig {
-    #[serde(rename = "BackupFiles", alias = "backup_files")]
+    #[serde(
+        rename = "BackupFiles",
+        alias = "backup_files",
+        deserialize_with = "deserialize_paths"
+    )]
     backup_files: Vec<PathBuf>,
     #[serde(rename = "TargetDirectory", alias = "target_dir")]
     target_dir: PathBuf,
@@ -300,6 +307,7 @@ pub fn restore(
     if config.backup_files.is_empty() {
         return Err(BackupError::NoBackupFiles);
     }
+    remove_stale_restores(target);
     if exists(target) {
         return Err(BackupError::TargetExists {
             path: target.clone(),
@@ -338,17 +346,11 @@ pub fn restore(
         check_chain(&opened.iter().map(|o| &o.manifest).collect::<Vec<_>>())?;
     }
 
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}.restoring-"))
-        .tempdir_in(parent)
-        .map_err(|source| BackupError::Io {
-            path: target.clone(),
-            source,
-        })?;
+    let (work, lock) = restore_workdir(target).map_err(|source| BackupError::Io {
+        path: target.clone(),
+        source,
+    })?;
+    let tree = work.path().join(RESTORE_TREE);
     let mut report = RestoreReport {
         manifests: opened.iter().map(|o| o.manifest.clone()).collect(),
         target_dir: target.clone(),
@@ -359,14 +361,14 @@ pub fn restore(
     };
     for (index, o) in opened.into_iter().enumerate() {
         if o.manifest.kind() == BackupKind::Snapshot {
-            restore_snapshot(o, tmp.path(), keys, &mut report)?;
+            restore_snapshot(o, &tree, keys, &mut report)?;
         } else {
             let name = format!("{index:04}-{}.export", o.manifest.kind());
-            restore_export(o, &tmp.path().join(&name), &mut report)?;
+            restore_export(o, &tree.join(&name), &mut report)?;
             report.exports.push(target.join(name));
         }
     }
-    sync_tree(tmp.path()).map_err(|source| BackupError::Io {
+    sync_tree(&tree).map_err(|source| BackupError::Io {
         path: target.clone(),
         source,
     })?;
@@ -376,10 +378,9 @@ pub fn restore(
         });
     }
     // A directory that appeared at the target since the check above makes the rename fail
-    // (Windows; or Unix, unless it is empty, in which case nothing is lost).
-    let built = tmp.keep();
-    if let Err(source) = fs::rename(&built, target) {
-        let _ = fs::remove_dir_all(&built);
+    // (Windows; or Unix, unless it is empty, in which case nothing is lost). On any error the
+    // working directory is removed when `work` drops; after the rename it holds only the lock.
+    if let Err(source) = fs::rename(&tree, target) {
         return Err(if exists(target) {
             BackupError::TargetExists {
                 path: target.clone(),
@@ -395,6 +396,8 @@ pub fn restore(
         path: target.clone(),
         source,
     })?;
+    drop(lock);
+    drop(work);
     Ok(report)
 }
 
