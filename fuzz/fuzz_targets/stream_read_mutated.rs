@@ -222,7 +222,7 @@ fuzz_target!(|input: Input| {
     let edited = bytes != original;
 
     // Sequential: every byte returned is the plaintext byte at that offset.
-    let chunk = (input.chunk as usize % (2 * SEGMENT + 64)).max(1);
+    let chunk = (input.chunk as usize % (4 * SEGMENT + 64)).max(1);
     let mut complete = false;
     if let Some(mut reader) = open(&bytes, unencrypted, threads) {
         let mut buf = vec![0u8; chunk];
