@@ -528,4 +528,16 @@ mod tests {
     fn hex_of(bytes: &[u8]) -> String {
         bytes.iter().map(|b| format!("{b:02x}")).collect()
     }
+
+    #[test]
+    fn hex_of_the_wrong_length_reports_the_decoded_length() {
+        // `from_encoded` only passes 64 digits on; the length check is its own line of defence.
+        assert_eq!(
+            Secret32::from_hex("abcdef").err(),
+            Some(KeyError::InvalidLength {
+                expected: 32,
+                actual: 3
+            })
+        );
+    }
 }

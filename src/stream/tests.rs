@@ -737,3 +737,22 @@ fn any_number_of_threads_writes_the_same_bytes_and_reads_them_back() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Small contracts found by mutation testing (issue 8): each would let a changed line go unnoticed.
+
+#[test]
+fn stream_config_reports_what_was_selected() {
+    let default = StreamConfig::default();
+    assert_eq!(default.selected_algorithm(), Algorithm::Aes256Gcm);
+    assert_eq!(default.selected_threads().get(), 1);
+    assert_eq!(default.selected_segment_size(), 64 << 10);
+    let config = StreamConfig::default()
+        .algorithm(Algorithm::ChaCha20Poly1305)
+        .threads(NonZeroUsize::new(3).unwrap())
+        .segment_size(S)
+        .unwrap();
+    assert_eq!(config.selected_algorithm(), Algorithm::ChaCha20Poly1305);
+    assert_eq!(config.selected_threads().get(), 3);
+    assert_eq!(config.selected_segment_size(), S);
+}
