@@ -756,3 +756,50 @@ fn stream_config_reports_what_was_selected() {
     assert_eq!(config.selected_threads().get(), 3);
     assert_eq!(config.selected_segment_size(), S);
 }
+
+#[test]
+fn debug_output_describes_the_stream_without_secrets() {
+    let key = key1();
+    let id = key.id();
+    let exts = vec![Extension::new(7, b"seven".to_vec())];
+    let backup = stream(Some(&key), Algorithm::ChaCha20Poly1305, b"data", exts, 9);
+    let r = RestoreReader::new(&backup[..], &key).unwrap();
+    let header = format!("{:?}", r.header());
+    assert_eq!(
+        header,
+        format!(
+            "Header {{ version: 1, algorithm: Some(ChaCha20Poly1305), segment_size: {S}, \
+             key_id: Some(KeyId({id})), extensions: [(7, 5)], .. }}"
+        )
+    );
+    // The reader's and the writer's own fields are theirs to change; they start with the header.
+    let reader = format!("{r:?}");
+    assert!(
+        reader.starts_with("RestoreReader { header: Header {"),
+        "{reader}"
+    );
+    let plain = stream(None, Algorithm::Aes256Gcm, b"data", Vec::new(), 9);
+    let r = RestoreReader::unencrypted(&plain[..]).unwrap();
+    assert!(
+        format!("{:?}", r.header()).contains("algorithm: None, segment_size: 4096, key_id: None"),
+        "{:?}",
+        r.header()
+    );
+    let cipher = |key: Option<(&DataKey, Algorithm)>| {
+        let (_, cipher) = Header::seal_new(key, S, Vec::new(), [9; 32]).unwrap();
+        format!("{cipher:?}")
+    };
+    assert_eq!(
+        cipher(Some((&key, Algorithm::Aes256Gcm))),
+        "Aead(AES_256_GCM)"
+    );
+    assert_eq!(cipher(None), "Integrity");
+
+    let mut w = BackupWriter::new(Vec::new(), &key).unwrap();
+    w.write_all(b"abc").unwrap();
+    let writer = format!("{w:?}");
+    assert!(
+        writer.starts_with("BackupWriter { header: Header {"),
+        "{writer}"
+    );
+}
