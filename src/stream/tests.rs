@@ -803,3 +803,58 @@ fn debug_output_describes_the_stream_without_secrets() {
         "{writer}"
     );
 }
+
+/// Fails every other call with `Interrupted` (or with `error`, once `fail_at` bytes were read),
+/// and returns at most 5 bytes per call.
+struct Stutter<'a> {
+    data: &'a [u8],
+    read: usize,
+    interrupt: bool,
+    fail_at: Option<usize>,
+}
+
+impl<'a> Stutter<'a> {
+    fn new(data: &'a [u8], fail_at: Option<usize>) -> Self {
+        Stutter {
+            data,
+            read: 0,
+            interrupt: true,
+            fail_at,
+        }
+    }
+}
+
+impl Read for Stutter<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.fail_at.is_some_and(|at| self.read >= at) {
+            return Err(std::io::Error::other("the disk went away"));
+        }
+        self.interrupt = !self.interrupt;
+        if !self.interrupt {
+            return Err(std::io::ErrorKind::Interrupted.into());
+        }
+        let n = buf.len().min(5).min(self.data.len() - self.read);
+        buf[..n].copy_from_slice(&self.data[self.read..self.read + n]);
+        self.read += n;
+        Ok(n)
+    }
+}
+
+#[test]
+fn interrupted_reads_are_retried_and_other_errors_returned() {
+    let plain = pattern(3 * S + 17);
+    let exts = vec![Extension::new(1, b"one".to_vec())];
+    let backup = stream(Some(&key1()), Algorithm::Aes256Gcm, &plain, exts, 9);
+    let mut r = RestoreReader::new(Stutter::new(&backup, None), &key1()).unwrap();
+    let mut out = Vec::new();
+    r.read_to_end(&mut out).unwrap();
+    assert!(out == plain);
+
+    // An error inside the header (the magic, the fixed part, the extensions) is the reader's.
+    for at in [0, 3, 40, 70] {
+        match RestoreReader::new(Stutter::new(&backup, Some(at)), &key1()) {
+            Err(StreamError::Io(e)) => assert_eq!(e.to_string(), "the disk went away"),
+            other => panic!("{at}: {other:?}"),
+        }
+    }
+}
