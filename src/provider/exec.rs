@@ -360,4 +360,16 @@ mod tests {
         assert!(shown.ends_with("..."));
         assert_eq!(stderr_start(&[0xff, b'a']), "\u{fffd}a");
     }
+
+    #[test]
+    fn builder_settings_are_kept() {
+        let provider = ExecProvider::new("give-me-key");
+        assert_eq!(provider.timeout(), ExecProvider::DEFAULT_TIMEOUT);
+        assert_eq!(provider.program(), Path::new("give-me-key"));
+        let provider = provider
+            .with_timeout(Duration::from_millis(1500))
+            .with_args(["a", "b c"]);
+        assert_eq!(provider.timeout(), Duration::from_millis(1500));
+        assert_eq!(provider.args, [OsString::from("a"), OsString::from("b c")]);
+    }
 }

@@ -858,3 +858,29 @@ fn interrupted_reads_are_retried_and_other_errors_returned() {
         }
     }
 }
+
+#[test]
+fn a_header_cut_anywhere_is_truncated() {
+    let exts = vec![Extension::new(1, b"one".to_vec())];
+    let backup = stream(Some(&key1()), Algorithm::Aes256Gcm, b"data", exts, 9);
+    let header_len = Header::read_from(&mut &backup[..]).unwrap().encoded_len();
+    for cut in 0..header_len {
+        match Header::read_from(&mut &backup[..cut]) {
+            Err(StreamError::Truncated) => {}
+            other => panic!("cut at {cut}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn several_threads_share_a_batch() {
+    // Parallelism is the point of `threads`: a batch of many segments is not left to one thread.
+    let ids = std::sync::Mutex::new(std::collections::HashSet::new());
+    let mut buf = vec![0u8; 64 * 10];
+    let failed = parallel::for_each_segment(NonZeroUsize::new(4).unwrap(), &mut buf, 10, |_, _| {
+        ids.lock().unwrap().insert(std::thread::current().id());
+        true
+    });
+    assert_eq!(failed, None);
+    assert_eq!(ids.into_inner().unwrap().len(), 4);
+}
