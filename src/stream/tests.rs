@@ -884,3 +884,56 @@ fn several_threads_share_a_batch() {
     assert_eq!(failed, None);
     assert_eq!(ids.into_inner().unwrap().len(), 4);
 }
+
+#[test]
+fn a_stream_error_is_repeated_by_every_later_read() {
+    let plain = pattern(3 * S + 100);
+    let backup = stream(Some(&key1()), Algorithm::Aes256Gcm, &plain, Vec::new(), 9);
+    let mut corrupt = backup.clone();
+    let last = corrupt.len() - 1;
+    corrupt[last] ^= 1;
+    // Data after a full-size last segment.
+    let mut trailing = stream(
+        Some(&key1()),
+        Algorithm::Aes256Gcm,
+        &plain[..3 * S],
+        vec![],
+        9,
+    );
+    trailing.push(0);
+    for (input, expected) in [
+        // Without its last segment (100 bytes and a tag), or cut inside it.
+        (&backup[..backup.len() - 116], "Truncated"),
+        (&backup[..backup.len() - 50], "CorruptSegment { index: 3 }"),
+        (&corrupt[..], "CorruptSegment { index: 3 }"),
+        (&trailing[..], "TrailingData"),
+    ] {
+        for threads in [1, 3] {
+            for read_size in [100, 4 * S] {
+                let mut r = RestoreReader::new(input, &key1())
+                    .unwrap()
+                    .with_threads(NonZeroUsize::new(threads).unwrap());
+                let mut buf = vec![0; read_size];
+                let first = loop {
+                    match r.read(&mut buf) {
+                        Ok(0) => panic!("{expected}: the stream read as complete"),
+                        Ok(_) => {}
+                        Err(e) => break e,
+                    }
+                };
+                for err in [
+                    first,
+                    r.read(&mut buf).unwrap_err(),
+                    r.read(&mut buf).unwrap_err(),
+                ] {
+                    let err = StreamError::from_io(&err).expect("a stream error");
+                    assert_eq!(
+                        format!("{err:?}"),
+                        expected,
+                        "{threads} threads, {read_size}"
+                    );
+                }
+            }
+        }
+    }
+}
