@@ -372,4 +372,30 @@ mod tests {
         assert_eq!(provider.timeout(), Duration::from_millis(1500));
         assert_eq!(provider.args, [OsString::from("a"), OsString::from("b c")]);
     }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_program_that_stays_busy_is_an_error_after_a_few_retries() {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key.sh");
+        // Held open for writing for the whole test: every exec fails with "text file busy".
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o700)
+            .open(&path)
+            .unwrap();
+        file.write_all(b"#!/bin/sh\nprintf '%s' AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n")
+            .unwrap();
+        match ExecProvider::new(&path).fingerprint() {
+            Err(ProviderError::ExecIo { source, .. }) => {
+                assert_eq!(source.kind(), io::ErrorKind::ExecutableFileBusy);
+            }
+            other => panic!("{other:?}"),
+        }
+        drop(file);
+    }
 }
