@@ -398,4 +398,45 @@ mod tests {
         }
         drop(file);
     }
+
+    #[test]
+    fn read_capped_retries_interrupted_and_returns_other_errors() {
+        /// Interrupted before every chunk of 10 bytes; then `end` (end of input or an error).
+        struct Flaky {
+            left: usize,
+            interrupt: bool,
+            fail: bool,
+        }
+        impl Read for Flaky {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                self.interrupt = !self.interrupt;
+                if self.interrupt {
+                    return Err(io::ErrorKind::Interrupted.into());
+                }
+                if self.left == 0 && self.fail {
+                    return Err(io::Error::other("pipe broke"));
+                }
+                let n = buf.len().min(10).min(self.left);
+                buf[..n].fill(b'k');
+                self.left -= n;
+                Ok(n)
+            }
+        }
+        for fail in [false, true] {
+            let out = Mutex::new(Captured::default());
+            let mut pipe = Flaky {
+                left: 95,
+                interrupt: false,
+                fail,
+            };
+            let result = read_capped(&mut pipe, 64, &out);
+            match (fail, result) {
+                (false, Ok(())) => {}
+                (true, Err(e)) => assert_eq!(e.to_string(), "pipe broke"),
+                (_, other) => panic!("{fail}: {other:?}"),
+            }
+            let got = out.into_inner().unwrap();
+            assert_eq!((got.bytes.len(), got.total), (64, 95));
+        }
+    }
 }
