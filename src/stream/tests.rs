@@ -937,3 +937,83 @@ fn a_stream_error_is_repeated_by_every_later_read() {
         }
     }
 }
+
+/// Returns `data`, failing once with an I/O error when exactly `fail_at` bytes have been read.
+struct FailOnceAt<'a> {
+    data: &'a [u8],
+    read: usize,
+    fail_at: Option<usize>,
+}
+
+impl Read for FailOnceAt<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let mut n = buf.len().min(self.data.len() - self.read);
+        if let Some(at) = self.fail_at {
+            if self.read == at {
+                self.fail_at = None;
+                return Err(std::io::Error::other("a hiccup"));
+            }
+            n = n.min(at - self.read);
+        }
+        buf[..n].copy_from_slice(&self.data[self.read..self.read + n]);
+        self.read += n;
+        Ok(n)
+    }
+}
+
+#[test]
+fn an_io_error_in_the_lookahead_of_a_direct_read_loses_nothing() {
+    let plain = pattern(4 * S + 10);
+    let backup = stream(Some(&key1()), Algorithm::Aes256Gcm, &plain, Vec::new(), 9);
+    let header_len = Header::read_from(&mut &backup[..]).unwrap().encoded_len();
+    let full = S + TAG_LEN;
+    // Inside the lookahead after segment 0, and after segment 1 (then `fill` had a lookahead).
+    for fail_at in [header_len + full + 5, header_len + 2 * full + 3] {
+        let input = FailOnceAt {
+            data: &backup,
+            read: 0,
+            fail_at: Some(fail_at),
+        };
+        let mut r = RestoreReader::new(input, &key1()).unwrap();
+        // At least a full ciphertext segment: the reader decrypts in place in the caller's buffer.
+        let mut buf = vec![0; 2 * S];
+        let (mut out, mut errors) = (Vec::new(), 0);
+        loop {
+            match r.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(e) => {
+                    assert_eq!(e.to_string(), "a hiccup");
+                    errors += 1;
+                }
+            }
+        }
+        assert_eq!(errors, 1);
+        assert!(out == plain, "{fail_at}");
+    }
+}
+
+#[test]
+fn seeking_after_direct_reads_inside_a_larger_file() {
+    use std::io::{Cursor, Seek, SeekFrom};
+    let plain = pattern(5 * S + 10);
+    let backup = stream(Some(&key1()), Algorithm::Aes256Gcm, &plain, Vec::new(), 9);
+    let mut file = vec![0xEE; 1000];
+    file.extend_from_slice(&backup);
+    let mut cursor = Cursor::new(file);
+    cursor.set_position(1000);
+    let mut r = RestoreReader::new(cursor, &key1()).unwrap();
+    let mut buf = vec![0; 2 * S];
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        let n = r.read(&mut buf).unwrap();
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(got.len() >= 3 * S && plain.starts_with(&got));
+    // Where the stream starts in the file is worked out from what was read so far.
+    assert_eq!(r.plaintext_len().unwrap(), plain.len() as u64);
+    assert_eq!(r.seek(SeekFrom::Start(100)).unwrap(), 100);
+    let mut part = vec![0; 50];
+    r.read_exact(&mut part).unwrap();
+    assert_eq!(part, plain[100..150]);
+}
