@@ -1017,3 +1017,56 @@ fn seeking_after_direct_reads_inside_a_larger_file() {
     r.read_exact(&mut part).unwrap();
     assert_eq!(part, plain[100..150]);
 }
+
+/// Shows the first `visible` bytes of `data`, then the rest once it has reported the end once
+/// (a backup still being written, or a file restored in place underneath the reader).
+struct Growing<'a> {
+    data: &'a [u8],
+    visible: usize,
+    read: usize,
+}
+
+impl Read for Growing<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.read == self.visible {
+            self.visible = self.data.len();
+            return Ok(0);
+        }
+        let n = buf.len().min(self.visible - self.read);
+        buf[..n].copy_from_slice(&self.data[self.read..self.read + n]);
+        self.read += n;
+        Ok(n)
+    }
+}
+
+#[test]
+fn truncation_is_permanent_even_if_the_input_grows() {
+    let plain = pattern(3 * S + 100);
+    let backup = stream(Some(&key1()), Algorithm::Aes256Gcm, &plain, Vec::new(), 9);
+    for threads in [1, 2] {
+        for read_size in [100, 4 * S] {
+            let input = Growing {
+                data: &backup,
+                visible: backup.len() - 116, // without the last segment
+                read: 0,
+            };
+            let mut r = RestoreReader::new(input, &key1())
+                .unwrap()
+                .with_threads(NonZeroUsize::new(threads).unwrap());
+            let mut buf = vec![0; read_size];
+            let err = loop {
+                match r.read(&mut buf) {
+                    Ok(0) => panic!("read as complete"),
+                    Ok(_) => {}
+                    Err(e) => break e,
+                }
+            };
+            for err in [err, r.read(&mut buf).unwrap_err()] {
+                assert!(
+                    matches!(StreamError::from_io(&err), Some(StreamError::Truncated)),
+                    "{threads} threads, {read_size}: {err}"
+                );
+            }
+        }
+    }
+}
