@@ -1070,3 +1070,22 @@ fn truncation_is_permanent_even_if_the_input_grows() {
         }
     }
 }
+
+#[test]
+fn a_last_segment_cut_to_its_tag_or_less_is_truncated() {
+    // After segment 2, 1 to TAG_LEN bytes cannot be a segment: no plaintext byte would be left.
+    let plain = pattern(3 * S + 100);
+    let backup = stream(Some(&key1()), Algorithm::Aes256Gcm, &plain, Vec::new(), 9);
+    let end_of_2 = backup.len() - (100 + TAG_LEN);
+    for keep in 1..=TAG_LEN {
+        assert_eq!(
+            restore(Some(&key1()), &backup[..end_of_2 + keep]).unwrap_err(),
+            "Truncated",
+            "{keep}"
+        );
+    }
+    assert_eq!(
+        restore(Some(&key1()), &backup[..end_of_2 + TAG_LEN + 1]).unwrap_err(),
+        "CorruptSegment 3"
+    );
+}
