@@ -1089,3 +1089,12 @@ fn a_last_segment_cut_to_its_tag_or_less_is_truncated() {
         "CorruptSegment 3"
     );
 }
+
+#[test]
+fn a_seekable_stream_without_segments_is_truncated() {
+    use std::io::Cursor;
+    let backup = stream(Some(&key1()), Algorithm::Aes256Gcm, b"data", Vec::new(), 9);
+    let header_len = Header::read_from(&mut &backup[..]).unwrap().encoded_len();
+    let mut r = RestoreReader::new(Cursor::new(&backup[..header_len]), &key1()).unwrap();
+    assert!(matches!(r.plaintext_len(), Err(StreamError::Truncated)));
+}
