@@ -1098,3 +1098,31 @@ fn a_seekable_stream_without_segments_is_truncated() {
     let mut r = RestoreReader::new(Cursor::new(&backup[..header_len]), &key1()).unwrap();
     assert!(matches!(r.plaintext_len(), Err(StreamError::Truncated)));
 }
+
+#[test]
+fn plaintext_len_at_segment_boundaries_and_with_trailing_bytes() {
+    use std::io::Cursor;
+    for len in [1, S - 1, S, S + 1, 2 * S - 1, 2 * S, 3 * S - 1] {
+        let plain = pattern(len);
+        let backup = stream(Some(&key1()), Algorithm::Aes256Gcm, &plain, Vec::new(), 9);
+        let mut r = RestoreReader::new(Cursor::new(&backup[..]), &key1()).unwrap();
+        assert_eq!(r.plaintext_len().unwrap(), len as u64);
+    }
+    // A few bytes after a full last segment are trailing data, not a segment.
+    let backup = stream(
+        Some(&key1()),
+        Algorithm::Aes256Gcm,
+        &pattern(2 * S),
+        vec![],
+        9,
+    );
+    for extra in [1, 5, TAG_LEN] {
+        let mut longer = backup.clone();
+        longer.extend(std::iter::repeat_n(0, extra));
+        let mut r = RestoreReader::new(Cursor::new(&longer[..]), &key1()).unwrap();
+        assert!(
+            matches!(r.plaintext_len(), Err(StreamError::TrailingData)),
+            "{extra}"
+        );
+    }
+}
