@@ -1126,3 +1126,14 @@ fn plaintext_len_at_segment_boundaries_and_with_trailing_bytes() {
         );
     }
 }
+
+#[test]
+fn flush_flushes_the_inner_writer() {
+    let inner = std::io::BufWriter::with_capacity(1 << 20, Vec::new());
+    let mut w = BackupWriter::new(inner, &key1()).unwrap();
+    w.write_all(&pattern(3 * (64 << 10))).unwrap();
+    assert!(!w.get_ref().buffer().is_empty());
+    w.flush().unwrap();
+    assert!(w.get_ref().buffer().is_empty());
+    assert!(!w.get_ref().get_ref().is_empty());
+}
