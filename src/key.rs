@@ -470,4 +470,74 @@ mod tests {
             key.expose_secret()
         );
     }
+
+    #[test]
+    fn generated_keys_are_random() {
+        let (a, b) = (DataKey::generate().unwrap(), DataKey::generate().unwrap());
+        assert_ne!(a.expose_secret(), b.expose_secret());
+        assert_ne!(a.expose_secret(), &[0; KEY_LEN]);
+        let (m, n) = (
+            MasterKey::generate().unwrap(),
+            MasterKey::generate().unwrap(),
+        );
+        assert_ne!(m.expose_secret(), n.expose_secret());
+        assert_ne!(m.fingerprint(), n.fingerprint());
+    }
+
+    #[test]
+    fn overlong_base64_is_refused_by_its_length_before_decoding() {
+        // Not base64 at all, but refused for its length: it is never decoded.
+        assert_eq!(
+            DataKey::from_base64(&"*".repeat(100)).unwrap_err(),
+            KeyError::InvalidLength {
+                expected: 32,
+                actual: 75
+            }
+        );
+        // 64 characters are still decoded (to 48 bytes).
+        assert_eq!(
+            DataKey::from_base64(&"A".repeat(64)).unwrap_err(),
+            KeyError::InvalidLength {
+                expected: 32,
+                actual: 48
+            }
+        );
+        assert_eq!(
+            DataKey::from_base64(&"*".repeat(64)).unwrap_err(),
+            KeyError::InvalidBase64
+        );
+    }
+
+    #[test]
+    fn debug_shows_the_public_identifier() {
+        let key = DataKey::from_bytes(&bytes()).unwrap();
+        let master = MasterKey::from_bytes(&bytes()).unwrap();
+        let (id, fp) = (key.id(), master.fingerprint());
+        assert_eq!(
+            format!("{key:?}"),
+            format!("DataKey {{ id: KeyId({id}), .. }}")
+        );
+        assert_eq!(
+            format!("{master:?}"),
+            format!("MasterKey {{ fingerprint: Fingerprint({fp}), .. }}")
+        );
+        assert_eq!(id.to_string(), hex_of(id.as_bytes()));
+        assert_eq!(fp.to_string(), hex_of(fp.as_bytes()));
+    }
+
+    fn hex_of(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    #[test]
+    fn hex_of_the_wrong_length_reports_the_decoded_length() {
+        // `from_encoded` only passes 64 digits on; the length check is its own line of defence.
+        assert_eq!(
+            Secret32::from_hex("abcdef").err(),
+            Some(KeyError::InvalidLength {
+                expected: 32,
+                actual: 3
+            })
+        );
+    }
 }

@@ -677,6 +677,48 @@ fn racing_processes_create_one_home_key() {
     assert_eq!(on_disk.fingerprint().to_string(), fps[0]);
 }
 
+/// Child half of `a_relative_key_path_is_in_the_current_directory`: a no-op unless that test
+/// started it (in its own current directory).
+#[test]
+fn relative_key_child_process() {
+    if std::env::var_os("STRONGBOX_TEST_RELATIVE_KEY").is_none() {
+        return;
+    }
+    let fp = UnixHomeFileProvider::at("secret.key")
+        .fingerprint()
+        .unwrap()
+        .unwrap();
+    println!("RELATIVE-FINGERPRINT {fp}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_relative_key_path_is_in_the_current_directory() {
+    // A child process, so that no other test sees the changed current directory.
+    let dir = tempfile::tempdir().unwrap();
+    set_mode(dir.path(), 0o700);
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "relative_key_child_process", "--nocapture"])
+        .env("STRONGBOX_TEST_RELATIVE_KEY", "1")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let fp = text
+        .lines()
+        .find_map(|l| l.split("RELATIVE-FINGERPRINT ").nth(1))
+        .unwrap_or_else(|| panic!("no fingerprint in {text}"));
+    let on_disk = std::fs::read(dir.path().join("secret.key")).unwrap();
+    assert_eq!(
+        MasterKey::from_bytes(&on_disk)
+            .unwrap()
+            .fingerprint()
+            .to_string(),
+        fp
+    );
+}
+
 #[cfg(unix)]
 #[test]
 fn home_debug_shows_no_key() {

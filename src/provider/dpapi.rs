@@ -187,6 +187,12 @@ mod tests {
              unprotected by the same Windows user, and not after a password reset"
         );
         assert!(message("unprotect", 0x8009_0005).ends_with("blob is corrupt (error 0x80090005)"));
+        assert_eq!(
+            message("unprotect", codes::ERROR_FILE_NOT_FOUND),
+            "DPAPI refused to unprotect: this Windows user's DPAPI master key for it was not found \
+             (another user's key?) (error 2)"
+        );
+        assert!(message("unprotect", codes::NTE_BAD_KEYSET).contains("administrator reset"));
     }
 
     #[cfg(not(windows))]

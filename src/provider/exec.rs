@@ -360,4 +360,83 @@ mod tests {
         assert!(shown.ends_with("..."));
         assert_eq!(stderr_start(&[0xff, b'a']), "\u{fffd}a");
     }
+
+    #[test]
+    fn builder_settings_are_kept() {
+        let provider = ExecProvider::new("give-me-key");
+        assert_eq!(provider.timeout(), ExecProvider::DEFAULT_TIMEOUT);
+        assert_eq!(provider.program(), Path::new("give-me-key"));
+        let provider = provider
+            .with_timeout(Duration::from_millis(1500))
+            .with_args(["a", "b c"]);
+        assert_eq!(provider.timeout(), Duration::from_millis(1500));
+        assert_eq!(provider.args, [OsString::from("a"), OsString::from("b c")]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_program_that_stays_busy_is_an_error_after_a_few_retries() {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key.sh");
+        // Held open for writing for the whole test: every exec fails with "text file busy".
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o700)
+            .open(&path)
+            .unwrap();
+        file.write_all(b"#!/bin/sh\nprintf '%s' AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n")
+            .unwrap();
+        match ExecProvider::new(&path).fingerprint() {
+            Err(ProviderError::ExecIo { source, .. }) => {
+                assert_eq!(source.kind(), io::ErrorKind::ExecutableFileBusy);
+            }
+            other => panic!("{other:?}"),
+        }
+        drop(file);
+    }
+
+    #[test]
+    fn read_capped_retries_interrupted_and_returns_other_errors() {
+        /// Interrupted before every chunk of 10 bytes; then `end` (end of input or an error).
+        struct Flaky {
+            left: usize,
+            interrupt: bool,
+            fail: bool,
+        }
+        impl Read for Flaky {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                self.interrupt = !self.interrupt;
+                if self.interrupt {
+                    return Err(io::ErrorKind::Interrupted.into());
+                }
+                if self.left == 0 && self.fail {
+                    return Err(io::Error::other("pipe broke"));
+                }
+                let n = buf.len().min(10).min(self.left);
+                buf[..n].fill(b'k');
+                self.left -= n;
+                Ok(n)
+            }
+        }
+        for fail in [false, true] {
+            let out = Mutex::new(Captured::default());
+            let mut pipe = Flaky {
+                left: 95,
+                interrupt: false,
+                fail,
+            };
+            let result = read_capped(&mut pipe, 64, &out);
+            match (fail, result) {
+                (false, Ok(())) => {}
+                (true, Err(e)) => assert_eq!(e.to_string(), "pipe broke"),
+                (_, other) => panic!("{fail}: {other:?}"),
+            }
+            let got = out.into_inner().unwrap();
+            assert_eq!((got.bytes.len(), got.total), (64, 95));
+        }
+    }
 }

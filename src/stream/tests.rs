@@ -737,3 +737,403 @@ fn any_number_of_threads_writes_the_same_bytes_and_reads_them_back() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Small contracts found by mutation testing (issue 8): each would let a changed line go unnoticed.
+
+#[test]
+fn stream_config_reports_what_was_selected() {
+    let default = StreamConfig::default();
+    assert_eq!(default.selected_algorithm(), Algorithm::Aes256Gcm);
+    assert_eq!(default.selected_threads().get(), 1);
+    assert_eq!(default.selected_segment_size(), 64 << 10);
+    let config = StreamConfig::default()
+        .algorithm(Algorithm::ChaCha20Poly1305)
+        .threads(NonZeroUsize::new(3).unwrap())
+        .segment_size(S)
+        .unwrap();
+    assert_eq!(config.selected_algorithm(), Algorithm::ChaCha20Poly1305);
+    assert_eq!(config.selected_threads().get(), 3);
+    assert_eq!(config.selected_segment_size(), S);
+}
+
+#[test]
+fn debug_output_describes_the_stream_without_secrets() {
+    let key = key1();
+    let id = key.id();
+    let exts = vec![Extension::new(7, b"seven".to_vec())];
+    let backup = stream(Some(&key), Algorithm::ChaCha20Poly1305, b"data", exts, 9);
+    let r = RestoreReader::new(&backup[..], &key).unwrap();
+    let header = format!("{:?}", r.header());
+    assert_eq!(
+        header,
+        format!(
+            "Header {{ version: 1, algorithm: Some(ChaCha20Poly1305), segment_size: {S}, \
+             key_id: Some(KeyId({id})), extensions: [(7, 5)], .. }}"
+        )
+    );
+    // The reader's and the writer's own fields are theirs to change; they start with the header.
+    let reader = format!("{r:?}");
+    assert!(
+        reader.starts_with("RestoreReader { header: Header {"),
+        "{reader}"
+    );
+    let plain = stream(None, Algorithm::Aes256Gcm, b"data", Vec::new(), 9);
+    let r = RestoreReader::unencrypted(&plain[..]).unwrap();
+    assert!(
+        format!("{:?}", r.header()).contains("algorithm: None, segment_size: 4096, key_id: None"),
+        "{:?}",
+        r.header()
+    );
+    let cipher = |key: Option<(&DataKey, Algorithm)>| {
+        let (_, cipher) = Header::seal_new(key, S, Vec::new(), [9; 32]).unwrap();
+        format!("{cipher:?}")
+    };
+    assert_eq!(
+        cipher(Some((&key, Algorithm::Aes256Gcm))),
+        "Aead(AES_256_GCM)"
+    );
+    assert_eq!(cipher(None), "Integrity");
+
+    let mut w = BackupWriter::new(Vec::new(), &key).unwrap();
+    w.write_all(b"abc").unwrap();
+    let writer = format!("{w:?}");
+    assert!(
+        writer.starts_with("BackupWriter { header: Header {"),
+        "{writer}"
+    );
+}
+
+/// Fails every other call with `Interrupted` (or with `error`, once `fail_at` bytes were read),
+/// and returns at most 5 bytes per call.
+struct Stutter<'a> {
+    data: &'a [u8],
+    read: usize,
+    interrupt: bool,
+    fail_at: Option<usize>,
+}
+
+impl<'a> Stutter<'a> {
+    fn new(data: &'a [u8], fail_at: Option<usize>) -> Self {
+        Stutter {
+            data,
+            read: 0,
+            interrupt: true,
+            fail_at,
+        }
+    }
+}
+
+impl Read for Stutter<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.fail_at.is_some_and(|at| self.read >= at) {
+            return Err(std::io::Error::other("the disk went away"));
+        }
+        self.interrupt = !self.interrupt;
+        if !self.interrupt {
+            return Err(std::io::ErrorKind::Interrupted.into());
+        }
+        let n = buf.len().min(5).min(self.data.len() - self.read);
+        buf[..n].copy_from_slice(&self.data[self.read..self.read + n]);
+        self.read += n;
+        Ok(n)
+    }
+}
+
+#[test]
+fn interrupted_reads_are_retried_and_other_errors_returned() {
+    let plain = pattern(3 * S + 17);
+    let exts = vec![Extension::new(1, b"one".to_vec())];
+    let backup = stream(Some(&key1()), Algorithm::Aes256Gcm, &plain, exts, 9);
+    let mut r = RestoreReader::new(Stutter::new(&backup, None), &key1()).unwrap();
+    let mut out = Vec::new();
+    r.read_to_end(&mut out).unwrap();
+    assert!(out == plain);
+
+    // An error inside the header (the magic, the fixed part, the extensions) is the reader's.
+    for at in [0, 3, 40, 70] {
+        match RestoreReader::new(Stutter::new(&backup, Some(at)), &key1()) {
+            Err(StreamError::Io(e)) => assert_eq!(e.to_string(), "the disk went away"),
+            other => panic!("{at}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_header_cut_anywhere_is_truncated() {
+    let exts = vec![Extension::new(1, b"one".to_vec())];
+    let backup = stream(Some(&key1()), Algorithm::Aes256Gcm, b"data", exts, 9);
+    let header_len = Header::read_from(&mut &backup[..]).unwrap().encoded_len();
+    for cut in 0..header_len {
+        match Header::read_from(&mut &backup[..cut]) {
+            Err(StreamError::Truncated) => {}
+            other => panic!("cut at {cut}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn several_threads_share_a_batch() {
+    // Parallelism is the point of `threads`: a batch of many segments is not left to one thread.
+    let ids = std::sync::Mutex::new(std::collections::HashSet::new());
+    let mut buf = vec![0u8; 64 * 10];
+    let failed = parallel::for_each_segment(NonZeroUsize::new(4).unwrap(), &mut buf, 10, |_, _| {
+        ids.lock().unwrap().insert(std::thread::current().id());
+        true
+    });
+    assert_eq!(failed, None);
+    assert_eq!(ids.into_inner().unwrap().len(), 4);
+}
+
+#[test]
+fn a_stream_error_is_repeated_by_every_later_read() {
+    let plain = pattern(3 * S + 100);
+    let backup = stream(Some(&key1()), Algorithm::Aes256Gcm, &plain, Vec::new(), 9);
+    let mut corrupt = backup.clone();
+    let last = corrupt.len() - 1;
+    corrupt[last] ^= 1;
+    // Data after a full-size last segment.
+    let mut trailing = stream(
+        Some(&key1()),
+        Algorithm::Aes256Gcm,
+        &plain[..3 * S],
+        vec![],
+        9,
+    );
+    trailing.push(0);
+    for (input, expected) in [
+        // Without its last segment (100 bytes and a tag), or cut inside it.
+        (&backup[..backup.len() - 116], "Truncated"),
+        (&backup[..backup.len() - 50], "CorruptSegment { index: 3 }"),
+        (&corrupt[..], "CorruptSegment { index: 3 }"),
+        (&trailing[..], "TrailingData"),
+    ] {
+        for threads in [1, 3] {
+            for read_size in [100, 4 * S] {
+                let mut r = RestoreReader::new(input, &key1())
+                    .unwrap()
+                    .with_threads(NonZeroUsize::new(threads).unwrap());
+                let mut buf = vec![0; read_size];
+                let first = loop {
+                    match r.read(&mut buf) {
+                        Ok(0) => panic!("{expected}: the stream read as complete"),
+                        Ok(_) => {}
+                        Err(e) => break e,
+                    }
+                };
+                for err in [
+                    first,
+                    r.read(&mut buf).unwrap_err(),
+                    r.read(&mut buf).unwrap_err(),
+                ] {
+                    let err = StreamError::from_io(&err).expect("a stream error");
+                    assert_eq!(
+                        format!("{err:?}"),
+                        expected,
+                        "{threads} threads, {read_size}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Returns `data`, failing once with an I/O error when exactly `fail_at` bytes have been read.
+struct FailOnceAt<'a> {
+    data: &'a [u8],
+    read: usize,
+    fail_at: Option<usize>,
+}
+
+impl Read for FailOnceAt<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let mut n = buf.len().min(self.data.len() - self.read);
+        if let Some(at) = self.fail_at {
+            if self.read == at {
+                self.fail_at = None;
+                return Err(std::io::Error::other("a hiccup"));
+            }
+            n = n.min(at - self.read);
+        }
+        buf[..n].copy_from_slice(&self.data[self.read..self.read + n]);
+        self.read += n;
+        Ok(n)
+    }
+}
+
+#[test]
+fn an_io_error_in_the_lookahead_of_a_direct_read_loses_nothing() {
+    let plain = pattern(4 * S + 10);
+    let backup = stream(Some(&key1()), Algorithm::Aes256Gcm, &plain, Vec::new(), 9);
+    let header_len = Header::read_from(&mut &backup[..]).unwrap().encoded_len();
+    let full = S + TAG_LEN;
+    // Inside the lookahead after segment 0, and after segment 1 (then `fill` had a lookahead).
+    for fail_at in [header_len + full + 5, header_len + 2 * full + 3] {
+        let input = FailOnceAt {
+            data: &backup,
+            read: 0,
+            fail_at: Some(fail_at),
+        };
+        let mut r = RestoreReader::new(input, &key1()).unwrap();
+        // At least a full ciphertext segment: the reader decrypts in place in the caller's buffer.
+        let mut buf = vec![0; 2 * S];
+        let (mut out, mut errors) = (Vec::new(), 0);
+        loop {
+            match r.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(e) => {
+                    assert_eq!(e.to_string(), "a hiccup");
+                    errors += 1;
+                }
+            }
+        }
+        assert_eq!(errors, 1);
+        assert!(out == plain, "{fail_at}");
+    }
+}
+
+#[test]
+fn seeking_after_direct_reads_inside_a_larger_file() {
+    use std::io::{Cursor, Seek, SeekFrom};
+    let plain = pattern(5 * S + 10);
+    let backup = stream(Some(&key1()), Algorithm::Aes256Gcm, &plain, Vec::new(), 9);
+    let mut file = vec![0xEE; 1000];
+    file.extend_from_slice(&backup);
+    let mut cursor = Cursor::new(file);
+    cursor.set_position(1000);
+    let mut r = RestoreReader::new(cursor, &key1()).unwrap();
+    let mut buf = vec![0; 2 * S];
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        let n = r.read(&mut buf).unwrap();
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(got.len() >= 3 * S && plain.starts_with(&got));
+    // Where the stream starts in the file is worked out from what was read so far.
+    assert_eq!(r.plaintext_len().unwrap(), plain.len() as u64);
+    assert_eq!(r.seek(SeekFrom::Start(100)).unwrap(), 100);
+    let mut part = vec![0; 50];
+    r.read_exact(&mut part).unwrap();
+    assert_eq!(part, plain[100..150]);
+}
+
+/// Shows the first `visible` bytes of `data`, then the rest once it has reported the end once
+/// (a backup still being written, or a file restored in place underneath the reader).
+struct Growing<'a> {
+    data: &'a [u8],
+    visible: usize,
+    read: usize,
+}
+
+impl Read for Growing<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.read == self.visible {
+            self.visible = self.data.len();
+            return Ok(0);
+        }
+        let n = buf.len().min(self.visible - self.read);
+        buf[..n].copy_from_slice(&self.data[self.read..self.read + n]);
+        self.read += n;
+        Ok(n)
+    }
+}
+
+#[test]
+fn truncation_is_permanent_even_if_the_input_grows() {
+    let plain = pattern(3 * S + 100);
+    let backup = stream(Some(&key1()), Algorithm::Aes256Gcm, &plain, Vec::new(), 9);
+    for threads in [1, 2] {
+        for read_size in [100, 4 * S] {
+            let input = Growing {
+                data: &backup,
+                visible: backup.len() - 116, // without the last segment
+                read: 0,
+            };
+            let mut r = RestoreReader::new(input, &key1())
+                .unwrap()
+                .with_threads(NonZeroUsize::new(threads).unwrap());
+            let mut buf = vec![0; read_size];
+            let err = loop {
+                match r.read(&mut buf) {
+                    Ok(0) => panic!("read as complete"),
+                    Ok(_) => {}
+                    Err(e) => break e,
+                }
+            };
+            for err in [err, r.read(&mut buf).unwrap_err()] {
+                assert!(
+                    matches!(StreamError::from_io(&err), Some(StreamError::Truncated)),
+                    "{threads} threads, {read_size}: {err}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_last_segment_cut_to_its_tag_or_less_is_truncated() {
+    // After segment 2, 1 to TAG_LEN bytes cannot be a segment: no plaintext byte would be left.
+    let plain = pattern(3 * S + 100);
+    let backup = stream(Some(&key1()), Algorithm::Aes256Gcm, &plain, Vec::new(), 9);
+    let end_of_2 = backup.len() - (100 + TAG_LEN);
+    for keep in 1..=TAG_LEN {
+        assert_eq!(
+            restore(Some(&key1()), &backup[..end_of_2 + keep]).unwrap_err(),
+            "Truncated",
+            "{keep}"
+        );
+    }
+    assert_eq!(
+        restore(Some(&key1()), &backup[..end_of_2 + TAG_LEN + 1]).unwrap_err(),
+        "CorruptSegment 3"
+    );
+}
+
+#[test]
+fn a_seekable_stream_without_segments_is_truncated() {
+    use std::io::Cursor;
+    let backup = stream(Some(&key1()), Algorithm::Aes256Gcm, b"data", Vec::new(), 9);
+    let header_len = Header::read_from(&mut &backup[..]).unwrap().encoded_len();
+    let mut r = RestoreReader::new(Cursor::new(&backup[..header_len]), &key1()).unwrap();
+    assert!(matches!(r.plaintext_len(), Err(StreamError::Truncated)));
+}
+
+#[test]
+fn plaintext_len_at_segment_boundaries_and_with_trailing_bytes() {
+    use std::io::Cursor;
+    for len in [1, S - 1, S, S + 1, 2 * S - 1, 2 * S, 3 * S - 1] {
+        let plain = pattern(len);
+        let backup = stream(Some(&key1()), Algorithm::Aes256Gcm, &plain, Vec::new(), 9);
+        let mut r = RestoreReader::new(Cursor::new(&backup[..]), &key1()).unwrap();
+        assert_eq!(r.plaintext_len().unwrap(), len as u64);
+    }
+    // A few bytes after a full last segment are trailing data, not a segment.
+    let backup = stream(
+        Some(&key1()),
+        Algorithm::Aes256Gcm,
+        &pattern(2 * S),
+        vec![],
+        9,
+    );
+    for extra in [1, 5, TAG_LEN] {
+        let mut longer = backup.clone();
+        longer.extend(std::iter::repeat_n(0, extra));
+        let mut r = RestoreReader::new(Cursor::new(&longer[..]), &key1()).unwrap();
+        assert!(
+            matches!(r.plaintext_len(), Err(StreamError::TrailingData)),
+            "{extra}"
+        );
+    }
+}
+
+#[test]
+fn flush_flushes_the_inner_writer() {
+    let inner = std::io::BufWriter::with_capacity(1 << 20, Vec::new());
+    let mut w = BackupWriter::new(inner, &key1()).unwrap();
+    w.write_all(&pattern(3 * (64 << 10))).unwrap();
+    assert!(!w.get_ref().buffer().is_empty());
+    w.flush().unwrap();
+    assert!(w.get_ref().buffer().is_empty());
+    assert!(!w.get_ref().get_ref().is_empty());
+}
