@@ -291,7 +291,13 @@ impl<R: Read> RestoreReader<R> {
         self.consumed += (got.0 - self.filled) as u64;
         self.filled = got.0;
         got.1?;
+        self.open_loaded(want)
+    }
 
+    /// Authenticates the segments loaded in `buf[..filled]`: all of them non-final if the
+    /// batch is complete (`filled == want`), else the input ended within them.
+    fn open_loaded(&mut self, want: usize) -> Result<(), StreamError> {
+        let full = self.full();
         let filled = std::mem::take(&mut self.filled);
         let nonfinal = (filled.saturating_sub(LOOKAHEAD) / full).min(self.batch);
         let index = self.index;
@@ -489,7 +495,8 @@ impl<R: Read> RestoreReader<R> {
             out.fill(0);
             self.filled = need;
             result?;
-            self.load_buffered()?;
+            // The input ended here: never read past that end (as the one-thread reader).
+            self.open_loaded(usize::MAX)?;
             return Ok(0);
         }
 
