@@ -1,13 +1,16 @@
 //! Sealing or opening a batch of consecutive segments on several threads.
 //!
 //! The writer and the reader hold one batch of segments in their buffer, laid out exactly as in
-//! the stream (each segment followed by its tag). With more than one thread, a batch is split
-//! into contiguous groups of segments, one per thread, processed under [`std::thread::scope`]:
+//! the stream (each segment followed by its tag). With more than one thread, the segments of a
+//! batch are handed out in order, one at a time, to the calling thread and its helpers, which run
+//! under [`std::thread::scope`]:
 //! every worker is joined before [`for_each_segment`] returns, so no thread outlives the call and
 //! a reader or writer never owns a thread between calls (dropping one mid-stream leaves none
 //! behind). No pool is shared with the host.
 
 use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::thread;
 
 /// Plaintext bytes per thread in a batch when sealing or opening on several threads: large
@@ -56,10 +59,10 @@ where
     split(threads, buf, full, f, None::<fn()>).0
 }
 
-/// Like [`for_each_segment`], but the calling thread runs `alongside` (the writer's output of
-/// the previous batch) while `threads` workers of its own process the segments, so I/O and
-/// sealing overlap. With one thread (or one segment) `alongside` runs first, then the segments,
-/// on the calling thread.
+/// Like [`for_each_segment`], but the calling thread first runs `alongside` (the writer's output
+/// of the previous batch) while its helpers start on the segments, so I/O and sealing overlap;
+/// then it takes segments too. With one thread (or one segment) `alongside` runs first, then
+/// the segments, on the calling thread.
 pub(crate) fn for_each_segment_alongside<F, T>(
     threads: NonZeroUsize,
     buf: &mut [u8],
@@ -85,41 +88,46 @@ where
     F: Fn(usize, &mut [u8]) -> bool + Sync,
 {
     let count = buf.len().div_ceil(full);
-    let per_thread = count.div_ceil(threads.get()).max(1);
-    let run = |first: usize, group: &mut [u8]| {
-        group
-            .chunks_mut(full)
-            .enumerate()
-            .position(|(j, segment)| !f(first + j, segment))
-            .map(|j| first + j)
-    };
     if threads.get() == 1 || count <= 1 {
         let value = alongside.map(|alongside| alongside());
-        return (run(0, buf), value);
+        let failed = buf
+            .chunks_mut(full)
+            .enumerate()
+            .position(|(j, segment)| !f(j, segment));
+        return (failed, value);
     }
-    thread::scope(|scope| {
-        let mut groups = buf.chunks_mut(per_thread * full).enumerate();
-        // Without other work, the calling thread takes the first group itself.
-        let own = match alongside {
-            Some(_) => None,
-            None => groups.next(),
-        };
-        let workers: Vec<_> = groups
-            .map(|(g, group)| scope.spawn(move || run(g * per_thread, group)))
-            .collect();
+    // Segments are handed out one at a time, in order, to whichever thread asks first (the
+    // calling thread too, once `alongside` is done): a thread that the OS schedules late takes
+    // fewer segments instead of holding up the batch.
+    let queue = Mutex::new(buf.chunks_mut(full).enumerate());
+    let failed = AtomicUsize::new(usize::MAX);
+    let work = || {
+        loop {
+            let next = queue.lock().unwrap_or_else(PoisonError::into_inner).next();
+            let Some((j, segment)) = next else { break };
+            // Every segment before a failed one was handed out before it: stop there.
+            if failed.load(Ordering::Relaxed) < j {
+                break;
+            }
+            if !f(j, segment) {
+                failed.fetch_min(j, Ordering::Relaxed);
+            }
+        }
+    };
+    let value = thread::scope(|scope| {
+        let helpers = (threads.get() - 1).min(count - 1);
+        let workers: Vec<_> = (0..helpers).map(|_| scope.spawn(work)).collect();
         let value = alongside.map(|alongside| alongside());
-        let mut failed = own.and_then(|(_, group)| run(0, group));
+        work();
         for worker in workers {
-            let result = worker
+            worker
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            failed = match (failed, result) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
         }
-        (failed, value)
-    })
+        value
+    });
+    let failed = failed.into_inner();
+    ((failed != usize::MAX).then_some(failed), value)
 }
 
 #[cfg(test)]
