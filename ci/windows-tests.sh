@@ -142,7 +142,15 @@ fi
 
 # --- 5. lint and test -------------------------------------------------------------------------------
 
-export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER="$WINE"
+# Every test binary (and doctest) runs under `timeout`: one that hangs under Wine is killed after
+# this many seconds (and its Windows children with it: they share its process group) and fails,
+# instead of stalling CI. Far above the slowest binary's run (see the README).
+per_binary_timeout=${STRONGBOX_WINDOWS_TEST_TIMEOUT:-300}
+case $per_binary_timeout in
+'' | *[!0-9]*) fail "STRONGBOX_WINDOWS_TEST_TIMEOUT must be a number of seconds, not '$per_binary_timeout'" ;;
+esac
+command -v timeout >/dev/null || fail "no timeout command (coreutils)"
+export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER="timeout --kill-after=10 $per_binary_timeout $WINE"
 
 step "cargo clippy --target $TARGET --all-targets -- -D warnings"
 cargo clippy --target "$TARGET" --all-targets -- -D warnings </dev/null
