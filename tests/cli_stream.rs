@@ -597,6 +597,31 @@ fn password_reset_story() {
         .stdout(saved);
 }
 
+/// A key program printing the master key in `key_file`: a shell script on Unix.
+#[cfg(unix)]
+fn print_key_program(env: &Env, key_file: &std::path::Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let script = env.path("print-key.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\nexec cat '{}'\n", key_file.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700)).unwrap();
+    script
+}
+
+/// A key program printing the master key in `key_file`: on Windows a batch file (run through
+/// `cmd.exe`), printing it in base64 (`type` would not print raw bytes faithfully).
+#[cfg(windows)]
+fn print_key_program(env: &Env, key_file: &std::path::Path) -> std::path::PathBuf {
+    use base64::Engine as _;
+    let key = base64::engine::general_purpose::STANDARD.encode(std::fs::read(key_file).unwrap());
+    let script = env.path("print-key.cmd");
+    std::fs::write(&script, format!("@echo off\r\necho {key}\r\n")).unwrap();
+    script
+}
+
 /// Unix: the home master key file is lost; the default provider makes a new one on next use.
 #[cfg(not(windows))]
 fn reset_default_protection(env: &Env, _db: &std::path::Path) {
@@ -632,17 +657,13 @@ fn assert_reset_refusal(env: &Env, line: &str) {
 
 /// The same story with explicit master keys: get under A (`--master-key-path`), put under B
 /// (`--master-key-exec`), decrypt the older backup with `--db` under B.
-#[cfg(unix)]
+#[cfg(any(unix, windows))]
 #[test]
 fn password_reset_story_across_providers() {
-    use std::os::unix::fs::PermissionsExt;
-
     let env = Env::new();
     let a = env.master_key_file("a.key", 1);
     let b = env.master_key_file("b.key", 2);
-    let script = env.path("print-b.sh");
-    std::fs::write(&script, format!("#!/bin/sh\nexec cat '{}'\n", b.display())).unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let script = print_key_program(&env, &b);
     let db = env.mkdir("db");
     let with_a = |env: &Env| {
         let mut c = env.cmd();
