@@ -13,7 +13,9 @@
 #   4. starts one persistent wineserver for the whole run (with its stdio detached, or a piped
 #      `ci/windows-tests.sh | tee` would never end);
 #   5. runs `cargo clippy --target x86_64-pc-windows-gnu --all-targets -- -D warnings`, then
-#      `cargo test --target x86_64-pc-windows-gnu` with Wine as the target runner.
+#      `cargo test --target x86_64-pc-windows-gnu --no-fail-fast` with Wine as the target runner,
+#      each test binary (and doctest) under `timeout` (STRONGBOX_WINDOWS_TEST_TIMEOUT seconds,
+#      300 by default), so that a test hanging under Wine fails instead of stalling CI.
 #
 # Exit status: 0 after the tests passed, or after a visible `SKIP windows tests: <reason>` line
 # when mingw, Wine or the Rust target cannot be had on this machine. Any other failure (an
@@ -38,6 +40,12 @@ fail() {
     exit 1
 }
 step() { echo "windows tests: $* ($((SECONDS - started)) s)"; }
+
+per_binary_timeout=${STRONGBOX_WINDOWS_TEST_TIMEOUT:-300}
+case $per_binary_timeout in
+'' | *[!0-9]*) fail "STRONGBOX_WINDOWS_TEST_TIMEOUT must be a number of seconds, not '$per_binary_timeout'" ;;
+esac
+command -v timeout >/dev/null || fail "no timeout command (coreutils)"
 
 # --- 1. tools -----------------------------------------------------------------------------------
 
@@ -145,17 +153,20 @@ fi
 # Every test binary (and doctest) runs under `timeout`: one that hangs under Wine is killed after
 # this many seconds (and its Windows children with it: they share its process group) and fails,
 # instead of stalling CI. Far above the slowest binary's run (see the README).
-per_binary_timeout=${STRONGBOX_WINDOWS_TEST_TIMEOUT:-300}
-case $per_binary_timeout in
-'' | *[!0-9]*) fail "STRONGBOX_WINDOWS_TEST_TIMEOUT must be a number of seconds, not '$per_binary_timeout'" ;;
-esac
-command -v timeout >/dev/null || fail "no timeout command (coreutils)"
 export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER="timeout --kill-after=10 $per_binary_timeout $WINE"
 
 step "cargo clippy --target $TARGET --all-targets -- -D warnings"
 cargo clippy --target "$TARGET" --all-targets -- -D warnings </dev/null
 
-step "cargo test --target $TARGET (test binaries run under Wine)"
-cargo test --target "$TARGET" "$@" </dev/null
+# Every failing test binary is reported, not only the first one.
+fail_fast=--no-fail-fast
+for arg in "$@"; do
+    case $arg in
+    --) break ;; # what follows goes to the test binaries
+    --no-fail-fast) fail_fast= ;;
+    esac
+done
+step "cargo test --target $TARGET $fail_fast (test binaries run under Wine)"
+cargo test --target "$TARGET" ${fail_fast:+"$fail_fast"} "$@" </dev/null
 
 step "windows tests passed"
