@@ -359,8 +359,8 @@ fn a_recovery_master_key_restores_after_the_master_key_is_lost() {
     }
 }
 
-/// Unix: the home master key file is lost (a new one is generated on next use). Returns the
-/// `strongbox` command of after the loss.
+/// Unix: the home master key file is lost (a new one is generated on next use). Returns a maker
+/// of `strongbox` commands run after the loss.
 #[cfg(not(windows))]
 fn lose_default_master_key(env: &Env) -> impl Fn() -> assert_cmd::Command + '_ {
     std::fs::remove_file(env.home_master_key()).unwrap();
@@ -369,9 +369,10 @@ fn lose_default_master_key(env: &Env) -> impl Fn() -> assert_cmd::Command + '_ {
 
 /// Windows: the backup's own copy is protected by DPAPI for the user who made it, which nobody
 /// else can open: another user, the same user on another machine, or after an administrator reset
-/// the user's password. Wine's DPAPI cannot be made to forget a user, so the restore is run by
-/// someone whose current master key is another one (a key file): what matters to the backup is
-/// the same, its DPAPI copy does not open.
+/// the user's password. A test cannot make DPAPI lose a user (on Windows that takes another
+/// account or an administrator; Wine's DPAPI follows only the user name), so the restore is run by
+/// someone whose current master key is another one (a key file): to the backup it is the same,
+/// its DPAPI copy does not open.
 #[cfg(windows)]
 fn lose_default_master_key(env: &Env) -> impl Fn() -> assert_cmd::Command + '_ {
     let other = env.master_key_file("other.key", 5);
