@@ -31,6 +31,12 @@ fn inspect(env: &Env, file: &str) -> String {
     String::from_utf8_lossy(&out.get_output().stdout).into_owned()
 }
 
+/// How `inspect` names the OS default protection of a backup's own key copy.
+#[cfg(not(windows))]
+const WRAPPED_BY_DEFAULT: &str = "key wrapped by: master key";
+#[cfg(windows)]
+const WRAPPED_BY_DEFAULT: &str = "key wrapped by: Windows DPAPI (a user's)";
+
 #[test]
 fn snapshot_of_an_encrypted_database_round_trips() {
     let env = Env::new();
@@ -49,7 +55,7 @@ fn snapshot_of_an_encrypted_database_round_trips() {
         "kind:           snapshot",
         "UseDatabaseKey",
         "database:       db",
-        "key wrapped by: master key",
+        WRAPPED_BY_DEFAULT,
     ] {
         assert!(text.contains(expected), "missing {expected:?}: {text}");
     }
@@ -312,13 +318,17 @@ fn a_recovery_master_key_restores_after_the_master_key_is_lost() {
         .success();
     assert_eq!(inspect(&env, "s.sbx").matches("key wrapped by:").count(), 2);
 
-    // The home master key is lost (a password reset): the backup's own copy no longer opens.
-    std::fs::remove_file(env.home_master_key()).unwrap();
-    let line = assert_failure(env.cmd().args(["restore", "s.sbx", "--to", "r0"]).assert());
+    // The master key is lost: the backup's own copy no longer opens.
+    let after_loss = lose_default_master_key(&env);
+    let line = assert_failure(
+        after_loss()
+            .args(["restore", "s.sbx", "--to", "r0"])
+            .assert(),
+    );
     assert!(line.contains("wrapped"), "{line}");
     assert!(!env.path("r0").exists());
     // With the recovery master key.
-    env.cmd()
+    after_loss()
         .args([
             "restore",
             "s.sbx",
@@ -332,12 +342,45 @@ fn a_recovery_master_key_restores_after_the_master_key_is_lost() {
     assert_same_files(&db, &env.path("r1"));
     // Or with the key saved by `key get` before the reset.
     let key_file = env.key_file("saved.b64", &saved_key);
-    env.cmd()
+    after_loss()
         .args(["restore", "s.sbx", "--to", "r2", "--key-file"])
         .arg(&key_file)
         .assert()
         .success();
     assert_same_files(&db, &env.path("r2"));
+    // Both restored databases have that key, under the master key of after the loss.
+    for restored in ["r1", "r2"] {
+        after_loss()
+            .args(["key", "get"])
+            .arg(env.path(restored))
+            .assert()
+            .success()
+            .stdout(format!("{saved_key}\n"));
+    }
+}
+
+/// Unix: the home master key file is lost (a new one is generated on next use). Returns a maker
+/// of `strongbox` commands run after the loss.
+#[cfg(not(windows))]
+fn lose_default_master_key(env: &Env) -> impl Fn() -> assert_cmd::Command + '_ {
+    std::fs::remove_file(env.home_master_key()).unwrap();
+    || env.cmd()
+}
+
+/// Windows: the backup's own copy is protected by DPAPI for the user who made it, which nobody
+/// else can open: another user, the same user on another machine, or after an administrator reset
+/// the user's password. A test cannot make DPAPI lose a user (on Windows that takes another
+/// account or an administrator; Wine's DPAPI follows only the user name), so the restore is run by
+/// someone whose current master key is another one (a key file): to the backup it is the same,
+/// its DPAPI copy does not open.
+#[cfg(windows)]
+fn lose_default_master_key(env: &Env) -> impl Fn() -> assert_cmd::Command + '_ {
+    let other = env.master_key_file("other.key", 5);
+    move || {
+        let mut cmd = env.cmd();
+        cmd.arg("--master-key-path").arg(&other);
+        cmd
+    }
 }
 
 #[test]

@@ -481,6 +481,32 @@ fn the_default_master_key_needs_home() {
     assert!(!db.join("secret.key.encrypted").exists());
 }
 
+/// On Windows the default master key is DPAPI, for the current user: no `HOME`, no key file.
+#[cfg(windows)]
+#[test]
+fn the_default_master_key_on_windows_is_dpapi_and_needs_no_home() {
+    let env = Env::new();
+    let db = env.mkdir("db");
+    env.cmd()
+        .env_remove("HOME")
+        .args(["key", "init"])
+        .arg(&db)
+        .assert()
+        .success();
+    let blob = std::fs::read(db.join("secret.key.encrypted")).unwrap();
+    // docs/KEYBLOB.md: magic, version 1, scheme 2 (DPAPI), no master-key fingerprint.
+    assert_eq!(&blob[..10], b"sbox-key\x01\x02");
+    assert_eq!(&blob[10..26], &[0; 16]);
+    env.cmd()
+        .env_remove("HOME")
+        .args(["key", "get"])
+        .arg(&db)
+        .assert()
+        .success()
+        .stdout(predicate::str::is_match("^[A-Za-z0-9+/]{43}=\r?\n$").unwrap());
+    assert!(!env.home().join(".strongbox").exists());
+}
+
 #[test]
 fn key_rotate_reprotects_every_key_and_can_run_again() {
     let env = Env::new();

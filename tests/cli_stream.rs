@@ -517,9 +517,12 @@ fn threads_option_is_accepted_and_validated() {
     );
 }
 
-/// The story of the seed: keys under master key A, `key get` saved, the master key changes (a
-/// Windows password reset; here the home key file is lost and a new one is generated), `key put`
-/// under the new master key, and a backup written before decrypts with `--db`.
+/// The story of the seed: a database key under the OS default protection, `key get` saved, the
+/// protection changes (a Windows password reset), `key put` under the new protection, and a backup
+/// written before decrypts with `--db`.
+///
+/// The reset, per platform (see [`reset_default_protection`]): on Unix the home key file is lost
+/// and a new one is generated; on Windows DPAPI no longer opens the key file.
 #[test]
 fn password_reset_story() {
     let env = Env::new();
@@ -546,8 +549,8 @@ fn password_reset_story() {
         .clone();
     std::fs::write(env.path("db.key"), &saved).unwrap();
 
-    // The reset: the old master key is gone; the default provider makes a new one.
-    std::fs::remove_file(env.home_master_key()).unwrap();
+    // The reset: the old protection no longer opens the database's key.
+    reset_default_protection(&env, &db);
     let line = assert_failure(
         env.cmd()
             .arg("decrypt")
@@ -556,10 +559,21 @@ fn password_reset_story() {
             .arg("old-backup.sbx")
             .assert(),
     );
-    assert!(line.contains("master key"), "{line}");
-    assert!(env.home_master_key().exists(), "a new home master key");
+    assert_reset_refusal(&env, &line);
+    // A different key is never put over it by mistake.
+    let key_file = db.join("secret.key.encrypted");
+    let unopenable = std::fs::read(&key_file).unwrap();
+    let line = assert_failure(
+        env.cmd()
+            .args(["key", "put"])
+            .arg(&db)
+            .write_stdin(KEY_B)
+            .assert(),
+    );
+    assert!(line.contains("different key"), "{line}");
+    assert_eq!(std::fs::read(&key_file).unwrap(), unopenable);
 
-    // After: put the saved key back under the new master key.
+    // After: put the saved key back under the new protection.
     env.cmd()
         .args(["key", "put"])
         .arg(&db)
@@ -583,19 +597,73 @@ fn password_reset_story() {
         .stdout(saved);
 }
 
+/// A key program printing the master key in `key_file`: a shell script on Unix.
+#[cfg(unix)]
+fn print_key_program(env: &Env, key_file: &std::path::Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let script = env.path("print-key.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\nexec cat '{}'\n", key_file.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700)).unwrap();
+    script
+}
+
+/// A key program printing the master key in `key_file`: on Windows a batch file (run through
+/// `cmd.exe`), printing it in base64 (`type` would not print raw bytes faithfully).
+#[cfg(windows)]
+fn print_key_program(env: &Env, key_file: &std::path::Path) -> std::path::PathBuf {
+    use base64::Engine as _;
+    let key = base64::engine::general_purpose::STANDARD.encode(std::fs::read(key_file).unwrap());
+    let script = env.path("print-key.cmd");
+    std::fs::write(&script, format!("@echo off\r\necho {key}\r\n")).unwrap();
+    script
+}
+
+/// Unix: the home master key file is lost; the default provider makes a new one on next use.
+#[cfg(not(windows))]
+fn reset_default_protection(env: &Env, _db: &std::path::Path) {
+    std::fs::remove_file(env.home_master_key()).unwrap();
+}
+
+#[cfg(not(windows))]
+fn assert_reset_refusal(env: &Env, line: &str) {
+    assert!(line.contains("master key"), "{line}");
+    assert!(env.home_master_key().exists(), "a new home master key");
+}
+
+/// Windows: after an administrator resets the user's password, DPAPI no longer opens what it
+/// protected for that user. Wine's DPAPI is bound to no password, so the reset is simulated as in
+/// `tests/dpapi_windows.rs`, by what it does to the key file: DPAPI refuses its DPAPI blob (a
+/// damaged ciphertext byte, refused with an OS error code as a reset is).
+#[cfg(windows)]
+fn reset_default_protection(_env: &Env, db: &std::path::Path) {
+    // docs/KEYBLOB.md, scheme 2: the DPAPI blob's length (u16, big-endian) at 106, the blob at 108.
+    let path = db.join("secret.key.encrypted");
+    let mut bytes = std::fs::read(&path).unwrap();
+    assert_eq!(bytes[9], 2, "a DPAPI key blob");
+    let len = usize::from(u16::from_be_bytes([bytes[106], bytes[107]]));
+    bytes[108 + len - 1] ^= 0x80;
+    std::fs::write(&path, &bytes).unwrap();
+}
+
+#[cfg(windows)]
+fn assert_reset_refusal(env: &Env, line: &str) {
+    assert!(line.contains("DPAPI refused to unprotect"), "{line}");
+    assert!(!env.home_master_key().exists(), "DPAPI needs no key file");
+}
+
 /// The same story with explicit master keys: get under A (`--master-key-path`), put under B
 /// (`--master-key-exec`), decrypt the older backup with `--db` under B.
-#[cfg(unix)]
+#[cfg(any(unix, windows))]
 #[test]
 fn password_reset_story_across_providers() {
-    use std::os::unix::fs::PermissionsExt;
-
     let env = Env::new();
     let a = env.master_key_file("a.key", 1);
     let b = env.master_key_file("b.key", 2);
-    let script = env.path("print-b.sh");
-    std::fs::write(&script, format!("#!/bin/sh\nexec cat '{}'\n", b.display())).unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let script = print_key_program(&env, &b);
     let db = env.mkdir("db");
     let with_a = |env: &Env| {
         let mut c = env.cmd();

@@ -170,19 +170,19 @@ fn envelope_errors() {
     }
 }
 
-#[cfg(unix)]
 #[test]
 fn provider_errors() {
     let dir = tempfile::tempdir().unwrap();
     let b64 = base64::engine::general_purpose::STANDARD.encode(MASTER);
     let hex = common::hex(MASTER);
     let mut errors: Vec<(String, ProviderError)> = Vec::new();
-    // Key files: wrong length (key + junk), bad encoding, readable by others.
+    // Key files: wrong length (key + junk), bad encoding, readable by others (Unix modes only).
     for (name, content, mode) in [
         ("long", [&MASTER[..], b"junk"].concat(), 0o600),
         ("b64-bad", format!("{}*\n", &b64[..43]).into_bytes(), 0o600),
         ("hex-bad", format!("{}z", &hex[..63]).into_bytes(), 0o600),
         ("hex-twice", format!("{hex}{hex}").into_bytes(), 0o600),
+        #[cfg(unix)]
         ("insecure", MASTER.to_vec(), 0o644),
     ] {
         let path = dir.path().join(name);
@@ -194,7 +194,8 @@ fn provider_errors() {
                 .unwrap_err(),
         ));
     }
-    // Key programs: the same outputs printed.
+    // Key programs (`/bin/sh` scripts): the same outputs printed.
+    #[cfg(unix)]
     for (name, body) in [
         (
             "exec-long",
@@ -213,6 +214,43 @@ fn provider_errors() {
             .with_args([b64.clone(), hex.clone()])
             .with_timeout(std::time::Duration::from_millis(500));
         errors.push((name.into(), provider.fingerprint().unwrap_err()));
+        check(name, &ErrDebug(format!("{provider:?}")));
+    }
+    // Key programs (batch files, run through `cmd.exe`): a bad key printed, or the key printed
+    // and then a failure or a hang.
+    #[cfg(windows)]
+    for (name, lines) in [
+        ("exec-b64-bad", vec![format!("echo {}*", &b64[..43])]),
+        ("exec-hex-bad", vec![format!("echo {}z", &hex[..63])]),
+        (
+            "exec-fails-after-key",
+            vec![format!("echo {b64}"), "exit /b 1".to_owned()],
+        ),
+        (
+            "exec-timeout-after-key",
+            vec![
+                format!("echo {b64}"),
+                ":again".to_owned(),
+                "goto again".to_owned(),
+            ],
+        ),
+    ] {
+        let program = dir.path().join(format!("{name}.cmd"));
+        std::fs::write(&program, format!("@echo off\r\n{}\r\n", lines.join("\r\n"))).unwrap();
+        let provider = strongbox::ExecProvider::new(program)
+            .with_args([b64.clone(), hex.clone()])
+            .with_timeout(std::time::Duration::from_millis(500));
+        let err = provider.fingerprint().unwrap_err();
+        // The program ran and failed as written (not, say, failed to start).
+        let expected = match name {
+            "exec-fails-after-key" => {
+                matches!(err, ProviderError::ExecFailed { code: Some(1), .. })
+            }
+            "exec-timeout-after-key" => matches!(err, ProviderError::ExecTimeout { .. }),
+            _ => matches!(err, ProviderError::ExecBadEncoding { .. }),
+        };
+        assert!(expected, "{name}: {err:?}");
+        errors.push((name.into(), err));
         check(name, &ErrDebug(format!("{provider:?}")));
     }
     for (what, err) in &errors {

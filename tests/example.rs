@@ -1,7 +1,8 @@
 //! Runs the README's first command's program (`examples/backup_and_restore.rs`) so that it cannot
-//! rot: same code, with the master key in a temporary directory instead of `$HOME` (the
-//! home-file provider is the Unix one).
-#![cfg(unix)]
+//! rot: same code, with the platform's default master key. On Unix that is the home-file
+//! provider, here with its key in a temporary directory instead of `$HOME`; on Windows, DPAPI for
+//! the current user (which writes no file).
+#![cfg(any(unix, windows))]
 
 #[allow(dead_code)]
 #[path = "../examples/backup_and_restore.rs"]
@@ -9,16 +10,21 @@ mod example;
 
 use std::sync::Arc;
 
-use strongbox::{BackupError, UnixHomeFileProvider};
+use strongbox::{BackupError, MasterKeyProvider};
 
 #[test]
 fn the_main_example_runs_and_checks_what_it_claims() {
     let tmp = tempfile::tempdir().unwrap();
-    let master = Arc::new(UnixHomeFileProvider::at(tmp.path().join("home/secret.key")));
+    #[cfg(unix)]
+    let master: Arc<dyn MasterKeyProvider> = Arc::new(strongbox::UnixHomeFileProvider::at(
+        tmp.path().join("home/secret.key"),
+    ));
+    #[cfg(windows)]
+    let master: Arc<dyn MasterKeyProvider> = strongbox::default_provider().unwrap();
     let work = tmp.path().join("work");
     std::fs::create_dir(&work).unwrap();
     let mut printed = Vec::new();
-    let outcome = example::run(master, &work, &mut printed).unwrap();
+    let outcome = example::run(Arc::clone(&master), &work, &mut printed).unwrap();
     assert!(outcome.snapshot_identical);
     assert!(outcome.logical_identical);
     assert!(
@@ -37,5 +43,11 @@ fn the_main_example_runs_and_checks_what_it_claims() {
         printed.lines().count() <= 10,
         "a few clear lines:\n{printed}"
     );
+    #[cfg(unix)]
     assert!(tmp.path().join("home/secret.key").exists());
+    #[cfg(windows)]
+    assert!(matches!(
+        master.protection().unwrap(),
+        strongbox::Protection::Dpapi(_)
+    ));
 }

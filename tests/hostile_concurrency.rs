@@ -145,7 +145,6 @@ fn rotate_child_process() {
     );
 }
 
-#[cfg(unix)]
 #[test]
 fn two_processes_rotating_the_same_databases() {
     let tmp = tempfile::tempdir().unwrap();

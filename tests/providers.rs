@@ -354,6 +354,124 @@ mod exec {
     }
 }
 
+/// The Exec provider on Windows, with batch files as key programs (run through `cmd.exe` by the
+/// standard library): the program is found and started, its output and exit code are read, and a
+/// program that hangs is killed at the timeout. The exhaustive Exec tests above need `/bin/sh`.
+#[cfg(windows)]
+mod exec_windows {
+    use super::*;
+
+    /// Writes a batch file `name` (CRLF line endings) into `dir`.
+    fn batch(dir: &Path, name: &str, lines: &[&str]) -> std::path::PathBuf {
+        let path = dir.join(name);
+        let mut text = String::from("@echo off\r\n");
+        for line in lines {
+            text.push_str(line);
+            text.push_str("\r\n");
+        }
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_batch_file_printing_base64_or_hex_gives_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let hexkey = hex(&key_bytes());
+        for (name, line) in [
+            ("b64.cmd", format!("echo {KEY_B64}")),
+            ("hex.bat", format!("echo {hexkey}")),
+        ] {
+            let program = batch(dir.path(), name, &[&line]);
+            let fp = ExecProvider::new(&program).fingerprint();
+            assert_eq!(fp.unwrap(), Some(expected_fp()), "{name}");
+        }
+    }
+
+    #[test]
+    fn arguments_reach_the_program() {
+        let dir = tempfile::tempdir().unwrap();
+        let program = batch(
+            dir.path(),
+            "args.cmd",
+            &[
+                r#"if not "%~1"=="--vault" exit /b 2"#,
+                r#"if not "%~2"=="prod" exit /b 3"#,
+                r#"if not "%~3"=="" exit /b 4"#,
+                &format!("echo {KEY_B64}"),
+            ],
+        );
+        let provider = ExecProvider::new(&program).with_args(["--vault", "prod"]);
+        assert_eq!(provider.fingerprint().unwrap(), Some(expected_fp()));
+        let err = ExecProvider::new(&program)
+            .with_args(["--vault", "test"])
+            .fingerprint()
+            .unwrap_err();
+        assert!(
+            matches!(err, ProviderError::ExecFailed { code: Some(3), .. }),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn non_zero_exit_shows_code_and_stderr() {
+        let dir = tempfile::tempdir().unwrap();
+        let program = batch(
+            dir.path(),
+            "sealed.cmd",
+            &[
+                "echo vault is sealed>&2",
+                &format!("echo {KEY_B64}"),
+                "exit /b 7",
+            ],
+        );
+        let err = ExecProvider::new(&program).fingerprint().unwrap_err();
+        match &err {
+            ProviderError::ExecFailed { code, stderr, .. } => {
+                assert_eq!(*code, Some(7));
+                assert_eq!(stderr, "vault is sealed");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(err.to_string().contains("exited with status 7"), "{err}");
+        assert_no_secret(&format!("{err} {err:?}"), &key_bytes());
+    }
+
+    #[test]
+    fn a_hanging_program_is_killed_after_the_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let program = batch(
+            dir.path(),
+            "hang.cmd",
+            &["echo asking the vault>&2", ":again", "goto again"],
+        );
+        let provider = ExecProvider::new(&program).with_timeout(Duration::from_millis(500));
+        let err = provider.fingerprint().unwrap_err();
+        match &err {
+            ProviderError::ExecTimeout {
+                timeout, stderr, ..
+            } => {
+                assert_eq!(*timeout, Duration::from_millis(500));
+                assert_eq!(stderr, "asking the vault");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(err.to_string().contains("was killed"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_program_is_not_found() {
+        let dir = tempfile::tempdir().unwrap();
+        for program in [
+            dir.path().join("nope.exe"),
+            "strongbox-no-such-program-on-path".into(),
+        ] {
+            let err = ExecProvider::new(&program).fingerprint().unwrap_err();
+            assert!(matches!(err, ProviderError::ExecNotFound { .. }), "{err:?}");
+            assert!(err.to_string().contains("was not found"), "{err}");
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // File
 
