@@ -149,6 +149,7 @@ pub(crate) fn restore_workdir(target: &Path) -> io::Result<(tempfile::TempDir, f
         .create_new(true)
         .open(work.path().join(RESTORE_LOCK))?;
     try_lock(&lock);
+    #[cfg_attr(not(unix), allow(unused_mut))]
     let mut builder = fs::DirBuilder::new();
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
