@@ -422,8 +422,8 @@ impl<R: Read> RestoreReader<R> {
     /// With several threads: loads up to a batch of whole non-final segments straight into
     /// `out` (each segment's ciphertext at its plaintext offset, its tag aside) and opens them
     /// there in parallel; returns the plaintext length released (0 if the input ends within
-    /// them: they are then handed to [`load_buffered`](Self::load_buffered), which knows how
-    /// to end a stream). Used only when no plaintext is pending and nothing is to be skipped,
+    /// them: they are then put back in `buf` and handed to [`open_loaded`](Self::open_loaded),
+    /// which knows how to end a stream). Used only when no plaintext is pending and nothing is to be skipped,
     /// with `out` at least two segments long.
     fn load_direct_batch(&mut self, out: &mut [u8]) -> Result<usize, StreamError> {
         self.take_lookahead();
@@ -433,34 +433,21 @@ impl<R: Read> RestoreReader<R> {
         let total = count * full;
         let out = &mut out[..count * size];
         self.tags.resize(count * TAG_LEN, 0);
-        // The stream bytes at `pos` go to segment `pos / full`: ciphertext into `out`, tag aside.
         let mut pos = 0;
-        let mut place = |pos: usize, bytes: &[u8]| -> usize {
-            let (j, r) = (pos / full, pos % full);
-            if r < size {
-                let n = bytes.len().min(size - r);
-                out[j * size + r..][..n].copy_from_slice(&bytes[..n]);
-                n
-            } else {
-                let n = bytes.len().min(full - r);
-                self.tags[j * TAG_LEN + r - size..][..n].copy_from_slice(&bytes[..n]);
-                n
-            }
-        };
         // Bytes of the first segment already read.
         let have = std::mem::take(&mut self.filled);
         while pos < have {
-            pos += place(pos, &self.buf[pos..have]);
+            let to = detached_place(out, &mut self.tags, size, pos);
+            let n = to.len().min(have - pos);
+            to[..n].copy_from_slice(&self.buf[pos..pos + n]);
+            pos += n;
         }
         let mut result = Ok(());
         while pos < total {
-            let (j, r) = (pos / full, pos % full);
-            let dest = if r < size {
-                &mut out[j * size + r..(j + 1) * size]
-            } else {
-                &mut self.tags[j * TAG_LEN + r - size..(j + 1) * TAG_LEN]
-            };
-            match self.inner.read(dest) {
+            match self
+                .inner
+                .read(detached_place(out, &mut self.tags, size, pos))
+            {
                 Ok(0) => break,
                 Ok(n) => pos += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -482,7 +469,7 @@ impl<R: Read> RestoreReader<R> {
             // order in `buf`, where the buffered path takes over (or a retry resumes).
             let need = pos + ahead;
             if self.buf.len() < need {
-                let mut grown = Zeroizing::new(vec![0; need.max(self.buf.len())]);
+                let mut grown = Zeroizing::new(vec![0; need]);
                 grown[..ahead].copy_from_slice(&self.buf[..ahead]);
                 self.buf = grown;
             }
@@ -553,6 +540,24 @@ impl<R: Read> RestoreReader<R> {
                 Ok(plain_len)
             }
         }
+    }
+}
+
+/// Where stream byte `pos` of a run of `size`-byte segments goes when their tags are kept apart:
+/// the rest of its segment's ciphertext in `out` (at the plaintext offset), or the rest of its
+/// tag in `tags`.
+fn detached_place<'a>(
+    out: &'a mut [u8],
+    tags: &'a mut [u8],
+    size: usize,
+    pos: usize,
+) -> &'a mut [u8] {
+    let full = size + TAG_LEN;
+    let (j, r) = (pos / full, pos % full);
+    if r < size {
+        &mut out[j * size + r..(j + 1) * size]
+    } else {
+        &mut tags[j * TAG_LEN + r - size..(j + 1) * TAG_LEN]
     }
 }
 
@@ -647,29 +652,22 @@ impl<R: Read> Read for RestoreReader<R> {
             } else {
                 self.filled
             };
-            if self.threads.get() == 1 && self.skip == 0 && out.len() >= full && buffered < full {
-                match self.load_direct(out) {
-                    Ok(0) => continue,
-                    Ok(n) => {
-                        self.offset += n as u64;
-                        return Ok(n);
-                    }
-                    Err(err) => return Err(self.fail(err)),
+            // Straight into `out`: one segment with one thread, a batch with several.
+            let direct = if self.skip > 0 || buffered >= full {
+                None
+            } else if self.threads.get() == 1 {
+                (out.len() >= full).then(|| self.load_direct(out))
+            } else {
+                (out.len() >= 2 * self.segment_size).then(|| self.load_direct_batch(out))
+            };
+            match direct {
+                Some(Ok(0)) => continue,
+                Some(Ok(n)) => {
+                    self.offset += n as u64;
+                    return Ok(n);
                 }
-            }
-            if self.threads.get() > 1
-                && self.skip == 0
-                && out.len() >= 2 * self.segment_size
-                && buffered < full
-            {
-                match self.load_direct_batch(out) {
-                    Ok(0) => continue,
-                    Ok(n) => {
-                        self.offset += n as u64;
-                        return Ok(n);
-                    }
-                    Err(err) => return Err(self.fail(err)),
-                }
+                Some(Err(err)) => return Err(self.fail(err)),
+                None => {}
             }
             if let Err(err) = self.load_buffered() {
                 return Err(self.fail(err));

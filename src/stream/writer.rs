@@ -20,8 +20,9 @@ use crate::key::{DataKey, fill_random};
 /// inner writer but cannot emit a partial segment.
 ///
 /// With [`StreamConfig::threads`] set to `n > 1`, the writer buffers a batch of consecutive
-/// segments (about `n` MiB) and seals it on `n` scoped threads while the calling thread writes
-/// the previous, already sealed batch (so sealing and output overlap); a large `write` that
+/// segments (about `n` MiB) and seals it on `n` scoped threads, the calling thread joining in
+/// once it has written the previous, already sealed batch (so sealing and output overlap); a
+/// large `write` that
 /// covers a whole batch is copied into the buffer by the sealing threads. The output is the same
 /// bytes, in the same order, as with one thread; memory is two batches.
 ///
