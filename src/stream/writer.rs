@@ -22,9 +22,8 @@ use crate::key::{DataKey, fill_random};
 /// With [`StreamConfig::threads`] set to `n > 1`, the writer buffers a batch of consecutive
 /// segments (about `n` MiB) and seals it on `n` scoped threads, the calling thread joining in
 /// once it has written the previous, already sealed batch (so sealing and output overlap); a
-/// large `write` that
-/// covers a whole batch is copied into the buffer by the sealing threads. The output is the same
-/// bytes, in the same order, as with one thread; memory is two batches.
+/// large `write` that covers a whole batch is copied into the buffer by the sealing threads. The
+/// output is the same bytes, in the same order, as with one thread; memory is two batches.
 ///
 /// **You must call [`finish`](Self::finish)**: it seals the last segment. A stream whose writer
 /// was dropped without it is rejected by [`RestoreReader`](super::RestoreReader) as
