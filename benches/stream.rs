@@ -168,6 +168,44 @@ fn encrypt(c: &mut Criterion) {
                 })
             },
         );
+        // The ceiling for 2 threads behind `Write`: each thread does `via_write` on its own half
+        // of the data into its own half of the output (no ordering, no hand-off between them).
+        g.bench_function(
+            BenchmarkId::new(format!("{prefix}_via_write_2t"), DEFAULT),
+            |b| {
+                b.iter(|| {
+                    let half = LEN / 2;
+                    let (out0, out1) = out.split_at_mut(half + half / DEFAULT * TAG_LEN);
+                    std::thread::scope(|s| {
+                        for (k, (src, dst)) in [(&plain[..half], out0), (&plain[half..], out1)]
+                            .into_iter()
+                            .enumerate()
+                        {
+                            let ring = &ring;
+                            s.spawn(move || {
+                                let mut segment = vec![0u8; DEFAULT + TAG_LEN];
+                                let mut w = Cursor::new(dst);
+                                for (i, src) in src.chunks(DEFAULT).enumerate() {
+                                    let i = i + k * half / DEFAULT;
+                                    let (body, tag) = segment.split_at_mut(src.len());
+                                    body.copy_from_slice(src);
+                                    let t = ring
+                                        .seal_in_place_separate_tag(
+                                            nonce(i, false),
+                                            Aad::empty(),
+                                            body,
+                                        )
+                                        .unwrap();
+                                    tag[..TAG_LEN].copy_from_slice(t.as_ref());
+                                    w.write_all(&segment[..src.len() + TAG_LEN]).unwrap();
+                                }
+                            });
+                        }
+                    });
+                    black_box(&out);
+                })
+            },
+        );
     }
     for (name, algorithm, n) in [
         ("strongbox_aes", Algorithm::Aes256Gcm, 1),
@@ -261,6 +299,44 @@ fn decrypt(c: &mut Criterion) {
                 black_box(&out);
             })
         });
+        // The ceiling for 2 threads: each thread does `copy` on its own half.
+        g.bench_function(
+            BenchmarkId::new(format!("{prefix}_copy_2t"), DEFAULT),
+            |b| {
+                b.iter(|| {
+                    let half = sealed.len() / 2;
+                    let (src0, src1) = sealed.split_at(half);
+                    let (out0, out1) = out.split_at_mut(LEN / 2);
+                    std::thread::scope(|s| {
+                        for (k, (src, dst)) in [(src0, out0), (src1, out1)].into_iter().enumerate()
+                        {
+                            let ring = &ring;
+                            s.spawn(move || {
+                                for (i, (src, dst)) in src
+                                    .chunks(DEFAULT + TAG_LEN)
+                                    .zip(dst.chunks_mut(DEFAULT))
+                                    .enumerate()
+                                {
+                                    let i = i + k * LEN / 2 / DEFAULT;
+                                    let (body, tag) = src.split_at(DEFAULT);
+                                    dst.copy_from_slice(body);
+                                    let tag: [u8; TAG_LEN] = tag.try_into().unwrap();
+                                    ring.open_in_place_separate_tag(
+                                        nonce(i, false),
+                                        Aad::empty(),
+                                        tag.into(),
+                                        dst,
+                                        0..,
+                                    )
+                                    .unwrap();
+                                }
+                            });
+                        }
+                    });
+                    black_box(&out);
+                })
+            },
+        );
     }
     for (name, algorithm, n) in [
         ("strongbox_aes", Algorithm::Aes256Gcm, 1),

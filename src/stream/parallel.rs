@@ -10,7 +10,7 @@
 
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError, mpsc};
 use std::thread;
 
 /// Plaintext bytes per thread in a batch when sealing or opening on several threads: large
@@ -128,6 +128,113 @@ where
     });
     let failed = failed.into_inner();
     ((failed != usize::MAX).then_some(failed), value)
+}
+
+/// Runs `body` with `threads - 1` scoped helper threads that take tasks from a queue, run
+/// `work` on each and send the result back. The calling thread hands out tasks, runs queued
+/// tasks itself when it has nothing else to do ([`Helpers::help`]) and collects results
+/// ([`Helpers::done`]). The helpers stop when `body` returns and are joined before
+/// `with_helpers` returns (a panic in one is resumed on the calling thread): no thread outlives
+/// the call.
+///
+/// Unlike [`for_each_segment`], tasks flow through the queue for as long as `body` runs, so a
+/// long `write` or `read` starts its threads once, not once per batch, and I/O on the calling
+/// thread overlaps the work of the helpers.
+pub(crate) fn with_helpers<T, U, R>(
+    threads: NonZeroUsize,
+    work: impl Fn(T) -> U + Sync,
+    body: impl FnOnce(&mut Helpers<'_, T, U>) -> R,
+) -> R
+where
+    T: Send,
+    U: Send,
+{
+    let (todo_tx, todo_rx) = mpsc::channel::<T>();
+    let (done_tx, done_rx) = mpsc::channel::<Option<U>>();
+    let todo_rx = Mutex::new(todo_rx);
+    let work = &work;
+    thread::scope(|scope| {
+        let workers: Vec<_> = (1..threads.get())
+            .map(|_| {
+                let (todo, done) = (&todo_rx, done_tx.clone());
+                scope.spawn(move || {
+                    // A helper that panics says so, so that `done` never waits for it forever.
+                    let _alarm = PanicAlarm(&done);
+                    loop {
+                        let task = todo.lock().unwrap_or_else(PoisonError::into_inner).recv();
+                        let Ok(task) = task else { break };
+                        if done.send(Some(work(task))).is_err() {
+                            break;
+                        }
+                    }
+                })
+            })
+            .collect();
+        drop(done_tx);
+        let mut helpers = Helpers {
+            todo: Some(todo_tx),
+            queue: &todo_rx,
+            done: done_rx,
+            work,
+        };
+        let value = body(&mut helpers);
+        // Closing the queue stops the helpers once they finish their current task.
+        drop(helpers);
+        for worker in workers {
+            worker
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        }
+        value
+    })
+}
+
+/// The calling thread's side of [`with_helpers`].
+pub(crate) struct Helpers<'a, T, U> {
+    todo: Option<mpsc::Sender<T>>,
+    queue: &'a Mutex<mpsc::Receiver<T>>,
+    done: mpsc::Receiver<Option<U>>,
+    work: &'a (dyn Fn(T) -> U + Sync),
+}
+
+impl<T, U> Helpers<'_, T, U> {
+    /// Queues a task for the first thread free to take it.
+    pub(crate) fn push(&self, task: T) {
+        if let Some(todo) = &self.todo {
+            // The queue's receiver lives as long as `self`: sending cannot fail.
+            let _ = todo.send(task);
+        }
+    }
+
+    /// Runs one queued task on the calling thread, if one is waiting (and no helper is taking
+    /// one at this moment); returns its result.
+    pub(crate) fn help(&self) -> Option<U> {
+        let task = self.queue.try_lock().ok()?.try_recv().ok()?;
+        Some((self.work)(task))
+    }
+
+    /// A result from a helper, if one is ready.
+    pub(crate) fn try_done(&self) -> Option<U> {
+        self.done.try_recv().ok().flatten()
+    }
+
+    /// Waits for the next result from a helper. Call it only while a task is queued or running
+    /// on a helper. `None` if a helper panicked (the panic is resumed when `with_helpers`
+    /// returns).
+    pub(crate) fn done(&self) -> Option<U> {
+        self.done.recv().ok().flatten()
+    }
+}
+
+/// Sends `None` if dropped while its thread panics.
+struct PanicAlarm<'a, U>(&'a mpsc::Sender<Option<U>>);
+
+impl<U> Drop for PanicAlarm<'_, U> {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            let _ = self.0.send(None);
+        }
+    }
 }
 
 #[cfg(test)]

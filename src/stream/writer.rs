@@ -239,6 +239,64 @@ impl<W: Write> BackupWriter<W> {
         }
         Ok(())
     }
+
+    /// With several threads: seals `source` (whole segments, none of them the last) and writes
+    /// it, after the batch waiting for output. The segments go one at a time to whichever
+    /// thread is free, which copies one into a free slot of the batch buffer and seals it
+    /// there; the calling thread writes them out in order as they are sealed (sealing too when
+    /// the next one is not ready), then hands the slot on to a later segment.
+    fn seal_and_write_through(&mut self, source: &[u8]) -> Result<(), StreamError> {
+        let size = self.segment_size;
+        let full = size + TAG_LEN;
+        let count = source.len() / size;
+        let first = self.counter.advance(false)?;
+        for _ in 1..count {
+            self.counter.advance(false)?;
+        }
+        self.batch = parallel::max_batch(self.threads, size);
+        let slots = self.batch.min(count);
+        if self.buf.len() < self.batch * full {
+            self.buf = Zeroizing::new(vec![0; self.batch * full]);
+        }
+        let (inner, previous) = (&mut self.inner, &self.sealed[..self.pending]);
+        let buf = &mut self.buf[..slots * full];
+        let cipher = &self.cipher;
+        let seal = slot_work(|j, slot| {
+            slot[..size].copy_from_slice(&source[j * size..][..size]);
+            // Indices are consecutive: the counter handed out first..first + count.
+            cipher.seal(first + j as u64, false, slot);
+        });
+        let written = parallel::with_helpers(self.threads, seal, |helpers| {
+            for (j, slot) in buf.chunks_mut(full).enumerate() {
+                helpers.push((j, slot));
+            }
+            inner.write_all(previous)?;
+            // Sealed segments by slot: segments next..next + slots are queued or sealed.
+            let mut sealed: Vec<Option<&mut [u8]>> = (0..slots).map(|_| None).collect();
+            for next in 0..count {
+                let slot = loop {
+                    if let Some(slot) = sealed[next % slots].take() {
+                        break slot;
+                    }
+                    let (j, slot) = match helpers.try_done().or_else(|| helpers.help()) {
+                        Some(done) => done,
+                        None => helpers
+                            .done()
+                            .ok_or_else(|| io::Error::other("a sealing thread panicked"))?,
+                    };
+                    sealed[j % slots] = Some(slot);
+                };
+                inner.write_all(slot)?;
+                if next + slots < count {
+                    helpers.push((next + slots, slot));
+                }
+            }
+            Ok::<_, io::Error>(())
+        });
+        self.pending = 0;
+        written?;
+        Ok(())
+    }
 }
 
 impl<W: Write> Write for BackupWriter<W> {
@@ -257,6 +315,18 @@ impl<W: Write> Write for BackupWriter<W> {
                 self.emit(false, None)?;
             }
             let capacity = self.capacity();
+            if self.threads.get() > 1 && self.filled == 0 && rest.len() > capacity {
+                // More than a batch, with more data after it: seal all of it but the last
+                // (partial or full) segment on the threads, writing as the segments come.
+                let (whole, after) = rest.split_at((rest.len() - 1) / size * size);
+                let result = self.seal_and_write_through(whole);
+                if result.is_err() {
+                    self.poisoned = true;
+                }
+                result?;
+                rest = after;
+                continue;
+            }
             if self.filled == 0 && rest.len() > capacity {
                 // A whole batch, with more data after it: the sealing threads copy it in.
                 let (batch, after) = rest.split_at(capacity);
@@ -297,6 +367,17 @@ impl<W: Write> fmt::Debug for BackupWriter<W> {
             .field("buffered", &self.filled)
             .field("poisoned", &self.poisoned)
             .finish_non_exhaustive()
+    }
+}
+
+/// A task of [`parallel::with_helpers`] on a slot of a buffer: runs `f` on the slot and hands the
+/// slot back with its index.
+fn slot_work<'a>(
+    f: impl Fn(usize, &mut [u8]) + Sync,
+) -> impl Fn((usize, &'a mut [u8])) -> (usize, &'a mut [u8]) + Sync {
+    move |(j, slot)| {
+        f(j, slot);
+        (j, slot)
     }
 }
 
