@@ -8,9 +8,10 @@
 //! a reader or writer never owns a thread between calls (dropping one mid-stream leaves none
 //! behind). No pool is shared with the host.
 
+use std::collections::VecDeque;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError, mpsc};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError, mpsc};
 use std::thread;
 
 /// Plaintext bytes per thread in a batch when sealing or opening on several threads: large
@@ -149,20 +150,20 @@ where
     T: Send,
     U: Send,
 {
-    let (todo_tx, todo_rx) = mpsc::channel::<T>();
+    let queue = Queue {
+        tasks: Mutex::new((VecDeque::new(), false)),
+        ready: Condvar::new(),
+    };
     let (done_tx, done_rx) = mpsc::channel::<Option<U>>();
-    let todo_rx = Mutex::new(todo_rx);
     let work = &work;
     thread::scope(|scope| {
         let workers: Vec<_> = (1..threads.get())
             .map(|_| {
-                let (todo, done) = (&todo_rx, done_tx.clone());
+                let (queue, done) = (&queue, done_tx.clone());
                 scope.spawn(move || {
                     // A helper that panics says so, so that `done` never waits for it forever.
                     let _alarm = PanicAlarm(&done);
-                    loop {
-                        let task = todo.lock().unwrap_or_else(PoisonError::into_inner).recv();
-                        let Ok(task) = task else { break };
+                    while let Some(task) = queue.wait() {
                         if done.send(Some(work(task))).is_err() {
                             break;
                         }
@@ -172,13 +173,12 @@ where
             .collect();
         drop(done_tx);
         let mut helpers = Helpers {
-            todo: Some(todo_tx),
-            queue: &todo_rx,
+            queue: &queue,
             done: done_rx,
             work,
         };
         let value = body(&mut helpers);
-        // Closing the queue stops the helpers once they finish their current task.
+        // Closes the queue (also if `body` panics): the helpers stop after their current task.
         drop(helpers);
         for worker in workers {
             worker
@@ -189,10 +189,43 @@ where
     })
 }
 
+/// The tasks of [`with_helpers`] not taken yet, and whether more may come.
+struct Queue<T> {
+    tasks: Mutex<(VecDeque<T>, bool)>,
+    ready: Condvar,
+}
+
+impl<T> Queue<T> {
+    fn lock(&self) -> MutexGuard<'_, (VecDeque<T>, bool)> {
+        self.tasks.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The next task, waiting for one; `None` once the queue is closed and empty.
+    fn wait(&self) -> Option<T> {
+        let mut tasks = self.lock();
+        loop {
+            if let Some(task) = tasks.0.pop_front() {
+                return Some(task);
+            }
+            if tasks.1 {
+                return None;
+            }
+            tasks = self
+                .ready
+                .wait(tasks)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    fn close(&self) {
+        self.lock().1 = true;
+        self.ready.notify_all();
+    }
+}
+
 /// The calling thread's side of [`with_helpers`].
 pub(crate) struct Helpers<'a, T, U> {
-    todo: Option<mpsc::Sender<T>>,
-    queue: &'a Mutex<mpsc::Receiver<T>>,
+    queue: &'a Queue<T>,
     done: mpsc::Receiver<Option<U>>,
     work: &'a (dyn Fn(T) -> U + Sync),
 }
@@ -200,16 +233,13 @@ pub(crate) struct Helpers<'a, T, U> {
 impl<T, U> Helpers<'_, T, U> {
     /// Queues a task for the first thread free to take it.
     pub(crate) fn push(&self, task: T) {
-        if let Some(todo) = &self.todo {
-            // The queue's receiver lives as long as `self`: sending cannot fail.
-            let _ = todo.send(task);
-        }
+        self.queue.lock().0.push_back(task);
+        self.queue.ready.notify_one();
     }
 
-    /// Runs one queued task on the calling thread, if one is waiting (and no helper is taking
-    /// one at this moment); returns its result.
+    /// Runs the next queued task on the calling thread, if there is one; returns its result.
     pub(crate) fn help(&self) -> Option<U> {
-        let task = self.queue.try_lock().ok()?.try_recv().ok()?;
+        let task = self.queue.lock().0.pop_front()?;
         Some((self.work)(task))
     }
 
@@ -218,11 +248,17 @@ impl<T, U> Helpers<'_, T, U> {
         self.done.try_recv().ok().flatten()
     }
 
-    /// Waits for the next result from a helper. Call it only while a task is queued or running
-    /// on a helper. `None` if a helper panicked (the panic is resumed when `with_helpers`
-    /// returns).
+    /// Waits for the next result from a helper. Call it only while a task is running on a
+    /// helper (queued tasks are for [`help`](Self::help)). `None` if a helper panicked (the
+    /// panic is resumed when `with_helpers` returns).
     pub(crate) fn done(&self) -> Option<U> {
         self.done.recv().ok().flatten()
+    }
+}
+
+impl<T, U> Drop for Helpers<'_, T, U> {
+    fn drop(&mut self) {
+        self.queue.close();
     }
 }
 
@@ -273,6 +309,70 @@ mod tests {
             let failed = for_each_segment(n(threads), &mut buf, 10, |j, _| j != 37 && j != 80);
             assert_eq!(failed, Some(37), "{threads} threads");
         }
+    }
+
+    #[test]
+    fn helpers_run_every_task_once() {
+        for threads in [1, 2, 4] {
+            let results = with_helpers(
+                n(threads),
+                |x: u64| x * x,
+                |helpers| {
+                    for x in 0..1000 {
+                        helpers.push(x);
+                    }
+                    let mut results = Vec::new();
+                    while let Some(r) = helpers.help() {
+                        results.push(r);
+                    }
+                    while results.len() < 1000 {
+                        results.push(helpers.done().expect("no panic"));
+                    }
+                    assert_eq!(helpers.try_done(), None);
+                    results
+                },
+            );
+            let mut results = results;
+            results.sort_unstable();
+            assert_eq!(results, (0..1000).map(|x| x * x).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn a_panicking_helper_wakes_the_waiting_caller_and_the_panic_is_resumed() {
+        let panicked = std::panic::catch_unwind(|| {
+            with_helpers(
+                n(2),
+                |x: u32| {
+                    assert_ne!(x, 7, "task 7 fails");
+                    x
+                },
+                |helpers| {
+                    helpers.push(7);
+                    // Let the helper take it, then wait for its result: none comes.
+                    while helpers.queue.lock().0.len() == 1 {
+                        thread::yield_now();
+                    }
+                    helpers.done()
+                },
+            )
+        });
+        assert!(panicked.is_err());
+    }
+
+    #[test]
+    fn a_panic_on_the_calling_thread_stops_the_helpers() {
+        let panicked = std::panic::catch_unwind(|| {
+            with_helpers(
+                n(3),
+                |x: u32| x,
+                |helpers| {
+                    helpers.push(1);
+                    panic!("the caller fails");
+                },
+            )
+        });
+        assert!(panicked.is_err());
     }
 
     #[test]

@@ -18,6 +18,10 @@ use crate::key::DataKey;
 /// the last one and those bytes are trailing data.
 const LOOKAHEAD: usize = TAG_LEN + 1;
 
+/// The most segments one `read` opens straight into the caller's buffer with several threads
+/// (the threads start once per `read`): 64 MiB with the default segment size.
+const MAX_DIRECT_SEGMENTS: usize = 1024;
+
 /// Decrypts a backup written by [`BackupWriter`](super::BackupWriter) from any [`Read`]er.
 ///
 /// Construction reads the header and authenticates it: a wrong key is reported as
@@ -92,8 +96,6 @@ pub struct RestoreReader<R: Read> {
     plain_len: Option<u64>,
     /// Copy of a full-size candidate last segment, to tell truncation from corruption.
     scratch: Zeroizing<Vec<u8>>,
-    /// Tags of the segments read straight into the caller's buffer (several threads only).
-    tags: Vec<u8>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -196,7 +198,6 @@ impl<R: Read> RestoreReader<R> {
             base: None,
             plain_len: None,
             scratch: Zeroizing::new(Vec::new()),
-            tags: Vec::new(),
         })
     }
 
@@ -419,102 +420,161 @@ impl<R: Read> RestoreReader<R> {
         self.accept(opened, extra)
     }
 
-    /// With several threads: loads up to a batch of whole non-final segments straight into
-    /// `out` (each segment's ciphertext at its plaintext offset, its tag aside) and opens them
-    /// there in parallel; returns the plaintext length released (0 if the input ends within
-    /// them: they are then put back in `buf` and handed to [`open_loaded`](Self::open_loaded),
-    /// which knows how to end a stream). Used only when no plaintext is pending and nothing is to be skipped,
-    /// with `out` at least two segments long.
+    /// With several threads: loads whole non-final segments straight into `out` (each segment's
+    /// ciphertext at its plaintext offset, its tag aside) and opens them there on the threads
+    /// while the calling thread loads the next ones; returns the plaintext length released.
+    /// A segment is handed to the threads once the bytes after it show it is not the last.
+    ///
+    /// If the input ends within these segments, the segments before the end are released and
+    /// the rest (at most two segments) goes back to `buf`, to [`open_loaded`](Self::open_loaded),
+    /// which knows how to end a stream (the input is never read again past its end). An I/O
+    /// error keeps the unopened bytes in `buf` for a retry; it is returned at once if nothing
+    /// was released, else by the next `read`, which retries the inner reader. Used only when no
+    /// plaintext is pending and nothing is to be skipped, with `out` at least two segments long.
     fn load_direct_batch(&mut self, out: &mut [u8]) -> Result<usize, StreamError> {
         self.take_lookahead();
         let size = self.segment_size;
         let full = self.full();
-        let count = (out.len() / size).min(self.batch);
-        let total = count * full;
-        let out = &mut out[..count * size];
-        self.tags.resize(count * TAG_LEN, 0);
-        let mut pos = 0;
-        // Bytes of the first segment already read.
-        let have = std::mem::take(&mut self.filled);
-        while pos < have {
-            let to = detached_place(out, &mut self.tags, size, pos);
-            let n = to.len().min(have - pos);
-            to[..n].copy_from_slice(&self.buf[pos..pos + n]);
-            pos += n;
-        }
-        let mut result = Ok(());
-        while pos < total {
-            match self
-                .inner
-                .read(detached_place(out, &mut self.tags, size, pos))
-            {
-                Ok(0) => break,
-                Ok(n) => pos += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
-            }
-        }
-        self.consumed += (pos - have) as u64;
-        let mut ahead = 0;
-        if pos == total && result.is_ok() {
-            let (got, r) = fill(&mut self.inner, &mut self.buf[..LOOKAHEAD], 0);
-            self.consumed += got as u64;
-            (ahead, result) = (got, r);
-        }
-        if pos < total || ahead < LOOKAHEAD {
-            // An error, or the input ends within these segments: put the bytes back in stream
-            // order in `buf`, where the buffered path takes over (or a retry resumes).
-            let need = pos + ahead;
-            if self.buf.len() < need {
-                let mut grown = Zeroizing::new(vec![0; need]);
-                grown[..ahead].copy_from_slice(&self.buf[..ahead]);
-                self.buf = grown;
-            }
-            self.buf.copy_within(..ahead, pos);
-            for (j, segment) in self.buf[..pos].chunks_mut(full).enumerate() {
-                let (ciphertext, tag) = segment.split_at_mut(segment.len().min(size));
-                ciphertext.copy_from_slice(&out[j * size..][..ciphertext.len()]);
-                tag.copy_from_slice(&self.tags[j * TAG_LEN..][..tag.len()]);
-            }
-            out.fill(0);
-            self.filled = need;
-            result?;
-            // The input ended here: never read past that end (as the one-thread reader).
-            self.open_loaded(usize::MAX)?;
-            return Ok(0);
-        }
-
+        let count = (out.len() / size).min(MAX_DIRECT_SEGMENTS);
         let index = self.index;
         if index.checked_add(count as u64).is_none() {
             return Err(StreamError::TooManySegments);
         }
-        let (cipher, tags) = (&self.cipher, &self.tags);
-        let failed = parallel::for_each_segment(self.threads, out, size, |j, segment| {
-            let tag = tags[j * TAG_LEN..][..TAG_LEN].try_into().expect("one tag");
-            cipher
-                .open_detached(index + j as u64, false, segment, tag)
-                .is_ok()
+        // Bytes of the first segment already read.
+        let have = std::mem::take(&mut self.filled);
+        let (inner, buf, cipher) = (&mut self.inner, &mut self.buf, &self.cipher);
+        // The result of a task: `usize::MAX`, or the segment that failed.
+        let open = |(j, segment, tag): (usize, &mut [u8], [u8; TAG_LEN])| match cipher
+            .open_detached(index + j as u64, false, segment, &tag)
+        {
+            Ok(()) => usize::MAX,
+            Err(_) => j,
+        };
+        let loaded = parallel::with_helpers(self.threads, open, |helpers| {
+            let mut failed = usize::MAX;
+            let (mut sent, mut finished) = (0, 0);
+            // A whole segment not yet known to be non-final.
+            let mut held: Option<(usize, &mut [u8], [u8; TAG_LEN])> = None;
+            // A segment the input stopped in: its ciphertext and tag bytes so far.
+            let mut partial: Option<(&mut [u8], usize, [u8; TAG_LEN], usize)> = None;
+            let mut read = 0;
+            let mut result = Ok(());
+            for (j, segment) in out[..count * size].chunks_mut(size).enumerate() {
+                let mut tag = [0; TAG_LEN];
+                let (mut got, mut tag_got) = (0, 0);
+                if j == 0 {
+                    got = have.min(size);
+                    tag_got = have - got;
+                    segment[..got].copy_from_slice(&buf[..got]);
+                    tag[..tag_got].copy_from_slice(&buf[got..have]);
+                }
+                let before = got + tag_got;
+                (got, result) = fill(inner, segment, got);
+                if got == size && result.is_ok() {
+                    (tag_got, result) = fill(inner, &mut tag, tag_got);
+                }
+                read += got + tag_got - before;
+                if got + tag_got < full {
+                    partial = Some((segment, got, tag, tag_got));
+                    break;
+                }
+                // A whole segment follows `held`: it is not the last.
+                if let Some(previous) = held.replace((j, segment, tag)) {
+                    helpers.push(previous);
+                    sent += 1;
+                }
+                while let Some(done) = helpers.try_done() {
+                    finished += 1;
+                    failed = failed.min(done);
+                }
+                if failed != usize::MAX {
+                    break;
+                }
+            }
+            let mut ahead = 0;
+            if partial.is_none() && result.is_ok() && failed == usize::MAX {
+                (ahead, result) = fill(inner, &mut buf[..LOOKAHEAD], 0);
+                read += ahead;
+                if ahead == LOOKAHEAD {
+                    helpers.push(held.take().expect("count >= 1"));
+                    sent += 1;
+                }
+            }
+            while let Some(done) = helpers.help() {
+                finished += 1;
+                failed = failed.min(done);
+            }
+            while finished < sent {
+                let Some(done) = helpers.done() else { break };
+                finished += 1;
+                failed = failed.min(done);
+            }
+            // Put what was not handed out back in `buf`, in stream order.
+            let complete = partial.is_none() && held.is_none();
+            let mut tail = 0;
+            if !complete {
+                let need = 2 * full + LOOKAHEAD;
+                if buf.len() < need {
+                    let mut grown = Zeroizing::new(vec![0; need]);
+                    grown[..ahead].copy_from_slice(&buf[..ahead]);
+                    *buf = grown;
+                }
+                let held_len = if held.is_some() { full } else { 0 };
+                buf.copy_within(..ahead, held_len);
+                if let Some((_, segment, tag)) = &held {
+                    buf[..size].copy_from_slice(segment);
+                    buf[size..full].copy_from_slice(tag);
+                }
+                tail = held_len + ahead;
+                if let Some((segment, got, tag, tag_got)) = &partial {
+                    buf[tail..tail + got].copy_from_slice(&segment[..*got]);
+                    buf[tail + got..tail + got + tag_got].copy_from_slice(&tag[..*tag_got]);
+                    tail += got + tag_got;
+                }
+            }
+            (sent, failed, complete, tail, read, result)
         });
-        if let Some(j) = failed {
+        let (sent, failed, complete, tail, read, result) = loaded;
+        self.consumed += read as u64;
+        if failed != usize::MAX {
             // Nothing after the failed segment may be released, nor left in clear.
-            out[j * size..].fill(0);
+            out[failed * size..].fill(0);
             let err = StreamError::CorruptSegment {
-                index: index + j as u64,
+                index: index + failed as u64,
             };
-            if j == 0 {
+            if failed == 0 {
                 return Err(err);
             }
             let _ = self.fail(err);
-            return Ok(j * size);
+            return Ok(failed * size);
         }
-        self.index = index + count as u64;
-        self.ahead = LOOKAHEAD;
-        self.ahead_at = 0;
+        out[sent * size..].fill(0);
+        self.index = index + sent as u64;
         self.batch = parallel::next_batch(self.batch, self.threads, size);
-        Ok(count * size)
+        if complete {
+            // Every segment handed out, and the lookahead waits at the start of `buf`.
+            self.ahead = LOOKAHEAD;
+            self.ahead_at = 0;
+            return Ok(sent * size);
+        }
+        self.filled = tail;
+        if let Err(err) = result {
+            return if sent == 0 {
+                Err(err.into())
+            } else {
+                Ok(sent * size)
+            };
+        }
+        // The input ended here: never read past that end (as the one-thread reader).
+        match self.open_loaded(usize::MAX) {
+            Ok(()) => Ok(sent * size),
+            Err(err) if sent > 0 => {
+                // Reported once the segments before it have been read.
+                let _ = self.fail(err);
+                Ok(sent * size)
+            }
+            Err(err) => Err(err),
+        }
     }
 
     /// Advances past an authenticated segment; returns its plaintext length.
@@ -540,24 +600,6 @@ impl<R: Read> RestoreReader<R> {
                 Ok(plain_len)
             }
         }
-    }
-}
-
-/// Where stream byte `pos` of a run of `size`-byte segments goes when their tags are kept apart:
-/// the rest of its segment's ciphertext in `out` (at the plaintext offset), or the rest of its
-/// tag in `tags`.
-fn detached_place<'a>(
-    out: &'a mut [u8],
-    tags: &'a mut [u8],
-    size: usize,
-    pos: usize,
-) -> &'a mut [u8] {
-    let full = size + TAG_LEN;
-    let (j, r) = (pos / full, pos % full);
-    if r < size {
-        &mut out[j * size + r..(j + 1) * size]
-    } else {
-        &mut tags[j * TAG_LEN + r - size..(j + 1) * TAG_LEN]
     }
 }
 

@@ -1005,6 +1005,49 @@ fn an_io_error_in_the_lookahead_of_a_direct_read_loses_nothing() {
 }
 
 #[test]
+fn an_io_error_anywhere_in_a_threaded_direct_read_loses_nothing() {
+    let plain = pattern(5 * S + 10);
+    let backup = stream(Some(&key1()), Algorithm::Aes256Gcm, &plain, Vec::new(), 9);
+    let header_len = Header::read_from(&mut &backup[..]).unwrap().encoded_len();
+    let full = S + TAG_LEN;
+    let mut positions: Vec<usize> = (header_len..backup.len()).step_by(331).collect();
+    for i in 0..6 {
+        let boundary = header_len + i * full;
+        positions.extend([boundary, boundary + 1, boundary + S, boundary + S + 3]);
+        positions.extend((boundary + full..boundary + full + 18).filter(|&p| p < backup.len()));
+    }
+    for threads in [2, 3] {
+        for read_size in [2 * S, 64 * S] {
+            for &fail_at in positions.iter().filter(|&&p| p < backup.len()) {
+                let input = FailOnceAt {
+                    data: &backup,
+                    read: 0,
+                    fail_at: Some(fail_at),
+                };
+                let mut r = RestoreReader::new(input, &key1())
+                    .unwrap()
+                    .with_threads(NonZeroUsize::new(threads).unwrap());
+                let mut buf = vec![0; read_size];
+                let (mut out, mut errors) = (Vec::new(), 0);
+                loop {
+                    match r.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => out.extend_from_slice(&buf[..n]),
+                        Err(e) => {
+                            assert_eq!(e.to_string(), "a hiccup");
+                            errors += 1;
+                        }
+                    }
+                }
+                // Reported at once, or retried by the next read once segments were released.
+                assert!(errors <= 1);
+                assert!(out == plain, "{threads} threads, {read_size}, {fail_at}");
+            }
+        }
+    }
+}
+
+#[test]
 fn seeking_after_direct_reads_inside_a_larger_file() {
     use std::io::{Cursor, Seek, SeekFrom};
     let plain = pattern(5 * S + 10);
