@@ -218,6 +218,23 @@ fn encrypt(c: &mut Criterion) {
             b.iter(|| black_box(seal_stream(&key, &cfg, &plain, &mut out)))
         });
     }
+    // Writes of 1 MiB at a time, as `strongbox encrypt` and the backup code make: below a
+    // batch, so the plaintext is buffered and sealed a batch at a time.
+    for n in [1, 2] {
+        let cfg = config(Algorithm::Aes256Gcm, DEFAULT).threads(threads(n));
+        let name = format!("strongbox_aes_{n}t_1MiB_writes");
+        g.bench_function(BenchmarkId::new(name, DEFAULT), |b| {
+            b.iter(|| {
+                let mut w =
+                    BackupWriter::with_config(Cursor::new(&mut out[..]), &key, &cfg, Vec::new())
+                        .unwrap();
+                for chunk in plain.chunks(1 << 20) {
+                    w.write_all(chunk).unwrap();
+                }
+                black_box(w.finish().unwrap().position())
+            })
+        });
+    }
     let cfg = StreamConfig::default();
     g.bench_function(BenchmarkId::new("strongbox_unencrypted", DEFAULT), |b| {
         b.iter(|| {

@@ -19,6 +19,13 @@ use std::thread;
 /// work, small enough to keep the buffers near the caches.
 const BYTES_PER_THREAD: usize = 1 << 20;
 
+/// Segment slots for a run of whole segments sealed or opened straight from the caller's
+/// buffer on `threads` threads: enough that no thread waits for a free one, few enough to stay
+/// in the caches.
+pub(crate) fn slots(threads: NonZeroUsize) -> usize {
+    4 * threads.get()
+}
+
 /// The number of segments in the first batch with `threads` threads: one per thread. After
 /// each batch of non-final segments the batch doubles, up to [`max_batch`]: so a short stream
 /// (or a random read after a seek) processes and allocates little, a long one soon runs at
@@ -57,49 +64,15 @@ pub(crate) fn for_each_segment<F>(
 where
     F: Fn(usize, &mut [u8]) -> bool + Sync,
 {
-    split(threads, buf, full, f, None::<fn()>).0
-}
-
-/// Like [`for_each_segment`], but the calling thread first runs `alongside` (the writer's output
-/// of the previous batch) while its helpers start on the segments, so I/O and sealing overlap;
-/// then it takes segments too. With one thread (or one segment) `alongside` runs first, then
-/// the segments, on the calling thread.
-pub(crate) fn for_each_segment_alongside<F, T>(
-    threads: NonZeroUsize,
-    buf: &mut [u8],
-    full: usize,
-    f: F,
-    alongside: impl FnOnce() -> T,
-) -> (Option<usize>, T)
-where
-    F: Fn(usize, &mut [u8]) -> bool + Sync,
-{
-    let (failed, value) = split(threads, buf, full, f, Some(alongside));
-    (failed, value.expect("`alongside` always runs"))
-}
-
-fn split<F, T>(
-    threads: NonZeroUsize,
-    buf: &mut [u8],
-    full: usize,
-    f: F,
-    alongside: Option<impl FnOnce() -> T>,
-) -> (Option<usize>, Option<T>)
-where
-    F: Fn(usize, &mut [u8]) -> bool + Sync,
-{
     let count = buf.len().div_ceil(full);
     if threads.get() == 1 || count <= 1 {
-        let value = alongside.map(|alongside| alongside());
-        let failed = buf
+        return buf
             .chunks_mut(full)
             .enumerate()
             .position(|(j, segment)| !f(j, segment));
-        return (failed, value);
     }
-    // Segments are handed out one at a time, in order, to whichever thread asks first (the
-    // calling thread too, once `alongside` is done): a thread that the OS schedules late takes
-    // fewer segments instead of holding up the batch.
+    // Segments are handed out one at a time, in order, to whichever thread asks first: a
+    // thread that the OS schedules late takes fewer segments instead of holding up the batch.
     let queue = Mutex::new(buf.chunks_mut(full).enumerate());
     let failed = AtomicUsize::new(usize::MAX);
     let work = || {
@@ -115,20 +88,82 @@ where
             }
         }
     };
-    let value = thread::scope(|scope| {
+    thread::scope(|scope| {
         let helpers = (threads.get() - 1).min(count - 1);
         let workers: Vec<_> = (0..helpers).map(|_| scope.spawn(work)).collect();
-        let value = alongside.map(|alongside| alongside());
         work();
         for worker in workers {
             worker
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         }
-        value
     });
     let failed = failed.into_inner();
-    ((failed != usize::MAX).then_some(failed), value)
+    (failed != usize::MAX).then_some(failed)
+}
+
+/// Runs `work(j, slot)` for the tasks `j = 0..count` on up to `threads` threads (the calling
+/// thread is one of them), and `output(slot)` on the calling thread for each task in order, as
+/// soon as it and the ones before it are done. `buf` is cut into `full`-byte slots (the last
+/// one may be shorter); task `j` works in slot `j % slots`, which goes on to task `j + slots`
+/// once it has been output (so with more tasks than slots, all slots must be full). Stops at
+/// the first output error and returns it.
+pub(crate) fn ordered<E>(
+    threads: NonZeroUsize,
+    buf: &mut [u8],
+    full: usize,
+    count: usize,
+    work: impl Fn(usize, &mut [u8]) + Sync,
+    mut output: impl FnMut(&[u8]) -> Result<(), E>,
+) -> Result<(), E> {
+    let slots = buf.len().div_ceil(full);
+    debug_assert!(count <= slots || buf.len() % full == 0);
+    if threads.get() == 1 || count <= 1 {
+        for j in 0..count {
+            let start = j % slots * full;
+            let end = (start + full).min(buf.len());
+            let slot = &mut buf[start..end];
+            work(j, slot);
+            output(slot)?;
+        }
+        return Ok(());
+    }
+    with_helpers(threads, slot_work(work), |helpers| {
+        for (j, slot) in buf.chunks_mut(full).take(count).enumerate() {
+            helpers.push((j, slot));
+        }
+        // Finished tasks by slot: tasks next..next + slots are queued, running or done.
+        let mut finished: Vec<Option<&mut [u8]>> = (0..slots).map(|_| None).collect();
+        for next in 0..count {
+            let slot = loop {
+                if let Some(slot) = finished[next % slots].take() {
+                    break slot;
+                }
+                let done = helpers.try_done().or_else(|| helpers.help());
+                // `None` from `done`: a helper panicked, and its panic is resumed on return.
+                let Some((j, slot)) = done.or_else(|| helpers.done()) else {
+                    return Ok(());
+                };
+                finished[j % slots] = Some(slot);
+            };
+            output(slot)?;
+            if next + slots < count {
+                helpers.push((next + slots, slot));
+            }
+        }
+        Ok(())
+    })
+}
+
+/// A task of [`with_helpers`] on a slot of a buffer: runs `f` on the slot and hands the slot
+/// back with its index.
+fn slot_work<'a>(
+    f: impl Fn(usize, &mut [u8]) + Sync,
+) -> impl Fn((usize, &'a mut [u8])) -> (usize, &'a mut [u8]) + Sync {
+    move |(j, slot)| {
+        f(j, slot);
+        (j, slot)
+    }
 }
 
 /// Runs `body` with `threads - 1` scoped helper threads that take tasks from a queue, run

@@ -59,11 +59,6 @@ pub struct BackupWriter<W: Write> {
     buf: Zeroizing<Vec<u8>>,
     /// Plaintext bytes buffered in the batch (segments fill in order).
     filled: usize,
-    /// With several threads: the previous batch, sealed, whose first `pending` bytes are written
-    /// to `inner` while the next batch is sealed (or by `flush` / `finish`). Empty with one
-    /// thread, which writes each segment as soon as it is sealed.
-    sealed: Zeroizing<Vec<u8>>,
-    pending: usize,
     poisoned: bool,
 }
 
@@ -132,8 +127,6 @@ impl<W: Write> BackupWriter<W> {
             batch,
             buf: Zeroizing::new(vec![0; batch * (segment_size + TAG_LEN)]),
             filled: 0,
-            sealed: Zeroizing::new(Vec::new()),
-            pending: 0,
             poisoned: false,
         })
     }
@@ -167,8 +160,13 @@ impl<W: Write> BackupWriter<W> {
     }
 
     /// Seals the buffered plaintext as the next segments (the last of them marked `last`) and
-    /// writes them. With `source`, the batch is first filled from it (exactly one batch of
-    /// plaintext, which is then never the last), by the sealing threads.
+    /// writes them; or, with `source` (whole segments, none of them the last, more than a batch
+    /// or exactly one), seals and writes `source` instead, copied in by the sealing threads.
+    ///
+    /// The segments go one at a time to whichever thread is free (see [`parallel::ordered`]);
+    /// the calling thread writes each one as soon as it and those before it are sealed, and
+    /// seals too when the next one is not ready. A `source` longer than the batch goes through
+    /// the batch's slots in turn.
     fn emit(&mut self, last: bool, source: Option<&[u8]>) -> Result<(), StreamError> {
         let result = self.seal_and_write(last, source);
         if result.is_err() {
@@ -177,124 +175,51 @@ impl<W: Write> BackupWriter<W> {
         result
     }
 
-    /// Writes the sealed batch waiting for output, if any.
-    fn write_pending(&mut self) -> io::Result<()> {
-        let pending = std::mem::take(&mut self.pending);
-        self.inner.write_all(&self.sealed[..pending])
-    }
-
     fn seal_and_write(&mut self, last: bool, source: Option<&[u8]>) -> Result<(), StreamError> {
         let size = self.segment_size;
         let full = size + TAG_LEN;
-        if let Some(source) = source {
-            debug_assert!(self.filled == 0 && source.len() == self.capacity() && !last);
-            self.filled = source.len();
-        }
-        // Segments 0..count of the batch; all full but the last one (which may be empty only
-        // when it is the whole stream).
-        let count = self.filled.div_ceil(size).max(1);
-        let last_len = self.filled - (count - 1) * size;
+        // Segments 0..count; all full but the last one of the buffered plaintext (which may be
+        // empty only when it is the whole stream).
+        let (count, len) = match source {
+            Some(source) => {
+                debug_assert!(self.filled == 0 && source.len() % size == 0 && !last);
+                let count = source.len() / size;
+                let slots = parallel::slots(self.threads).min(count);
+                if self.buf.len() < slots * full {
+                    self.buf = Zeroizing::new(vec![0; slots * full]);
+                }
+                (count, slots * full)
+            }
+            None => {
+                let count = self.filled.div_ceil(size).max(1);
+                let last_len = self.filled - (count - 1) * size;
+                (count, (count - 1) * full + last_len + TAG_LEN)
+            }
+        };
         let first = self.counter.advance(last && count == 1)?;
         for j in 1..count {
             self.counter.advance(last && j == count - 1)?;
         }
-        let len = (count - 1) * full + last_len + TAG_LEN;
-        let cipher = &self.cipher;
+        let (cipher, inner) = (&self.cipher, &mut self.inner);
         let seal = |j: usize, segment: &mut [u8]| {
-            let is_last = j == count - 1;
             if let Some(source) = source {
-                let plain = &source[j * size..][..segment.len() - TAG_LEN];
-                segment[..plain.len()].copy_from_slice(plain);
+                segment[..size].copy_from_slice(&source[j * size..][..size]);
             }
             // Indices are consecutive: the counter handed out first..first + count.
-            cipher.seal(first + j as u64, last && is_last, segment);
-            true
+            cipher.seal(first + j as u64, last && j == count - 1, segment);
         };
-        if self.threads.get() == 1 {
-            parallel::for_each_segment(self.threads, &mut self.buf[..len], full, seal);
-            self.inner.write_all(&self.buf[..len])?;
-        } else {
-            // Write the previous batch while this one is sealed, then keep this one for later.
-            let (inner, previous) = (&mut self.inner, &self.sealed[..self.pending]);
-            let (_, written) = parallel::for_each_segment_alongside(
-                self.threads,
-                &mut self.buf[..len],
-                full,
-                seal,
-                || inner.write_all(previous),
-            );
-            written?;
-            std::mem::swap(&mut self.buf, &mut self.sealed);
-            self.pending = len;
-            if last {
-                self.write_pending()?;
-            }
-        }
+        let buf = &mut self.buf[..len];
+        parallel::ordered(self.threads, buf, full, count, seal, |sealed| {
+            inner.write_all(sealed)
+        })?;
         self.filled = 0;
-        if !last {
+        // Only a batch filled by small writes grows the batch (and its memory).
+        if !last && source.is_none() && count == self.batch {
             self.batch = parallel::next_batch(self.batch, self.threads, size);
             if self.buf.len() < self.batch * full {
                 self.buf = Zeroizing::new(vec![0; self.batch * full]);
             }
         }
-        Ok(())
-    }
-
-    /// With several threads: seals `source` (whole segments, none of them the last) and writes
-    /// it, after the batch waiting for output. The segments go one at a time to whichever
-    /// thread is free, which copies one into a free slot of the batch buffer and seals it
-    /// there; the calling thread writes them out in order as they are sealed (sealing too when
-    /// the next one is not ready), then hands the slot on to a later segment.
-    fn seal_and_write_through(&mut self, source: &[u8]) -> Result<(), StreamError> {
-        let size = self.segment_size;
-        let full = size + TAG_LEN;
-        let count = source.len() / size;
-        let first = self.counter.advance(false)?;
-        for _ in 1..count {
-            self.counter.advance(false)?;
-        }
-        self.batch = parallel::max_batch(self.threads, size);
-        let slots = self.batch.min(count);
-        if self.buf.len() < self.batch * full {
-            self.buf = Zeroizing::new(vec![0; self.batch * full]);
-        }
-        let (inner, previous) = (&mut self.inner, &self.sealed[..self.pending]);
-        let buf = &mut self.buf[..slots * full];
-        let cipher = &self.cipher;
-        let seal = slot_work(|j, slot| {
-            slot[..size].copy_from_slice(&source[j * size..][..size]);
-            // Indices are consecutive: the counter handed out first..first + count.
-            cipher.seal(first + j as u64, false, slot);
-        });
-        let written = parallel::with_helpers(self.threads, seal, |helpers| {
-            for (j, slot) in buf.chunks_mut(full).enumerate() {
-                helpers.push((j, slot));
-            }
-            inner.write_all(previous)?;
-            // Sealed segments by slot: segments next..next + slots are queued or sealed.
-            let mut sealed: Vec<Option<&mut [u8]>> = (0..slots).map(|_| None).collect();
-            for next in 0..count {
-                let slot = loop {
-                    if let Some(slot) = sealed[next % slots].take() {
-                        break slot;
-                    }
-                    let (j, slot) = match helpers.try_done().or_else(|| helpers.help()) {
-                        Some(done) => done,
-                        None => helpers
-                            .done()
-                            .ok_or_else(|| io::Error::other("a sealing thread panicked"))?,
-                    };
-                    sealed[j % slots] = Some(slot);
-                };
-                inner.write_all(slot)?;
-                if next + slots < count {
-                    helpers.push((next + slots, slot));
-                }
-            }
-            Ok::<_, io::Error>(())
-        });
-        self.pending = 0;
-        written?;
         Ok(())
     }
 }
@@ -315,22 +240,17 @@ impl<W: Write> Write for BackupWriter<W> {
                 self.emit(false, None)?;
             }
             let capacity = self.capacity();
-            if self.threads.get() > 1 && self.filled == 0 && rest.len() > capacity {
-                // More than a batch, with more data after it: seal all of it but the last
-                // (partial or full) segment on the threads, writing as the segments come.
-                let (whole, after) = rest.split_at((rest.len() - 1) / size * size);
-                let result = self.seal_and_write_through(whole);
-                if result.is_err() {
-                    self.poisoned = true;
-                }
-                result?;
-                rest = after;
+            if self.filled > 0 && self.filled % size == 0 && rest.len() > capacity {
+                // Whole segments are buffered (a segment held back by the previous `write`) and
+                // more than a batch follows: send them on, so that the rest goes straight through.
+                self.emit(false, None)?;
                 continue;
             }
             if self.filled == 0 && rest.len() > capacity {
-                // A whole batch, with more data after it: the sealing threads copy it in.
-                let (batch, after) = rest.split_at(capacity);
-                self.emit(false, Some(batch))?;
+                // More than a batch, with more data after it: seal all of it but the last
+                // (partial or full) segment straight from `data`.
+                let (whole, after) = rest.split_at((rest.len() - 1) / size * size);
+                self.emit(false, Some(whole))?;
                 rest = after;
                 continue;
             }
@@ -350,10 +270,6 @@ impl<W: Write> Write for BackupWriter<W> {
         if self.poisoned {
             return Err(StreamError::Poisoned.into());
         }
-        if let Err(err) = self.write_pending() {
-            self.poisoned = true;
-            return Err(err);
-        }
         self.inner.flush()
     }
 }
@@ -367,17 +283,6 @@ impl<W: Write> fmt::Debug for BackupWriter<W> {
             .field("buffered", &self.filled)
             .field("poisoned", &self.poisoned)
             .finish_non_exhaustive()
-    }
-}
-
-/// A task of [`parallel::with_helpers`] on a slot of a buffer: runs `f` on the slot and hands the
-/// slot back with its index.
-fn slot_work<'a>(
-    f: impl Fn(usize, &mut [u8]) + Sync,
-) -> impl Fn((usize, &'a mut [u8])) -> (usize, &'a mut [u8]) + Sync {
-    move |(j, slot)| {
-        f(j, slot);
-        (j, slot)
     }
 }
 
