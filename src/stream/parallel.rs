@@ -1,17 +1,19 @@
-//! Sealing or opening a batch of consecutive segments on several threads.
+//! Sealing and opening segments on several threads, without a pool shared with the host.
 //!
-//! The writer and the reader hold one batch of segments in their buffer, laid out exactly as in
-//! the stream (each segment followed by its tag). With more than one thread, the segments of a
-//! batch are handed out in order, one at a time, to the calling thread and its helpers, which run
-//! under [`std::thread::scope`]:
-//! every worker is joined before [`for_each_segment`] returns, so no thread outlives the call and
-//! a reader or writer never owns a thread between calls (dropping one mid-stream leaves none
-//! behind). No pool is shared with the host.
+//! - [`Crew`]: threads owned by a writer for as long as it lives (joined when it is finished or
+//!   dropped); segments of small writes are handed to them as they fill.
+//! - [`with_helpers`]: scoped threads for one large `read`, which opens segments straight in the
+//!   caller's buffer while the calling thread loads the next ones.
+//! - [`for_each_segment`]: scoped threads for one batch of segments in the reader's own buffer.
+//!
+//! Scoped threads are joined before the call returns, so they never outlive it. Work is handed
+//! out one segment at a time to whichever thread is free, so a thread that the OS schedules
+//! late takes fewer segments instead of holding up the others.
 
 use std::collections::VecDeque;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError, mpsc};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, mpsc};
 use std::thread;
 
 /// Plaintext bytes per thread in a batch when sealing or opening on several threads: large
@@ -19,11 +21,13 @@ use std::thread;
 /// work, small enough to keep the buffers near the caches.
 const BYTES_PER_THREAD: usize = 1 << 20;
 
-/// Segment slots for a run of whole segments sealed or opened straight from the caller's
-/// buffer on `threads` threads: enough that no thread waits for a free one, few enough to stay
-/// in the caches.
-pub(crate) fn slots(threads: NonZeroUsize) -> usize {
-    4 * threads.get()
+/// Segments a writer with `threads` threads may have in flight (being sealed, or sealed and
+/// waiting for their turn to be written): enough that no thread waits for a free one, few
+/// enough to stay in the caches; at most about [`BYTES_PER_THREAD`] per thread for large
+/// segments, but at least one per thread and one more.
+pub(crate) fn slots(threads: NonZeroUsize, segment_size: usize) -> usize {
+    let n = threads.get();
+    (n * BYTES_PER_THREAD / segment_size).clamp(n + 1, 4 * n)
 }
 
 /// The number of segments in the first batch with `threads` threads: one per thread. After
@@ -102,70 +106,6 @@ where
     (failed != usize::MAX).then_some(failed)
 }
 
-/// Runs `work(j, slot)` for the tasks `j = 0..count` on up to `threads` threads (the calling
-/// thread is one of them), and `output(slot)` on the calling thread for each task in order, as
-/// soon as it and the ones before it are done. `buf` is cut into `full`-byte slots (the last
-/// one may be shorter); task `j` works in slot `j % slots`, which goes on to task `j + slots`
-/// once it has been output (so with more tasks than slots, all slots must be full). Stops at
-/// the first output error and returns it.
-pub(crate) fn ordered<E>(
-    threads: NonZeroUsize,
-    buf: &mut [u8],
-    full: usize,
-    count: usize,
-    work: impl Fn(usize, &mut [u8]) + Sync,
-    mut output: impl FnMut(&[u8]) -> Result<(), E>,
-) -> Result<(), E> {
-    let slots = buf.len().div_ceil(full);
-    debug_assert!(count <= slots || buf.len() % full == 0);
-    if threads.get() == 1 || count <= 1 {
-        for j in 0..count {
-            let start = j % slots * full;
-            let end = (start + full).min(buf.len());
-            let slot = &mut buf[start..end];
-            work(j, slot);
-            output(slot)?;
-        }
-        return Ok(());
-    }
-    with_helpers(threads, slot_work(work), |helpers| {
-        for (j, slot) in buf.chunks_mut(full).take(count).enumerate() {
-            helpers.push((j, slot));
-        }
-        // Finished tasks by slot: tasks next..next + slots are queued, running or done.
-        let mut finished: Vec<Option<&mut [u8]>> = (0..slots).map(|_| None).collect();
-        for next in 0..count {
-            let slot = loop {
-                if let Some(slot) = finished[next % slots].take() {
-                    break slot;
-                }
-                let done = helpers.try_done().or_else(|| helpers.help());
-                // `None` from `done`: a helper panicked, and its panic is resumed on return.
-                let Some((j, slot)) = done.or_else(|| helpers.done()) else {
-                    return Ok(());
-                };
-                finished[j % slots] = Some(slot);
-            };
-            output(slot)?;
-            if next + slots < count {
-                helpers.push((next + slots, slot));
-            }
-        }
-        Ok(())
-    })
-}
-
-/// A task of [`with_helpers`] on a slot of a buffer: runs `f` on the slot and hands the slot
-/// back with its index.
-fn slot_work<'a>(
-    f: impl Fn(usize, &mut [u8]) + Sync,
-) -> impl Fn((usize, &'a mut [u8])) -> (usize, &'a mut [u8]) + Sync {
-    move |(j, slot)| {
-        f(j, slot);
-        (j, slot)
-    }
-}
-
 /// Runs `body` with `threads - 1` scoped helper threads that take tasks from a queue, run
 /// `work` on each and send the result back. The calling thread hands out tasks, runs queued
 /// tasks itself when it has nothing else to do ([`Helpers::help`]) and collects results
@@ -176,42 +116,25 @@ fn slot_work<'a>(
 /// Unlike [`for_each_segment`], tasks flow through the queue for as long as `body` runs, so a
 /// long `write` or `read` starts its threads once, not once per batch, and I/O on the calling
 /// thread overlaps the work of the helpers.
-pub(crate) fn with_helpers<T, U, R>(
+pub(crate) fn with_helpers<'a, T, U, R>(
     threads: NonZeroUsize,
-    work: impl Fn(T) -> U + Sync,
-    body: impl FnOnce(&mut Helpers<'_, T, U>) -> R,
+    work: impl Fn(T) -> U + Send + Sync + 'a,
+    body: impl FnOnce(&mut Helpers<'a, T, U>) -> R,
 ) -> R
 where
     T: Send,
     U: Send,
 {
-    let queue = Queue {
-        tasks: Mutex::new((VecDeque::new(), false)),
-        ready: Condvar::new(),
-    };
-    let (done_tx, done_rx) = mpsc::channel::<Option<U>>();
-    let work = &work;
+    let (mut helpers, done) = Helpers::new(work);
     thread::scope(|scope| {
         let workers: Vec<_> = (1..threads.get())
             .map(|_| {
-                let (queue, done) = (&queue, done_tx.clone());
-                scope.spawn(move || {
-                    // A helper that panics says so, so that `done` never waits for it forever.
-                    let _alarm = PanicAlarm(&done);
-                    while let Some(task) = queue.wait() {
-                        if done.send(Some(work(task))).is_err() {
-                            break;
-                        }
-                    }
-                })
+                let (queue, work) = (helpers.queue.clone(), helpers.work.clone());
+                let done = done.clone();
+                scope.spawn(move || serve(&queue, &*work, &done))
             })
             .collect();
-        drop(done_tx);
-        let mut helpers = Helpers {
-            queue: &queue,
-            done: done_rx,
-            work,
-        };
+        drop(done);
         let value = body(&mut helpers);
         // Closes the queue (also if `body` panics): the helpers stop after their current task.
         drop(helpers);
@@ -224,7 +147,70 @@ where
     })
 }
 
-/// The tasks of [`with_helpers`] not taken yet, and whether more may come.
+/// A helper thread's loop: run tasks until the queue is closed.
+fn serve<T, U>(queue: &Queue<T>, work: &dyn Fn(T) -> U, done: &mpsc::Sender<Option<U>>) {
+    // A helper that panics says so, so that `done` never waits for it forever.
+    let _alarm = PanicAlarm(done);
+    while let Some(task) = queue.wait() {
+        if done.send(Some(work(task))).is_err() {
+            break;
+        }
+    }
+}
+
+/// Helper threads owned by a reader or writer, for as long as it lives: the same queue as
+/// [`with_helpers`], for work that spans many calls (small `write`s). The work owns its data
+/// (no borrowed buffers). Dropping the crew closes its queue and joins its threads.
+pub(crate) struct Crew<T, U> {
+    helpers: Helpers<'static, T, U>,
+    workers: Vec<thread::JoinHandle<()>>,
+}
+
+impl<T: Send + 'static, U: Send + 'static> Crew<T, U> {
+    /// Starts `count` threads running `work`.
+    pub(crate) fn new(
+        count: usize,
+        work: impl Fn(T) -> U + Send + Sync + 'static,
+    ) -> std::io::Result<Self> {
+        let (helpers, done) = Helpers::new(work);
+        let mut crew = Crew {
+            helpers,
+            workers: Vec::with_capacity(count),
+        };
+        for _ in 0..count {
+            let (queue, work, done) = (
+                crew.helpers.queue.clone(),
+                crew.helpers.work.clone(),
+                done.clone(),
+            );
+            let worker = thread::Builder::new()
+                .name("strongbox-seal".into())
+                .spawn(move || serve(&queue, &*work, &done))?;
+            crew.workers.push(worker);
+        }
+        Ok(crew)
+    }
+}
+
+impl<T, U> std::ops::Deref for Crew<T, U> {
+    type Target = Helpers<'static, T, U>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.helpers
+    }
+}
+
+impl<T, U> Drop for Crew<T, U> {
+    fn drop(&mut self) {
+        self.helpers.queue.close();
+        for worker in self.workers.drain(..) {
+            // A panic in a helper has already been reported to the caller as a failed task.
+            let _ = worker.join();
+        }
+    }
+}
+
+/// The tasks not taken yet, and whether more may come.
 struct Queue<T> {
     tasks: Mutex<(VecDeque<T>, bool)>,
     ready: Condvar,
@@ -258,14 +244,25 @@ impl<T> Queue<T> {
     }
 }
 
-/// The calling thread's side of [`with_helpers`].
+/// The calling thread's side of [`with_helpers`] or a [`Crew`].
 pub(crate) struct Helpers<'a, T, U> {
-    queue: &'a Queue<T>,
+    queue: Arc<Queue<T>>,
     done: mpsc::Receiver<Option<U>>,
-    work: &'a (dyn Fn(T) -> U + Sync),
+    work: Arc<dyn Fn(T) -> U + Send + Sync + 'a>,
 }
 
-impl<T, U> Helpers<'_, T, U> {
+impl<'a, T, U> Helpers<'a, T, U> {
+    /// An open queue for `work`, and the sender for results.
+    fn new(work: impl Fn(T) -> U + Send + Sync + 'a) -> (Self, mpsc::Sender<Option<U>>) {
+        let (done_tx, done) = mpsc::channel();
+        let queue = Arc::new(Queue {
+            tasks: Mutex::new((VecDeque::new(), false)),
+            ready: Condvar::new(),
+        });
+        let work = Arc::new(work);
+        (Helpers { queue, done, work }, done_tx)
+    }
+
     /// Queues a task for the first thread free to take it.
     pub(crate) fn push(&self, task: T) {
         self.queue.lock().0.push_back(task);
@@ -285,7 +282,7 @@ impl<T, U> Helpers<'_, T, U> {
 
     /// Waits for the next result from a helper. Call it only while a task is running on a
     /// helper (queued tasks are for [`help`](Self::help)). `None` if a helper panicked (the
-    /// panic is resumed when `with_helpers` returns).
+    /// panic is resumed when `with_helpers` returns) or if there is no helper.
     pub(crate) fn done(&self) -> Option<U> {
         self.done.recv().ok().flatten()
     }

@@ -1,8 +1,10 @@
 //! [`BackupWriter`]: seals a stream of any length in constant memory.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, Write};
 use std::num::NonZeroUsize;
+use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
@@ -19,11 +21,12 @@ use crate::key::{DataKey, fill_random};
 /// whether it is the last one), then sealed in place and written. [`Write::flush`] flushes the
 /// inner writer but cannot emit a partial segment.
 ///
-/// With [`StreamConfig::threads`] set to `n > 1`, the writer buffers a batch of consecutive
-/// segments (about `n` MiB) and seals it on `n` scoped threads, the calling thread joining in
-/// once it has written the previous, already sealed batch (so sealing and output overlap); a
-/// large `write` that covers a whole batch is copied into the buffer by the sealing threads. The
-/// output is the same bytes, in the same order, as with one thread; memory is two batches.
+/// With [`StreamConfig::threads`] set to `n > 1`, the writer seals on `n` threads: the calling
+/// thread and `n - 1` threads of its own, started on first need and joined when the writer is
+/// finished or dropped (no global pool is used). Segments of small writes go to those threads
+/// as they fill; a `write` of more than 4 MiB is copied in and sealed by all the threads at once.
+/// Either way the segments are written in order as soon as they are sealed, the output is the
+/// same bytes as with one thread, and memory stays at a few segments per thread.
 ///
 /// **You must call [`finish`](Self::finish)**: it seals the last segment. A stream whose writer
 /// was dropped without it is rejected by [`RestoreReader`](super::RestoreReader) as
@@ -46,19 +49,19 @@ use crate::key::{DataKey, fill_random};
 pub struct BackupWriter<W: Write> {
     inner: W,
     header: Header,
-    cipher: SegmentCipher,
+    cipher: Arc<SegmentCipher>,
     counter: SegmentCounter,
     segment_size: usize,
     threads: NonZeroUsize,
-    /// Segments in the current batch (one with one thread; see `parallel::next_batch`).
-    batch: usize,
-    /// One batch of segments, laid out as in the stream: segment `j`'s plaintext at
-    /// `j * (segment_size + TAG_LEN)`, followed by room for its tag. One segment with one thread.
-    /// Replaced (never reallocated in place) only while empty, as the batch grows; zeroized on
-    /// drop, so no plaintext is left behind in freed memory.
+    /// The segment being filled: its plaintext, then room for its tag. Sealed in place and
+    /// written with one thread; handed to the sealing threads with several. Zeroized on drop, so
+    /// no plaintext is left behind in freed memory.
     buf: Zeroizing<Vec<u8>>,
-    /// Plaintext bytes buffered in the batch (segments fill in order).
+    /// Plaintext bytes in `buf`.
     filled: usize,
+    /// With several threads, once a segment has gone to them: the threads and the segments
+    /// they hold.
+    sealer: Option<Sealer>,
     poisoned: bool,
 }
 
@@ -116,24 +119,18 @@ impl<W: Write> BackupWriter<W> {
         let segment_size = config.segment_size;
         let (header, cipher) = Header::seal_new(key, segment_size, extensions, salt)?;
         inner.write_all(header.as_bytes())?;
-        let batch = parallel::first_batch(config.threads);
         Ok(BackupWriter {
             inner,
             header,
-            cipher,
+            cipher: Arc::new(cipher),
             counter: SegmentCounter::new(),
             segment_size,
             threads: config.threads,
-            batch,
-            buf: Zeroizing::new(vec![0; batch * (segment_size + TAG_LEN)]),
+            buf: Zeroizing::new(vec![0; segment_size + TAG_LEN]),
             filled: 0,
+            sealer: None,
             poisoned: false,
         })
-    }
-
-    /// Plaintext capacity of the batch.
-    fn capacity(&self) -> usize {
-        self.batch * self.segment_size
     }
 
     /// The header this writer wrote.
@@ -154,73 +151,142 @@ impl<W: Write> BackupWriter<W> {
         if self.poisoned {
             return Err(StreamError::Poisoned);
         }
-        self.emit(true, None)?;
+        self.emit(true)?;
+        self.write_sealed()?;
         self.inner.flush()?;
         Ok(self.inner)
     }
 
-    /// Seals the buffered plaintext as the next segments (the last of them marked `last`) and
-    /// writes them; or, with `source` (whole segments, none of them the last, more than a batch
-    /// or exactly one), seals and writes `source` instead, copied in by the sealing threads.
-    ///
-    /// The segments go one at a time to whichever thread is free (see [`parallel::ordered`]);
-    /// the calling thread writes each one as soon as it and those before it are sealed, and
-    /// seals too when the next one is not ready. A `source` longer than the batch goes through
-    /// the batch's slots in turn.
-    fn emit(&mut self, last: bool, source: Option<&[u8]>) -> Result<(), StreamError> {
-        let result = self.seal_and_write(last, source);
+    /// Seals the buffered plaintext as the next segment (the last one if `last`) and writes it,
+    /// or hands it to the sealing threads, writing the segments they have sealed.
+    fn emit(&mut self, last: bool) -> Result<(), StreamError> {
+        let result = self.seal_buffered(last);
         if result.is_err() {
             self.poisoned = true;
         }
         result
     }
 
-    fn seal_and_write(&mut self, last: bool, source: Option<&[u8]>) -> Result<(), StreamError> {
-        let size = self.segment_size;
-        let full = size + TAG_LEN;
-        // Segments 0..count; all full but the last one of the buffered plaintext (which may be
-        // empty only when it is the whole stream).
-        let (count, len) = match source {
-            Some(source) => {
-                debug_assert!(self.filled == 0 && source.len() % size == 0 && !last);
-                let count = source.len() / size;
-                let slots = parallel::slots(self.threads).min(count);
-                if self.buf.len() < slots * full {
-                    self.buf = Zeroizing::new(vec![0; slots * full]);
-                }
-                (count, slots * full)
-            }
-            None => {
-                let count = self.filled.div_ceil(size).max(1);
-                let last_len = self.filled - (count - 1) * size;
-                (count, (count - 1) * full + last_len + TAG_LEN)
-            }
-        };
-        let first = self.counter.advance(last && count == 1)?;
-        for j in 1..count {
-            self.counter.advance(last && j == count - 1)?;
+    fn seal_buffered(&mut self, last: bool) -> Result<(), StreamError> {
+        let index = self.counter.advance(last)?;
+        let len = std::mem::take(&mut self.filled) + TAG_LEN;
+        if self.threads.get() == 1 {
+            self.cipher.seal(index, last, &mut self.buf[..len]);
+            self.inner.write_all(&self.buf[..len])?;
+            return Ok(());
         }
-        let (cipher, inner) = (&self.cipher, &mut self.inner);
-        let seal = |j: usize, segment: &mut [u8]| {
-            if let Some(source) = source {
-                segment[..size].copy_from_slice(&source[j * size..][..size]);
-            }
-            // Indices are consecutive: the counter handed out first..first + count.
-            cipher.seal(first + j as u64, last && j == count - 1, segment);
+        let sealer = match &mut self.sealer {
+            Some(sealer) => sealer,
+            None => self.sealer.insert(Sealer::new(
+                self.threads,
+                self.segment_size,
+                &self.cipher,
+                index,
+            )?),
         };
-        let buf = &mut self.buf[..len];
-        parallel::ordered(self.threads, buf, full, count, seal, |sealed| {
-            inner.write_all(sealed)
-        })?;
-        self.filled = 0;
-        // Only a batch filled by small writes grows the batch (and its memory).
-        if !last && source.is_none() && count == self.batch {
-            self.batch = parallel::next_batch(self.batch, self.threads, size);
-            if self.buf.len() < self.batch * full {
-                self.buf = Zeroizing::new(vec![0; self.batch * full]);
+        let buf = std::mem::replace(&mut self.buf, sealer.spare(self.segment_size));
+        sealer.crew.push(Sealing {
+            index,
+            last,
+            len,
+            buf,
+        });
+        sealer.pending.push_back(None);
+        let keep = sealer.in_flight;
+        sealer.write(&mut self.inner, keep)?;
+        Ok(())
+    }
+
+    /// Writes every segment handed to the sealing threads, waiting for them.
+    fn write_sealed(&mut self) -> Result<(), StreamError> {
+        if let Some(sealer) = &mut self.sealer {
+            if let Err(err) = sealer.write(&mut self.inner, 0) {
+                self.poisoned = true;
+                return Err(err.into());
             }
         }
         Ok(())
+    }
+}
+
+/// A segment on its way through the sealing threads.
+struct Sealing {
+    index: u64,
+    last: bool,
+    /// Bytes of `buf` in the segment: plaintext, then its tag.
+    len: usize,
+    buf: Zeroizing<Vec<u8>>,
+}
+
+/// The sealing threads of a writer with several threads, and the segments handed to them that
+/// are not written yet.
+struct Sealer {
+    crew: parallel::Crew<Sealing, Sealing>,
+    /// Segments handed out and not yet written, in stream order (`None` while being sealed);
+    /// the first one is segment `first`.
+    pending: VecDeque<Option<Sealing>>,
+    first: u64,
+    /// How many segments may be handed out and not yet written.
+    in_flight: usize,
+    /// Buffers of written segments, for the next ones.
+    spare: Vec<Zeroizing<Vec<u8>>>,
+}
+
+impl Sealer {
+    /// Starts `threads - 1` threads; the first segment they get is `first`.
+    fn new(
+        threads: NonZeroUsize,
+        segment_size: usize,
+        cipher: &Arc<SegmentCipher>,
+        first: u64,
+    ) -> io::Result<Self> {
+        let cipher = Arc::clone(cipher);
+        let crew = parallel::Crew::new(threads.get() - 1, move |mut job: Sealing| {
+            cipher.seal(job.index, job.last, &mut job.buf[..job.len]);
+            job
+        })?;
+        Ok(Sealer {
+            crew,
+            pending: VecDeque::new(),
+            first,
+            in_flight: parallel::slots(threads, segment_size),
+            spare: Vec::new(),
+        })
+    }
+
+    /// A buffer for the next segment.
+    fn spare(&mut self, segment_size: usize) -> Zeroizing<Vec<u8>> {
+        self.spare
+            .pop()
+            .unwrap_or_else(|| Zeroizing::new(vec![0; segment_size + TAG_LEN]))
+    }
+
+    /// Writes the sealed segments at the front, in order, until at most `keep` are left
+    /// pending; while too many are, seals a waiting one on the calling thread or waits for the
+    /// threads.
+    fn write(&mut self, inner: &mut impl Write, keep: usize) -> io::Result<()> {
+        loop {
+            while let Some(job) = self.crew.try_done() {
+                self.place(job);
+            }
+            while let Some(Some(_)) = self.pending.front() {
+                let job = self.pending.pop_front().flatten().expect("sealed");
+                self.first += 1;
+                inner.write_all(&job.buf[..job.len])?;
+                self.spare.push(job.buf);
+            }
+            if self.pending.len() <= keep {
+                return Ok(());
+            }
+            let job = self.crew.help().or_else(|| self.crew.done());
+            let job = job.ok_or_else(|| io::Error::other("a sealing thread panicked"))?;
+            self.place(job);
+        }
+    }
+
+    fn place(&mut self, job: Sealing) {
+        let at = usize::try_from(job.index - self.first).expect("in flight");
+        self.pending[at] = Some(job);
     }
 }
 
@@ -232,44 +298,28 @@ impl<W: Write> Write for BackupWriter<W> {
             return Err(StreamError::Poisoned.into());
         }
         let size = self.segment_size;
-        let full = size + TAG_LEN;
         let mut rest = data;
         while !rest.is_empty() {
-            if self.filled == self.capacity() {
-                // More data follows, so the full segments are not the last ones.
-                self.emit(false, None)?;
+            if self.filled == size {
+                // More data follows, so the buffered segment is not the last one.
+                self.emit(false)?;
             }
-            let capacity = self.capacity();
-            if self.filled > 0 && self.filled % size == 0 && rest.len() > capacity {
-                // Whole segments are buffered (a segment held back by the previous `write`) and
-                // more than a batch follows: send them on, so that the rest goes straight through.
-                self.emit(false, None)?;
-                continue;
-            }
-            if self.filled == 0 && rest.len() > capacity {
-                // More than a batch, with more data after it: seal all of it but the last
-                // (partial or full) segment straight from `data`.
-                let (whole, after) = rest.split_at((rest.len() - 1) / size * size);
-                self.emit(false, Some(whole))?;
-                rest = after;
-                continue;
-            }
-            // Fill the current segment of the batch.
-            let (j, offset) = (self.filled / size, self.filled % size);
-            let n = rest.len().min(size - offset);
-            self.buf[j * full + offset..][..n].copy_from_slice(&rest[..n]);
+            let n = rest.len().min(size - self.filled);
+            self.buf[self.filled..][..n].copy_from_slice(&rest[..n]);
             self.filled += n;
             rest = &rest[n..];
         }
         Ok(data.len())
     }
 
-    /// Flushes the inner writer. Buffered plaintext (less than a segment, or a full segment
-    /// whose successor is not known yet) stays buffered until more data or `finish()`.
+    /// Writes every segment sealed so far and flushes the inner writer. Buffered plaintext
+    /// (less than a segment, or a full segment whose successor is not known yet) stays buffered
+    /// until more data or `finish()`.
     fn flush(&mut self) -> io::Result<()> {
         if self.poisoned {
             return Err(StreamError::Poisoned.into());
         }
+        self.write_sealed()?;
         self.inner.flush()
     }
 }
