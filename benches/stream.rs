@@ -368,6 +368,28 @@ fn decrypt(c: &mut Criterion) {
         g.bench_function(BenchmarkId::new(name, DEFAULT), |b| {
             b.iter(|| open_stream_threads(&key, &backup, &mut out, n))
         });
+        // Reads of 1 MiB and of 64 KiB at a time, as `restore` and decompressors make.
+        if algorithm == Algorithm::Aes256Gcm {
+            for (size, label) in [(1 << 20, "1MiB"), (64 << 10, "64KiB")] {
+                let name = format!("{name}_{label}_reads");
+                g.bench_function(BenchmarkId::new(name, DEFAULT), |b| {
+                    b.iter(|| {
+                        let mut r = RestoreReader::new(&backup[..], &key)
+                            .unwrap()
+                            .with_threads(threads(n));
+                        let mut pos = 0;
+                        loop {
+                            let end = (pos + size).min(LEN);
+                            match r.read(&mut out[pos..end]).unwrap() {
+                                0 => break,
+                                k => pos += k,
+                            }
+                        }
+                        assert_eq!(pos, LEN);
+                    })
+                });
+            }
+        }
     }
 
     let identity = age::x25519::Identity::generate();

@@ -22,6 +22,10 @@ const LOOKAHEAD: usize = TAG_LEN + 1;
 /// (the threads start once per `read`): 64 MiB with the default segment size.
 const MAX_DIRECT_SEGMENTS: usize = 1024;
 
+/// With several threads, small reads are served from a run of this many batches opened ahead
+/// (8 MiB with two threads and the default segment size): the threads start once per run.
+const STAGE_BATCHES: usize = 4;
+
 /// Decrypts a backup written by [`BackupWriter`](super::BackupWriter) from any [`Read`]er.
 ///
 /// Construction reads the header and authenticates it: a wrong key is reported as
@@ -81,6 +85,12 @@ pub struct RestoreReader<R: Read> {
     seg_next: usize,
     seg_count: usize,
     last_len: usize,
+    /// With several threads and small reads: plaintext opened ahead straight into this buffer
+    /// (as into the caller's buffer by a large read), not yet returned: `stage[stage_start..
+    /// stage_end]`. It comes before any plaintext pending in `buf`. Zeroized on drop.
+    stage: Zeroizing<Vec<u8>>,
+    stage_start: usize,
+    stage_end: usize,
     /// Index of the next segment to load.
     index: u64,
     state: State,
@@ -191,6 +201,9 @@ impl<R: Read> RestoreReader<R> {
             seg_next: 0,
             seg_count: 0,
             last_len: 0,
+            stage: Zeroizing::new(Vec::new()),
+            stage_start: 0,
+            stage_end: 0,
             index: 0,
             state: State::Reading,
             offset: 0,
@@ -577,6 +590,29 @@ impl<R: Read> RestoreReader<R> {
         }
     }
 
+    /// How far a read with several threads opens ahead: it grows with the batch, so a short
+    /// stream, or a read after a seek, opens little ahead.
+    fn stage_len(&self) -> usize {
+        STAGE_BATCHES * self.batch.max(2) * self.segment_size
+    }
+
+    /// With several threads, for a small read: opens a run of segments straight into `stage`
+    /// (see [`load_direct_batch`](Self::load_direct_batch)); returns 0, the plaintext being in
+    /// `stage` (or, at the end of the stream, in `buf`).
+    fn load_stage(&mut self) -> Result<usize, StreamError> {
+        let len = self.stage_len();
+        let mut stage = std::mem::replace(&mut self.stage, Zeroizing::new(Vec::new()));
+        if stage.len() < len {
+            stage = Zeroizing::new(vec![0; len]);
+        }
+        let result = self.load_direct_batch(&mut stage[..len]);
+        self.stage = stage;
+        self.stage_start = 0;
+        self.stage_end = 0;
+        self.stage_end = result?;
+        Ok(0)
+    }
+
     /// Advances past an authenticated segment; returns its plaintext length.
     fn accept(&mut self, opened: Opened, extra: usize) -> Result<usize, StreamError> {
         match opened {
@@ -673,6 +709,13 @@ impl<R: Read> Read for RestoreReader<R> {
             return Ok(0);
         }
         loop {
+            if self.stage_start < self.stage_end {
+                let n = out.len().min(self.stage_end - self.stage_start);
+                out[..n].copy_from_slice(&self.stage[self.stage_start..][..n]);
+                self.stage_start += n;
+                self.offset += n as u64;
+                return Ok(n);
+            }
             if self.plain_start < self.plain_end {
                 let n = out.len().min(self.plain_end - self.plain_start);
                 out[..n].copy_from_slice(&self.buf[self.plain_start..self.plain_start + n]);
@@ -699,8 +742,12 @@ impl<R: Read> Read for RestoreReader<R> {
                 None
             } else if self.threads.get() == 1 {
                 (out.len() >= full).then(|| self.load_direct(out))
+            } else if out.len() >= self.stage_len() {
+                Some(self.load_direct_batch(out))
             } else {
-                (out.len() >= 2 * self.segment_size).then(|| self.load_direct_batch(out))
+                // A smaller read: open a run of segments ahead, as for a large read (so the
+                // threads start once per run, not once per read).
+                Some(self.load_stage())
             };
             match direct {
                 Some(Ok(0)) => continue,
@@ -739,6 +786,8 @@ impl<R: Read + Seek> RestoreReader<R> {
 
     /// Moves to plaintext offset `target` of a stream of `len` bytes; segments load lazily.
     fn jump(&mut self, target: u64, len: u64) -> Result<(), StreamError> {
+        self.stage_start = 0;
+        self.stage_end = 0;
         if target >= len {
             self.plain_start = 0;
             self.plain_end = 0;
@@ -809,6 +858,8 @@ impl<R: Read + Seek> RestoreReader<R> {
         self.plain_end = 0;
         self.seg_next = 0;
         self.seg_count = 0;
+        self.stage_start = 0;
+        self.stage_end = 0;
         self.batch = parallel::first_batch(self.threads);
         self.state = State::Reading;
         Ok(())

@@ -1006,18 +1006,19 @@ fn an_io_error_in_the_lookahead_of_a_direct_read_loses_nothing() {
 
 #[test]
 fn an_io_error_anywhere_in_a_threaded_direct_read_loses_nothing() {
-    let plain = pattern(5 * S + 10);
+    // Long enough for several runs of segments opened ahead for small reads.
+    let plain = pattern(40 * S + 10);
     let backup = stream(Some(&key1()), Algorithm::Aes256Gcm, &plain, Vec::new(), 9);
     let header_len = Header::read_from(&mut &backup[..]).unwrap().encoded_len();
     let full = S + TAG_LEN;
-    let mut positions: Vec<usize> = (header_len..backup.len()).step_by(331).collect();
-    for i in 0..6 {
+    let mut positions: Vec<usize> = (header_len..backup.len()).step_by(997).collect();
+    for i in (0..41).step_by(5) {
         let boundary = header_len + i * full;
         positions.extend([boundary, boundary + 1, boundary + S, boundary + S + 3]);
         positions.extend((boundary + full..boundary + full + 18).filter(|&p| p < backup.len()));
     }
     for threads in [2, 3] {
-        for read_size in [2 * S, 64 * S] {
+        for read_size in [100, 2 * S, 64 * S] {
             for &fail_at in positions.iter().filter(|&&p| p < backup.len()) {
                 let input = FailOnceAt {
                     data: &backup,
