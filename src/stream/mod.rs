@@ -131,11 +131,13 @@ impl StreamConfig {
     /// Sets how many threads a [`BackupWriter`] seals segments on (the default is 1: the
     /// calling thread only, so a library never takes more of its host than it was given).
     ///
-    /// With `n > 1` the writer seals consecutive segments on `n` threads of its own (scoped to
-    /// each `write`/`finish` call that seals a batch: none outlives the call or the writer, and
-    /// no global pool is used), and writes them in order while the calling thread writes the
-    /// previous batch. The output is byte-for-byte the same as with one thread. The writer then
-    /// buffers two batches of about `n` MiB (or `n` segments, if larger) instead of one segment. [`RestoreReader::with_threads`] is the reading counterpart.
+    /// With `n > 1` the writer starts `n - 1` threads of its own when its first segment is
+    /// full (no global pool is used) and joins them when it is finished or dropped. Each segment
+    /// goes to them as soon as it is full; the calling thread copies data in, writes sealed
+    /// segments out in order, and seals too when they fall behind. The output is byte-for-byte
+    /// the same as with one thread; memory is a few segments per thread (at most `4 n` segments,
+    /// or about `n` MiB for segments over 256 KiB, in flight). [`RestoreReader::with_threads`]
+    /// is the reading counterpart.
     pub fn threads(mut self, n: NonZeroUsize) -> Self {
         self.threads = n;
         self

@@ -217,14 +217,15 @@ impl<R: Read> RestoreReader<R> {
     /// Opens segments on `threads` threads of the reader's own (the default is 1: the calling
     /// thread only).
     ///
-    /// With `threads > 1` the reader reads a batch of consecutive segments (growing to about
-    /// `threads` MiB, or `threads` segments if larger), authenticates and decrypts them on
-    /// scoped threads that never outlive the `read` call (no global pool is used), and returns
-    /// them in order. It returns exactly what a one-thread reader returns, including the error
-    /// and the point where it occurs: no plaintext of a segment that failed, or of any later
-    /// segment, is ever returned. After a seek the batch starts small again, so random access
-    /// does not decrypt much more than it needs. May be called at any point; it applies from
-    /// the next batch.
+    /// With `threads > 1` the reader authenticates and decrypts consecutive segments on scoped
+    /// threads that never outlive the `read` call (no global pool is used), while the calling
+    /// thread loads the next ones: straight into the caller's buffer for a large `read`, else
+    /// into a buffer of its own that serves the next small reads (a run of segments growing to
+    /// about `4 threads` MiB). It returns exactly what a one-thread reader returns, including the
+    /// error and the point where it occurs: no plaintext of a segment that failed, or of any
+    /// later segment, is ever returned. After a seek the run starts small again, so random
+    /// access does not decrypt much more than it needs. May be called at any point; it applies
+    /// from the next run. Reads of several MiB gain the most.
     ///
     /// ```
     /// use std::io::{Read, Write};
