@@ -93,6 +93,45 @@ fn open_stream_threads(key: &DataKey, backup: &[u8], out: &mut [u8], n: usize) {
     assert_eq!(pos, LEN);
 }
 
+/// `ring_via_write`: copies each segment of `plain` into a buffer, seals it there (segment
+/// indices from `first`) and writes it to `out`; returns the bytes written.
+fn seal_via_write(ring: &LessSafeKey, plain: &[u8], out: &mut [u8], first: usize) -> u64 {
+    let mut segment = vec![0u8; DEFAULT + TAG_LEN];
+    let mut w = Cursor::new(out);
+    for (i, src) in plain.chunks(DEFAULT).enumerate() {
+        let (body, tag) = segment.split_at_mut(src.len());
+        body.copy_from_slice(src);
+        let t = ring
+            .seal_in_place_separate_tag(nonce(first + i, false), Aad::empty(), body)
+            .unwrap();
+        tag[..TAG_LEN].copy_from_slice(t.as_ref());
+        w.write_all(&segment[..src.len() + TAG_LEN]).unwrap();
+    }
+    w.position()
+}
+
+/// `ring_copy` for decryption: copies each sealed full segment of `sealed` (segment indices
+/// from `first`) into `out` and opens it there.
+fn open_copy(ring: &LessSafeKey, sealed: &[u8], out: &mut [u8], first: usize) {
+    for (i, (src, dst)) in sealed
+        .chunks(DEFAULT + TAG_LEN)
+        .zip(out.chunks_mut(DEFAULT))
+        .enumerate()
+    {
+        let (body, tag) = src.split_at(DEFAULT);
+        dst.copy_from_slice(body);
+        let tag: [u8; TAG_LEN] = tag.try_into().unwrap();
+        ring.open_in_place_separate_tag(
+            nonce(first + i, false),
+            Aad::empty(),
+            tag.into(),
+            dst,
+            0..,
+        )
+        .unwrap();
+    }
+}
+
 fn group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
     let mut g = c.benchmark_group(name);
     g.throughput(Throughput::Bytes(LEN as u64))
@@ -151,22 +190,7 @@ fn encrypt(c: &mut Criterion) {
         // `ring` seals in place, so copy each segment into a buffer, seal it there, write it.
         g.bench_function(
             BenchmarkId::new(format!("{prefix}_via_write"), DEFAULT),
-            |b| {
-                let mut segment = vec![0u8; DEFAULT + TAG_LEN];
-                b.iter(|| {
-                    let mut w = Cursor::new(&mut out[..]);
-                    for (i, src) in plain.chunks(DEFAULT).enumerate() {
-                        let (body, tag) = segment.split_at_mut(src.len());
-                        body.copy_from_slice(src);
-                        let t = ring
-                            .seal_in_place_separate_tag(nonce(i, false), Aad::empty(), body)
-                            .unwrap();
-                        tag[..TAG_LEN].copy_from_slice(t.as_ref());
-                        w.write_all(&segment[..src.len() + TAG_LEN]).unwrap();
-                    }
-                    black_box(w.position())
-                })
-            },
+            |b| b.iter(|| black_box(seal_via_write(&ring, &plain, &mut out, 0))),
         );
         // The ceiling for 2 threads behind `Write`: each thread does `via_write` on its own half
         // of the data into its own half of the output (no ordering, no hand-off between them).
@@ -177,30 +201,9 @@ fn encrypt(c: &mut Criterion) {
                     let half = LEN / 2;
                     let (out0, out1) = out.split_at_mut(half + half / DEFAULT * TAG_LEN);
                     std::thread::scope(|s| {
-                        for (k, (src, dst)) in [(&plain[..half], out0), (&plain[half..], out1)]
-                            .into_iter()
-                            .enumerate()
-                        {
-                            let ring = &ring;
-                            s.spawn(move || {
-                                let mut segment = vec![0u8; DEFAULT + TAG_LEN];
-                                let mut w = Cursor::new(dst);
-                                for (i, src) in src.chunks(DEFAULT).enumerate() {
-                                    let i = i + k * half / DEFAULT;
-                                    let (body, tag) = segment.split_at_mut(src.len());
-                                    body.copy_from_slice(src);
-                                    let t = ring
-                                        .seal_in_place_separate_tag(
-                                            nonce(i, false),
-                                            Aad::empty(),
-                                            body,
-                                        )
-                                        .unwrap();
-                                    tag[..TAG_LEN].copy_from_slice(t.as_ref());
-                                    w.write_all(&segment[..src.len() + TAG_LEN]).unwrap();
-                                }
-                            });
-                        }
+                        let ring = &ring;
+                        s.spawn(|| seal_via_write(ring, &plain[..half], out0, 0));
+                        s.spawn(|| seal_via_write(ring, &plain[half..], out1, half / DEFAULT));
                     });
                     black_box(&out);
                 })
@@ -296,23 +299,7 @@ fn decrypt(c: &mut Criterion) {
         );
         g.bench_function(BenchmarkId::new(format!("{prefix}_copy"), DEFAULT), |b| {
             b.iter(|| {
-                for (i, (src, dst)) in sealed
-                    .chunks(DEFAULT + TAG_LEN)
-                    .zip(out.chunks_mut(DEFAULT))
-                    .enumerate()
-                {
-                    let (body, tag) = src.split_at(DEFAULT);
-                    dst.copy_from_slice(body);
-                    let tag: [u8; TAG_LEN] = tag.try_into().unwrap();
-                    ring.open_in_place_separate_tag(
-                        nonce(i, false),
-                        Aad::empty(),
-                        tag.into(),
-                        dst,
-                        0..,
-                    )
-                    .unwrap();
-                }
+                open_copy(&ring, &sealed, &mut out, 0);
                 black_box(&out);
             })
         });
@@ -321,34 +308,12 @@ fn decrypt(c: &mut Criterion) {
             BenchmarkId::new(format!("{prefix}_copy_2t"), DEFAULT),
             |b| {
                 b.iter(|| {
-                    let half = sealed.len() / 2;
-                    let (src0, src1) = sealed.split_at(half);
+                    let (src0, src1) = sealed.split_at(sealed.len() / 2);
                     let (out0, out1) = out.split_at_mut(LEN / 2);
                     std::thread::scope(|s| {
-                        for (k, (src, dst)) in [(src0, out0), (src1, out1)].into_iter().enumerate()
-                        {
-                            let ring = &ring;
-                            s.spawn(move || {
-                                for (i, (src, dst)) in src
-                                    .chunks(DEFAULT + TAG_LEN)
-                                    .zip(dst.chunks_mut(DEFAULT))
-                                    .enumerate()
-                                {
-                                    let i = i + k * LEN / 2 / DEFAULT;
-                                    let (body, tag) = src.split_at(DEFAULT);
-                                    dst.copy_from_slice(body);
-                                    let tag: [u8; TAG_LEN] = tag.try_into().unwrap();
-                                    ring.open_in_place_separate_tag(
-                                        nonce(i, false),
-                                        Aad::empty(),
-                                        tag.into(),
-                                        dst,
-                                        0..,
-                                    )
-                                    .unwrap();
-                                }
-                            });
-                        }
+                        let ring = &ring;
+                        s.spawn(|| open_copy(ring, src0, out0, 0));
+                        s.spawn(|| open_copy(ring, src1, out1, LEN / 2 / DEFAULT));
                     });
                     black_box(&out);
                 })

@@ -972,6 +972,37 @@ impl Read for FailOnceAt<'_> {
     }
 }
 
+/// Reads `backup` to the end with `read_size`-byte reads on `threads` threads, through an input
+/// that fails once when `fail_at` bytes have been read; returns what was read and how many
+/// reads failed (each with that failure).
+fn read_through_a_hiccup(
+    backup: &[u8],
+    fail_at: usize,
+    threads: usize,
+    read_size: usize,
+) -> (Vec<u8>, usize) {
+    let input = FailOnceAt {
+        data: backup,
+        read: 0,
+        fail_at: Some(fail_at),
+    };
+    let mut r = RestoreReader::new(input, &key1())
+        .unwrap()
+        .with_threads(NonZeroUsize::new(threads).unwrap());
+    let mut buf = vec![0; read_size];
+    let (mut out, mut errors) = (Vec::new(), 0);
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) => return (out, errors),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) => {
+                assert_eq!(e.to_string(), "a hiccup");
+                errors += 1;
+            }
+        }
+    }
+}
+
 #[test]
 fn an_io_error_in_the_lookahead_of_a_direct_read_loses_nothing() {
     let plain = pattern(4 * S + 10);
@@ -980,25 +1011,8 @@ fn an_io_error_in_the_lookahead_of_a_direct_read_loses_nothing() {
     let full = S + TAG_LEN;
     // Inside the lookahead after segment 0, and after segment 1 (then `fill` had a lookahead).
     for fail_at in [header_len + full + 5, header_len + 2 * full + 3] {
-        let input = FailOnceAt {
-            data: &backup,
-            read: 0,
-            fail_at: Some(fail_at),
-        };
-        let mut r = RestoreReader::new(input, &key1()).unwrap();
         // At least a full ciphertext segment: the reader decrypts in place in the caller's buffer.
-        let mut buf = vec![0; 2 * S];
-        let (mut out, mut errors) = (Vec::new(), 0);
-        loop {
-            match r.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => out.extend_from_slice(&buf[..n]),
-                Err(e) => {
-                    assert_eq!(e.to_string(), "a hiccup");
-                    errors += 1;
-                }
-            }
-        }
+        let (out, errors) = read_through_a_hiccup(&backup, fail_at, 1, 2 * S);
         assert_eq!(errors, 1);
         assert!(out == plain, "{fail_at}");
     }
@@ -1020,26 +1034,7 @@ fn an_io_error_anywhere_in_a_threaded_direct_read_loses_nothing() {
     for threads in [2, 3] {
         for read_size in [100, 2 * S, 64 * S] {
             for &fail_at in positions.iter().filter(|&&p| p < backup.len()) {
-                let input = FailOnceAt {
-                    data: &backup,
-                    read: 0,
-                    fail_at: Some(fail_at),
-                };
-                let mut r = RestoreReader::new(input, &key1())
-                    .unwrap()
-                    .with_threads(NonZeroUsize::new(threads).unwrap());
-                let mut buf = vec![0; read_size];
-                let (mut out, mut errors) = (Vec::new(), 0);
-                loop {
-                    match r.read(&mut buf) {
-                        Ok(0) => break,
-                        Ok(n) => out.extend_from_slice(&buf[..n]),
-                        Err(e) => {
-                            assert_eq!(e.to_string(), "a hiccup");
-                            errors += 1;
-                        }
-                    }
-                }
+                let (out, errors) = read_through_a_hiccup(&backup, fail_at, threads, read_size);
                 // Reported at once, or retried by the next read once segments were released.
                 assert!(errors <= 1);
                 assert!(out == plain, "{threads} threads, {read_size}, {fail_at}");
