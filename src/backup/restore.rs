@@ -440,11 +440,13 @@ pub(crate) fn check_chain(chain: &[&Manifest]) -> Result<(), BackupError> {
 /// The decrypted, decompressed payload of one backup, with the tap that attributes errors.
 fn payload(o: Opened) -> Result<(Box<dyn Read>, TapSlot), BackupError> {
     let (tap, failed) = Tap::new(o.reader);
+    // Large reads let a reader with several threads open runs of segments in place, in the
+    // buffer, while it loads the next ones (small reads gain nothing from threads).
+    let buffered = io::BufReader::with_capacity(8 << 20, tap);
     let reader: Box<dyn Read> = match o.manifest.compression() {
-        // Large reads let a reader with several threads open whole batches in place.
-        Compression::None => Box::new(io::BufReader::with_capacity(1 << 20, tap)),
+        Compression::None => Box::new(buffered),
         Compression::Zstd => Box::new(
-            zstd::stream::read::Decoder::new(tap)
+            zstd::stream::read::Decoder::with_buffer(buffered)
                 .map_err(|e| read_error(e, &failed, &o.path, "invalid zstd stream"))?,
         ),
     };
