@@ -1178,6 +1178,23 @@ fn plaintext_len_at_segment_boundaries_and_with_trailing_bytes() {
 }
 
 #[test]
+fn flush_writes_every_segment_the_threads_hold() {
+    // 10 full segments: the last one stays buffered (it may be the last), the 9 before it went
+    // to the sealing threads; `flush` waits for them and writes them.
+    let config = StreamConfig::default()
+        .segment_size(S)
+        .unwrap()
+        .threads(NonZeroUsize::new(3).unwrap());
+    let mut w = BackupWriter::with_config(Vec::new(), &key1(), &config, Vec::new()).unwrap();
+    let header_len = w.header().encoded_len();
+    w.write_all(&pattern(10 * S)).unwrap();
+    w.flush().unwrap();
+    assert_eq!(w.get_ref().len(), header_len + 9 * (S + TAG_LEN));
+    let backup = w.finish().unwrap();
+    assert_eq!(restore(Some(&key1()), &backup).unwrap(), pattern(10 * S));
+}
+
+#[test]
 fn flush_flushes_the_inner_writer() {
     let inner = std::io::BufWriter::with_capacity(1 << 20, Vec::new());
     let mut w = BackupWriter::new(inner, &key1()).unwrap();
