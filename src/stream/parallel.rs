@@ -393,6 +393,33 @@ mod tests {
     }
 
     #[test]
+    fn a_crew_runs_tasks_across_calls_and_reports_a_panicking_helper() {
+        let crew = Crew::new(2, |x: u32| {
+            assert_ne!(x, 7, "task 7 fails");
+            x + 1
+        })
+        .unwrap();
+        for round in 0..3 {
+            for x in 0..10 {
+                crew.push(x * 100 + round);
+            }
+            let mut results: Vec<u32> = (0..10).map(|_| crew.done().expect("no panic")).collect();
+            results.sort_unstable();
+            assert_eq!(
+                results,
+                (0..10).map(|x| x * 100 + round + 1).collect::<Vec<_>>()
+            );
+        }
+        crew.push(7);
+        while crew.queue.lock().0.len() == 1 {
+            thread::yield_now();
+        }
+        assert_eq!(crew.done(), None, "a helper panicked");
+        // Dropping the crew joins the other helper and the one that panicked.
+        drop(crew);
+    }
+
+    #[test]
     fn a_panic_on_the_calling_thread_stops_the_helpers() {
         let panicked = std::panic::catch_unwind(|| {
             with_helpers(
