@@ -23,8 +23,9 @@ const LOOKAHEAD: usize = TAG_LEN + 1;
 const MAX_DIRECT_SEGMENTS: usize = 1024;
 
 /// With several threads, small reads are served from a run of this many batches opened ahead
-/// (8 MiB with two threads and the default segment size): the threads start once per run.
+/// (the threads start once per run), up to [`STAGE_MAX`] bytes (or one segment, if larger).
 const STAGE_BATCHES: usize = 4;
+const STAGE_MAX: usize = 8 << 20;
 
 /// Decrypts a backup written by [`BackupWriter`](super::BackupWriter) from any [`Read`]er.
 ///
@@ -220,8 +221,9 @@ impl<R: Read> RestoreReader<R> {
     /// With `threads > 1` the reader authenticates and decrypts consecutive segments on scoped
     /// threads that never outlive the `read` call (no global pool is used), while the calling
     /// thread loads the next ones: straight into the caller's buffer for a large `read`, else
-    /// into a buffer of its own that serves the next small reads (a run of segments growing to
-    /// about `4 threads` MiB). It returns exactly what a one-thread reader returns, including the
+    /// into a buffer of its own that serves the next small reads (a run of segments that starts
+    /// at `4 threads` segments and grows to 8 MiB, or one segment if segments are larger). It
+    /// returns exactly what a one-thread reader returns, including the
     /// error and the point where it occurs: no plaintext of a segment that failed, or of any
     /// later segment, is ever returned. After a seek the run starts small again, so random
     /// access does not decrypt much more than it needs. May be called at any point; it applies
@@ -464,6 +466,8 @@ impl<R: Read> RestoreReader<R> {
             Ok(()) => usize::MAX,
             Err(_) => j,
         };
+        // Segments of `out` written to (the rest is left as it was, untouched).
+        let mut touched = 0;
         let loaded = parallel::with_helpers(self.threads, open, |helpers| {
             let mut failed = usize::MAX;
             let (mut sent, mut finished) = (0, 0);
@@ -474,6 +478,7 @@ impl<R: Read> RestoreReader<R> {
             let mut read = 0;
             let mut result = Ok(());
             for (j, segment) in out[..count * size].chunks_mut(size).enumerate() {
+                touched = j + 1;
                 let mut tag = [0; TAG_LEN];
                 let (mut got, mut tag_got) = (0, 0);
                 if j == 0 {
@@ -552,7 +557,7 @@ impl<R: Read> RestoreReader<R> {
         self.consumed += read as u64;
         if failed != usize::MAX {
             // Nothing after the failed segment may be released, nor left in clear.
-            out[failed * size..].fill(0);
+            out[failed * size..touched * size].fill(0);
             let err = StreamError::CorruptSegment {
                 index: index + failed as u64,
             };
@@ -562,7 +567,7 @@ impl<R: Read> RestoreReader<R> {
             let _ = self.fail(err);
             return Ok(failed * size);
         }
-        out[sent * size..].fill(0);
+        out[sent * size..touched * size].fill(0);
         self.index = index + sent as u64;
         self.batch = parallel::next_batch(self.batch, self.threads, size);
         if complete {
@@ -591,10 +596,17 @@ impl<R: Read> RestoreReader<R> {
         }
     }
 
+    /// Bytes held by the staging buffer (for tests).
+    #[cfg(test)]
+    pub(crate) fn stage_capacity(&self) -> usize {
+        self.stage.len()
+    }
+
     /// How far a read with several threads opens ahead: it grows with the batch, so a short
     /// stream, or a read after a seek, opens little ahead.
     fn stage_len(&self) -> usize {
-        STAGE_BATCHES * self.batch.max(2) * self.segment_size
+        let size = self.segment_size;
+        (STAGE_BATCHES * self.batch * size).min(STAGE_MAX.max(size))
     }
 
     /// With several threads, for a small read: opens a run of segments straight into `stage`

@@ -1178,6 +1178,38 @@ fn plaintext_len_at_segment_boundaries_and_with_trailing_bytes() {
 }
 
 #[test]
+fn small_reads_with_many_threads_stage_little_of_a_short_stream() {
+    // A stream of 100 bytes in 16 MiB segments, read 100 bytes at a time with 32 threads: the
+    // staging run is capped (one segment here), not 4 x 32 segments (2 GiB).
+    let big = 16 << 20;
+    let config = StreamConfig::default().segment_size(big).unwrap();
+    let mut w = BackupWriter::with_config(Vec::new(), &key1(), &config, Vec::new()).unwrap();
+    w.write_all(&pattern(100)).unwrap();
+    let backup = w.finish().unwrap();
+    let mut r = RestoreReader::new(&backup[..], &key1())
+        .unwrap()
+        .with_threads(NonZeroUsize::new(32).unwrap());
+    let mut out = Vec::new();
+    r.read_to_end(&mut out).unwrap();
+    assert_eq!(out, pattern(100));
+    assert!(r.stage_capacity() <= big, "{}", r.stage_capacity());
+    // With the default segments, the run starts at 4 segments per thread and stays under 8 MiB.
+    let backup = stream(
+        Some(&key1()),
+        Algorithm::Aes256Gcm,
+        &pattern(40 * S),
+        vec![],
+        9,
+    );
+    let mut r = RestoreReader::new(&backup[..], &key1())
+        .unwrap()
+        .with_threads(NonZeroUsize::new(64).unwrap());
+    let mut byte = [0u8; 1];
+    r.read_exact(&mut byte).unwrap();
+    assert_eq!(r.stage_capacity(), 4 * 64 * S);
+}
+
+#[test]
 fn flush_writes_every_segment_the_threads_hold() {
     // 10 full segments: the last one stays buffered (it may be the last), the 9 before it went
     // to the sealing threads; `flush` waits for them and writes them.

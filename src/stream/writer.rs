@@ -23,9 +23,9 @@ use crate::key::{DataKey, fill_random};
 ///
 /// With [`StreamConfig::threads`] set to `n > 1`, the writer seals on `n` threads: the calling
 /// thread and `n - 1` threads of its own, started on first need and joined when the writer is
-/// finished or dropped (no global pool is used). Segments of small writes go to those threads
-/// as they fill; a `write` of more than 4 MiB is copied in and sealed by all the threads at once.
-/// Either way the segments are written in order as soon as they are sealed, the output is the
+/// finished or dropped (no global pool is used). Each segment goes to those threads as soon as
+/// it is full, whatever the size of the writes; the calling thread writes the segments in order
+/// as they are sealed (and seals one itself when the threads fall behind). The output is the
 /// same bytes as with one thread, and memory stays at a few segments per thread.
 ///
 /// **You must call [`finish`](Self::finish)**: it seals the last segment. A stream whose writer
