@@ -1,7 +1,8 @@
 //! The stream reader over structure-aware mutations of genuine streams.
 //!
 //! Each input describes a small genuine stream (algorithm or integrity-only, plaintext length,
-//! extensions; 4 KiB segments; written and read with 1 to 3 threads) and a list of edits aimed at its structure: header fields
+//! extensions; 4 KiB segments, up to 16; written and read with 1 to 3 threads, in write and read
+//! sizes it picks, small and large) and a list of edits aimed at its structure: header fields
 //! (version, algorithm, segment size, key id, extension-area length), bit flips, truncations,
 //! appended or inserted bytes, and whole segments dropped, duplicated or swapped.
 //!
@@ -21,7 +22,20 @@ use strongbox::{Algorithm, BackupWriter, DataKey, Extension, RestoreReader, Stre
 
 const SEGMENT: usize = 4096;
 const TAG: usize = 16;
-const MAX_PLAIN: usize = 5 * SEGMENT + 100;
+// Up to 16 segments: longer than a first staged run (8 segments with 2 threads, 12 with 3).
+const MAX_PLAIN: usize = 15 * SEGMENT + 100;
+
+/// Read and write sizes an input may pick (index `% 7`; 0 keeps the input's own size): small
+/// reads go through the threaded reader's staging buffer, reads of at least a run (4 * batch *
+/// segment size: 8 segments with 2 threads, 12 with 3, at first) straight into the buffer.
+const SIZES: [usize; 6] = [1, 100, SEGMENT, 3 * SEGMENT + 5, 12 * SEGMENT + 7, 64 * SEGMENT];
+
+fn pick(choice: u8, own: usize) -> usize {
+    match choice as usize % (SIZES.len() + 1) {
+        0 => own,
+        i => SIZES[i - 1],
+    }
+}
 
 #[derive(Arbitrary, Debug)]
 enum Mode {
@@ -54,6 +68,8 @@ enum Access {
     Seek(u32),
     SeekEnd(i16),
     SeekCurrent(i16),
+    /// A read of one of `SIZES`.
+    ReadSized(u8),
 }
 
 #[derive(Arbitrary, Debug)]
@@ -67,6 +83,10 @@ struct Input {
     accesses: Vec<Access>,
     /// Writer and reader threads (1 to 3): more than one takes the parallel paths.
     threads: u8,
+    /// Sizes of the writer's writes and of the sequential reads, cycled (none: one write of
+    /// everything, reads of `chunk`).
+    write_sizes: Vec<u8>,
+    read_sizes: Vec<u8>,
 }
 
 fn key() -> DataKey {
@@ -212,7 +232,16 @@ fuzz_target!(|input: Input| {
     }
     .expect("writer");
     let header_len = writer.header().encoded_len();
-    writer.write_all(&plain).expect("write");
+    let mut rest = &plain[..];
+    for choice in input.write_sizes.iter().take(64).cycle() {
+        if rest.is_empty() {
+            break;
+        }
+        let n = pick(*choice, rest.len()).min(rest.len());
+        writer.write_all(&rest[..n]).expect("write");
+        rest = &rest[n..];
+    }
+    writer.write_all(rest).expect("write");
     let original = writer.finish().expect("finish");
 
     let mut bytes = original.clone();
@@ -225,10 +254,12 @@ fuzz_target!(|input: Input| {
     let chunk = (input.chunk as usize % (4 * SEGMENT + 64)).max(1);
     let mut complete = false;
     if let Some(mut reader) = open(&bytes, unencrypted, threads) {
-        let mut buf = vec![0u8; chunk];
+        let sizes: Vec<usize> = input.read_sizes.iter().take(64).map(|c| pick(*c, chunk)).collect();
+        let mut buf = vec![0u8; sizes.iter().copied().max().unwrap_or(chunk)];
         let mut offset = 0usize;
-        loop {
-            match reader.read(&mut buf) {
+        for turn in 0.. {
+            let len = if sizes.is_empty() { chunk } else { sizes[turn % sizes.len()] };
+            match reader.read(&mut buf[..len]) {
                 Ok(0) => {
                     complete = true;
                     break;
@@ -255,8 +286,13 @@ fuzz_target!(|input: Input| {
         let mut pos: Option<u64> = Some(0);
         for access in input.accesses.iter().take(16) {
             match access {
-                Access::Read(n) => {
-                    let mut buf = vec![0u8; (*n as usize % (2 * SEGMENT + 64)).max(1)];
+                Access::Read(_) | Access::ReadSized(_) => {
+                    let len = match access {
+                        Access::Read(n) => (*n as usize % (2 * SEGMENT + 64)).max(1),
+                        Access::ReadSized(c) => pick(*c, 1),
+                        _ => unreachable!(),
+                    };
+                    let mut buf = vec![0u8; len];
                     match reader.read(&mut buf) {
                         Ok(k) => {
                             let p = pos.expect("read succeeded at an unknown position") as usize;
