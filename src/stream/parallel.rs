@@ -25,7 +25,7 @@ const BYTES_PER_THREAD: usize = 1 << 20;
 /// waiting for their turn to be written): enough that no thread waits for a free one, few
 /// enough to stay in the caches; at most about [`BYTES_PER_THREAD`] per thread for large
 /// segments, but at least one per thread and one more.
-pub(crate) fn slots(threads: NonZeroUsize, segment_size: usize) -> usize {
+pub(crate) fn in_flight(threads: NonZeroUsize, segment_size: usize) -> usize {
     let n = threads.get();
     (n * BYTES_PER_THREAD / segment_size).clamp(n + 1, 4 * n)
 }
@@ -114,28 +114,24 @@ where
 /// the call.
 ///
 /// Unlike [`for_each_segment`], tasks flow through the queue for as long as `body` runs, so a
-/// long `write` or `read` starts its threads once, not once per batch, and I/O on the calling
-/// thread overlaps the work of the helpers.
+/// long `read` starts its threads once, not once per batch, and I/O on the calling thread
+/// overlaps the work of the helpers.
 pub(crate) fn with_helpers<'a, T, U, R>(
     threads: NonZeroUsize,
     work: impl Fn(T) -> U + Send + Sync + 'a,
-    body: impl FnOnce(&mut Helpers<'a, T, U>) -> R,
+    body: impl FnOnce(&Helpers<'a, T, U>) -> R,
 ) -> R
 where
     T: Send,
     U: Send,
 {
-    let (mut helpers, done) = Helpers::new(work);
+    let (helpers, done) = Helpers::new(work);
     thread::scope(|scope| {
         let workers: Vec<_> = (1..threads.get())
-            .map(|_| {
-                let (queue, work) = (helpers.queue.clone(), helpers.work.clone());
-                let done = done.clone();
-                scope.spawn(move || serve(&queue, &*work, &done))
-            })
+            .map(|_| scope.spawn(helpers.helper(&done)))
             .collect();
         drop(done);
-        let value = body(&mut helpers);
+        let value = body(&helpers);
         // Closes the queue (also if `body` panics): the helpers stop after their current task.
         drop(helpers);
         for worker in workers {
@@ -145,17 +141,6 @@ where
         }
         value
     })
-}
-
-/// A helper thread's loop: run tasks until the queue is closed.
-fn serve<T, U>(queue: &Queue<T>, work: &dyn Fn(T) -> U, done: &mpsc::Sender<Option<U>>) {
-    // A helper that panics says so, so that `done` never waits for it forever.
-    let _alarm = PanicAlarm(done);
-    while let Some(task) = queue.wait() {
-        if done.send(Some(work(task))).is_err() {
-            break;
-        }
-    }
 }
 
 /// Helper threads owned by a reader or writer, for as long as it lives: the same queue as
@@ -178,14 +163,9 @@ impl<T: Send + 'static, U: Send + 'static> Crew<T, U> {
             workers: Vec::with_capacity(count),
         };
         for _ in 0..count {
-            let (queue, work, done) = (
-                crew.helpers.queue.clone(),
-                crew.helpers.work.clone(),
-                done.clone(),
-            );
             let worker = thread::Builder::new()
                 .name("strongbox-seal".into())
-                .spawn(move || serve(&queue, &*work, &done))?;
+                .spawn(crew.helpers.helper(&done))?;
             crew.workers.push(worker);
         }
         Ok(crew)
@@ -261,6 +241,24 @@ impl<'a, T, U> Helpers<'a, T, U> {
         });
         let work = Arc::new(work);
         (Helpers { queue, done, work }, done_tx)
+    }
+
+    /// A helper thread's loop: runs tasks until the queue is closed, sending results to `done`.
+    fn helper(&self, done: &mpsc::Sender<Option<U>>) -> impl FnOnce() + Send + 'a
+    where
+        T: Send + 'a,
+        U: Send + 'a,
+    {
+        let (queue, work, done) = (self.queue.clone(), self.work.clone(), done.clone());
+        move || {
+            // A helper that panics says so, so that `done` never waits for it forever.
+            let _alarm = PanicAlarm(&done);
+            while let Some(task) = queue.wait() {
+                if done.send(Some(work(task))).is_err() {
+                    break;
+                }
+            }
+        }
     }
 
     /// Queues a task for the first thread free to take it.

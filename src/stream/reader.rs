@@ -446,7 +446,7 @@ impl<R: Read> RestoreReader<R> {
     /// which knows how to end a stream (the input is never read again past its end). An I/O
     /// error keeps the unopened bytes in `buf` for a retry; it is returned at once if nothing
     /// was released, else by the next `read`, which retries the inner reader. Used only when no
-    /// plaintext is pending and nothing is to be skipped, with `out` at least two segments long.
+    /// plaintext is pending and nothing is to be skipped, with `out` at least one segment long.
     fn load_direct_batch(&mut self, out: &mut [u8]) -> Result<usize, StreamError> {
         self.take_lookahead();
         let size = self.segment_size;
@@ -621,9 +621,9 @@ impl<R: Read> RestoreReader<R> {
         let result = self.load_direct_batch(&mut stage[..len]);
         self.stage = stage;
         self.stage_start = 0;
-        self.stage_end = 0;
-        self.stage_end = result?;
-        Ok(0)
+        // Nothing is staged if loading failed.
+        self.stage_end = *result.as_ref().unwrap_or(&0);
+        result.map(|_| 0)
     }
 
     /// Advances past an authenticated segment; returns its plaintext length.
@@ -650,6 +650,14 @@ impl<R: Read> RestoreReader<R> {
             }
         }
     }
+}
+
+/// Copies the start of `from[*start..end]` into `out` and advances `*start`; returns the count.
+fn take(from: &[u8], start: &mut usize, end: usize, out: &mut [u8]) -> usize {
+    let n = out.len().min(end - *start);
+    out[..n].copy_from_slice(&from[*start..*start + n]);
+    *start += n;
+    n
 }
 
 /// Reads into `buf[filled..]` until `buf` is full or the input ends. Returns the new fill level
@@ -722,17 +730,12 @@ impl<R: Read> Read for RestoreReader<R> {
             return Ok(0);
         }
         loop {
-            if self.stage_start < self.stage_end {
-                let n = out.len().min(self.stage_end - self.stage_start);
-                out[..n].copy_from_slice(&self.stage[self.stage_start..][..n]);
-                self.stage_start += n;
-                self.offset += n as u64;
-                return Ok(n);
-            }
-            if self.plain_start < self.plain_end {
-                let n = out.len().min(self.plain_end - self.plain_start);
-                out[..n].copy_from_slice(&self.buf[self.plain_start..self.plain_start + n]);
-                self.plain_start += n;
+            // Staged plaintext comes before plaintext pending in `buf`.
+            let n = match take(&self.stage, &mut self.stage_start, self.stage_end, out) {
+                0 => take(&self.buf, &mut self.plain_start, self.plain_end, out),
+                n => n,
+            };
+            if n > 0 {
                 self.offset += n as u64;
                 return Ok(n);
             }
@@ -750,7 +753,8 @@ impl<R: Read> Read for RestoreReader<R> {
             } else {
                 self.filled
             };
-            // Straight into `out`: one segment with one thread, a batch with several.
+            // Straight into `out`: one segment with one thread, a run with several (or into the
+            // staging buffer, for a smaller read).
             let direct = if self.skip > 0 || buffered >= full {
                 None
             } else if self.threads.get() == 1 {

@@ -249,7 +249,7 @@ impl Sealer {
             crew,
             pending: VecDeque::new(),
             first,
-            in_flight: parallel::slots(threads, segment_size),
+            in_flight: parallel::in_flight(threads, segment_size),
             spare: Vec::new(),
         })
     }
