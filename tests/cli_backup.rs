@@ -27,7 +27,7 @@ fn assert_same_files(a: &Path, b: &Path) {
 }
 
 fn inspect(env: &Env, file: &str) -> String {
-    let out = env.cmd().args(["inspect", file]).assert().success();
+    let out = env.cmd().args(["inspect", file]).run().success();
     String::from_utf8_lossy(&out.get_output().stdout).into_owned()
 }
 
@@ -47,7 +47,7 @@ fn snapshot_of_an_encrypted_database_round_trips() {
         .arg("snapshot")
         .arg(&db)
         .args(["-o", "snap.sbx"])
-        .assert()
+        .run()
         .success()
         .stdout("");
     let text = inspect(&env, "snap.sbx");
@@ -64,12 +64,12 @@ fn snapshot_of_an_encrypted_database_round_trips() {
         .arg("--db")
         .arg(&db)
         .arg("snap.sbx")
-        .assert()
+        .run()
         .success();
 
     env.cmd()
         .args(["restore", "snap.sbx", "--to", "restored"])
-        .assert()
+        .run()
         .success();
     let restored = env.path("restored");
     assert_same_files(&db, &restored);
@@ -78,7 +78,7 @@ fn snapshot_of_an_encrypted_database_round_trips() {
         .cmd()
         .args(["key", "get"])
         .arg(&db)
-        .assert()
+        .run()
         .success()
         .get_output()
         .stdout
@@ -86,14 +86,14 @@ fn snapshot_of_an_encrypted_database_round_trips() {
     env.cmd()
         .args(["key", "get"])
         .arg(&restored)
-        .assert()
+        .run()
         .success()
         .stdout(key);
     // An existing target is never touched.
     let line = assert_failure(
         env.cmd()
             .args(["restore", "snap.sbx", "--to", "restored"])
-            .assert(),
+            .run(),
     );
     assert!(line.contains("already exists"), "{line}");
     // An encrypted database's snapshot cannot be unencrypted.
@@ -103,7 +103,7 @@ fn snapshot_of_an_encrypted_database_round_trips() {
             .arg("snapshot")
             .arg(&db)
             .args(["--encryption", "none", "-o", "plain.sbx"])
-            .assert(),
+            .run(),
     );
     assert!(line.contains("encrypted"), "{line}");
     assert!(!env.path("plain.sbx").exists());
@@ -114,7 +114,7 @@ fn snapshot_of_an_encrypted_database_round_trips() {
             .arg("snapshot")
             .arg(&db)
             .args(["-o", "snap.sbx"])
-            .assert(),
+            .run(),
     );
 }
 
@@ -128,7 +128,7 @@ fn snapshot_of_an_unencrypted_database_and_with_a_provided_key() {
         .arg("snapshot")
         .arg(&db)
         .args(["-o", "plain.sbx"])
-        .assert()
+        .run()
         .success();
     assert!(inspect(&env, "plain.sbx").contains("encrypted:      no"));
     // A key for an unencrypted snapshot is refused on restore.
@@ -137,7 +137,7 @@ fn snapshot_of_an_unencrypted_database_and_with_a_provided_key() {
         env.cmd()
             .args(["restore", "plain.sbx", "--to", "r0", "--key-file"])
             .arg(&key_file)
-            .assert(),
+            .run(),
     );
     assert!(
         line.contains("not encrypted") || line.contains("unencrypted"),
@@ -145,7 +145,7 @@ fn snapshot_of_an_unencrypted_database_and_with_a_provided_key() {
     );
     env.cmd()
         .args(["restore", "plain.sbx", "--to", "r1"])
-        .assert()
+        .run()
         .success();
     assert_same_files(&db, &env.path("r1"));
 
@@ -156,13 +156,13 @@ fn snapshot_of_an_unencrypted_database_and_with_a_provided_key() {
         .arg(&db)
         .args(["-o", "keyed.sbx", "--key-file"])
         .arg(&key_file)
-        .assert()
+        .run()
         .success();
     assert!(inspect(&env, "keyed.sbx").contains("UseProvidedKey"));
     env.cmd()
         .args(["restore", "keyed.sbx", "--to", "r2", "--key-file"])
         .arg(&key_file)
-        .assert()
+        .run()
         .success();
     assert_same_files(&db, &env.path("r2"));
     // Mode/key mismatches are errors.
@@ -172,7 +172,7 @@ fn snapshot_of_an_unencrypted_database_and_with_a_provided_key() {
             .arg("snapshot")
             .arg(&db)
             .args(["--encryption", "provided-key", "-o", "x.sbx"])
-            .assert(),
+            .run(),
     );
     assert_failure(
         env.cmd()
@@ -181,7 +181,7 @@ fn snapshot_of_an_unencrypted_database_and_with_a_provided_key() {
             .arg(&db)
             .args(["--encryption", "none", "-o", "x.sbx", "--key-file"])
             .arg(&key_file)
-            .assert(),
+            .run(),
     );
     assert!(!env.path("x.sbx").exists());
     // A wrong key.
@@ -190,7 +190,7 @@ fn snapshot_of_an_unencrypted_database_and_with_a_provided_key() {
         env.cmd()
             .args(["restore", "keyed.sbx", "--to", "r3", "--key-file"])
             .arg(&other)
-            .assert(),
+            .run(),
     );
     assert!(line.contains("wrong key"), "{line}");
     assert!(!env.path("r3").exists());
@@ -198,7 +198,7 @@ fn snapshot_of_an_unencrypted_database_and_with_a_provided_key() {
     let stderr = assert_usage(
         env.cmd()
             .args(["restore", "keyed.sbx", "--to", "r4", "--key", KEY_A])
-            .assert(),
+            .run(),
     );
     assert!(!stderr.contains(KEY_A));
 }
@@ -215,7 +215,7 @@ fn logical_chain_backs_up_and_restores_in_order() {
         .arg("logical")
         .arg(&db)
         .args(["full.export", "-o", "0.full.sbx"])
-        .assert()
+        .run()
         .success();
     env.cmd()
         .arg("backup")
@@ -223,7 +223,7 @@ fn logical_chain_backs_up_and_restores_in_order() {
         .arg(&db)
         .args(["--incremental-after", "0.full.sbx", "-o", "1.inc.sbx"])
         .write_stdin(incr.clone())
-        .assert()
+        .run()
         .success();
     let text = inspect(&env, "1.inc.sbx");
     assert!(
@@ -233,7 +233,7 @@ fn logical_chain_backs_up_and_restores_in_order() {
     assert!(text.contains("zstd"), "{text}");
     env.cmd()
         .args(["restore", "0.full.sbx", "1.inc.sbx", "--to", "r"])
-        .assert()
+        .run()
         .success()
         .stderr(predicate::str::contains("0000-logical-full.export"));
     assert_eq!(
@@ -245,16 +245,12 @@ fn logical_chain_backs_up_and_restores_in_order() {
         incr
     );
     // An incomplete chain, and one out of order.
-    let line = assert_failure(
-        env.cmd()
-            .args(["restore", "1.inc.sbx", "--to", "r2"])
-            .assert(),
-    );
+    let line = assert_failure(env.cmd().args(["restore", "1.inc.sbx", "--to", "r2"]).run());
     assert!(line.contains("chain"), "{line}");
     assert_failure(
         env.cmd()
             .args(["restore", "1.inc.sbx", "0.full.sbx", "--to", "r2"])
-            .assert(),
+            .run(),
     );
     assert!(!env.path("r2").exists());
     // Uncompressed on request.
@@ -263,7 +259,7 @@ fn logical_chain_backs_up_and_restores_in_order() {
         .arg("logical")
         .arg(&db)
         .args(["full.export", "--compression", "none", "-o", "u.sbx"])
-        .assert()
+        .run()
         .success();
     assert!(inspect(&env, "u.sbx").contains("compression:    none"));
 }
@@ -278,7 +274,7 @@ fn tampered_and_truncated_backups_restore_nothing() {
         .arg("snapshot")
         .arg(&db)
         .args(["-o", "s.sbx"])
-        .assert()
+        .run()
         .success();
     let sealed = std::fs::read(env.path("s.sbx")).unwrap();
     let mut flipped = sealed.clone();
@@ -288,17 +284,10 @@ fn tampered_and_truncated_backups_restore_nothing() {
     std::fs::write(env.path("cut.sbx"), &sealed[..sealed.len() - 100]).unwrap();
     for bad in ["flipped.sbx", "cut.sbx"] {
         let before = listing(env.dir.path());
-        assert_failure(env.cmd().args(["restore", bad, "--to", "r"]).assert());
+        assert_failure(env.cmd().args(["restore", bad, "--to", "r"]).run());
         assert!(!env.path("r").exists(), "{bad}");
         assert_eq!(listing(env.dir.path()), before, "{bad}: stray files");
-        assert_failure(
-            env.cmd()
-                .arg("verify")
-                .arg("--db")
-                .arg(&db)
-                .arg(bad)
-                .assert(),
-        );
+        assert_failure(env.cmd().arg("verify").arg("--db").arg(&db).arg(bad).run());
     }
 }
 
@@ -314,17 +303,13 @@ fn a_recovery_master_key_restores_after_the_master_key_is_lost() {
         .arg(&db)
         .args(["-o", "s.sbx", "--recovery-master-key-path"])
         .arg(&recovery)
-        .assert()
+        .run()
         .success();
     assert_eq!(inspect(&env, "s.sbx").matches("key wrapped by:").count(), 2);
 
     // The master key is lost: the backup's own copy no longer opens.
     let after_loss = lose_default_master_key(&env);
-    let line = assert_failure(
-        after_loss()
-            .args(["restore", "s.sbx", "--to", "r0"])
-            .assert(),
-    );
+    let line = assert_failure(after_loss().args(["restore", "s.sbx", "--to", "r0"]).run());
     assert!(line.contains("wrapped"), "{line}");
     assert!(!env.path("r0").exists());
     // With the recovery master key.
@@ -337,7 +322,7 @@ fn a_recovery_master_key_restores_after_the_master_key_is_lost() {
             "--recovery-master-key-path",
         ])
         .arg(&recovery)
-        .assert()
+        .run()
         .success();
     assert_same_files(&db, &env.path("r1"));
     // Or with the key saved by `key get` before the reset.
@@ -345,7 +330,7 @@ fn a_recovery_master_key_restores_after_the_master_key_is_lost() {
     after_loss()
         .args(["restore", "s.sbx", "--to", "r2", "--key-file"])
         .arg(&key_file)
-        .assert()
+        .run()
         .success();
     assert_same_files(&db, &env.path("r2"));
     // Both restored databases have that key, under the master key of after the loss.
@@ -353,7 +338,7 @@ fn a_recovery_master_key_restores_after_the_master_key_is_lost() {
         after_loss()
             .args(["key", "get"])
             .arg(env.path(restored))
-            .assert()
+            .run()
             .success()
             .stdout(format!("{saved_key}\n"));
     }
@@ -391,9 +376,9 @@ fn inspect_of_a_raw_stream_says_so() {
     env.cmd()
         .args(["encrypt", "p", "-o", "s", "--key-file"])
         .arg(&key_file)
-        .assert()
+        .run()
         .success();
     assert!(inspect(&env, "s").contains("raw stream"));
     // A raw stream is not a backup.
-    assert_failure(env.cmd().args(["restore", "s", "--to", "r"]).assert());
+    assert_failure(env.cmd().args(["restore", "s", "--to", "r"]).run());
 }

@@ -14,7 +14,7 @@ fn key_init_creates_an_owner_only_key_file_and_refuses_a_second() {
     env.cmd()
         .args(["key", "init"])
         .arg(&db)
-        .assert()
+        .run()
         .success()
         .stdout("")
         .stderr(predicate::str::contains("created database key"));
@@ -32,14 +32,14 @@ fn key_init_creates_an_owner_only_key_file_and_refuses_a_second() {
             .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
-    let line = assert_failure(env.cmd().args(["key", "init"]).arg(&db).assert());
+    let line = assert_failure(env.cmd().args(["key", "init"]).arg(&db).run());
     assert!(line.contains("already exists"), "{line}");
     // --quiet (anywhere on the line) silences status messages.
     let db2 = env.mkdir("db2");
     env.cmd()
         .args(["key", "init", "--quiet"])
         .arg(&db2)
-        .assert()
+        .run()
         .success()
         .stderr("");
     assert_eq!(std::fs::read(&key_file).unwrap(), before);
@@ -49,8 +49,8 @@ fn key_init_creates_an_owner_only_key_file_and_refuses_a_second() {
 fn key_get_prints_one_base64_line_and_warns_on_stderr() {
     let env = Env::new();
     let db = env.mkdir("db");
-    env.cmd().args(["key", "init"]).arg(&db).assert().success();
-    let out = env.cmd().args(["key", "get"]).arg(&db).assert().success();
+    env.cmd().args(["key", "init"]).arg(&db).run().success();
+    let out = env.cmd().args(["key", "get"]).arg(&db).run().success();
     let stdout = String::from_utf8(out.get_output().stdout.clone()).unwrap();
     let stderr = String::from_utf8(out.get_output().stderr.clone()).unwrap();
     assert_eq!(stdout.lines().count(), 1);
@@ -71,7 +71,7 @@ fn key_get_prints_one_base64_line_and_warns_on_stderr() {
         .cmd()
         .args(["--quiet", "key", "get"])
         .arg(&db)
-        .assert()
+        .run()
         .success()
         .stderr(predicate::str::contains("warning"));
     assert_eq!(again.get_output().stdout, stdout.as_bytes());
@@ -81,7 +81,7 @@ fn key_get_prints_one_base64_line_and_warns_on_stderr() {
 fn key_get_without_a_key_file_fails_with_one_line() {
     let env = Env::new();
     let db = env.mkdir("db");
-    let line = assert_failure(env.cmd().args(["key", "get"]).arg(&db).assert());
+    let line = assert_failure(env.cmd().args(["key", "get"]).arg(&db).run());
     assert!(line.contains("no database key"), "{line}");
 }
 
@@ -96,7 +96,7 @@ fn key_put_same_key_is_a_no_op_and_different_key_needs_overwrite() {
         .args(["key", "put"])
         .arg(&db)
         .write_stdin(format!("{key}\n"))
-        .assert()
+        .run()
         .success()
         .stdout("")
         .stderr(predicate::str::contains("nothing changed"));
@@ -111,7 +111,7 @@ fn key_put_same_key_is_a_no_op_and_different_key_needs_overwrite() {
             .args(["key", "put"])
             .arg(&db)
             .write_stdin(KEY_A)
-            .assert(),
+            .run(),
     );
     assert!(line.contains("different key"), "{line}");
     assert!(!line.contains(KEY_A) && !line.contains(&key));
@@ -121,12 +121,12 @@ fn key_put_same_key_is_a_no_op_and_different_key_needs_overwrite() {
         .args(["key", "put", "--overwrite"])
         .arg(&db)
         .write_stdin(KEY_A)
-        .assert()
+        .run()
         .success();
     env.cmd()
         .args(["key", "get"])
         .arg(&db)
-        .assert()
+        .run()
         .success()
         .stdout(format!("{KEY_A}\n"));
 }
@@ -139,12 +139,12 @@ fn key_put_into_an_empty_directory_stores_the_key() {
         .args(["key", "put"])
         .arg(&db)
         .write_stdin(format!("{KEY_B}\n"))
-        .assert()
+        .run()
         .success();
     env.cmd()
         .args(["key", "get"])
         .arg(&db)
-        .assert()
+        .run()
         .success()
         .stdout(format!("{KEY_B}\n"));
 }
@@ -163,7 +163,7 @@ fn key_put_refuses_bad_input_without_echoing_it() {
                 .args(["key", "put"])
                 .arg(&db)
                 .write_stdin(bad)
-                .assert(),
+                .run(),
         );
         if !bad.is_empty() {
             assert!(!line.contains(bad), "{line}");
@@ -177,13 +177,13 @@ fn a_key_on_the_command_line_is_refused_without_echo() {
     let env = Env::new();
     let db = env.mkdir("db");
     // RavenDB's put-key takes the key as an argument: refuse it, and never print it back.
-    let stderr = assert_usage(env.cmd().args(["key", "put"]).arg(&db).arg(KEY_A).assert());
+    let stderr = assert_usage(env.cmd().args(["key", "put"]).arg(&db).arg(KEY_A).run());
     assert!(stderr.contains("process list"), "{stderr}");
     assert!(!stderr.contains(KEY_A), "{stderr}");
     assert!(!db.join("secret.key.encrypted").exists());
 
     for cmd in ["encrypt", "decrypt", "verify"] {
-        let stderr = assert_usage(env.cmd().args([cmd, "--key", KEY_A, "input.bin"]).assert());
+        let stderr = assert_usage(env.cmd().args([cmd, "--key", KEY_A, "input.bin"]).run());
         assert!(stderr.contains("process list"), "{cmd}: {stderr}");
         assert!(!stderr.contains(KEY_A), "{cmd}: {stderr}");
         let stderr = assert_usage(
@@ -191,7 +191,7 @@ fn a_key_on_the_command_line_is_refused_without_echo() {
                 .arg(cmd)
                 .arg(format!("--key={KEY_A}"))
                 .arg("x")
-                .assert(),
+                .run(),
         );
         assert!(!stderr.contains(KEY_A), "{cmd}: {stderr}");
     }
@@ -220,22 +220,22 @@ fn conflicting_master_key_options_are_usage_errors() {
         ],
     ];
     for args in cases {
-        assert_usage(env.cmd().args(*args).args(["key", "get"]).arg(&db).assert());
+        assert_usage(env.cmd().args(*args).args(["key", "get"]).arg(&db).run());
     }
     // Key input options conflict too.
     assert_usage(
         env.cmd()
             .args(["encrypt", "--key-file", "k", "--db", "d"])
-            .assert(),
+            .run(),
     );
     // key rotate needs exactly one new master key.
-    assert_usage(env.cmd().args(["key", "rotate"]).arg(&db).assert());
+    assert_usage(env.cmd().args(["key", "rotate"]).arg(&db).run());
     assert_usage(
         env.cmd()
             .args(["key", "rotate"])
             .arg(&db)
             .args(["--to-master-key-path", "a", "--to-settings", "b"])
-            .assert(),
+            .run(),
     );
 }
 
@@ -246,7 +246,7 @@ fn master_key_generate_writes_32_owner_only_bytes_and_never_overwrites() {
     env.cmd()
         .args(["master-key", "generate"])
         .arg(&path)
-        .assert()
+        .run()
         .success()
         .stdout("");
     let key = std::fs::read(&path).unwrap();
@@ -257,12 +257,7 @@ fn master_key_generate_writes_32_owner_only_bytes_and_never_overwrites() {
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
     }
-    let line = assert_failure(
-        env.cmd()
-            .args(["master-key", "generate"])
-            .arg(&path)
-            .assert(),
-    );
+    let line = assert_failure(env.cmd().args(["master-key", "generate"]).arg(&path).run());
     assert!(line.contains("refusing to overwrite"), "{line}");
     assert_eq!(std::fs::read(&path).unwrap(), key);
 
@@ -271,7 +266,7 @@ fn master_key_generate_writes_32_owner_only_bytes_and_never_overwrites() {
     env.cmd()
         .args(["master-key", "generate"])
         .arg(&other)
-        .assert()
+        .run()
         .success();
     assert_ne!(std::fs::read(&other).unwrap(), key);
     let db = env.mkdir("db");
@@ -280,14 +275,14 @@ fn master_key_generate_writes_32_owner_only_bytes_and_never_overwrites() {
         .arg(&path)
         .args(["key", "init"])
         .arg(&db)
-        .assert()
+        .run()
         .success();
     env.cmd()
         .arg("--master-key-path")
         .arg(&path)
         .args(["key", "get"])
         .arg(&db)
-        .assert()
+        .run()
         .success();
     // No stray temporary files.
     assert_eq!(
@@ -303,7 +298,7 @@ fn master_key_generate_into_a_missing_directory_fails() {
         env.cmd()
             .args(["master-key", "generate"])
             .arg(env.path("missing/master.key"))
-            .assert(),
+            .run(),
     );
 }
 
@@ -318,7 +313,7 @@ fn a_key_protected_by_another_master_key_is_reported_as_such() {
             .arg(&other)
             .args(["key", "get"])
             .arg(&db)
-            .assert(),
+            .run(),
     );
     assert!(line.contains("master key"), "{line}");
 }
@@ -339,7 +334,7 @@ fn settings_json_selects_the_master_key() {
         .arg(&settings)
         .args(["key", "init"])
         .arg(&db)
-        .assert()
+        .run()
         .success();
     // The same key through --master-key-path opens it; the home default does not.
     env.cmd()
@@ -347,9 +342,9 @@ fn settings_json_selects_the_master_key() {
         .arg(&mk)
         .args(["key", "get"])
         .arg(&db)
-        .assert()
+        .run()
         .success();
-    assert_failure(env.cmd().args(["key", "get"]).arg(&db).assert());
+    assert_failure(env.cmd().args(["key", "get"]).arg(&db).run());
 
     // Exec and Path both set: a clear error, not a guess.
     std::fs::write(
@@ -363,7 +358,7 @@ fn settings_json_selects_the_master_key() {
             .arg(&settings)
             .args(["key", "get"])
             .arg(&db)
-            .assert(),
+            .run(),
     );
     let line = assert_failure(
         env.cmd()
@@ -371,7 +366,7 @@ fn settings_json_selects_the_master_key() {
             .arg(env.path("missing.json"))
             .args(["key", "get"])
             .arg(&db)
-            .assert(),
+            .run(),
     );
     assert!(line.contains("missing.json"), "{line}");
 }
@@ -399,7 +394,7 @@ fn master_key_exec_runs_the_program_with_its_arguments_and_timeout() {
         .arg(&mk)
         .args(["key", "init"])
         .arg(&db)
-        .assert()
+        .run()
         .success();
     // The exec key and the file key are the same key: the file provider opens it.
     env.cmd()
@@ -407,7 +402,7 @@ fn master_key_exec_runs_the_program_with_its_arguments_and_timeout() {
         .arg(&mk)
         .args(["key", "get"])
         .arg(&db)
-        .assert()
+        .run()
         .success();
     // A failing program: exit status 1, one line, with the start of its stderr.
     let line = assert_failure(
@@ -416,7 +411,7 @@ fn master_key_exec_runs_the_program_with_its_arguments_and_timeout() {
             .arg(&script)
             .args(["key", "get"])
             .arg(&db)
-            .assert(),
+            .run(),
     );
     assert!(line.contains("bad args"), "{line}");
     // A hanging program is killed at the timeout.
@@ -430,7 +425,7 @@ fn master_key_exec_runs_the_program_with_its_arguments_and_timeout() {
             .arg(&slow)
             .args(["--master-key-exec-timeout", "1", "key", "get"])
             .arg(&db)
-            .assert(),
+            .run(),
     );
     assert!(line.contains("time") || line.contains("killed"), "{line}");
     assert!(started.elapsed() < std::time::Duration::from_secs(25));
@@ -439,7 +434,7 @@ fn master_key_exec_runs_the_program_with_its_arguments_and_timeout() {
         env.cmd()
             .args(["--master-key-exec", "/nonexistent/give-key", "key", "get"])
             .arg(&db)
-            .assert(),
+            .run(),
     );
     assert!(line.contains("not found"), "{line}");
 }
@@ -459,7 +454,7 @@ fn a_master_key_file_readable_by_others_is_refused() {
             .arg(&mk)
             .args(["key", "init"])
             .arg(&db)
-            .assert(),
+            .run(),
     );
     assert!(line.contains("chmod 600"), "{line}");
     assert!(!db.join("secret.key.encrypted").exists());
@@ -475,7 +470,7 @@ fn the_default_master_key_needs_home() {
             .env_remove("HOME")
             .args(["key", "init"])
             .arg(&db)
-            .assert(),
+            .run(),
     );
     assert!(line.contains("HOME"), "{line}");
     assert!(!db.join("secret.key.encrypted").exists());
@@ -491,7 +486,7 @@ fn the_default_master_key_on_windows_is_dpapi_and_needs_no_home() {
         .env_remove("HOME")
         .args(["key", "init"])
         .arg(&db)
-        .assert()
+        .run()
         .success();
     let blob = std::fs::read(db.join("secret.key.encrypted")).unwrap();
     // docs/KEYBLOB.md: magic, version 1, scheme 2 (DPAPI), no master-key fingerprint.
@@ -501,7 +496,7 @@ fn the_default_master_key_on_windows_is_dpapi_and_needs_no_home() {
         .env_remove("HOME")
         .args(["key", "get"])
         .arg(&db)
-        .assert()
+        .run()
         .success()
         .stdout(predicate::str::is_match("^[A-Za-z0-9+/]{43}=\r?\n$").unwrap());
     assert!(!env.home().join(".strongbox").exists());
@@ -520,7 +515,7 @@ fn key_rotate_reprotects_every_key_and_can_run_again() {
         .arg(&db2)
         .arg("--to-master-key-path")
         .arg(&new)
-        .assert()
+        .run()
         .success();
     for (db, key) in [(&db1, &key1), (&db2, &key2)] {
         env.cmd()
@@ -528,11 +523,11 @@ fn key_rotate_reprotects_every_key_and_can_run_again() {
             .arg(&new)
             .args(["key", "get"])
             .arg(db)
-            .assert()
+            .run()
             .success()
             .stdout(format!("{key}\n"));
         // The old (home) master key no longer opens it.
-        assert_failure(env.cmd().args(["key", "get"]).arg(db).assert());
+        assert_failure(env.cmd().args(["key", "get"]).arg(db).run());
     }
     // Interrupted and re-run (here: simply run again): keys already rotated are left alone.
     let before = std::fs::read(db1.join("secret.key.encrypted")).unwrap();
@@ -542,7 +537,7 @@ fn key_rotate_reprotects_every_key_and_can_run_again() {
         .arg(&db2)
         .arg("--to-master-key-path")
         .arg(&new)
-        .assert()
+        .run()
         .success()
         .stderr(predicate::str::contains("already"));
     assert_eq!(
@@ -570,7 +565,7 @@ fn key_rotate_to_settings_and_stops_at_a_missing_database() {
             .arg(&missing)
             .arg("--to-settings")
             .arg(&settings)
-            .assert(),
+            .run(),
     );
     assert!(line.contains("missing-db"), "{line}");
     // db1 was done before the failure, and opens with the new key.
@@ -579,7 +574,7 @@ fn key_rotate_to_settings_and_stops_at_a_missing_database() {
         .arg(&new)
         .args(["key", "get"])
         .arg(&db1)
-        .assert()
+        .run()
         .success()
         .stdout(format!("{key1}\n"));
 }
@@ -605,15 +600,15 @@ fn every_command_has_help_with_an_example() {
         &["restore"],
     ];
     for args in commands {
-        let out = env.cmd().args(*args).arg("--help").assert().success();
+        let out = env.cmd().args(*args).arg("--help").run().success();
         let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
         assert!(text.contains("Example"), "{args:?}: {text}");
         assert!(text.contains("Usage: strongbox"), "{args:?}: {text}");
     }
-    env.cmd().arg("--version").assert().success();
+    env.cmd().arg("--version").run().success();
     // No command at all: a usage error (clap shows the help on stderr).
     env.cmd()
-        .assert()
+        .run()
         .code(2)
         .stderr(predicate::str::contains("Usage: strongbox"));
 }

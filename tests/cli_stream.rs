@@ -20,7 +20,7 @@ fn encrypt_file(env: &Env, key_file: &std::path::Path, plain: &[u8], name: &str)
         .arg(&input)
         .arg("-o")
         .arg(&output)
-        .assert()
+        .run()
         .success()
         .stdout("")
         .stderr("");
@@ -59,7 +59,7 @@ fn round_trip_through_files_with_every_key_input() {
         .arg(env.path("a.sbx"))
         .arg("-o")
         .arg(&out)
-        .assert()
+        .run()
         .success()
         .stdout("")
         .stderr("");
@@ -68,7 +68,7 @@ fn round_trip_through_files_with_every_key_input() {
     env.cmd()
         .args(["decrypt", "--key", "-", "a.sbx"])
         .write_stdin(format!("{key}\n"))
-        .assert()
+        .run()
         .success()
         .stdout(plain.clone());
     // --db
@@ -77,7 +77,7 @@ fn round_trip_through_files_with_every_key_input() {
         .arg("--db")
         .arg(&db)
         .arg("a.sbx")
-        .assert()
+        .run()
         .success()
         .stdout(plain.clone());
     // Encrypting with --db and --key - gives streams the others decrypt.
@@ -86,12 +86,12 @@ fn round_trip_through_files_with_every_key_input() {
         .arg("--db")
         .arg(&db)
         .args(["a.sbx.plain", "-o", "b.sbx"])
-        .assert()
+        .run()
         .success();
     env.cmd()
         .args(["encrypt", "--key", "-", "a.sbx.plain", "-o", "c.sbx"])
         .write_stdin(key.clone())
-        .assert()
+        .run()
         .success();
     for name in ["b.sbx", "c.sbx"] {
         env.cmd()
@@ -99,7 +99,7 @@ fn round_trip_through_files_with_every_key_input() {
             .arg("--key-file")
             .arg(&key_file)
             .arg(name)
-            .assert()
+            .run()
             .success()
             .stdout(plain.clone());
     }
@@ -116,7 +116,7 @@ fn a_large_input_streams_through_stdin_and_stdout() {
         .arg("--key-file")
         .arg(&key_file)
         .write_stdin(plain.clone())
-        .assert()
+        .run()
         .success()
         .stderr("")
         .get_output()
@@ -128,7 +128,7 @@ fn a_large_input_streams_through_stdin_and_stdout() {
         .args(["decrypt", "-", "-o", "-", "--key-file"])
         .arg(&key_file)
         .write_stdin(sealed.clone())
-        .assert()
+        .run()
         .success()
         .stderr("")
         .get_output()
@@ -139,7 +139,7 @@ fn a_large_input_streams_through_stdin_and_stdout() {
         .args(["verify", "-", "--key-file"])
         .arg(&key_file)
         .write_stdin(sealed)
-        .assert()
+        .run()
         .success()
         .stdout(predicate::str::contains(format!("{} bytes", 20 << 20)));
 }
@@ -161,9 +161,9 @@ fn chacha20_and_segment_size_are_recorded_and_shown_by_inspect() {
         ])
         .arg("--key-file")
         .arg(&key_file)
-        .assert()
+        .run()
         .success();
-    let out = env.cmd().args(["inspect", "s"]).assert().success();
+    let out = env.cmd().args(["inspect", "s"]).run().success();
     let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
     for expected in [
         "version 1",
@@ -178,7 +178,7 @@ fn chacha20_and_segment_size_are_recorded_and_shown_by_inspect() {
     env.cmd()
         .args(["decrypt", "s", "--key-file"])
         .arg(&key_file)
-        .assert()
+        .run()
         .success()
         .stdout(data(100_000, 3));
     // An out-of-range or malformed segment size is a usage error.
@@ -195,7 +195,7 @@ fn chacha20_and_segment_size_are_recorded_and_shown_by_inspect() {
                     "--key-file",
                 ])
                 .arg(&key_file)
-                .assert(),
+                .run(),
         );
     }
     assert!(!env.path("t").exists());
@@ -210,7 +210,7 @@ fn inspect_needs_no_key_and_names_the_key_and_defaults() {
         .cmd()
         .env("HOME", env.path("no-such-home"))
         .args(["inspect", "h.sbx"])
-        .assert()
+        .run()
         .success();
     let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
     assert!(text.contains("AES-256-GCM"), "{text}");
@@ -226,13 +226,13 @@ fn inspect_needs_no_key_and_names_the_key_and_defaults() {
         .unwrap()
         .trim()
         .to_owned();
-    let line = assert_failure(env.cmd().args(["decrypt", "h.sbx"]).assert());
+    let line = assert_failure(env.cmd().args(["decrypt", "h.sbx"]).run());
     assert!(line.contains(&key_id), "{line}");
     // Not a strongbox file.
     std::fs::write(env.path("junk"), b"this is not a backup at all, just text").unwrap();
-    let line = assert_failure(env.cmd().args(["inspect", "junk"]).assert());
+    let line = assert_failure(env.cmd().args(["inspect", "junk"]).run());
     assert!(line.contains("not a strongbox"), "{line}");
-    assert_failure(env.cmd().args(["inspect", "missing"]).assert());
+    assert_failure(env.cmd().args(["inspect", "missing"]).run());
 }
 
 #[test]
@@ -257,7 +257,7 @@ fn tampered_input_fails_and_leaves_no_output_file() {
             env.cmd()
                 .args(["decrypt", "bad.sbx", "-o", "out.bin", "--key-file"])
                 .arg(&key_file)
-                .assert(),
+                .run(),
         );
         assert!(!env.path("out.bin").exists(), "{what}: output left behind");
         assert_eq!(listing(env.dir.path()), before, "{what}: stray files");
@@ -268,7 +268,7 @@ fn tampered_input_fails_and_leaves_no_output_file() {
             env.cmd()
                 .args(["verify", "bad.sbx", "--key-file"])
                 .arg(&key_file)
-                .assert(),
+                .run(),
         );
     }
 }
@@ -294,7 +294,7 @@ fn truncated_input_fails_and_leaves_no_output_file() {
             env.cmd()
                 .args(["decrypt", "cut.sbx", "-o", "out.bin", "--key-file"])
                 .arg(&key_file)
-                .assert(),
+                .run(),
         );
         assert!(!env.path("out.bin").exists(), "cut at {cut}: {line}");
         if cut == header + 2 * SEG {
@@ -306,7 +306,7 @@ fn truncated_input_fails_and_leaves_no_output_file() {
                 .args(["decrypt", "--key-file"])
                 .arg(&key_file)
                 .write_stdin(sealed[..cut].to_vec())
-                .assert(),
+                .run(),
         );
     }
     // Data appended after the end is refused too.
@@ -317,7 +317,7 @@ fn truncated_input_fails_and_leaves_no_output_file() {
         env.cmd()
             .args(["decrypt", "long.sbx", "-o", "out.bin", "--key-file"])
             .arg(&key_file)
-            .assert(),
+            .run(),
     );
     assert!(!env.path("out.bin").exists());
 }
@@ -333,7 +333,7 @@ fn a_failed_decrypt_leaves_an_existing_output_untouched() {
         env.cmd()
             .args(["decrypt", "cut.sbx", "-o", "out.bin", "--key-file"])
             .arg(&key_file)
-            .assert(),
+            .run(),
     );
     assert_eq!(
         std::fs::read(env.path("out.bin")).unwrap(),
@@ -351,7 +351,7 @@ fn a_wrong_key_is_reported_as_such_without_key_bytes() {
         env.cmd()
             .args(["decrypt", "s.sbx", "-o", "out", "--key-file"])
             .arg(&key_b)
-            .assert(),
+            .run(),
     );
     assert!(line.contains("wrong key"), "{line}");
     assert!(!line.contains(KEY_A) && !line.contains(KEY_B));
@@ -360,7 +360,7 @@ fn a_wrong_key_is_reported_as_such_without_key_bytes() {
         env.cmd()
             .args(["verify", "s.sbx", "--key-file"])
             .arg(&key_b)
-            .assert(),
+            .run(),
     );
     assert!(line.contains("wrong key"), "{line}");
 }
@@ -373,14 +373,14 @@ fn bad_key_inputs_fail_clearly() {
     let line = assert_failure(
         env.cmd()
             .args(["encrypt", "p", "-o", "s", "--key-file", "nope"])
-            .assert(),
+            .run(),
     );
     assert!(line.contains("nope"), "{line}");
     std::fs::write(env.path("junk.key"), "this is not base64 !!!!").unwrap();
     let line = assert_failure(
         env.cmd()
             .args(["encrypt", "p", "-o", "s", "--key-file", "junk.key"])
-            .assert(),
+            .run(),
     );
     assert!(!line.contains("this is not"), "{line}");
     std::fs::write(
@@ -391,23 +391,23 @@ fn bad_key_inputs_fail_clearly() {
     let line = assert_failure(
         env.cmd()
             .args(["encrypt", "p", "-o", "s", "--key-file", "short.key"])
-            .assert(),
+            .run(),
     );
     assert!(line.contains("31"), "{line}");
     assert!(!env.path("s").exists());
     // No key at all: a usage error; --key - with data on stdin: a usage error.
-    assert_usage(env.cmd().args(["encrypt", "p", "-o", "s"]).assert());
+    assert_usage(env.cmd().args(["encrypt", "p", "-o", "s"]).run());
     assert_usage(
         env.cmd()
             .args(["encrypt", "--key", "-"])
             .write_stdin(KEY_A)
-            .assert(),
+            .run(),
     );
     assert_usage(
         env.cmd()
             .args(["decrypt", "--key", "-", "-"])
             .write_stdin(KEY_A)
-            .assert(),
+            .run(),
     );
     // --db on a directory without a key.
     let empty = env.mkdir("empty");
@@ -417,7 +417,7 @@ fn bad_key_inputs_fail_clearly() {
             .arg("--db")
             .arg(&empty)
             .args(["p", "-o", "s"])
-            .assert(),
+            .run(),
     );
     assert!(line.contains("no database key"), "{line}");
     assert!(!env.path("s").exists());
@@ -431,14 +431,14 @@ fn missing_input_and_unwritable_output_fail_with_one_line() {
         env.cmd()
             .args(["encrypt", "missing", "-o", "s", "--key-file"])
             .arg(&key_file)
-            .assert(),
+            .run(),
     );
     std::fs::write(env.path("p"), b"data").unwrap();
     assert_failure(
         env.cmd()
             .args(["encrypt", "p", "-o", "no/such/dir/s", "--key-file"])
             .arg(&key_file)
-            .assert(),
+            .run(),
     );
     #[cfg(unix)]
     {
@@ -451,7 +451,7 @@ fn missing_input_and_unwritable_output_fail_with_one_line() {
                 env.cmd()
                     .args(["encrypt", "p", "-o", "ro/s", "--key-file"])
                     .arg(&key_file)
-                    .assert(),
+                    .run(),
             );
         }
         std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o700)).unwrap();
@@ -467,13 +467,13 @@ fn an_empty_input_round_trips() {
     env.cmd()
         .args(["decrypt", "e.sbx", "-o", "e.out", "--key-file"])
         .arg(&key_file)
-        .assert()
+        .run()
         .success();
     assert_eq!(std::fs::read(env.path("e.out")).unwrap(), b"");
     env.cmd()
         .args(["verify", "e.sbx", "--key-file"])
         .arg(&key_file)
-        .assert()
+        .run()
         .success()
         .stdout(predicate::str::contains(" 0 bytes"));
 }
@@ -495,25 +495,25 @@ fn threads_option_is_accepted_and_validated() {
                 "--key-file",
             ])
             .arg(&key_file)
-            .assert()
+            .run()
             .success();
         env.cmd()
             .args(["decrypt", "s", "--threads", threads, "--key-file"])
             .arg(&key_file)
-            .assert()
+            .run()
             .success()
             .stdout(data(1 << 20, 8));
         env.cmd()
             .args(["verify", "s", "--threads", threads, "--key-file"])
             .arg(&key_file)
-            .assert()
+            .run()
             .success();
     }
     assert_usage(
         env.cmd()
             .args(["encrypt", "p", "--threads", "0", "--key-file"])
             .arg(&key_file)
-            .assert(),
+            .run(),
     );
 }
 
@@ -534,7 +534,7 @@ fn password_reset_story() {
         .arg("--db")
         .arg(&db)
         .args(["export.bin", "-o", "old-backup.sbx"])
-        .assert()
+        .run()
         .success();
 
     // Before the reset: the operator saves the key.
@@ -542,7 +542,7 @@ fn password_reset_story() {
         .cmd()
         .args(["key", "get"])
         .arg(&db)
-        .assert()
+        .run()
         .success()
         .get_output()
         .stdout
@@ -557,7 +557,7 @@ fn password_reset_story() {
             .arg("--db")
             .arg(&db)
             .arg("old-backup.sbx")
-            .assert(),
+            .run(),
     );
     assert_reset_refusal(&env, &line);
     // A different key is never put over it by mistake.
@@ -568,7 +568,7 @@ fn password_reset_story() {
             .args(["key", "put"])
             .arg(&db)
             .write_stdin(KEY_B)
-            .assert(),
+            .run(),
     );
     assert!(line.contains("different key"), "{line}");
     assert_eq!(std::fs::read(&key_file).unwrap(), unopenable);
@@ -578,21 +578,21 @@ fn password_reset_story() {
         .args(["key", "put"])
         .arg(&db)
         .write_stdin(saved.clone())
-        .assert()
+        .run()
         .success();
     env.cmd()
         .arg("decrypt")
         .arg("--db")
         .arg(&db)
         .args(["old-backup.sbx", "-o", "restored.bin"])
-        .assert()
+        .run()
         .success();
     assert_eq!(std::fs::read(env.path("restored.bin")).unwrap(), plain);
     // And `key get` under the new master key gives the same key.
     env.cmd()
         .args(["key", "get"])
         .arg(&db)
-        .assert()
+        .run()
         .success()
         .stdout(saved);
 }
@@ -675,40 +675,36 @@ fn password_reset_story_across_providers() {
         c.arg("--master-key-exec").arg(&script);
         c
     };
-    with_a(&env)
-        .args(["key", "init"])
-        .arg(&db)
-        .assert()
-        .success();
+    with_a(&env).args(["key", "init"]).arg(&db).run().success();
     std::fs::write(env.path("export.bin"), data(70_000, 10)).unwrap();
     with_a(&env)
         .arg("encrypt")
         .arg("--db")
         .arg(&db)
         .args(["export.bin", "-o", "old.sbx"])
-        .assert()
+        .run()
         .success();
     let saved = with_a(&env)
         .args(["key", "get"])
         .arg(&db)
-        .assert()
+        .run()
         .success()
         .get_output()
         .stdout
         .clone();
-    assert_failure(with_b(&env).args(["key", "get"]).arg(&db).assert());
+    assert_failure(with_b(&env).args(["key", "get"]).arg(&db).run());
     with_b(&env)
         .args(["key", "put"])
         .arg(&db)
         .write_stdin(saved)
-        .assert()
+        .run()
         .success();
     with_b(&env)
         .arg("decrypt")
         .arg("--db")
         .arg(&db)
         .arg("old.sbx")
-        .assert()
+        .run()
         .success()
         .stdout(data(70_000, 10));
 }
@@ -721,13 +717,13 @@ fn no_progress_output_when_stderr_is_not_a_terminal() {
     env.cmd()
         .args(["encrypt", "p", "-o", "s", "--key-file"])
         .arg(&key_file)
-        .assert()
+        .run()
         .success()
         .stderr("");
     env.cmd()
         .args(["decrypt", "s", "-o", "p2", "--key-file"])
         .arg(&key_file)
-        .assert()
+        .run()
         .success()
         .stderr("");
 }
@@ -742,7 +738,7 @@ fn encrypt_refuses_no_output_and_never_writes_partial_files() {
         env.cmd()
             .args(["encrypt", "adir", "-o", "s", "--key-file"])
             .arg(&key_file)
-            .assert(),
+            .run(),
     );
     assert!(!env.path("s").exists());
     assert_eq!(listing(env.dir.path()), ["adir", "home", "k.b64"]);

@@ -5,7 +5,40 @@
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
+use assert_cmd::assert::{Assert, OutputAssertExt};
 use tempfile::TempDir;
+
+/// Runs a command to completion and returns its [`Assert`], like `assert_cmd`'s
+/// `Command::assert`, except that a spawn refused with Windows' `ERROR_INTERNAL_ERROR` (1359) is
+/// tried again, up to 5 times. Wine's `CreateProcess` fails that way now and then when many
+/// processes start at once (seen once in CI, on `key put`); the binary under test never ran,
+/// so trying the spawn again hides nothing about it. Any other spawn error panics at once.
+pub trait Run {
+    fn run(&mut self) -> Assert;
+}
+
+impl Run for Command {
+    #[track_caller]
+    fn run(&mut self) -> Assert {
+        const ERROR_INTERNAL_ERROR: i32 = 1359;
+        let mut tries = 1;
+        let output = loop {
+            match self.output() {
+                Ok(output) => break output,
+                Err(err)
+                    if cfg!(windows)
+                        && err.raw_os_error() == Some(ERROR_INTERNAL_ERROR)
+                        && tries < 5 =>
+                {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                }
+                Err(err) => panic!("Failed to spawn {self:?} ({tries} tries): {err}"),
+            }
+        };
+        output.assert().append_context("command", format!("{self:?}"))
+    }
+}
 
 /// A scratch directory that is also the binary's `HOME` and working directory.
 pub struct Env {
@@ -62,8 +95,8 @@ impl Env {
     /// `key init DIR` under the default master key; returns the base64 key from `key get`.
     pub fn init_db(&self, name: &str) -> (PathBuf, String) {
         let db = self.mkdir(name);
-        self.cmd().args(["key", "init"]).arg(&db).assert().success();
-        let out = self.cmd().args(["key", "get"]).arg(&db).assert().success();
+        self.cmd().args(["key", "init"]).arg(&db).run().success();
+        let out = self.cmd().args(["key", "get"]).arg(&db).run().success();
         let key = String::from_utf8(out.get_output().stdout.clone()).expect("utf8");
         (db, key.trim_end().to_owned())
     }
