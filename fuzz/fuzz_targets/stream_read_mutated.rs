@@ -22,12 +22,13 @@ use strongbox::{Algorithm, BackupWriter, DataKey, Extension, RestoreReader, Stre
 
 const SEGMENT: usize = 4096;
 const TAG: usize = 16;
-// Up to 16 segments: longer than a first staged run (8 segments with 2 threads, 12 with 3).
+// Up to 16 segments: more than the segments opened ahead of small reads (8 with 2 threads, 12
+// with 3).
 const MAX_PLAIN: usize = 15 * SEGMENT + 100;
 
-/// Read and write sizes an input may pick (index `% 7`; 0 keeps the input's own size): small
-/// reads go through the threaded reader's staging buffer, reads of at least a run (4 * batch *
-/// segment size: 8 segments with 2 threads, 12 with 3, at first) straight into the buffer.
+/// Read and write sizes an input may pick (index `% 7`; 0 keeps the input's own size): with
+/// several threads, reads of fewer than 64 segments go through the segments the reader opens
+/// ahead, reads of 64 segments straight into the buffer.
 const SIZES: [usize; 6] = [1, 100, SEGMENT, 3 * SEGMENT + 5, 12 * SEGMENT + 7, 64 * SEGMENT];
 
 fn pick(choice: u8, own: usize) -> usize {

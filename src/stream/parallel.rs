@@ -1,28 +1,30 @@
 //! Sealing and opening segments on several threads, without a pool shared with the host.
 //!
-//! - [`Crew`]: threads owned by a writer for as long as it lives (joined when it is finished or
-//!   dropped); segments of small writes are handed to them as they fill.
+//! - [`Pipeline`]: a [`Crew`] of threads owned by a writer or reader for as long as it lives
+//!   (joined when it is finished or dropped), sealing or opening segments in buffers of their
+//!   own, handed back in stream order: the segments of small writes as they fill, and the
+//!   segments a reader opens ahead of small reads.
 //! - [`with_helpers`]: scoped threads for one large `read`, which opens segments straight in the
-//!   caller's buffer while the calling thread loads the next ones.
-//! - [`for_each_segment`]: scoped threads for one batch of segments in the reader's own buffer.
+//!   caller's buffer while the calling thread loads the next ones; joined before it returns.
 //!
-//! Scoped threads are joined before the call returns, so they never outlive it. Work is handed
-//! out one segment at a time to whichever thread is free, so a thread that the OS schedules
-//! late takes fewer segments instead of holding up the others.
+//! Work is handed out one segment at a time to whichever thread is free, so a thread that the
+//! OS schedules late takes fewer segments instead of holding up the others.
 
 use std::collections::VecDeque;
+use std::io;
 use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, mpsc};
 use std::thread;
 
-/// Plaintext bytes per thread in a batch when sealing or opening on several threads: large
-/// enough that starting the scoped workers (tens of microseconds) costs a few percent of the
-/// work, small enough to keep the buffers near the caches.
+use zeroize::Zeroizing;
+
+/// Plaintext bytes per thread in flight when sealing or opening on several threads: large
+/// enough that handing segments between threads costs a few percent of the work, small enough
+/// to keep the buffers near the caches.
 const BYTES_PER_THREAD: usize = 1 << 20;
 
-/// Segments a writer with `threads` threads may have in flight (being sealed, or sealed and
-/// waiting for their turn to be written): enough that no thread waits for a free one, few
+/// Segments a [`Pipeline`] with `threads` threads may have in flight (being processed, or
+/// processed and waiting for their turn): enough that no thread waits for a free one, few
 /// enough to stay in the caches; at most about [`BYTES_PER_THREAD`] per thread for large
 /// segments, but at least one per thread and one more.
 pub(crate) fn in_flight(threads: NonZeroUsize, segment_size: usize) -> usize {
@@ -30,80 +32,143 @@ pub(crate) fn in_flight(threads: NonZeroUsize, segment_size: usize) -> usize {
     (n * BYTES_PER_THREAD / segment_size).clamp(n + 1, 4 * n)
 }
 
-/// The number of segments in the first batch with `threads` threads: one per thread. After
-/// each batch of non-final segments the batch doubles, up to [`max_batch`]: so a short stream
-/// (or a random read after a seek) processes and allocates little, a long one soon runs at
-/// full batches.
-pub(crate) fn first_batch(threads: NonZeroUsize) -> usize {
-    threads.get()
+/// A segment on its way through a [`Pipeline`].
+pub(crate) struct Segment {
+    /// Its index in the stream.
+    pub(crate) index: u64,
+    /// Whether it is the stream's last segment.
+    pub(crate) last: bool,
+    /// Bytes of `buf` in the segment (ciphertext and tag once sealed, before opening).
+    pub(crate) len: usize,
+    /// Its bytes; zeroized on drop.
+    pub(crate) buf: Zeroizing<Vec<u8>>,
+    /// Whether the work succeeded (for opening: whether the segment authenticated).
+    pub(crate) ok: bool,
 }
 
-/// The largest batch, in segments of `segment_size` plaintext bytes: one segment with one thread
-/// (sealed or opened in place, as they come), else about [`BYTES_PER_THREAD`] (and at least one
-/// segment) per thread.
-pub(crate) fn max_batch(threads: NonZeroUsize, segment_size: usize) -> usize {
-    match threads.get() {
-        1 => 1,
-        n => n * (BYTES_PER_THREAD / segment_size).max(1),
+/// Consecutive segments sealed or opened on a [`Crew`] and handed back in stream order: the
+/// engine of a writer or reader with several threads. The calling thread pushes segments
+/// (doing the I/O) and pops them in order, running queued work itself while the one it needs
+/// is not ready. Buffers are recycled, so a long stream allocates nothing per segment; memory
+/// is bounded by [`in_flight`] buffers.
+pub(crate) struct Pipeline {
+    crew: Crew<Segment, Segment>,
+    /// Segments pushed and not yet popped, in stream order (`None` while being processed); the
+    /// first one is segment `first`.
+    pending: VecDeque<Option<Segment>>,
+    first: u64,
+    /// How many segments may be pending now: one per thread at first, doubling with every
+    /// segment popped up to `max` (so a short stream, or a short read after a seek, processes
+    /// little ahead).
+    limit: usize,
+    max: usize,
+    spare: Vec<Zeroizing<Vec<u8>>>,
+    buf_len: usize,
+}
+
+impl Pipeline {
+    /// Starts `threads - 1` threads named `name` (the calling thread is the last one) that run
+    /// `work` on segments of up to `segment_size` plaintext bytes, in buffers of `buf_len`
+    /// bytes.
+    pub(crate) fn new(
+        threads: NonZeroUsize,
+        segment_size: usize,
+        buf_len: usize,
+        name: &str,
+        work: impl Fn(&mut Segment) + Send + Sync + 'static,
+    ) -> io::Result<Self> {
+        let crew = Crew::new(threads.get() - 1, name, move |mut segment: Segment| {
+            work(&mut segment);
+            segment
+        })?;
+        Ok(Pipeline {
+            crew,
+            pending: VecDeque::new(),
+            first: 0,
+            limit: threads.get(),
+            max: in_flight(threads, segment_size),
+            spare: Vec::new(),
+            buf_len,
+        })
     }
-}
 
-/// The batch after one of `batch` segments.
-pub(crate) fn next_batch(batch: usize, threads: NonZeroUsize, segment_size: usize) -> usize {
-    batch
-        .saturating_mul(2)
-        .clamp(first_batch(threads), max_batch(threads, segment_size))
-}
-
-/// Calls `f(j, segment_j)` for every segment of `buf`, cut into `full`-byte segments (the last
-/// one may be shorter), on up to `threads` threads (the calling thread is one of them). Returns
-/// the smallest `j` for which `f` returned `false`, if any. Segments after a failed one may or
-/// may not have been processed.
-pub(crate) fn for_each_segment<F>(
-    threads: NonZeroUsize,
-    buf: &mut [u8],
-    full: usize,
-    f: F,
-) -> Option<usize>
-where
-    F: Fn(usize, &mut [u8]) -> bool + Sync,
-{
-    let count = buf.len().div_ceil(full);
-    if threads.get() == 1 || count <= 1 {
-        return buf
-            .chunks_mut(full)
-            .enumerate()
-            .position(|(j, segment)| !f(j, segment));
+    /// A buffer for the next segment (a recycled one if there is one).
+    pub(crate) fn spare(&mut self) -> Zeroizing<Vec<u8>> {
+        let len = self.buf_len;
+        self.spare
+            .pop()
+            .unwrap_or_else(|| Zeroizing::new(vec![0; len]))
     }
-    // Segments are handed out one at a time, in order, to whichever thread asks first: a
-    // thread that the OS schedules late takes fewer segments instead of holding up the batch.
-    let queue = Mutex::new(buf.chunks_mut(full).enumerate());
-    let failed = AtomicUsize::new(usize::MAX);
-    let work = || {
+
+    /// Keeps `buf` for a later segment (if it is one of this pipeline's size).
+    pub(crate) fn recycle(&mut self, buf: Zeroizing<Vec<u8>>) {
+        if buf.len() == self.buf_len && self.spare.len() < self.max {
+            self.spare.push(buf);
+        }
+    }
+
+    /// Segments pushed and not yet popped.
+    pub(crate) fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// How many segments may be pending now.
+    pub(crate) fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Whether as many segments are pending as may be now.
+    pub(crate) fn is_full(&self) -> bool {
+        self.pending.len() >= self.limit
+    }
+
+    /// Hands `segment` to the threads; it must be the one after the last one pushed.
+    pub(crate) fn push(&mut self, segment: Segment) {
+        if self.pending.is_empty() {
+            self.first = segment.index;
+        }
+        debug_assert_eq!(segment.index, self.first + self.pending.len() as u64);
+        self.crew.push(segment);
+        self.pending.push_back(None);
+    }
+
+    /// The first pending segment, if it is ready.
+    pub(crate) fn pop_ready(&mut self) -> Option<Segment> {
+        while let Some(segment) = self.crew.try_done() {
+            self.place(segment);
+        }
+        self.take_front()
+    }
+
+    /// The first pending segment, waiting for it (and meanwhile processing queued ones on the
+    /// calling thread); `None` if none is pending. Fails if a thread panicked.
+    pub(crate) fn pop(&mut self) -> io::Result<Option<Segment>> {
+        if self.pending.is_empty() {
+            return Ok(None);
+        }
         loop {
-            let next = queue.lock().unwrap_or_else(PoisonError::into_inner).next();
-            let Some((j, segment)) = next else { break };
-            // Every segment before a failed one was handed out before it: stop there.
-            if failed.load(Ordering::Relaxed) < j {
-                break;
+            if let Some(segment) = self.pop_ready() {
+                return Ok(Some(segment));
             }
-            if !f(j, segment) {
-                failed.fetch_min(j, Ordering::Relaxed);
-            }
+            let segment = self.crew.help().or_else(|| self.crew.done());
+            let segment =
+                segment.ok_or_else(|| io::Error::other("a strongbox worker thread panicked"))?;
+            self.place(segment);
         }
-    };
-    thread::scope(|scope| {
-        let helpers = (threads.get() - 1).min(count - 1);
-        let workers: Vec<_> = (0..helpers).map(|_| scope.spawn(work)).collect();
-        work();
-        for worker in workers {
-            worker
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        }
-    });
-    let failed = failed.into_inner();
-    (failed != usize::MAX).then_some(failed)
+    }
+
+    fn take_front(&mut self) -> Option<Segment> {
+        let segment = self.pending.front_mut()?.take()?;
+        self.pending.pop_front();
+        self.first += 1;
+        self.limit = (self.limit * 2).min(self.max);
+        Some(segment)
+    }
+
+    fn place(&mut self, segment: Segment) {
+        let at = usize::try_from(segment.index - self.first).expect("pending");
+        self.pending[at] = Some(segment);
+    }
 }
 
 /// Runs `body` with `threads - 1` scoped helper threads that take tasks from a queue, run
@@ -113,9 +178,8 @@ where
 /// `with_helpers` returns (a panic in one is resumed on the calling thread): no thread outlives
 /// the call.
 ///
-/// Unlike [`for_each_segment`], tasks flow through the queue for as long as `body` runs, so a
-/// long `read` starts its threads once, not once per batch, and I/O on the calling thread
-/// overlaps the work of the helpers.
+/// Tasks flow through the queue for as long as `body` runs, so a long `read` starts its
+/// threads once, and I/O on the calling thread overlaps the work of the helpers.
 pub(crate) fn with_helpers<'a, T, U, R>(
     threads: NonZeroUsize,
     work: impl Fn(T) -> U + Send + Sync + 'a,
@@ -144,17 +208,18 @@ where
 }
 
 /// Helper threads owned by a reader or writer, for as long as it lives: the same queue as
-/// [`with_helpers`], for work that spans many calls (small `write`s). The work owns its data
-/// (no borrowed buffers). Dropping the crew closes its queue and joins its threads.
+/// [`with_helpers`], for work that spans many calls (small `write`s and `read`s). The work owns
+/// its data (no borrowed buffers). Dropping the crew closes its queue and joins its threads.
 pub(crate) struct Crew<T, U> {
     helpers: Helpers<'static, T, U>,
     workers: Vec<thread::JoinHandle<()>>,
 }
 
 impl<T: Send + 'static, U: Send + 'static> Crew<T, U> {
-    /// Starts `count` threads running `work`.
+    /// Starts `count` threads named `name` running `work`.
     pub(crate) fn new(
         count: usize,
+        name: &str,
         work: impl Fn(T) -> U + Send + Sync + 'static,
     ) -> std::io::Result<Self> {
         let (helpers, done) = Helpers::new(work);
@@ -164,7 +229,7 @@ impl<T: Send + 'static, U: Send + 'static> Crew<T, U> {
         };
         for _ in 0..count {
             let worker = thread::Builder::new()
-                .name("strongbox-seal".into())
+                .name(name.into())
                 .spawn(crew.helpers.helper(&done))?;
             crew.workers.push(worker);
         }
@@ -228,6 +293,9 @@ impl<T> Queue<T> {
 pub(crate) struct Helpers<'a, T, U> {
     queue: Arc<Queue<T>>,
     done: mpsc::Receiver<Option<U>>,
+    /// Whether [`try_done`](Self::try_done) has received the news of a panicked helper (which
+    /// [`done`](Self::done) then reports, instead of waiting for a result that may never come).
+    panicked: std::cell::Cell<bool>,
     work: Arc<dyn Fn(T) -> U + Send + Sync + 'a>,
 }
 
@@ -240,7 +308,15 @@ impl<'a, T, U> Helpers<'a, T, U> {
             ready: Condvar::new(),
         });
         let work = Arc::new(work);
-        (Helpers { queue, done, work }, done_tx)
+        (
+            Helpers {
+                queue,
+                done,
+                panicked: std::cell::Cell::new(false),
+                work,
+            },
+            done_tx,
+        )
     }
 
     /// A helper thread's loop: runs tasks until the queue is closed, sending results to `done`.
@@ -275,13 +351,23 @@ impl<'a, T, U> Helpers<'a, T, U> {
 
     /// A result from a helper, if one is ready.
     pub(crate) fn try_done(&self) -> Option<U> {
-        self.done.try_recv().ok().flatten()
+        match self.done.try_recv() {
+            Ok(Some(result)) => Some(result),
+            Ok(None) => {
+                self.panicked.set(true);
+                None
+            }
+            Err(_) => None,
+        }
     }
 
     /// Waits for the next result from a helper. Call it only while a task is running on a
     /// helper (queued tasks are for [`help`](Self::help)). `None` if a helper panicked (the
     /// panic is resumed when `with_helpers` returns) or if there is no helper.
     pub(crate) fn done(&self) -> Option<U> {
+        if self.panicked.get() {
+            return None;
+        }
         self.done.recv().ok().flatten()
     }
 }
@@ -306,39 +392,9 @@ impl<U> Drop for PanicAlarm<'_, U> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn n(threads: usize) -> NonZeroUsize {
         NonZeroUsize::new(threads).unwrap()
-    }
-
-    #[test]
-    fn visits_every_segment_once_with_its_index() {
-        for threads in [1, 2, 3, 8] {
-            for len in [0, 1, 10, 99, 100, 101, 1000] {
-                let mut buf = vec![0u8; len];
-                let calls = AtomicUsize::new(0);
-                let failed = for_each_segment(n(threads), &mut buf, 10, |j, seg| {
-                    calls.fetch_add(1, Ordering::Relaxed);
-                    seg.fill(j as u8 + 1);
-                    true
-                });
-                assert_eq!(failed, None);
-                assert_eq!(calls.into_inner(), len.div_ceil(10));
-                for (i, b) in buf.iter().enumerate() {
-                    assert_eq!(*b, (i / 10) as u8 + 1, "{threads} threads, len {len}");
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn reports_the_first_failed_segment() {
-        for threads in [1, 2, 3, 8] {
-            let mut buf = vec![0u8; 1000];
-            let failed = for_each_segment(n(threads), &mut buf, 10, |j, _| j != 37 && j != 80);
-            assert_eq!(failed, Some(37), "{threads} threads");
-        }
     }
 
     #[test]
@@ -392,7 +448,7 @@ mod tests {
 
     #[test]
     fn a_crew_runs_tasks_across_calls_and_reports_a_panicking_helper() {
-        let crew = Crew::new(2, |x: u32| {
+        let crew = Crew::new(2, "test", |x: u32| {
             assert_ne!(x, 7, "task 7 fails");
             x + 1
         })
@@ -433,15 +489,94 @@ mod tests {
     }
 
     #[test]
-    fn batch_sizes() {
-        assert_eq!(first_batch(n(1)), 1);
-        assert_eq!(next_batch(1, n(1), 4096), 1);
-        assert_eq!(max_batch(n(1), 16 << 20), 1);
-        assert_eq!(first_batch(n(2)), 2);
-        assert_eq!(next_batch(2, n(2), 64 << 10), 4);
-        assert_eq!(next_batch(16, n(2), 64 << 10), 32);
-        assert_eq!(next_batch(32, n(2), 64 << 10), 32);
-        assert_eq!(max_batch(n(4), 16 << 20), 4);
-        assert_eq!(next_batch(4, n(4), 16 << 20), 4);
+    fn several_threads_share_the_work() {
+        // While one thread is held on segment 0, another takes the next ones (with one thread
+        // this would wait out the 30 s and fail).
+        let ids = Arc::new(Mutex::new(std::collections::HashSet::new()));
+        let turn = Arc::new(Condvar::new());
+        let (seen, wake) = (ids.clone(), turn.clone());
+        let mut pipeline = Pipeline::new(n(4), 4096, 1, "test", move |segment| {
+            let mut ids = seen.lock().unwrap();
+            ids.insert(thread::current().id());
+            wake.notify_all();
+            if segment.index == 0 {
+                let _unused = wake
+                    .wait_timeout_while(ids, std::time::Duration::from_secs(30), |ids| {
+                        ids.len() < 2
+                    })
+                    .unwrap();
+            }
+        })
+        .unwrap();
+        for index in 0..4 {
+            pipeline.push(segment(index, 0));
+        }
+        for index in 0..4 {
+            assert_eq!(pipeline.pop().unwrap().map(|s| s.index), Some(index));
+        }
+        assert!(ids.lock().unwrap().len() >= 2);
+    }
+
+    #[test]
+    fn in_flight_bounds() {
+        assert_eq!(in_flight(n(2), 64 << 10), 8);
+        assert_eq!(in_flight(n(2), 16 << 20), 3);
+        assert_eq!(in_flight(n(4), 4096), 16);
+    }
+
+    fn segment(index: u64, byte: u8) -> Segment {
+        Segment {
+            index,
+            last: false,
+            len: 1,
+            buf: Zeroizing::new(vec![byte]),
+            ok: true,
+        }
+    }
+
+    #[test]
+    fn a_pipeline_hands_segments_back_in_order_and_ramps_up() {
+        for threads in [1, 2, 4] {
+            let mut pipeline = Pipeline::new(n(threads), 64 << 10, 1, "test", |segment| {
+                // Later segments finish first.
+                thread::sleep(std::time::Duration::from_micros(
+                    200 - (segment.index % 4) * 50,
+                ));
+                segment.buf[0] = segment.buf[0].wrapping_mul(3);
+                segment.ok = segment.index != 90;
+            })
+            .unwrap();
+            assert_eq!(pipeline.pop().unwrap().map(|s| s.index), None);
+            let (mut next_push, mut popped) = (10u64, Vec::new());
+            while popped.len() < 100 {
+                while next_push < 110 && !pipeline.is_full() {
+                    pipeline.push(segment(next_push, next_push as u8));
+                    next_push += 1;
+                }
+                assert!(pipeline.len() <= in_flight(n(threads), 64 << 10));
+                let s = pipeline.pop().unwrap().expect("pending");
+                assert_eq!(s.buf[0], (s.index as u8).wrapping_mul(3));
+                assert_eq!(s.ok, s.index != 90);
+                popped.push(s.index);
+                pipeline.recycle(s.buf);
+            }
+            assert_eq!(popped, (10..110).collect::<Vec<_>>(), "{threads} threads");
+            assert_eq!(pipeline.limit, in_flight(n(threads), 64 << 10));
+        }
+    }
+
+    #[test]
+    fn a_pipeline_reports_a_panicking_thread() {
+        // Two threads besides the caller: the one left must not keep `pop` waiting.
+        let mut pipeline = Pipeline::new(n(3), 4096, 1, "test", |segment| {
+            assert_ne!(segment.index, 0, "segment 0 fails");
+        })
+        .unwrap();
+        pipeline.push(segment(0, 0));
+        // Let the thread take it (else the calling thread would run it, and panic).
+        while pipeline.crew.queue.lock().0.len() == 1 {
+            thread::yield_now();
+        }
+        assert!(pipeline.pop().is_err());
     }
 }

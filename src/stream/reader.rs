@@ -3,11 +3,12 @@
 use std::fmt;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::num::NonZeroUsize;
+use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
 use super::header::Header;
-use super::parallel;
+use super::parallel::{self, Pipeline, Segment};
 use super::segment::SegmentCipher;
 use super::{StreamError, TAG_LEN};
 use crate::key::DataKey;
@@ -22,10 +23,10 @@ const LOOKAHEAD: usize = TAG_LEN + 1;
 /// (the threads start once per `read`): 64 MiB with the default segment size.
 const MAX_DIRECT_SEGMENTS: usize = 1024;
 
-/// With several threads, small reads are served from a run of this many batches opened ahead
-/// (the threads start once per run), up to [`STAGE_MAX`] bytes (or one segment, if larger).
-const STAGE_BATCHES: usize = 4;
-const STAGE_MAX: usize = 8 << 20;
+/// With several threads, a `read` of at least this many segments (4 MiB with the default
+/// segment size) opens them straight into the caller's buffer, on threads started for that
+/// `read`; a smaller one is served from segments opened ahead by the reader's own threads.
+const DIRECT_READ_SEGMENTS: usize = 64;
 
 /// Decrypts a backup written by [`BackupWriter`](super::BackupWriter) from any [`Read`]er.
 ///
@@ -64,13 +65,12 @@ const STAGE_MAX: usize = 8 << 20;
 pub struct RestoreReader<R: Read> {
     inner: R,
     header: Header,
-    cipher: SegmentCipher,
+    cipher: Arc<SegmentCipher>,
     segment_size: usize,
     threads: NonZeroUsize,
-    /// Segments to load in the next batch (one with one thread; see `parallel::next_batch`).
-    batch: usize,
-    /// One batch of ciphertext segments plus the lookahead, laid out as in the stream. Replaced
-    /// (never reallocated in place) only to grow; zeroized on drop.
+    /// One ciphertext segment plus the lookahead, laid out as in the stream (or, after a large
+    /// read with several threads, up to two segments and the lookahead). Replaced (never
+    /// reallocated in place) only to grow; zeroized on drop.
     buf: Zeroizing<Vec<u8>>,
     /// Ciphertext bytes of segment `index` (and the following ones) already read into
     /// `buf[..filled]`.
@@ -79,19 +79,21 @@ pub struct RestoreReader<R: Read> {
     ahead: usize,
     ahead_at: usize,
     /// Authenticated plaintext not yet returned: `buf[plain_start..plain_end]`, then segments
-    /// `seg_next..seg_count` of the loaded batch (at `j * full`, each a full segment except the
-    /// last, which has `last_len` bytes).
+    /// `seg_next..seg_count` of `buf` (at `j * full`, each a full segment except the last, which
+    /// has `last_len` bytes).
     plain_start: usize,
     plain_end: usize,
     seg_next: usize,
     seg_count: usize,
     last_len: usize,
-    /// With several threads and small reads: plaintext opened ahead straight into this buffer
-    /// (as into the caller's buffer by a large read), not yet returned: `stage[stage_start..
-    /// stage_end]`. It comes before any plaintext pending in `buf`. Zeroized on drop.
-    stage: Zeroizing<Vec<u8>>,
-    stage_start: usize,
-    stage_end: usize,
+    /// With several threads and small reads: the threads opening segments ahead, once started.
+    ahead_of_reads: Option<ReadAhead>,
+    /// The plaintext of the segment opened ahead that is being returned, not yet returned:
+    /// `opened[opened_start..opened_end]`. It comes before any plaintext pending in `buf`.
+    /// Zeroized on drop.
+    opened: Zeroizing<Vec<u8>>,
+    opened_start: usize,
+    opened_end: usize,
     /// Index of the next segment to load.
     index: u64,
     state: State,
@@ -124,7 +126,8 @@ enum Failure {
     Truncated,
     Trailing,
     TooManySegments,
-    /// A seek failed part way; the position is unknown until the next successful seek.
+    /// A seek failed part way, or a thread holding segments opened ahead panicked: the position
+    /// is unknown until the next successful seek.
     Unpositioned,
 }
 
@@ -147,6 +150,25 @@ impl Failure {
             Failure::TooManySegments => StreamError::TooManySegments,
             Failure::Unpositioned => StreamError::InvalidSeek,
         }
+    }
+}
+
+/// Segments opened ahead of small reads by a reader with several threads.
+struct ReadAhead {
+    /// Segments read from the input and handed to the threads, in stream order; the first one
+    /// is the next plaintext to return.
+    pipeline: Pipeline,
+    /// The input ended (what is left of it is in `buf`): it is not read again.
+    ended: bool,
+    /// An error that stopped loading the next segment, returned once the segments before it
+    /// have been (as a one-thread reader would).
+    deferred: Option<StreamError>,
+}
+
+impl ReadAhead {
+    /// Whether reads must go through it (until what it holds, or knows, has been returned).
+    fn busy(&self) -> bool {
+        self.pipeline.len() > 0 || self.ended || self.deferred.is_some()
     }
 }
 
@@ -189,10 +211,9 @@ impl<R: Read> RestoreReader<R> {
             inner,
             consumed: header.encoded_len() as u64,
             header,
-            cipher,
+            cipher: Arc::new(cipher),
             segment_size,
             threads: NonZeroUsize::MIN,
-            batch: 1,
             buf: Zeroizing::new(vec![0; segment_size + TAG_LEN + LOOKAHEAD]),
             filled: 0,
             ahead: 0,
@@ -202,9 +223,10 @@ impl<R: Read> RestoreReader<R> {
             seg_next: 0,
             seg_count: 0,
             last_len: 0,
-            stage: Zeroizing::new(Vec::new()),
-            stage_start: 0,
-            stage_end: 0,
+            ahead_of_reads: None,
+            opened: Zeroizing::new(Vec::new()),
+            opened_start: 0,
+            opened_end: 0,
             index: 0,
             state: State::Reading,
             offset: 0,
@@ -218,16 +240,22 @@ impl<R: Read> RestoreReader<R> {
     /// Opens segments on `threads` threads of the reader's own (the default is 1: the calling
     /// thread only).
     ///
-    /// With `threads > 1` the reader authenticates and decrypts consecutive segments on scoped
-    /// threads that never outlive the `read` call (no global pool is used), while the calling
-    /// thread loads the next ones: straight into the caller's buffer for a large `read`, else
-    /// into a buffer of its own that serves the next small reads (a run of segments that starts
-    /// at `4 threads` segments and grows to 8 MiB, or one segment if segments are larger). It
-    /// returns exactly what a one-thread reader returns, including the
-    /// error and the point where it occurs: no plaintext of a segment that failed, or of any
-    /// later segment, is ever returned. After a seek the run starts small again, so random
-    /// access does not decrypt much more than it needs. May be called at any point; it applies
-    /// from the next run. Reads of several MiB gain the most.
+    /// With `threads > 1` the reader authenticates and decrypts consecutive segments in
+    /// parallel (no global pool is used), and returns exactly what a one-thread reader returns,
+    /// including the error and the point where it occurs: no plaintext of a segment that
+    /// failed, or of any later segment, is ever returned.
+    /// - A `read` of at least 64 segments (4 MiB with the default segment size) opens them
+    ///   straight in the caller's buffer, on scoped threads that never outlive the call, while
+    ///   the calling thread loads the next ones.
+    /// - Smaller reads are served from segments opened ahead by `threads - 1` threads of the
+    ///   reader's own (named `strongbox-open`), started by the first such read and joined when
+    ///   the reader reaches the end of the stream, finds a bad segment, seeks, or is dropped. The calling
+    ///   thread reads the input and hands each segment over; at most about 1 MiB per thread
+    ///   (and at least one segment per thread, and one more) is opened ahead, starting at one
+    ///   segment per thread, so a short stream or a short read after a seek decrypts little
+    ///   more than it needs.
+    ///
+    /// May be called at any point; it applies from the next `read`.
     ///
     /// ```
     /// use std::io::{Read, Write};
@@ -248,7 +276,6 @@ impl<R: Read> RestoreReader<R> {
     /// ```
     pub fn with_threads(mut self, threads: NonZeroUsize) -> Self {
         self.threads = threads;
-        self.batch = parallel::first_batch(threads);
         self
     }
 
@@ -290,42 +317,37 @@ impl<R: Read> RestoreReader<R> {
         }
     }
 
-    /// Loads a batch of segments from `index` on into `buf` and authenticates them (on several
-    /// threads if configured). Segments followed by at least [`LOOKAHEAD`] bytes are not the
-    /// last; if the input ends within the batch, the segment where it ends is handled as the
-    /// last one. If a segment fails, the segments before it are still released (as a reader of
-    /// one segment at a time would) and the failure is reported after them.
+    /// Loads segment `index` (and the lookahead after it) into `buf` and authenticates it; or
+    /// the two segments `buf` already holds part of after an interrupted large read. A segment
+    /// followed by at least [`LOOKAHEAD`] bytes is not the last; if the input ends within the
+    /// load, the segment where it ends is handled as the last one.
     fn load_buffered(&mut self) -> Result<(), StreamError> {
         self.take_lookahead();
         let full = self.full();
-        let want = self.batch * full + LOOKAHEAD;
-        if self.buf.len() < want {
-            let mut grown = Zeroizing::new(vec![0; want]);
-            grown[..self.filled].copy_from_slice(&self.buf[..self.filled]);
-            self.buf = grown;
-        }
+        let segments = self.filled.saturating_sub(LOOKAHEAD).div_ceil(full).max(1);
+        let want = segments * full + LOOKAHEAD;
         let got = fill(&mut self.inner, &mut self.buf[..want], self.filled);
         self.consumed += (got.0 - self.filled) as u64;
         self.filled = got.0;
         got.1?;
-        self.open_loaded(want)
+        self.open_loaded(want, segments)
     }
 
-    /// Authenticates the segments loaded in `buf[..filled]`: all of them non-final if the
-    /// batch is complete (`filled == want`), else the input ended within them.
-    fn open_loaded(&mut self, want: usize) -> Result<(), StreamError> {
+    /// Authenticates the segments loaded in `buf[..filled]`: `segments` non-final ones if the
+    /// load is complete (`filled == want`), else the input ended within them (they are at most
+    /// two segments: a full one before the end, then the one the end is in).
+    fn open_loaded(&mut self, want: usize, segments: usize) -> Result<(), StreamError> {
         let full = self.full();
         let filled = std::mem::take(&mut self.filled);
-        let nonfinal = (filled.saturating_sub(LOOKAHEAD) / full).min(self.batch);
+        let nonfinal = (filled.saturating_sub(LOOKAHEAD) / full).min(segments);
         let index = self.index;
         if index.checked_add(nonfinal as u64).is_none() {
             return Err(StreamError::TooManySegments);
         }
-        let cipher = &self.cipher;
-        let opened = &mut self.buf[..nonfinal * full];
-        let failed = parallel::for_each_segment(self.threads, opened, full, |j, segment| {
-            cipher.open(index + j as u64, false, segment).is_ok()
-        });
+        let failed = self.buf[..nonfinal * full]
+            .chunks_mut(full)
+            .enumerate()
+            .position(|(j, segment)| self.cipher.open(index + j as u64, false, segment).is_err());
         let (ready, last_len, error) = if let Some(j) = failed {
             // Nothing after the failed segment may be released, nor kept in clear.
             self.buf[(j + 1) * full..nonfinal * full].fill(0);
@@ -339,7 +361,6 @@ impl<R: Read> RestoreReader<R> {
             self.index = index + nonfinal as u64;
             self.ahead = LOOKAHEAD;
             self.ahead_at = nonfinal * full;
-            self.batch = parallel::next_batch(self.batch, self.threads, self.segment_size);
             (nonfinal, full - TAG_LEN, None)
         } else {
             // The input ends within segment `nonfinal` (or right after it): it is the last.
@@ -569,7 +590,6 @@ impl<R: Read> RestoreReader<R> {
         }
         out[sent * size..touched * size].fill(0);
         self.index = index + sent as u64;
-        self.batch = parallel::next_batch(self.batch, self.threads, size);
         if complete {
             // Every segment handed out, and the lookahead waits at the start of `buf`.
             self.ahead = LOOKAHEAD;
@@ -585,7 +605,7 @@ impl<R: Read> RestoreReader<R> {
             };
         }
         // The input ended here: never read past that end (as the one-thread reader).
-        match self.open_loaded(usize::MAX) {
+        match self.open_loaded(usize::MAX, 2) {
             Ok(()) => Ok(sent * size),
             Err(err) if sent > 0 => {
                 // Reported once the segments before it have been read.
@@ -596,34 +616,107 @@ impl<R: Read> RestoreReader<R> {
         }
     }
 
-    /// Bytes held by the staging buffer (for tests).
+    /// Segments handed to the threads and not yet returned (for tests).
     #[cfg(test)]
-    pub(crate) fn stage_capacity(&self) -> usize {
-        self.stage.len()
+    pub(crate) fn segments_opened_ahead(&self) -> usize {
+        self.ahead_of_reads
+            .as_ref()
+            .map_or(0, |ahead| ahead.pipeline.len())
     }
 
-    /// How far a read with several threads opens ahead: it grows with the batch, so a short
-    /// stream, or a read after a seek, opens little ahead.
-    fn stage_len(&self) -> usize {
-        let size = self.segment_size;
-        (STAGE_BATCHES * self.batch * size).min(STAGE_MAX.max(size))
-    }
-
-    /// With several threads, for a small read: opens a run of segments straight into `stage`
-    /// (see [`load_direct_batch`](Self::load_direct_batch)); returns 0, the plaintext being in
-    /// `stage` (or, at the end of the stream, in `buf`).
-    fn load_stage(&mut self) -> Result<usize, StreamError> {
-        let len = self.stage_len();
-        let mut stage = std::mem::replace(&mut self.stage, Zeroizing::new(Vec::new()));
-        if stage.len() < len {
-            stage = Zeroizing::new(vec![0; len]);
+    /// With several threads, for a small read: reads the next segments from the input and
+    /// hands them to the reader's threads (started on first need), up to a few per thread
+    /// ahead, then makes the first of them, once opened, the pending plaintext in `opened`.
+    /// Returns 0. At the end of the input, ends the stream in `buf` as a one-thread reader
+    /// would; an error is returned once the segments before it have been.
+    fn load_ahead(&mut self) -> Result<usize, StreamError> {
+        if self.ahead_of_reads.is_none() {
+            let cipher = Arc::clone(&self.cipher);
+            let pipeline = Pipeline::new(
+                self.threads,
+                self.segment_size,
+                self.full() + LOOKAHEAD,
+                "strongbox-open",
+                move |segment| {
+                    segment.ok = cipher
+                        .open(segment.index, false, &mut segment.buf[..segment.len])
+                        .is_ok();
+                },
+            )?;
+            self.ahead_of_reads = Some(ReadAhead {
+                pipeline,
+                ended: false,
+                deferred: None,
+            });
         }
-        let result = self.load_direct_batch(&mut stage[..len]);
-        self.stage = stage;
-        self.stage_start = 0;
-        // Nothing is staged if loading failed.
-        self.stage_end = *result.as_ref().unwrap_or(&0);
-        result.map(|_| 0)
+        self.take_lookahead();
+        let ahead = self.ahead_of_reads.as_mut().expect("started above");
+        let full = self.segment_size + TAG_LEN;
+        while !ahead.ended && ahead.deferred.is_none() && !ahead.pipeline.is_full() {
+            // Read the segment straight into a buffer of the threads, with the lookahead after
+            // it, which shows that it is not the last one.
+            let mut segment = ahead.pipeline.spare();
+            let have = self.filled;
+            segment[..have].copy_from_slice(&self.buf[..have]);
+            let (got, result) = fill(&mut self.inner, &mut segment[..full + LOOKAHEAD], have);
+            self.consumed += (got - have) as u64;
+            let next = self.index.checked_add(1);
+            if let (true, Some(next)) = (got == full + LOOKAHEAD, next) {
+                self.buf[..LOOKAHEAD].copy_from_slice(&segment[full..]);
+                self.filled = LOOKAHEAD;
+                ahead.pipeline.push(Segment {
+                    index: self.index,
+                    last: false,
+                    len: full,
+                    buf: segment,
+                    ok: false,
+                });
+                self.index = next;
+                continue;
+            }
+            // The input ended, failed or holds too many segments: keep what was read in `buf`.
+            self.buf[..got].copy_from_slice(&segment[..got]);
+            self.filled = got;
+            ahead.pipeline.recycle(segment);
+            match result {
+                Err(err) => ahead.deferred = Some(err.into()),
+                Ok(()) if next.is_none() => ahead.deferred = Some(StreamError::TooManySegments),
+                Ok(()) => ahead.ended = true,
+            }
+        }
+        let segment = match ahead.pipeline.pop() {
+            Ok(segment) => segment,
+            Err(err) => {
+                // The segments the threads held are lost with them.
+                self.ahead_of_reads = None;
+                self.state = State::Failed(Failure::Unpositioned);
+                return Err(err.into());
+            }
+        };
+        match segment {
+            Some(segment) if segment.ok => {
+                let done = std::mem::replace(&mut self.opened, segment.buf);
+                ahead.pipeline.recycle(done);
+                self.opened_start = 0;
+                self.opened_end = self.segment_size;
+                Ok(0)
+            }
+            Some(segment) => {
+                // Nothing after the failed segment may be released: drop (and zeroize) it all.
+                self.ahead_of_reads = None;
+                Err(StreamError::CorruptSegment {
+                    index: segment.index,
+                })
+            }
+            None => {
+                if let Some(err) = ahead.deferred.take() {
+                    return Err(err);
+                }
+                // The input ended: what is left of it, in `buf`, ends the stream.
+                self.ahead_of_reads = None;
+                self.open_loaded(usize::MAX, 2).map(|()| 0)
+            }
+        }
     }
 
     /// Advances past an authenticated segment; returns its plaintext length.
@@ -730,8 +823,8 @@ impl<R: Read> Read for RestoreReader<R> {
             return Ok(0);
         }
         loop {
-            // Staged plaintext comes before plaintext pending in `buf`.
-            let n = match take(&self.stage, &mut self.stage_start, self.stage_end, out) {
+            // Plaintext opened ahead comes before plaintext pending in `buf`.
+            let n = match take(&self.opened, &mut self.opened_start, self.opened_end, out) {
                 0 => take(&self.buf, &mut self.plain_start, self.plain_end, out),
                 n => n,
             };
@@ -753,18 +846,18 @@ impl<R: Read> Read for RestoreReader<R> {
             } else {
                 self.filled
             };
-            // Straight into `out`: one segment with one thread, a run with several (or into the
-            // staging buffer, for a smaller read).
-            let direct = if self.skip > 0 || buffered >= full {
+            // Straight into `out`: one segment with one thread, a run with several (or, for a
+            // smaller read, from the segments the reader's threads open ahead).
+            let direct = if self.ahead_of_reads.as_ref().is_some_and(ReadAhead::busy) {
+                Some(self.load_ahead())
+            } else if self.skip > 0 || buffered >= full {
                 None
             } else if self.threads.get() == 1 {
                 (out.len() >= full).then(|| self.load_direct(out))
-            } else if out.len() >= self.stage_len() {
+            } else if out.len() / DIRECT_READ_SEGMENTS >= self.segment_size {
                 Some(self.load_direct_batch(out))
             } else {
-                // A smaller read: open a run of segments ahead, as for a large read (so the
-                // threads start once per run, not once per read).
-                Some(self.load_stage())
+                Some(self.load_ahead())
             };
             match direct {
                 Some(Ok(0)) => continue,
@@ -803,8 +896,9 @@ impl<R: Read + Seek> RestoreReader<R> {
 
     /// Moves to plaintext offset `target` of a stream of `len` bytes; segments load lazily.
     fn jump(&mut self, target: u64, len: u64) -> Result<(), StreamError> {
-        self.stage_start = 0;
-        self.stage_end = 0;
+        self.ahead_of_reads = None;
+        self.opened_start = 0;
+        self.opened_end = 0;
         if target >= len {
             self.plain_start = 0;
             self.plain_end = 0;
@@ -875,9 +969,9 @@ impl<R: Read + Seek> RestoreReader<R> {
         self.plain_end = 0;
         self.seg_next = 0;
         self.seg_count = 0;
-        self.stage_start = 0;
-        self.stage_end = 0;
-        self.batch = parallel::first_batch(self.threads);
+        self.ahead_of_reads = None;
+        self.opened_start = 0;
+        self.opened_end = 0;
         self.state = State::Reading;
         Ok(())
     }

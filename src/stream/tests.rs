@@ -873,30 +873,6 @@ fn a_header_cut_anywhere_is_truncated() {
 }
 
 #[test]
-fn several_threads_share_a_batch() {
-    // Parallelism is the point of `threads`: while one thread is held on segment 0, another
-    // takes the next segments (with one thread this would wait out the 30 s and fail).
-    let ids = std::sync::Mutex::new(std::collections::HashSet::new());
-    let turn = std::sync::Condvar::new();
-    let mut buf = vec![0u8; 64 * 10];
-    let failed = parallel::for_each_segment(NonZeroUsize::new(4).unwrap(), &mut buf, 10, |j, _| {
-        let mut seen = ids.lock().unwrap();
-        seen.insert(std::thread::current().id());
-        turn.notify_all();
-        if j == 0 {
-            let _unused = turn
-                .wait_timeout_while(seen, std::time::Duration::from_secs(30), |seen| {
-                    seen.len() < 2
-                })
-                .unwrap();
-        }
-        true
-    });
-    assert_eq!(failed, None);
-    assert!(ids.into_inner().unwrap().len() >= 2);
-}
-
-#[test]
 fn a_stream_error_is_repeated_by_every_later_read() {
     let plain = pattern(3 * S + 100);
     let backup = stream(Some(&key1()), Algorithm::Aes256Gcm, &plain, Vec::new(), 9);
@@ -1178,9 +1154,8 @@ fn plaintext_len_at_segment_boundaries_and_with_trailing_bytes() {
 }
 
 #[test]
-fn small_reads_with_many_threads_stage_little_of_a_short_stream() {
-    // A stream of 100 bytes in 16 MiB segments, read 100 bytes at a time with 32 threads: the
-    // staging run is capped (one segment here), not 4 x 32 segments (2 GiB).
+fn small_reads_with_many_threads_open_little_ahead_of_a_short_stream() {
+    // 100 bytes in 16 MiB segments, read 100 bytes at a time with 32 threads: one segment.
     let big = 16 << 20;
     let config = StreamConfig::default().segment_size(big).unwrap();
     let mut w = BackupWriter::with_config(Vec::new(), &key1(), &config, Vec::new()).unwrap();
@@ -1192,21 +1167,28 @@ fn small_reads_with_many_threads_stage_little_of_a_short_stream() {
     let mut out = Vec::new();
     r.read_to_end(&mut out).unwrap();
     assert_eq!(out, pattern(100));
-    assert!(r.stage_capacity() <= big, "{}", r.stage_capacity());
-    // With the default segments, the run starts at 4 segments per thread and stays under 8 MiB.
-    let backup = stream(
-        Some(&key1()),
-        Algorithm::Aes256Gcm,
-        &pattern(40 * S),
-        vec![],
-        9,
-    );
-    let mut r = RestoreReader::new(&backup[..], &key1())
+    // 200 segments, 16 threads: the first read opens one segment per thread ahead, not all of
+    // them (and after a seek, the same again).
+    let plain = pattern(200 * S);
+    let backup = stream(Some(&key1()), Algorithm::Aes256Gcm, &plain, vec![], 9);
+    let mut r = RestoreReader::new(std::io::Cursor::new(&backup[..]), &key1())
         .unwrap()
-        .with_threads(NonZeroUsize::new(64).unwrap());
+        .with_threads(NonZeroUsize::new(16).unwrap());
     let mut byte = [0u8; 1];
     r.read_exact(&mut byte).unwrap();
-    assert_eq!(r.stage_capacity(), 4 * 64 * S);
+    assert_eq!(r.segments_opened_ahead(), 15);
+    std::io::Seek::seek(&mut r, std::io::SeekFrom::Start(100 * S as u64 + 7)).unwrap();
+    // The segment sought into comes first, then small reads go ahead again.
+    r.read_exact(&mut byte).unwrap();
+    assert_eq!(byte[0], plain[100 * S + 7]);
+    let mut rest = vec![0; S];
+    r.read_exact(&mut rest).unwrap();
+    assert_eq!(rest, plain[100 * S + 8..101 * S + 8]);
+    assert!(
+        r.segments_opened_ahead() <= 16,
+        "{}",
+        r.segments_opened_ahead()
+    );
 }
 
 #[test]

@@ -1,6 +1,5 @@
 //! [`BackupWriter`]: seals a stream of any length in constant memory.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, Write};
 use std::num::NonZeroUsize;
@@ -9,7 +8,7 @@ use std::sync::Arc;
 use zeroize::Zeroizing;
 
 use super::header::Header;
-use super::parallel;
+use super::parallel::{Pipeline, Segment};
 use super::segment::{SegmentCipher, SegmentCounter};
 use super::{Algorithm, Extension, StreamConfig, StreamError, TAG_LEN};
 use crate::key::{DataKey, fill_random};
@@ -61,7 +60,7 @@ pub struct BackupWriter<W: Write> {
     filled: usize,
     /// With several threads, once a segment has gone to them: the threads and the segments
     /// they hold.
-    sealer: Option<Sealer>,
+    pipeline: Option<Pipeline>,
     poisoned: bool,
 }
 
@@ -128,7 +127,7 @@ impl<W: Write> BackupWriter<W> {
             threads: config.threads,
             buf: Zeroizing::new(vec![0; segment_size + TAG_LEN]),
             filled: 0,
-            sealer: None,
+            pipeline: None,
             poisoned: false,
         })
     }
@@ -152,7 +151,7 @@ impl<W: Write> BackupWriter<W> {
             return Err(StreamError::Poisoned);
         }
         self.emit(true)?;
-        self.write_sealed()?;
+        self.write_all_sealed()?;
         self.inner.flush()?;
         Ok(self.inner)
     }
@@ -175,32 +174,39 @@ impl<W: Write> BackupWriter<W> {
             self.inner.write_all(&self.buf[..len])?;
             return Ok(());
         }
-        let sealer = match &mut self.sealer {
-            Some(sealer) => sealer,
-            None => self.sealer.insert(Sealer::new(
-                self.threads,
-                self.segment_size,
-                &self.cipher,
-                index,
-            )?),
+        let pipeline = match &mut self.pipeline {
+            Some(pipeline) => pipeline,
+            None => {
+                let cipher = Arc::clone(&self.cipher);
+                self.pipeline.insert(Pipeline::new(
+                    self.threads,
+                    self.segment_size,
+                    self.segment_size + TAG_LEN,
+                    "strongbox-seal",
+                    move |segment| {
+                        cipher.seal(segment.index, segment.last, &mut segment.buf[..segment.len])
+                    },
+                )?)
+            }
         };
-        let buf = std::mem::replace(&mut self.buf, sealer.spare(self.segment_size));
-        sealer.crew.push(Sealing {
+        let buf = std::mem::replace(&mut self.buf, pipeline.spare());
+        pipeline.push(Segment {
             index,
             last,
             len,
             buf,
+            ok: true,
         });
-        sealer.pending.push_back(None);
-        let keep = sealer.in_flight;
-        sealer.write(&mut self.inner, keep)?;
+        // Writes what is ready; waits only while more segments are pending than may be.
+        let keep = pipeline.limit();
+        write_sealed(pipeline, &mut self.inner, keep)?;
         Ok(())
     }
 
     /// Writes every segment handed to the sealing threads, waiting for them.
-    fn write_sealed(&mut self) -> Result<(), StreamError> {
-        if let Some(sealer) = &mut self.sealer {
-            if let Err(err) = sealer.write(&mut self.inner, 0) {
+    fn write_all_sealed(&mut self) -> Result<(), StreamError> {
+        if let Some(pipeline) = &mut self.pipeline {
+            if let Err(err) = write_sealed(pipeline, &mut self.inner, 0) {
                 self.poisoned = true;
                 return Err(err.into());
             }
@@ -209,84 +215,18 @@ impl<W: Write> BackupWriter<W> {
     }
 }
 
-/// A segment on its way through the sealing threads.
-struct Sealing {
-    index: u64,
-    last: bool,
-    /// Bytes of `buf` in the segment: plaintext, then its tag.
-    len: usize,
-    buf: Zeroizing<Vec<u8>>,
-}
-
-/// The sealing threads of a writer with several threads, and the segments handed to them that
-/// are not written yet.
-struct Sealer {
-    crew: parallel::Crew<Sealing, Sealing>,
-    /// Segments handed out and not yet written, in stream order (`None` while being sealed);
-    /// the first one is segment `first`.
-    pending: VecDeque<Option<Sealing>>,
-    first: u64,
-    /// How many segments may be handed out and not yet written.
-    in_flight: usize,
-    /// Buffers of written segments, for the next ones.
-    spare: Vec<Zeroizing<Vec<u8>>>,
-}
-
-impl Sealer {
-    /// Starts `threads - 1` threads; the first segment they get is `first`.
-    fn new(
-        threads: NonZeroUsize,
-        segment_size: usize,
-        cipher: &Arc<SegmentCipher>,
-        first: u64,
-    ) -> io::Result<Self> {
-        let cipher = Arc::clone(cipher);
-        let crew = parallel::Crew::new(threads.get() - 1, move |mut job: Sealing| {
-            cipher.seal(job.index, job.last, &mut job.buf[..job.len]);
-            job
-        })?;
-        Ok(Sealer {
-            crew,
-            pending: VecDeque::new(),
-            first,
-            in_flight: parallel::in_flight(threads, segment_size),
-            spare: Vec::new(),
-        })
-    }
-
-    /// A buffer for the next segment.
-    fn spare(&mut self, segment_size: usize) -> Zeroizing<Vec<u8>> {
-        self.spare
-            .pop()
-            .unwrap_or_else(|| Zeroizing::new(vec![0; segment_size + TAG_LEN]))
-    }
-
-    /// Writes the sealed segments at the front, in order, until at most `keep` are left
-    /// pending; while too many are, seals a waiting one on the calling thread or waits for the
-    /// threads.
-    fn write(&mut self, inner: &mut impl Write, keep: usize) -> io::Result<()> {
-        loop {
-            while let Some(job) = self.crew.try_done() {
-                self.place(job);
-            }
-            while let Some(Some(_)) = self.pending.front() {
-                let job = self.pending.pop_front().flatten().expect("sealed");
-                self.first += 1;
-                inner.write_all(&job.buf[..job.len])?;
-                self.spare.push(job.buf);
-            }
-            if self.pending.len() <= keep {
-                return Ok(());
-            }
-            let job = self.crew.help().or_else(|| self.crew.done());
-            let job = job.ok_or_else(|| io::Error::other("a sealing thread panicked"))?;
-            self.place(job);
-        }
-    }
-
-    fn place(&mut self, job: Sealing) {
-        let at = usize::try_from(job.index - self.first).expect("in flight");
-        self.pending[at] = Some(job);
+/// Writes the sealed segments at the front of `pipeline`, in order, until at most `keep` are
+/// left pending (waiting for them, and sealing waiting ones on the calling thread, while more
+/// are).
+fn write_sealed(pipeline: &mut Pipeline, inner: &mut impl Write, keep: usize) -> io::Result<()> {
+    loop {
+        let segment = match pipeline.pop_ready() {
+            Some(segment) => segment,
+            None if pipeline.len() > keep => pipeline.pop()?.expect("pending"),
+            None => return Ok(()),
+        };
+        inner.write_all(&segment.buf[..segment.len])?;
+        pipeline.recycle(segment.buf);
     }
 }
 
@@ -319,7 +259,7 @@ impl<W: Write> Write for BackupWriter<W> {
         if self.poisoned {
             return Err(StreamError::Poisoned.into());
         }
-        self.write_sealed()?;
+        self.write_all_sealed()?;
         self.inner.flush()
     }
 }

@@ -36,7 +36,9 @@ impl Run for Command {
                 Err(err) => panic!("Failed to spawn {self:?} ({tries} tries): {err}"),
             }
         };
-        output.assert().append_context("command", format!("{self:?}"))
+        output
+            .assert()
+            .append_context("command", format!("{self:?}"))
     }
 }
 
