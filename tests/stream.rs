@@ -1015,21 +1015,27 @@ impl Write for FailingWriter {
 
 #[test]
 fn a_failed_write_poisons_the_writer() {
-    let mut w = BackupWriter::with_config(
-        FailingWriter { budget: 200 },
-        &key(1),
-        &config(Mode::AES),
-        Vec::new(),
-    )
-    .unwrap();
-    let err = w.write_all(&[0; 3 * S]).unwrap_err();
-    assert_eq!(err.to_string(), "disk full");
-    let err = w.write(&[0]).unwrap_err();
-    assert!(matches!(
-        StreamError::from_io(&err),
-        Some(StreamError::Poisoned)
-    ));
-    assert!(matches!(w.finish(), Err(StreamError::Poisoned)));
+    // Small and large writes (a large one is sealed on threads of its own), failing in the
+    // header's segment or well into the stream, with one thread or several.
+    for threads in [1, 3] {
+        for (len, budget) in [(3 * S, 200), (200 * S, 200), (200 * S, 50 * S + 7)] {
+            let config = config(Mode::AES).threads(NonZeroUsize::new(threads).unwrap());
+            let mut w =
+                BackupWriter::with_config(FailingWriter { budget }, &key(1), &config, Vec::new())
+                    .unwrap();
+            // With several threads, sealed segments may still be held when `write` returns:
+            // then `flush` (or `finish`) meets the error.
+            let err = w.write_all(&vec![0; len]).and_then(|()| w.flush());
+            let err = err.expect_err("the inner writer fails");
+            assert_eq!(err.to_string(), "disk full", "{threads} {len} {budget}");
+            let err = w.write(&[0]).unwrap_err();
+            assert!(matches!(
+                StreamError::from_io(&err),
+                Some(StreamError::Poisoned)
+            ));
+            assert!(matches!(w.finish(), Err(StreamError::Poisoned)));
+        }
+    }
 }
 
 #[test]

@@ -23,6 +23,13 @@ use zeroize::Zeroizing;
 /// to keep the buffers near the caches.
 const BYTES_PER_THREAD: usize = 1 << 20;
 
+/// How long a thread waiting for a task, or for a result, polls (yielding its core between
+/// polls) before it sleeps: about the time to seal a few 64 KiB segments. Handing segments
+/// between threads one at a time wakes a sleeping thread per segment otherwise, and waking
+/// one takes longer than sealing a small segment (measured: +24 % on reads of 64 MiB with two
+/// threads, +17 % on 64 KiB reads; docs/PERFORMANCE.md).
+const SPIN: std::time::Duration = std::time::Duration::from_micros(50);
+
 /// Segments a [`Pipeline`] with `threads` threads may have in flight (being processed, or
 /// processed and waiting for their turn): enough that no thread waits for a free one, few
 /// enough to stay in the caches; at most about [`BYTES_PER_THREAD`] per thread for large
@@ -46,13 +53,12 @@ pub(crate) struct Segment {
     pub(crate) ok: bool,
 }
 
-/// Consecutive segments sealed or opened on a [`Crew`] and handed back in stream order: the
-/// engine of a writer or reader with several threads. The calling thread pushes segments
-/// (doing the I/O) and pops them in order, running queued work itself while the one it needs
-/// is not ready. Buffers are recycled, so a long stream allocates nothing per segment; memory
-/// is bounded by [`in_flight`] buffers.
-pub(crate) struct Pipeline {
-    crew: Crew<Segment, Segment>,
+/// Consecutive segments handed to helper threads (a [`Crew`], or the scoped helpers of
+/// [`with_helpers`]) and handed back in stream order. The calling thread pushes segments (doing
+/// the I/O) and pops them in order, running queued work itself while the one it needs is not
+/// ready. Buffers are recycled, so a long stream allocates nothing per segment; memory is
+/// bounded by [`in_flight`] buffers.
+pub(crate) struct InOrder {
     /// Segments pushed and not yet popped, in stream order (`None` while being processed); the
     /// first one is segment `first`.
     pending: VecDeque<Option<Segment>>,
@@ -66,30 +72,18 @@ pub(crate) struct Pipeline {
     buf_len: usize,
 }
 
-impl Pipeline {
-    /// Starts `threads - 1` threads named `name` (the calling thread is the last one) that run
-    /// `work` on segments of up to `segment_size` plaintext bytes, in buffers of `buf_len`
-    /// bytes.
-    pub(crate) fn new(
-        threads: NonZeroUsize,
-        segment_size: usize,
-        buf_len: usize,
-        name: &str,
-        work: impl Fn(&mut Segment) + Send + Sync + 'static,
-    ) -> io::Result<Self> {
-        let crew = Crew::new(threads.get() - 1, name, move |mut segment: Segment| {
-            work(&mut segment);
-            segment
-        })?;
-        Ok(Pipeline {
-            crew,
+impl InOrder {
+    /// For `threads` threads and segments of up to `segment_size` plaintext bytes, in buffers
+    /// of `buf_len` bytes.
+    pub(crate) fn new(threads: NonZeroUsize, segment_size: usize, buf_len: usize) -> Self {
+        InOrder {
             pending: VecDeque::new(),
             first: 0,
             limit: threads.get(),
             max: in_flight(threads, segment_size),
             spare: Vec::new(),
             buf_len,
-        })
+        }
     }
 
     /// A buffer for the next segment (a recycled one if there is one).
@@ -100,7 +94,7 @@ impl Pipeline {
             .unwrap_or_else(|| Zeroizing::new(vec![0; len]))
     }
 
-    /// Keeps `buf` for a later segment (if it is one of this pipeline's size).
+    /// Keeps `buf` for a later segment (if it is one of this size).
     pub(crate) fn recycle(&mut self, buf: Zeroizing<Vec<u8>>) {
         if buf.len() == self.buf_len && self.spare.len() < self.max {
             self.spare.push(buf);
@@ -122,42 +116,22 @@ impl Pipeline {
         self.pending.len() >= self.limit
     }
 
-    /// Hands `segment` to the threads; it must be the one after the last one pushed.
-    pub(crate) fn push(&mut self, segment: Segment) {
+    /// Hands `task`, the work on segment `index`, to `helpers`; it must be the segment after
+    /// the last one pushed.
+    pub(crate) fn push<T>(&mut self, helpers: &Helpers<'_, T, Segment>, index: u64, task: T) {
         if self.pending.is_empty() {
-            self.first = segment.index;
+            self.first = index;
         }
-        debug_assert_eq!(segment.index, self.first + self.pending.len() as u64);
-        self.crew.push(segment);
+        debug_assert_eq!(index, self.first + self.pending.len() as u64);
+        helpers.push(task);
         self.pending.push_back(None);
     }
 
     /// The first pending segment, if it is ready.
-    pub(crate) fn pop_ready(&mut self) -> Option<Segment> {
-        while let Some(segment) = self.crew.try_done() {
+    pub(crate) fn pop_ready<T>(&mut self, helpers: &Helpers<'_, T, Segment>) -> Option<Segment> {
+        while let Some(segment) = helpers.try_done() {
             self.place(segment);
         }
-        self.take_front()
-    }
-
-    /// The first pending segment, waiting for it (and meanwhile processing queued ones on the
-    /// calling thread); `None` if none is pending. Fails if a thread panicked.
-    pub(crate) fn pop(&mut self) -> io::Result<Option<Segment>> {
-        if self.pending.is_empty() {
-            return Ok(None);
-        }
-        loop {
-            if let Some(segment) = self.pop_ready() {
-                return Ok(Some(segment));
-            }
-            let segment = self.crew.help().or_else(|| self.crew.done());
-            let segment =
-                segment.ok_or_else(|| io::Error::other("a strongbox worker thread panicked"))?;
-            self.place(segment);
-        }
-    }
-
-    fn take_front(&mut self) -> Option<Segment> {
         let segment = self.pending.front_mut()?.take()?;
         self.pending.pop_front();
         self.first += 1;
@@ -165,9 +139,88 @@ impl Pipeline {
         Some(segment)
     }
 
+    /// The first pending segment, waiting for it (and meanwhile processing queued ones on the
+    /// calling thread); `None` if none is pending. Fails if a thread panicked.
+    pub(crate) fn pop<T>(
+        &mut self,
+        helpers: &Helpers<'_, T, Segment>,
+    ) -> io::Result<Option<Segment>> {
+        if self.pending.is_empty() {
+            return Ok(None);
+        }
+        loop {
+            if let Some(segment) = self.pop_ready(helpers) {
+                return Ok(Some(segment));
+            }
+            let segment = helpers.help().or_else(|| helpers.done());
+            let segment =
+                segment.ok_or_else(|| io::Error::other("a strongbox worker thread panicked"))?;
+            self.place(segment);
+        }
+    }
+
     fn place(&mut self, segment: Segment) {
         let at = usize::try_from(segment.index - self.first).expect("pending");
         self.pending[at] = Some(segment);
+    }
+}
+
+/// An [`InOrder`] queue of segments on a [`Crew`] of its own, which runs the same work on every
+/// segment: the engine of a writer or reader with several threads. It dereferences to its
+/// queue; segments are pushed and popped through its own methods.
+pub(crate) struct Pipeline {
+    crew: Crew<Segment, Segment>,
+    order: InOrder,
+}
+
+impl Pipeline {
+    /// Starts `threads - 1` threads named `name` (the calling thread is the last one) that run
+    /// `work` on segments of up to `segment_size` plaintext bytes, in buffers of `buf_len`
+    /// bytes.
+    pub(crate) fn new(
+        threads: NonZeroUsize,
+        segment_size: usize,
+        buf_len: usize,
+        name: &str,
+        work: impl Fn(&mut Segment) + Send + Sync + 'static,
+    ) -> io::Result<Self> {
+        let crew = Crew::new(threads.get() - 1, name, move |mut segment: Segment| {
+            work(&mut segment);
+            segment
+        })?;
+        Ok(Pipeline {
+            crew,
+            order: InOrder::new(threads, segment_size, buf_len),
+        })
+    }
+
+    /// Hands `segment` to the threads; it must be the one after the last one pushed.
+    pub(crate) fn push(&mut self, segment: Segment) {
+        self.order.push(&self.crew, segment.index, segment);
+    }
+
+    /// The first pending segment, if it is ready.
+    pub(crate) fn pop_ready(&mut self) -> Option<Segment> {
+        self.order.pop_ready(&self.crew)
+    }
+
+    /// The first pending segment, waiting for it; `None` if none is pending.
+    pub(crate) fn pop(&mut self) -> io::Result<Option<Segment>> {
+        self.order.pop(&self.crew)
+    }
+}
+
+impl std::ops::Deref for Pipeline {
+    type Target = InOrder;
+
+    fn deref(&self) -> &InOrder {
+        &self.order
+    }
+}
+
+impl std::ops::DerefMut for Pipeline {
+    fn deref_mut(&mut self) -> &mut InOrder {
+        &mut self.order
     }
 }
 
@@ -268,6 +321,19 @@ impl<T> Queue<T> {
 
     /// The next task, waiting for one; `None` once the queue is closed and empty.
     fn wait(&self) -> Option<T> {
+        let spin = std::time::Instant::now();
+        while spin.elapsed() < SPIN {
+            {
+                let mut tasks = self.lock();
+                if let Some(task) = tasks.0.pop_front() {
+                    return Some(task);
+                }
+                if tasks.1 {
+                    return None;
+                }
+            }
+            thread::yield_now();
+        }
         let mut tasks = self.lock();
         loop {
             if let Some(task) = tasks.0.pop_front() {
@@ -367,6 +433,14 @@ impl<'a, T, U> Helpers<'a, T, U> {
     pub(crate) fn done(&self) -> Option<U> {
         if self.panicked.get() {
             return None;
+        }
+        let spin = std::time::Instant::now();
+        while spin.elapsed() < SPIN {
+            match self.done.try_recv() {
+                Ok(result) => return result,
+                Err(mpsc::TryRecvError::Disconnected) => return None,
+                Err(mpsc::TryRecvError::Empty) => thread::yield_now(),
+            }
         }
         self.done.recv().ok().flatten()
     }
@@ -561,7 +635,7 @@ mod tests {
                 pipeline.recycle(s.buf);
             }
             assert_eq!(popped, (10..110).collect::<Vec<_>>(), "{threads} threads");
-            assert_eq!(pipeline.limit, in_flight(n(threads), 64 << 10));
+            assert_eq!(pipeline.limit(), in_flight(n(threads), 64 << 10));
         }
     }
 

@@ -8,10 +8,15 @@ use std::sync::Arc;
 use zeroize::Zeroizing;
 
 use super::header::Header;
-use super::parallel::{Pipeline, Segment};
+use super::parallel::{self, InOrder, Pipeline, Segment};
 use super::segment::{SegmentCipher, SegmentCounter};
 use super::{Algorithm, Extension, StreamConfig, StreamError, TAG_LEN};
 use crate::key::{DataKey, fill_random};
+
+/// With several threads, a `write` of more than this many segments (4 MiB with the default
+/// segment size) seals them on threads started for that `write`, which copy each segment
+/// straight from the caller's data; a smaller one goes through the writer's own threads.
+const DIRECT_WRITE_SEGMENTS: usize = 64;
 
 /// Encrypts a backup into any [`Write`]r, one authenticated segment at a time.
 ///
@@ -174,21 +179,12 @@ impl<W: Write> BackupWriter<W> {
             self.inner.write_all(&self.buf[..len])?;
             return Ok(());
         }
-        let pipeline = match &mut self.pipeline {
-            Some(pipeline) => pipeline,
-            None => {
-                let cipher = Arc::clone(&self.cipher);
-                self.pipeline.insert(Pipeline::new(
-                    self.threads,
-                    self.segment_size,
-                    self.segment_size + TAG_LEN,
-                    "strongbox-seal",
-                    move |segment| {
-                        cipher.seal(segment.index, segment.last, &mut segment.buf[..segment.len])
-                    },
-                )?)
-            }
-        };
+        let pipeline = pipeline(
+            &mut self.pipeline,
+            self.threads,
+            self.segment_size,
+            &self.cipher,
+        )?;
         let buf = std::mem::replace(&mut self.buf, pipeline.spare());
         pipeline.push(Segment {
             index,
@@ -203,6 +199,60 @@ impl<W: Write> BackupWriter<W> {
         Ok(())
     }
 
+    /// With several threads: seals the whole segments of `data` (none of them the last one)
+    /// on scoped threads that copy each one straight from `data` into a buffer and seal it
+    /// there, while the calling thread writes them in order (and seals some itself when the
+    /// threads fall behind). Segments handed out before are written first.
+    fn seal_direct(&mut self, data: &[u8]) -> Result<(), StreamError> {
+        let result = self.seal_direct_unpoisoned(data);
+        if result.is_err() {
+            self.poisoned = true;
+        }
+        result
+    }
+
+    fn seal_direct_unpoisoned(&mut self, data: &[u8]) -> Result<(), StreamError> {
+        self.write_all_sealed()?;
+        let size = self.segment_size;
+        let full = size + TAG_LEN;
+        let order: &mut InOrder = pipeline(&mut self.pipeline, self.threads, size, &self.cipher)?;
+        let (cipher, inner, counter) = (&*self.cipher, &mut self.inner, &mut self.counter);
+        let seal = |(index, plain, mut buf): (u64, &[u8], Zeroizing<Vec<u8>>)| {
+            buf[..size].copy_from_slice(plain);
+            cipher.seal(index, false, &mut buf[..full]);
+            Segment {
+                index,
+                last: false,
+                len: full,
+                buf,
+                ok: true,
+            }
+        };
+        parallel::with_helpers(self.threads, seal, |helpers| {
+            let mut write = |segment: Segment, order: &mut InOrder| -> io::Result<()> {
+                inner.write_all(&segment.buf[..segment.len])?;
+                order.recycle(segment.buf);
+                Ok(())
+            };
+            for plain in data.chunks(size) {
+                while order.is_full() {
+                    let segment = order.pop(helpers)?.expect("pending");
+                    write(segment, order)?;
+                }
+                let index = counter.advance(false)?;
+                let buf = order.spare();
+                order.push(helpers, index, (index, plain, buf));
+                while let Some(segment) = order.pop_ready(helpers) {
+                    write(segment, order)?;
+                }
+            }
+            while let Some(segment) = order.pop(helpers)? {
+                write(segment, order)?;
+            }
+            Ok(())
+        })
+    }
+
     /// Writes every segment handed to the sealing threads, waiting for them.
     fn write_all_sealed(&mut self) -> Result<(), StreamError> {
         if let Some(pipeline) = &mut self.pipeline {
@@ -213,6 +263,27 @@ impl<W: Write> BackupWriter<W> {
         }
         Ok(())
     }
+}
+
+/// The writer's pipeline, started on first need: `threads - 1` threads sealing segments in
+/// buffers of their own.
+fn pipeline<'a>(
+    slot: &'a mut Option<Pipeline>,
+    threads: NonZeroUsize,
+    segment_size: usize,
+    cipher: &Arc<SegmentCipher>,
+) -> io::Result<&'a mut Pipeline> {
+    if let Some(pipeline) = slot {
+        return Ok(pipeline);
+    }
+    let cipher = Arc::clone(cipher);
+    Ok(slot.insert(Pipeline::new(
+        threads,
+        segment_size,
+        segment_size + TAG_LEN,
+        "strongbox-seal",
+        move |segment| cipher.seal(segment.index, segment.last, &mut segment.buf[..segment.len]),
+    )?))
 }
 
 /// Writes the sealed segments at the front of `pipeline`, in order, until at most `keep` are
@@ -243,6 +314,16 @@ impl<W: Write> Write for BackupWriter<W> {
             if self.filled == size {
                 // More data follows, so the buffered segment is not the last one.
                 self.emit(false)?;
+            }
+            if self.filled == 0
+                && self.threads.get() > 1
+                && rest.len() / DIRECT_WRITE_SEGMENTS > size
+            {
+                // Every whole segment of `rest` that more of `rest` follows is not the last.
+                let whole = (rest.len() - 1) / size * size;
+                self.seal_direct(&rest[..whole])?;
+                rest = &rest[whole..];
+                continue;
             }
             let n = rest.len().min(size - self.filled);
             self.buf[self.filled..][..n].copy_from_slice(&rest[..n]);
