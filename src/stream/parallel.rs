@@ -94,9 +94,10 @@ impl InOrder {
             .unwrap_or_else(|| Zeroizing::new(vec![0; len]))
     }
 
-    /// Keeps `buf` for a later segment (if it is one of this size).
+    /// Keeps `buf` for a later segment (if it is one of this size, and fewer than the most
+    /// segments in flight are pending or kept).
     pub(crate) fn recycle(&mut self, buf: Zeroizing<Vec<u8>>) {
-        if buf.len() == self.buf_len && self.spare.len() < self.max {
+        if buf.len() == self.buf_len && self.spare.len() + self.pending.len() < self.max {
             self.spare.push(buf);
         }
     }
@@ -442,7 +443,9 @@ impl<'a, T, U> Helpers<'a, T, U> {
                 Err(mpsc::TryRecvError::Empty) => thread::yield_now(),
             }
         }
-        self.done.recv().ok().flatten()
+        let result = self.done.recv().ok().flatten();
+        self.panicked.set(result.is_none());
+        result
     }
 }
 

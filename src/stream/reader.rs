@@ -249,7 +249,7 @@ impl<R: Read> RestoreReader<R> {
     ///   the calling thread loads the next ones.
     /// - Smaller reads are served from segments opened ahead by `threads - 1` threads of the
     ///   reader's own (named `strongbox-open`), started by the first such read and joined when
-    ///   the reader reaches the end of the stream, finds a bad segment, seeks, or is dropped. The calling
+    ///   the reader reaches the end of the stream, seeks, or is dropped. The calling
     ///   thread reads the input and hands each segment over; at most about 1 MiB per thread
     ///   (and at least one segment per thread, and one more) is opened ahead, starting at one
     ///   segment per thread, so a short stream or a short read after a seek decrypts little
@@ -626,10 +626,11 @@ impl<R: Read> RestoreReader<R> {
 
     /// With several threads, for a small read: reads the next segments from the input and
     /// hands them to the reader's threads (started on first need), up to a few per thread
-    /// ahead, then makes the first of them, once opened, the pending plaintext in `opened`.
-    /// Returns 0. At the end of the input, ends the stream in `buf` as a one-thread reader
-    /// would; an error is returned once the segments before it have been.
-    fn load_ahead(&mut self) -> Result<usize, StreamError> {
+    /// ahead (none more unless `more`: a large read only takes what is ahead, then goes
+    /// straight into its buffer), then makes the first of them, once opened, the pending
+    /// plaintext in `opened`. Returns 0. At the end of the input, ends the stream in `buf` as
+    /// a one-thread reader would; an error is returned once the segments before it have been.
+    fn load_ahead(&mut self, more: bool) -> Result<usize, StreamError> {
         if self.ahead_of_reads.is_none() {
             let cipher = Arc::clone(&self.cipher);
             let pipeline = Pipeline::new(
@@ -652,7 +653,7 @@ impl<R: Read> RestoreReader<R> {
         self.take_lookahead();
         let ahead = self.ahead_of_reads.as_mut().expect("started above");
         let full = self.segment_size + TAG_LEN;
-        while !ahead.ended && ahead.deferred.is_none() && !ahead.pipeline.is_full() {
+        while more && !ahead.ended && ahead.deferred.is_none() && !ahead.pipeline.is_full() {
             // Read the segment straight into a buffer of the threads, with the lookahead after
             // it, which shows that it is not the last one.
             let mut segment = ahead.pipeline.spare();
@@ -848,16 +849,17 @@ impl<R: Read> Read for RestoreReader<R> {
             };
             // Straight into `out`: one segment with one thread, a run with several (or, for a
             // smaller read, from the segments the reader's threads open ahead).
+            let large = out.len() / DIRECT_READ_SEGMENTS >= self.segment_size;
             let direct = if self.ahead_of_reads.as_ref().is_some_and(ReadAhead::busy) {
-                Some(self.load_ahead())
+                Some(self.load_ahead(!large))
             } else if self.skip > 0 || buffered >= full {
                 None
             } else if self.threads.get() == 1 {
                 (out.len() >= full).then(|| self.load_direct(out))
-            } else if out.len() / DIRECT_READ_SEGMENTS >= self.segment_size {
+            } else if large {
                 Some(self.load_direct_batch(out))
             } else {
-                Some(self.load_ahead())
+                Some(self.load_ahead(true))
             };
             match direct {
                 Some(Ok(0)) => continue,

@@ -1154,6 +1154,30 @@ fn plaintext_len_at_segment_boundaries_and_with_trailing_bytes() {
 }
 
 #[test]
+fn a_large_read_after_small_ones_goes_straight_into_its_buffer_again() {
+    // Once the segments opened ahead for small reads are taken, a read of 64 segments or more
+    // is served whole again (not one segment per call).
+    let plain = pattern(300 * S);
+    let backup = stream(Some(&key1()), Algorithm::Aes256Gcm, &plain, Vec::new(), 9);
+    let mut r = RestoreReader::new(&backup[..], &key1())
+        .unwrap()
+        .with_threads(NonZeroUsize::new(2).unwrap());
+    let mut out = vec![0u8; 1];
+    r.read_exact(&mut out).unwrap();
+    let mut big = vec![0u8; 128 * S];
+    let mut sizes = Vec::new();
+    while out.len() < 200 * S {
+        let n = r.read(&mut big).unwrap();
+        sizes.push(n);
+        out.extend_from_slice(&big[..n]);
+    }
+    assert!(sizes.iter().any(|&n| n >= 64 * S), "{sizes:?}");
+    assert!(sizes.len() < 20, "{sizes:?}");
+    r.read_to_end(&mut out).unwrap();
+    assert!(out == plain);
+}
+
+#[test]
 fn small_reads_with_many_threads_open_little_ahead_of_a_short_stream() {
     // 100 bytes in 16 MiB segments, read 100 bytes at a time with 32 threads: one segment.
     let big = 16 << 20;
