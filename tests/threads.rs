@@ -71,6 +71,13 @@ fn the_threads_of_a_writer_or_reader_end_with_it() {
     drop(writer);
     assert_eq!(settled(sealing_threads, 0), 0, "after an error");
 
+    // A write of more than 64 segments is sealed on threads of its own, joined before it
+    // returns: the writer's threads are not started for it.
+    let mut writer = BackupWriter::with_config(Vec::new(), &key, &config, vec![]).unwrap();
+    writer.write_all(&vec![5u8; 300 * 4096]).unwrap();
+    assert_eq!(settled(sealing_threads, 0), 0, "one large write");
+    writer.finish().unwrap();
+
     // A reader: its threads start with the first small read and end with it.
     let mut writer = BackupWriter::with_config(Vec::new(), &key, &config, vec![]).unwrap();
     writer.write_all(&data).unwrap();

@@ -66,6 +66,9 @@ pub struct BackupWriter<W: Write> {
     /// With several threads, once a segment has gone to them: the threads and the segments
     /// they hold.
     pipeline: Option<Pipeline>,
+    /// With several threads, once a large write has been sealed on threads started for it:
+    /// the buffers of the segments it seals, for the next one.
+    direct: Option<InOrder>,
     poisoned: bool,
 }
 
@@ -133,6 +136,7 @@ impl<W: Write> BackupWriter<W> {
             buf: Zeroizing::new(vec![0; segment_size + TAG_LEN]),
             filled: 0,
             pipeline: None,
+            direct: None,
             poisoned: false,
         })
     }
@@ -215,7 +219,10 @@ impl<W: Write> BackupWriter<W> {
         self.write_all_sealed()?;
         let size = self.segment_size;
         let full = size + TAG_LEN;
-        let order: &mut InOrder = pipeline(&mut self.pipeline, self.threads, size, &self.cipher)?;
+        let threads = self.threads;
+        let order = self
+            .direct
+            .get_or_insert_with(|| InOrder::new(threads, size, full));
         let (cipher, inner, counter) = (&*self.cipher, &mut self.inner, &mut self.counter);
         let seal = |(index, plain, mut buf): (u64, &[u8], Zeroizing<Vec<u8>>)| {
             buf[..size].copy_from_slice(plain);
