@@ -255,7 +255,8 @@ impl<R: Read> RestoreReader<R> {
     ///   segment per thread, so a short stream or a short read after a seek decrypts little
     ///   more than it needs.
     ///
-    /// May be called at any point; it applies from the next `read`.
+    /// May be called at any point; it applies from the next `read` (segments already being
+    /// opened ahead keep their threads until the reader reaches the end, seeks or is dropped).
     ///
     /// ```
     /// use std::io::{Read, Write};
