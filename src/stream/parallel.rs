@@ -627,7 +627,12 @@ mod tests {
             let (mut next_push, mut popped) = (10u64, Vec::new());
             while popped.len() < 100 {
                 while next_push < 110 && !pipeline.is_full() {
-                    pipeline.push(segment(next_push, next_push as u8));
+                    let mut buf = pipeline.spare();
+                    buf[0] = next_push as u8;
+                    pipeline.push(Segment {
+                        buf,
+                        ..segment(next_push, 0)
+                    });
                     next_push += 1;
                 }
                 assert!(pipeline.len() <= in_flight(n(threads), 64 << 10));
@@ -636,6 +641,8 @@ mod tests {
                 assert_eq!(s.ok, s.index != 90);
                 popped.push(s.index);
                 pipeline.recycle(s.buf);
+                // Buffers kept plus pending stay within the segments in flight.
+                assert!(pipeline.spare.len() + pipeline.len() <= pipeline.max);
             }
             assert_eq!(popped, (10..110).collect::<Vec<_>>(), "{threads} threads");
             assert_eq!(pipeline.limit(), in_flight(n(threads), 64 << 10));
