@@ -134,7 +134,9 @@ impl StreamConfig {
     /// With `n > 1` the writer starts `n - 1` threads of its own when its first segment is
     /// full (no global pool is used) and joins them when it is finished or dropped. Each segment
     /// goes to them as soon as it is full; the calling thread copies data in, writes sealed
-    /// segments out in order, and seals too when they fall behind. The output is byte-for-byte
+    /// segments out in order, and seals too when they fall behind. A single `write` of more
+    /// than 64 segments is instead sealed by `n - 1` threads started for that call, which copy
+    /// the data in themselves. The output is byte-for-byte
     /// the same as with one thread; memory is a few segments per thread (at most `4 n` segments,
     /// or about `n` MiB for segments over 256 KiB, in flight). [`RestoreReader::with_threads`]
     /// is the reading counterpart.

@@ -200,14 +200,14 @@ impl Pipeline {
         self.order.push(&self.crew, segment.index, segment);
     }
 
-    /// The first pending segment, if it is ready.
-    pub(crate) fn pop_ready(&mut self) -> Option<Segment> {
-        self.order.pop_ready(&self.crew)
-    }
-
     /// The first pending segment, waiting for it; `None` if none is pending.
     pub(crate) fn pop(&mut self) -> io::Result<Option<Segment>> {
         self.order.pop(&self.crew)
+    }
+
+    /// Its queue and its threads, for the functions of [`InOrder`] that take both.
+    pub(crate) fn split(&mut self) -> (&mut InOrder, &Helpers<'static, Segment, Segment>) {
+        (&mut self.order, &self.crew)
     }
 }
 

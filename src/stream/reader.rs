@@ -617,6 +617,13 @@ impl<R: Read> RestoreReader<R> {
         }
     }
 
+    /// Forgets the segments opened ahead (and stops their threads): a seek reads from elsewhere.
+    fn drop_read_ahead(&mut self) {
+        self.ahead_of_reads = None;
+        self.opened_start = 0;
+        self.opened_end = 0;
+    }
+
     /// Segments handed to the threads and not yet returned (for tests).
     #[cfg(test)]
     pub(crate) fn segments_opened_ahead(&self) -> usize {
@@ -652,8 +659,8 @@ impl<R: Read> RestoreReader<R> {
             });
         }
         self.take_lookahead();
+        let full = self.full();
         let ahead = self.ahead_of_reads.as_mut().expect("started above");
-        let full = self.segment_size + TAG_LEN;
         while more && !ahead.ended && ahead.deferred.is_none() && !ahead.pipeline.is_full() {
             // Read the segment straight into a buffer of the threads, with the lookahead after
             // it, which shows that it is not the last one.
@@ -899,9 +906,7 @@ impl<R: Read + Seek> RestoreReader<R> {
 
     /// Moves to plaintext offset `target` of a stream of `len` bytes; segments load lazily.
     fn jump(&mut self, target: u64, len: u64) -> Result<(), StreamError> {
-        self.ahead_of_reads = None;
-        self.opened_start = 0;
-        self.opened_end = 0;
+        self.drop_read_ahead();
         if target >= len {
             self.plain_start = 0;
             self.plain_end = 0;
@@ -972,9 +977,7 @@ impl<R: Read + Seek> RestoreReader<R> {
         self.plain_end = 0;
         self.seg_next = 0;
         self.seg_count = 0;
-        self.ahead_of_reads = None;
-        self.opened_start = 0;
-        self.opened_end = 0;
+        self.drop_read_ahead();
         self.state = State::Reading;
         Ok(())
     }

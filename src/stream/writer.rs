@@ -8,7 +8,7 @@ use std::sync::Arc;
 use zeroize::Zeroizing;
 
 use super::header::Header;
-use super::parallel::{self, InOrder, Pipeline, Segment};
+use super::parallel::{self, Helpers, InOrder, Pipeline, Segment};
 use super::segment::{SegmentCipher, SegmentCounter};
 use super::{Algorithm, Extension, StreamConfig, StreamError, TAG_LEN};
 use crate::key::{DataKey, fill_random};
@@ -27,10 +27,12 @@ const DIRECT_WRITE_SEGMENTS: usize = 64;
 ///
 /// With [`StreamConfig::threads`] set to `n > 1`, the writer seals on `n` threads: the calling
 /// thread and `n - 1` threads of its own, started on first need and joined when the writer is
-/// finished or dropped (no global pool is used). Each segment goes to those threads as soon as
-/// it is full, whatever the size of the writes; the calling thread writes the segments in order
-/// as they are sealed (and seals one itself when the threads fall behind). The output is the
-/// same bytes as with one thread, and memory stays at a few segments per thread.
+/// finished or dropped (no global pool is used). The segments of writes of up to 64 segments
+/// go to those threads as they fill; a `write` of more than 64 segments (4 MiB by default) is
+/// copied in and sealed by threads started for that call, straight from its data. Either way
+/// the calling thread writes the segments in order as they are sealed (and seals one itself
+/// when the threads fall behind). The output is the same bytes as with one thread, and memory
+/// stays at a few segments per thread.
 ///
 /// **You must call [`finish`](Self::finish)**: it seals the last segment. A stream whose writer
 /// was dropped without it is rejected by [`RestoreReader`](super::RestoreReader) as
@@ -198,8 +200,9 @@ impl<W: Write> BackupWriter<W> {
             ok: true,
         });
         // Writes what is ready; waits only while more segments are pending than may be.
-        let keep = pipeline.limit();
-        write_sealed(pipeline, &mut self.inner, keep)?;
+        let (order, crew) = pipeline.split();
+        let keep = order.limit();
+        write_sealed(order, crew, &mut self.inner, keep)?;
         Ok(())
     }
 
@@ -236,26 +239,14 @@ impl<W: Write> BackupWriter<W> {
             }
         };
         parallel::with_helpers(self.threads, seal, |helpers| {
-            let mut write = |segment: Segment, order: &mut InOrder| -> io::Result<()> {
-                inner.write_all(&segment.buf[..segment.len])?;
-                order.recycle(segment.buf);
-                Ok(())
-            };
             for plain in data.chunks(size) {
-                while order.is_full() {
-                    let segment = order.pop(helpers)?.expect("pending");
-                    write(segment, order)?;
-                }
                 let index = counter.advance(false)?;
                 let buf = order.spare();
                 order.push(helpers, index, (index, plain, buf));
-                while let Some(segment) = order.pop_ready(helpers) {
-                    write(segment, order)?;
-                }
+                let keep = order.limit();
+                write_sealed(order, helpers, inner, keep)?;
             }
-            while let Some(segment) = order.pop(helpers)? {
-                write(segment, order)?;
-            }
+            write_sealed(order, helpers, inner, 0)?;
             Ok(())
         })
     }
@@ -263,7 +254,8 @@ impl<W: Write> BackupWriter<W> {
     /// Writes every segment handed to the sealing threads, waiting for them.
     fn write_all_sealed(&mut self) -> Result<(), StreamError> {
         if let Some(pipeline) = &mut self.pipeline {
-            if let Err(err) = write_sealed(pipeline, &mut self.inner, 0) {
+            let (order, crew) = pipeline.split();
+            if let Err(err) = write_sealed(order, crew, &mut self.inner, 0) {
                 self.poisoned = true;
                 return Err(err.into());
             }
@@ -293,18 +285,23 @@ fn pipeline<'a>(
     )?))
 }
 
-/// Writes the sealed segments at the front of `pipeline`, in order, until at most `keep` are
-/// left pending (waiting for them, and sealing waiting ones on the calling thread, while more
-/// are).
-fn write_sealed(pipeline: &mut Pipeline, inner: &mut impl Write, keep: usize) -> io::Result<()> {
+/// Writes the sealed segments at the front of `order`, in order, until at most `keep` are left
+/// pending (waiting for them, and sealing waiting ones on the calling thread, while more are).
+/// `helpers` are the threads sealing them: the writer's own, or those of one large `write`.
+fn write_sealed<T>(
+    order: &mut InOrder,
+    helpers: &Helpers<'_, T, Segment>,
+    inner: &mut impl Write,
+    keep: usize,
+) -> io::Result<()> {
     loop {
-        let segment = match pipeline.pop_ready() {
+        let segment = match order.pop_ready(helpers) {
             Some(segment) => segment,
-            None if pipeline.len() > keep => pipeline.pop()?.expect("pending"),
+            None if order.len() > keep => order.pop(helpers)?.expect("pending"),
             None => return Ok(()),
         };
         inner.write_all(&segment.buf[..segment.len])?;
-        pipeline.recycle(segment.buf);
+        order.recycle(segment.buf);
     }
 }
 
