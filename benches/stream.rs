@@ -76,18 +76,20 @@ fn seal_stream(key: &DataKey, cfg: &StreamConfig, plain: &[u8], out: &mut [u8]) 
 }
 
 fn open_stream(key: &DataKey, backup: &[u8], out: &mut [u8]) {
-    open_stream_threads(key, backup, out, 1)
+    open_stream_threads(key, backup, out, 1, usize::MAX)
 }
 
-fn open_stream_threads(key: &DataKey, backup: &[u8], out: &mut [u8], n: usize) {
+/// Reads `backup` into `out` on `n` threads, in reads of at most `read_size` bytes.
+fn open_stream_threads(key: &DataKey, backup: &[u8], out: &mut [u8], n: usize, read_size: usize) {
     let mut r = RestoreReader::new(backup, key)
         .unwrap()
         .with_threads(threads(n));
-    let mut pos = 0;
+    let mut pos: usize = 0;
     loop {
-        match r.read(&mut out[pos..]).unwrap() {
+        let end = pos.saturating_add(read_size).min(out.len());
+        match r.read(&mut out[pos..end]).unwrap() {
             0 => break,
-            n => pos += n,
+            k => pos += k,
         }
     }
     assert_eq!(pos, LEN);
@@ -331,27 +333,14 @@ fn decrypt(c: &mut Criterion) {
         let len = seal_stream(&key, &cfg, &plain, &mut backup);
         backup.truncate(len);
         g.bench_function(BenchmarkId::new(name, DEFAULT), |b| {
-            b.iter(|| open_stream_threads(&key, &backup, &mut out, n))
+            b.iter(|| open_stream_threads(&key, &backup, &mut out, n, usize::MAX))
         });
         // Reads of 1 MiB and of 64 KiB at a time, as `restore` and decompressors make.
         if algorithm == Algorithm::Aes256Gcm {
             for (size, label) in [(1 << 20, "1MiB"), (64 << 10, "64KiB")] {
                 let name = format!("{name}_{label}_reads");
                 g.bench_function(BenchmarkId::new(name, DEFAULT), |b| {
-                    b.iter(|| {
-                        let mut r = RestoreReader::new(&backup[..], &key)
-                            .unwrap()
-                            .with_threads(threads(n));
-                        let mut pos = 0;
-                        loop {
-                            let end = (pos + size).min(LEN);
-                            match r.read(&mut out[pos..end]).unwrap() {
-                                0 => break,
-                                k => pos += k,
-                            }
-                        }
-                        assert_eq!(pos, LEN);
-                    })
+                    b.iter(|| open_stream_threads(&key, &backup, &mut out, n, size))
                 });
             }
         }
