@@ -320,21 +320,10 @@ impl<T> Queue<T> {
         self.tasks.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The next task, waiting for one; `None` once the queue is closed and empty.
+    /// The next task, waiting for one (polling for [`SPIN`], then asleep); `None` once the
+    /// queue is closed and empty.
     fn wait(&self) -> Option<T> {
-        let spin = std::time::Instant::now();
-        while spin.elapsed() < SPIN {
-            {
-                let mut tasks = self.lock();
-                if let Some(task) = tasks.0.pop_front() {
-                    return Some(task);
-                }
-                if tasks.1 {
-                    return None;
-                }
-            }
-            thread::yield_now();
-        }
+        let spin_until = std::time::Instant::now() + SPIN;
         let mut tasks = self.lock();
         loop {
             if let Some(task) = tasks.0.pop_front() {
@@ -343,10 +332,16 @@ impl<T> Queue<T> {
             if tasks.1 {
                 return None;
             }
-            tasks = self
-                .ready
-                .wait(tasks)
-                .unwrap_or_else(PoisonError::into_inner);
+            if std::time::Instant::now() < spin_until {
+                drop(tasks);
+                thread::yield_now();
+                tasks = self.lock();
+            } else {
+                tasks = self
+                    .ready
+                    .wait(tasks)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
         }
     }
 
