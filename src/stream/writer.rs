@@ -191,6 +191,11 @@ impl<W: Write> BackupWriter<W> {
             self.segment_size,
             &self.cipher,
         )?;
+        // Writes what is ready, and makes room for this segment (waiting only if none is free),
+        // so that the buffer of a segment written out is kept for the next one.
+        let (order, crew) = pipeline.split();
+        let keep = order.limit() - 1;
+        write_sealed(order, crew, &mut self.inner, keep)?;
         let buf = std::mem::replace(&mut self.buf, pipeline.spare());
         pipeline.push(Segment {
             index,
@@ -199,10 +204,6 @@ impl<W: Write> BackupWriter<W> {
             buf,
             ok: true,
         });
-        // Writes what is ready; waits only while more segments are pending than may be.
-        let (order, crew) = pipeline.split();
-        let keep = order.limit();
-        write_sealed(order, crew, &mut self.inner, keep)?;
         Ok(())
     }
 
@@ -240,11 +241,12 @@ impl<W: Write> BackupWriter<W> {
         };
         parallel::with_helpers(self.threads, seal, |helpers| {
             for plain in data.chunks(size) {
+                // Room first, so that the buffer of the segment written out is reused.
+                let keep = order.limit() - 1;
+                write_sealed(order, helpers, inner, keep)?;
                 let index = counter.advance(false)?;
                 let buf = order.spare();
                 order.push(helpers, index, (index, plain, buf));
-                let keep = order.limit();
-                write_sealed(order, helpers, inner, keep)?;
             }
             write_sealed(order, helpers, inner, 0)?;
             Ok(())
