@@ -309,14 +309,33 @@ impl<T, U> Drop for Crew<T, U> {
     }
 }
 
-/// The tasks not taken yet, and whether more may come.
+/// The tasks not taken yet, whether more may come, and how many threads sleep waiting for one.
 struct Queue<T> {
-    tasks: Mutex<(VecDeque<T>, bool)>,
+    tasks: Mutex<Tasks<T>>,
     ready: Condvar,
 }
 
+struct Tasks<T> {
+    queue: VecDeque<T>,
+    closed: bool,
+    /// Threads asleep on `ready`: a task pushed while none is wakes nobody (a wake-up is a
+    /// system call, and the threads mostly poll).
+    sleeping: usize,
+}
+
 impl<T> Queue<T> {
-    fn lock(&self) -> MutexGuard<'_, (VecDeque<T>, bool)> {
+    fn new() -> Self {
+        Queue {
+            tasks: Mutex::new(Tasks {
+                queue: VecDeque::new(),
+                closed: false,
+                sleeping: 0,
+            }),
+            ready: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Tasks<T>> {
         self.tasks.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -326,10 +345,10 @@ impl<T> Queue<T> {
         let spin_until = std::time::Instant::now() + SPIN;
         let mut tasks = self.lock();
         loop {
-            if let Some(task) = tasks.0.pop_front() {
+            if let Some(task) = tasks.queue.pop_front() {
                 return Some(task);
             }
-            if tasks.1 {
+            if tasks.closed {
                 return None;
             }
             if std::time::Instant::now() < spin_until {
@@ -337,17 +356,39 @@ impl<T> Queue<T> {
                 thread::yield_now();
                 tasks = self.lock();
             } else {
+                tasks.sleeping += 1;
                 tasks = self
                     .ready
                     .wait(tasks)
                     .unwrap_or_else(PoisonError::into_inner);
+                tasks.sleeping -= 1;
             }
         }
     }
 
+    /// Queues `task`, waking a sleeping thread if there is one.
+    fn push(&self, task: T) {
+        let mut tasks = self.lock();
+        tasks.queue.push_back(task);
+        if tasks.sleeping > 0 {
+            self.ready.notify_one();
+        }
+    }
+
+    /// The next task, if there is one, without waiting.
+    fn take(&self) -> Option<T> {
+        self.lock().queue.pop_front()
+    }
+
     fn close(&self) {
-        self.lock().1 = true;
+        self.lock().closed = true;
         self.ready.notify_all();
+    }
+
+    /// Tasks not taken yet (for tests).
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.lock().queue.len()
     }
 }
 
@@ -365,10 +406,7 @@ impl<'a, T, U> Helpers<'a, T, U> {
     /// An open queue for `work`, and the sender for results.
     fn new(work: impl Fn(T) -> U + Send + Sync + 'a) -> (Self, mpsc::Sender<Option<U>>) {
         let (done_tx, done) = mpsc::channel();
-        let queue = Arc::new(Queue {
-            tasks: Mutex::new((VecDeque::new(), false)),
-            ready: Condvar::new(),
-        });
+        let queue = Arc::new(Queue::new());
         let work = Arc::new(work);
         (
             Helpers {
@@ -401,13 +439,12 @@ impl<'a, T, U> Helpers<'a, T, U> {
 
     /// Queues a task for the first thread free to take it.
     pub(crate) fn push(&self, task: T) {
-        self.queue.lock().0.push_back(task);
-        self.queue.ready.notify_one();
+        self.queue.push(task);
     }
 
     /// Runs the next queued task on the calling thread, if there is one; returns its result.
     pub(crate) fn help(&self) -> Option<U> {
-        let task = self.queue.lock().0.pop_front()?;
+        let task = self.queue.take()?;
         Some((self.work)(task))
     }
 
@@ -508,7 +545,7 @@ mod tests {
                 |helpers| {
                     helpers.push(7);
                     // Let the helper take it, then wait for its result: none comes.
-                    while helpers.queue.lock().0.len() == 1 {
+                    while helpers.queue.len() == 1 {
                         thread::yield_now();
                     }
                     helpers.done()
@@ -537,7 +574,7 @@ mod tests {
             );
         }
         crew.push(7);
-        while crew.queue.lock().0.len() == 1 {
+        while crew.queue.len() == 1 {
             thread::yield_now();
         }
         assert_eq!(crew.done(), None, "a helper panicked");
@@ -653,7 +690,7 @@ mod tests {
         .unwrap();
         pipeline.push(segment(0, 0));
         // Let the thread take it (else the calling thread would run it, and panic).
-        while pipeline.crew.queue.lock().0.len() == 1 {
+        while pipeline.crew.queue.len() == 1 {
             thread::yield_now();
         }
         assert!(pipeline.pop().is_err());
