@@ -17,6 +17,7 @@
 use std::hint::black_box;
 use std::io::{Cursor, Read, Write};
 use std::iter;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use criterion::{
@@ -387,5 +388,77 @@ fn segment_sizes(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, encrypt, decrypt, segment_sizes);
+/// What bounds AES with 2 threads behind one `Read`/`Write`: the calling thread must copy every
+/// segment that another thread sealed or opened (or fill every segment another thread will
+/// open), and a copy of bytes that another core has just written runs slower than a copy of
+/// bytes the copying core wrote itself. Times only the copy of a 64 KiB segment (into a 64 MiB
+/// destination, as a stream's output), after the segment was written by the same thread
+/// (`written_here`) or by a thread on the other core (`written_by_other_core`).
+fn copy_segment(c: &mut Criterion) {
+    use std::sync::atomic::{
+        AtomicUsize,
+        Ordering::{Acquire, Release},
+    };
+    use std::time::Instant;
+
+    let mut g = c.benchmark_group("copy_64KiB_segment");
+    g.throughput(Throughput::Bytes(DEFAULT as u64))
+        .sample_size(20);
+    let mut out = vec![0u8; LEN];
+    let segments = LEN / DEFAULT;
+    g.bench_function("written_here", |b| {
+        let mut segment = vec![0u8; DEFAULT];
+        b.iter_custom(|iters| {
+            let mut copying = Duration::ZERO;
+            for i in 0..iters as usize {
+                segment.fill(i as u8);
+                let start = Instant::now();
+                out[i % segments * DEFAULT..][..DEFAULT].copy_from_slice(&segment);
+                copying += start.elapsed();
+                black_box(&out);
+            }
+            copying
+        })
+    });
+    g.bench_function("written_by_other_core", |b| {
+        b.iter_custom(|iters| {
+            let iters = iters as usize;
+            // Two segment buffers: the other thread fills one while this one copies the other.
+            let buffers = [
+                Mutex::new(vec![0u8; DEFAULT]),
+                Mutex::new(vec![0u8; DEFAULT]),
+            ];
+            // Segments filled so far, and segments copied so far.
+            let (filled, copied) = (AtomicUsize::new(0), AtomicUsize::new(0));
+            let mut copying = Duration::ZERO;
+            std::thread::scope(|s| {
+                s.spawn(|| {
+                    for i in 0..iters {
+                        while copied.load(Acquire) + 2 <= i {
+                            std::hint::spin_loop();
+                        }
+                        buffers[i % 2].lock().unwrap().fill(i as u8);
+                        filled.store(i + 1, Release);
+                    }
+                });
+                for i in 0..iters {
+                    while filled.load(Acquire) <= i {
+                        std::hint::spin_loop();
+                    }
+                    let segment = buffers[i % 2].lock().unwrap();
+                    let start = Instant::now();
+                    out[i % segments * DEFAULT..][..DEFAULT].copy_from_slice(&segment);
+                    copying += start.elapsed();
+                    drop(segment);
+                    black_box(&out);
+                    copied.store(i + 1, Release);
+                }
+            });
+            copying
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, encrypt, decrypt, segment_sizes, copy_segment);
 criterion_main!(benches);
