@@ -263,7 +263,8 @@ where
 
 /// Helper threads owned by a reader or writer, for as long as it lives: the same queue as
 /// [`with_helpers`], for work that spans many calls (small `write`s and `read`s). The work owns
-/// its data (no borrowed buffers). Dropping the crew closes its queue and joins its threads.
+/// its data (no borrowed buffers). Dropping the crew closes its queue (dropping the tasks not
+/// taken yet) and joins its threads.
 pub(crate) struct Crew<T, U> {
     helpers: Helpers<'static, T, U>,
     workers: Vec<thread::JoinHandle<()>>,
@@ -380,9 +381,15 @@ impl<T> Queue<T> {
         self.lock().queue.pop_front()
     }
 
+    /// Closes the queue and drops the tasks not taken yet (on the calling thread, outside the
+    /// lock): a thread that waits gets `None`, and one that is working stops after its task.
     fn close(&self) {
-        self.lock().closed = true;
+        let mut tasks = self.lock();
+        tasks.closed = true;
+        let untaken = std::mem::take(&mut tasks.queue);
+        drop(tasks);
         self.ready.notify_all();
+        drop(untaken);
     }
 
     /// Tasks not taken yet (for tests).
@@ -580,6 +587,26 @@ mod tests {
         assert_eq!(crew.done(), None, "a helper panicked");
         // Dropping the crew joins the other helper and the one that panicked.
         drop(crew);
+    }
+
+    #[test]
+    fn closing_a_queue_drops_the_tasks_not_taken() {
+        // Dropping a crew or leaving `with_helpers` closes the queue: threads finish the task
+        // in hand, never the queued ones (a dropped writer's plaintext is not sealed).
+        struct Task(Arc<std::sync::atomic::AtomicUsize>);
+        impl Drop for Task {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        let dropped = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let queue = Queue::new();
+        for _ in 0..3 {
+            queue.push(Task(dropped.clone()));
+        }
+        queue.close();
+        assert_eq!(dropped.load(std::sync::atomic::Ordering::SeqCst), 3);
+        assert!(queue.wait().is_none());
     }
 
     #[test]
