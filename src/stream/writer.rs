@@ -170,7 +170,15 @@ impl<W: Write> BackupWriter<W> {
     /// Seals the buffered plaintext as the next segment (the last one if `last`) and writes it,
     /// or hands it to the sealing threads, writing the segments they have sealed.
     fn emit(&mut self, last: bool) -> Result<(), StreamError> {
-        let result = self.seal_buffered(last);
+        self.poisoning(|w| w.seal_buffered(last))
+    }
+
+    /// Runs `step`; if it fails, the output is incomplete: the writer is poisoned.
+    fn poisoning(
+        &mut self,
+        step: impl FnOnce(&mut Self) -> Result<(), StreamError>,
+    ) -> Result<(), StreamError> {
+        let result = step(self);
         if result.is_err() {
             self.poisoned = true;
         }
@@ -212,14 +220,6 @@ impl<W: Write> BackupWriter<W> {
     /// there, while the calling thread writes them in order (and seals some itself when the
     /// threads fall behind). Segments handed out before are written first.
     fn seal_direct(&mut self, data: &[u8]) -> Result<(), StreamError> {
-        let result = self.seal_direct_unpoisoned(data);
-        if result.is_err() {
-            self.poisoned = true;
-        }
-        result
-    }
-
-    fn seal_direct_unpoisoned(&mut self, data: &[u8]) -> Result<(), StreamError> {
         self.write_all_sealed()?;
         let size = self.segment_size;
         let full = size + TAG_LEN;
@@ -255,14 +255,13 @@ impl<W: Write> BackupWriter<W> {
 
     /// Writes every segment handed to the sealing threads, waiting for them.
     fn write_all_sealed(&mut self) -> Result<(), StreamError> {
-        if let Some(pipeline) = &mut self.pipeline {
-            let (order, crew) = pipeline.split();
-            if let Err(err) = write_sealed(order, crew, &mut self.inner, 0) {
-                self.poisoned = true;
-                return Err(err.into());
+        self.poisoning(|w| {
+            if let Some(pipeline) = &mut w.pipeline {
+                let (order, crew) = pipeline.split();
+                write_sealed(order, crew, &mut w.inner, 0)?;
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 }
 
@@ -327,7 +326,7 @@ impl<W: Write> Write for BackupWriter<W> {
             {
                 // Every whole segment of `rest` that more of `rest` follows is not the last.
                 let whole = (rest.len() - 1) / size * size;
-                self.seal_direct(&rest[..whole])?;
+                self.poisoning(|w| w.seal_direct(&rest[..whole]))?;
                 rest = &rest[whole..];
                 continue;
             }
