@@ -20,17 +20,6 @@ pub const KEY_FILE_NAME: &str = "secret.key.encrypted";
 /// Snapshots never pack it.
 pub(crate) const KEY_LOCK_FILE_NAME: &str = ".secret.key.lock";
 
-/// Whether `rel`, a path relative to a database directory, names one of the key store's own
-/// files there ([`KEY_FILE_NAME`] or its lock file): they belong to this installation's key
-/// store, never to a backup. `./` components are ignored.
-pub(crate) fn is_key_store_file(rel: &Path) -> bool {
-    let rel: PathBuf = rel
-        .components()
-        .filter(|c| *c != std::path::Component::CurDir)
-        .collect();
-    rel == Path::new(KEY_FILE_NAME) || rel == Path::new(KEY_LOCK_FILE_NAME)
-}
-
 /// What [`DatabaseKeyStore::put`] / [`DatabaseKeyStore::put_base64`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PutOutcome {
@@ -573,30 +562,5 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     {
         let _ = dir;
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn key_store_files_are_recognised_however_spelt() {
-        for rel in [
-            "secret.key.encrypted",
-            "./secret.key.encrypted",
-            "././.secret.key.lock",
-            ".secret.key.lock",
-        ] {
-            assert!(is_key_store_file(Path::new(rel)), "{rel}");
-        }
-        for rel in [
-            "sub/secret.key.encrypted",
-            "secret.key",
-            "secret.key.encrypted.bak",
-            "",
-        ] {
-            assert!(!is_key_store_file(Path::new(rel)), "{rel}");
-        }
     }
 }

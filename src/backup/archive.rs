@@ -1,21 +1,34 @@
 //! Snapshot payload: a tar archive (ustar with GNU long names) of a database directory or of an
-//! explicit list of its files, written and read in constant memory.
+//! explicit list of its files, written and read in constant memory (plus, when reading, the set
+//! of names seen so far).
 //!
-//! Packing stores only directories and regular files, under relative paths, in a stable order.
-//! Unpacking accepts only directories and regular files whose paths are relative and free of
-//! `..`, creates every file exclusively (a duplicate entry is an error) and never follows or
-//! creates a link, so an archive cannot write outside the directory it is unpacked into.
+//! Packing and unpacking share one path rule, [`entry_path`]: a name is normalised (empty and
+//! `.` components dropped) and refused if it is absolute, has a `..` component, is too long, or
+//! names one of the key store's own files at the top. Packing skips the key store's files and
+//! stores only directories and regular files; unpacking accepts only directories (type `5`) and
+//! regular files (type `0`), each name once, creates every file exclusively and never follows or
+//! creates a link, so an archive cannot write outside the directory it is unpacked into. See
+//! `docs/BACKUP.md`, section 5.
 
-use std::ffi::OsString;
+use std::collections::{HashMap, HashSet};
+use std::ffi::{OsStr, OsString};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Component, Path, PathBuf};
 
 use tar::{Archive, Builder, EntryType, Header};
 
-/// The protected database key file is never packed: the key travels wrapped in the backup
-/// header and a restore writes a fresh key file (see `docs/BACKUP.md`).
-pub(crate) use crate::KEY_FILE_NAME;
+use crate::KEY_FILE_NAME;
+use crate::store::KEY_LOCK_FILE_NAME;
+
+/// The longest entry name accepted, in bytes (a GNU long-name entry holds it and a NUL).
+const MAX_NAME_LEN: usize = 4096;
+
+/// The size of a tar block; the end-of-archive marker is two zero blocks.
+const BLOCK: usize = 512;
+
+/// The offset of the entry type byte in a tar header.
+const TYPE_FLAG: usize = 156;
 
 /// Why packing failed.
 #[derive(Debug)]
@@ -23,7 +36,7 @@ pub(crate) enum PackError {
     /// Reading a source file or directory failed.
     Source { path: PathBuf, source: io::Error },
     /// A source entry is neither a regular file nor a directory (a symlink, socket, ...), or a
-    /// listed path is not a relative path inside the database directory.
+    /// path breaks the path rule, or a listed file is listed twice.
     Unsupported { path: PathBuf, reason: &'static str },
     /// A file's length changed while it was being read.
     Changed { path: PathBuf },
@@ -45,9 +58,10 @@ pub(crate) enum UnpackError {
 
 /// What to pack.
 pub(crate) enum Selection<'a> {
-    /// Every file and directory below the root, except the key file at its top.
+    /// Every file and directory below the root, except the key store's files at its top.
     Directory,
-    /// These files, given relative to the root (their directories are implied).
+    /// These files, given relative to the root (their directories are implied); the key store's
+    /// files among them are skipped.
     Files(&'a [PathBuf]),
 }
 
@@ -57,6 +71,125 @@ pub(crate) struct Totals {
     pub(crate) files: u64,
     pub(crate) bytes: u64,
 }
+
+// ----- the path rule -----
+
+/// Why a name cannot be a snapshot entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// One of the key store's own files at the top (see [`is_key_store_name`]).
+    KeyStoreFile,
+    /// Any other reason.
+    Invalid(&'static str),
+}
+
+impl Refusal {
+    fn reason(self) -> &'static str {
+        match self {
+            Refusal::KeyStoreFile => "a file of the key store, which snapshots never contain",
+            Refusal::Invalid(reason) => reason,
+        }
+    }
+}
+
+/// The path rule of `docs/BACKUP.md` section 5, for packing and unpacking alike: `name` is an
+/// entry name as archived (`/`-separated bytes); the result is the relative path it names, with
+/// empty and `.` components dropped. Refused: more than [`MAX_NAME_LEN`] bytes, a leading `/`,
+/// a `..` component, a component this system cannot take as one file name, nothing left, and a
+/// key store file at the top.
+pub(crate) fn entry_path(name: &[u8]) -> Result<PathBuf, Refusal> {
+    if name.len() > MAX_NAME_LEN {
+        return Err(Refusal::Invalid("the name is longer than 4096 bytes"));
+    }
+    if name.first() == Some(&b'/') {
+        return Err(Refusal::Invalid("the path is absolute"));
+    }
+    let mut path = PathBuf::new();
+    for part in name.split(|&b| b == b'/') {
+        match part {
+            b"" | b"." => {}
+            b".." => return Err(Refusal::Invalid("the path contains `..`")),
+            _ => path.push(file_name(part)?),
+        }
+    }
+    let mut components = path.components();
+    match (components.next(), components.next()) {
+        (None, _) => Err(Refusal::Invalid("the path is empty")),
+        (Some(Component::Normal(top)), None) if is_key_store_name(top) => {
+            Err(Refusal::KeyStoreFile)
+        }
+        _ => Ok(path),
+    }
+}
+
+/// Whether `name`, at the top of a database directory, is one of the key store's own files
+/// there: [`KEY_FILE_NAME`], its lock file [`KEY_LOCK_FILE_NAME`], or a temporary the key file
+/// is written through (`.secret.key.encrypted.*.tmp`). They belong to the installation's key
+/// store, never to a backup.
+pub(crate) fn is_key_store_name(name: &OsStr) -> bool {
+    let Some(name) = name.to_str() else {
+        return false;
+    };
+    let temporary = name
+        .strip_prefix('.')
+        .and_then(|n| n.strip_prefix(KEY_FILE_NAME))
+        .and_then(|n| n.strip_prefix('.'))
+        .is_some_and(|n| n.ends_with(".tmp"));
+    name == KEY_FILE_NAME || name == KEY_LOCK_FILE_NAME || temporary
+}
+
+/// One component of a name as a file name of this system: it must stay a single normal
+/// component (on Windows, `\` or `:` would make it several, or a drive).
+fn file_name(part: &[u8]) -> Result<&OsStr, Refusal> {
+    #[cfg(unix)]
+    let name = <OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(part);
+    #[cfg(not(unix))]
+    let name = OsStr::new(
+        std::str::from_utf8(part).map_err(|_| Refusal::Invalid("the name is not UTF-8"))?,
+    );
+    let mut components = Path::new(name).components();
+    match (components.next(), components.next()) {
+        (Some(Component::Normal(n)), None) if n == name => Ok(name),
+        _ => Err(Refusal::Invalid(
+            "a component is not a file name on this system",
+        )),
+    }
+}
+
+/// The name a relative source path is archived under: its components joined by `/` (`.` and
+/// `..` kept, for [`entry_path`] to judge).
+fn archived_name(rel: &Path) -> Result<Vec<u8>, Refusal> {
+    let mut out = Vec::new();
+    for component in rel.components() {
+        let part = match component {
+            Component::Normal(name) => name,
+            Component::CurDir => OsStr::new("."),
+            Component::ParentDir => OsStr::new(".."),
+            Component::RootDir | Component::Prefix(_) => {
+                return Err(Refusal::Invalid("the path is absolute"));
+            }
+        };
+        if !out.is_empty() {
+            out.push(b'/');
+        }
+        #[cfg(unix)]
+        out.extend_from_slice(std::os::unix::ffi::OsStrExt::as_bytes(part));
+        #[cfg(not(unix))]
+        out.extend_from_slice(
+            part.to_str()
+                .ok_or(Refusal::Invalid("the name is not UTF-8"))?
+                .as_bytes(),
+        );
+    }
+    Ok(out)
+}
+
+/// A name as shown in messages: not valid UTF-8 replaced, control characters escaped.
+fn shown(name: &[u8]) -> String {
+    String::from_utf8_lossy(name).escape_debug().to_string()
+}
+
+// ----- packing -----
 
 /// Packs `root` into a tar archive written to `out`; returns `out` after the end-of-archive
 /// marker.
@@ -69,30 +202,56 @@ pub(crate) fn pack<W: Write>(
     let mut totals = Totals::default();
     match selection {
         Selection::Directory => pack_dir(&mut builder, root, Path::new(""), &mut totals)?,
-        Selection::Files(files) => {
-            for rel in files {
-                check_relative(rel).map_err(|reason| PackError::Unsupported {
-                    path: rel.clone(),
-                    reason,
-                })?;
-                let path = root.join(rel);
-                let meta = fs::symlink_metadata(&path).map_err(|source| PackError::Source {
-                    path: path.clone(),
-                    source,
-                })?;
-                if !meta.is_file() {
-                    return Err(PackError::Unsupported {
-                        path,
-                        reason: "not a regular file",
-                    });
-                }
-                pack_file(&mut builder, &path, rel, &meta, &mut totals)?;
-            }
-        }
+        Selection::Files(files) => pack_files(&mut builder, root, files, &mut totals)?,
     }
     builder.finish().map_err(PackError::Write)?;
     let out = builder.into_inner().map_err(PackError::Write)?;
     Ok((out, totals))
+}
+
+/// The path `rel` is packed under, or `None` for a key store file (never packed).
+fn packed_path(rel: &Path) -> Result<Option<PathBuf>, PackError> {
+    match archived_name(rel).and_then(|name| entry_path(&name)) {
+        Ok(path) => Ok(Some(path)),
+        Err(Refusal::KeyStoreFile) => Ok(None),
+        Err(Refusal::Invalid(reason)) => Err(PackError::Unsupported {
+            path: rel.to_path_buf(),
+            reason,
+        }),
+    }
+}
+
+fn pack_files<W: Write>(
+    builder: &mut Builder<W>,
+    root: &Path,
+    files: &[PathBuf],
+    totals: &mut Totals,
+) -> Result<(), PackError> {
+    let mut seen = HashSet::new();
+    for listed in files {
+        let Some(rel) = packed_path(listed)? else {
+            continue;
+        };
+        if !seen.insert(rel.clone()) {
+            return Err(PackError::Unsupported {
+                path: listed.clone(),
+                reason: "the file is listed twice",
+            });
+        }
+        let path = root.join(&rel);
+        let meta = fs::symlink_metadata(&path).map_err(|source| PackError::Source {
+            path: path.clone(),
+            source,
+        })?;
+        if !meta.is_file() {
+            return Err(PackError::Unsupported {
+                path,
+                reason: "not a regular file",
+            });
+        }
+        pack_file(builder, &path, &rel, &meta, totals)?;
+    }
+    Ok(())
 }
 
 fn pack_dir<W: Write>(
@@ -113,10 +272,9 @@ fn pack_dir<W: Write>(
     names.sort();
     for name in names {
         let path = dir.join(&name);
-        let rel = rel.join(&name);
-        if crate::store::is_key_store_file(&rel) {
+        let Some(rel) = packed_path(&rel.join(&name))? else {
             continue;
-        }
+        };
         let meta = fs::symlink_metadata(&path).map_err(|source| PackError::Source {
             path: path.clone(),
             source,
@@ -224,84 +382,209 @@ impl Read for Exact {
     }
 }
 
-/// Checks that a listed or archived path is relative, non-empty and has no `..`, root or prefix
-/// component.
-fn check_relative(path: &Path) -> Result<(), &'static str> {
-    let mut any = false;
-    for component in path.components() {
-        match component {
-            Component::Normal(_) => any = true,
-            Component::CurDir => {}
-            Component::ParentDir => return Err("the path contains `..`"),
-            Component::RootDir | Component::Prefix(_) => return Err("the path is absolute"),
-        }
-    }
-    if any {
-        Ok(())
-    } else {
-        Err("the path is empty")
-    }
-}
+// ----- unpacking -----
 
 /// Unpacks a tar archive into `dest`, an existing empty directory; returns the reader positioned
 /// after the end-of-archive marker.
 pub(crate) fn unpack<R: Read>(input: R, dest: &Path) -> Result<(R, Totals), UnpackError> {
     let mut archive = Archive::new(input);
-    let mut totals = Totals::default();
-    for entry in archive.entries().map_err(UnpackError::Read)? {
-        let mut entry = entry.map_err(UnpackError::Read)?;
-        let rel = entry
-            .path()
-            .map_err(|_| UnpackError::Malformed("an entry has an invalid path".into()))?
-            .into_owned();
-        check_relative(&rel).map_err(|reason| {
-            UnpackError::Malformed(format!("entry {}: {reason}", rel.display()))
-        })?;
-        if rel == Path::new(KEY_FILE_NAME) {
-            return Err(UnpackError::Malformed(format!(
-                "the archive holds {KEY_FILE_NAME}, which snapshots never contain"
-            )));
+    let mut unpacking = Unpacking {
+        dest,
+        totals: Totals::default(),
+        seen: HashMap::new(),
+        long_name: None,
+    };
+    // Raw entries: GNU long names are read here, and PAX headers reach the type check.
+    for entry in archive.entries().map_err(UnpackError::Read)?.raw(true) {
+        unpacking.entry(entry.map_err(UnpackError::Read)?)?;
+    }
+    if unpacking.long_name.is_some() {
+        return Err(malformed(
+            "a GNU long name (type `L`) is not followed by an entry",
+        ));
+    }
+    let mut rest = archive.into_inner();
+    end_marker(&mut rest)?;
+    Ok((rest, unpacking.totals))
+}
+
+fn malformed(what: impl Into<String>) -> UnpackError {
+    UnpackError::Malformed(what.into())
+}
+
+/// The state of one unpacking.
+struct Unpacking<'a> {
+    dest: &'a Path,
+    totals: Totals,
+    /// Every path unpacked so far, and whether it is a directory.
+    seen: HashMap<PathBuf, bool>,
+    /// The name a GNU long-name entry gave the next entry.
+    long_name: Option<Vec<u8>>,
+}
+
+impl Unpacking<'_> {
+    fn entry<R: Read>(&mut self, mut entry: tar::Entry<'_, R>) -> Result<(), UnpackError> {
+        let kind = entry.header().as_bytes()[TYPE_FLAG];
+        if kind == b'L' {
+            return self.read_long_name(&mut entry);
         }
-        let path = dest.join(&rel);
+        let name = match self.long_name.take() {
+            Some(name) => name,
+            None => entry.path_bytes().into_owned(),
+        };
+        let is_dir = match kind {
+            b'0' => false,
+            b'5' => true,
+            other => {
+                return Err(malformed(format!(
+                    "entry `{}` has type {}: a snapshot holds only regular files (type `0`) \
+                     and directories (type `5`)",
+                    shown(&name),
+                    type_name(other)
+                )));
+            }
+        };
+        let rel = self.claim(&name, is_dir)?;
+        let path = self.dest.join(&rel);
         let write_err = |source| UnpackError::Write {
             path: path.clone(),
             source,
         };
-        match entry.header().entry_type() {
-            EntryType::Directory => match fs::create_dir(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && path.is_dir() => {}
-                Err(e) => return Err(write_err(e)),
-            },
-            EntryType::Regular | EntryType::Continuous => {
-                if let Some(parent) = path.parent() {
-                    fs::create_dir_all(parent).map_err(write_err)?;
-                }
-                let mut file = OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(&path)
-                    .map_err(|e| {
-                        if e.kind() == io::ErrorKind::AlreadyExists {
-                            UnpackError::Malformed(format!("entry {} appears twice", rel.display()))
-                        } else {
-                            write_err(e)
-                        }
-                    })?;
-                let len = copy(&mut entry, &mut file, &path)?;
-                file.sync_all().map_err(write_err)?;
-                totals.files += 1;
-                totals.bytes += len;
-            }
-            other => {
-                return Err(UnpackError::Malformed(format!(
-                    "entry {} has unsupported type {other:?}",
-                    rel.display()
+        if is_dir {
+            if entry.size() != 0 {
+                return Err(malformed(format!(
+                    "directory entry `{}` has data",
+                    shown(&name)
                 )));
             }
+            return fs::create_dir_all(&path).map_err(write_err);
+        }
+        self.write_file(&mut entry, &name, &path)
+    }
+
+    /// Creates the file of a regular-file entry (exclusively) and copies its data in.
+    fn write_file<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        name: &[u8],
+        path: &Path,
+    ) -> Result<(), UnpackError> {
+        let write_err = |source| UnpackError::Write {
+            path: path.to_path_buf(),
+            source,
+        };
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).map_err(write_err)?;
+        }
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(|e| {
+                if e.kind() == io::ErrorKind::AlreadyExists {
+                    malformed(format!(
+                        "entry `{}`: another entry has the same path on this file system",
+                        shown(name)
+                    ))
+                } else {
+                    write_err(e)
+                }
+            })?;
+        let len = copy(entry, &mut file, path)?;
+        if len != entry.size() {
+            return Err(malformed(format!("entry `{}` is cut short", shown(name))));
+        }
+        file.sync_all().map_err(write_err)?;
+        self.totals.files += 1;
+        self.totals.bytes += len;
+        Ok(())
+    }
+
+    /// Applies the path rule to an entry's name and records it; refuses a name seen before and
+    /// a path inside a file.
+    fn claim(&mut self, name: &[u8], is_dir: bool) -> Result<PathBuf, UnpackError> {
+        let refused = |reason: &str| malformed(format!("entry `{}`: {reason}", shown(name)));
+        let rel = entry_path(name).map_err(|r| refused(r.reason()))?;
+        if !is_dir && name.last() == Some(&b'/') {
+            return Err(refused("a regular file's name ends with `/`"));
+        }
+        if let Some(file) = rel
+            .ancestors()
+            .skip(1)
+            .find(|a| self.seen.get(*a) == Some(&false))
+        {
+            return Err(malformed(format!(
+                "entry `{}` is inside the file `{}`",
+                shown(name),
+                file.display().to_string().escape_debug()
+            )));
+        }
+        if self.seen.insert(rel.clone(), is_dir).is_some() {
+            return Err(refused("the path appears twice"));
+        }
+        Ok(rel)
+    }
+
+    fn read_long_name<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+    ) -> Result<(), UnpackError> {
+        if self.long_name.is_some() {
+            return Err(malformed("two GNU long names (type `L`) in a row"));
+        }
+        if entry.size() > MAX_NAME_LEN as u64 + 1 {
+            return Err(malformed(
+                "a GNU long name (type `L`) is longer than 4096 bytes",
+            ));
+        }
+        let mut name = Vec::new();
+        entry.read_to_end(&mut name).map_err(UnpackError::Read)?;
+        if let Some(end) = name.iter().position(|&b| b == 0) {
+            name.truncate(end);
+        }
+        self.long_name = Some(name);
+        Ok(())
+    }
+}
+
+/// An entry type as shown in messages.
+fn type_name(kind: u8) -> String {
+    let what = match kind {
+        0 => return "`\\0` (an old-style regular file)".into(),
+        b'1' => "a hard link",
+        b'2' => "a symbolic link",
+        b'3' => "a character device",
+        b'4' => "a block device",
+        b'6' => "a FIFO",
+        b'7' => "a contiguous file",
+        b'x' => "a PAX extended header",
+        b'g' => "a PAX global header",
+        b'K' => "a GNU long link name",
+        b'S' => "a GNU sparse file",
+        _ => return format!("`{}`", kind.escape_ascii()),
+    };
+    format!("`{}` ({what})", kind as char)
+}
+
+/// Reads the second block of the end-of-archive marker: the tar reader stops after a zero
+/// block, or at the end of its input when there is no marker at all.
+fn end_marker(input: &mut impl Read) -> Result<(), UnpackError> {
+    let missing =
+        || malformed("the archive does not end with an end-of-archive marker (two zero blocks)");
+    let mut block = [0u8; BLOCK];
+    let mut filled = 0;
+    while filled < BLOCK {
+        match input.read(&mut block[filled..]) {
+            Ok(0) => return Err(missing()),
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(UnpackError::Read(e)),
         }
     }
-    Ok((archive.into_inner(), totals))
+    if block.iter().any(|&b| b != 0) {
+        return Err(missing());
+    }
+    Ok(())
 }
 
 /// Copies an entry's bytes, keeping read errors (the stream's) apart from write errors.
@@ -465,5 +748,47 @@ mod tests {
             );
             assert!(!outer.path().join("escape").exists(), "case {i}");
         }
+    }
+
+    #[test]
+    fn key_store_names_are_recognised_however_spelt() {
+        for name in [
+            "secret.key.encrypted",
+            "./secret.key.encrypted",
+            "././.secret.key.lock",
+            ".//.secret.key.lock/",
+            ".secret.key.encrypted.Ab3dE9.tmp",
+            ".secret.key.encrypted..tmp",
+        ] {
+            assert_eq!(
+                entry_path(name.as_bytes()),
+                Err(Refusal::KeyStoreFile),
+                "{name}"
+            );
+        }
+        for name in [
+            "sub/secret.key.encrypted",
+            "secret.key",
+            "secret.key.encrypted.bak",
+            ".secret.key.encrypted.Ab3dE9",
+            "secret.key.encrypted.Ab3dE9.tmp",
+        ] {
+            assert!(entry_path(name.as_bytes()).is_ok(), "{name}");
+        }
+    }
+
+    #[test]
+    fn names_are_normalised_or_refused() {
+        for (name, path) in [("./a//b/./c/", "a/b/c"), ("a", "a"), ("d/", "d")] {
+            assert_eq!(entry_path(name.as_bytes()), Ok(PathBuf::from(path)));
+        }
+        let long = "n".repeat(MAX_NAME_LEN + 1);
+        for name in ["", ".", "./", "/a", "a/../b", "..", &long] {
+            assert!(
+                matches!(entry_path(name.as_bytes()), Err(Refusal::Invalid(_))),
+                "{name}"
+            );
+        }
+        assert!(entry_path("n".repeat(MAX_NAME_LEN).as_bytes()).is_ok());
     }
 }

@@ -158,7 +158,8 @@ pub struct SnapshotBackup {
 }
 
 impl SnapshotBackup {
-    /// Every file and directory below `database_dir`.
+    /// Every file and directory below `database_dir`, except the key store's files at its top
+    /// (`secret.key.encrypted`, its lock file and temporaries).
     pub fn of_directory(database_dir: impl Into<PathBuf>) -> Self {
         Self {
             common: Common::new(database_dir.into(), Compression::None),
@@ -167,7 +168,9 @@ impl SnapshotBackup {
     }
 
     /// Only `files`, given relative to `database_dir` (in this order; their directories are
-    /// implied).
+    /// implied). The key store's files at the top (`secret.key.encrypted`, its lock file and
+    /// temporaries) are skipped; a file listed twice, however spelt (`a` and `./a`), is
+    /// [`BackupError::UnsupportedSource`].
     pub fn of_files<I, P>(database_dir: impl Into<PathBuf>, files: I) -> Self
     where
         I: IntoIterator<Item = P>,
@@ -206,13 +209,7 @@ impl SnapshotBackup {
         let (sink, manifest) =
             self.common
                 .start(BackupKind::Snapshot, None, dest, keys, channel)?;
-        let files: Option<Vec<PathBuf>> = self.files.map(|files| {
-            files
-                .into_iter()
-                .filter(|f| !crate::store::is_key_store_file(f))
-                .collect()
-        });
-        let selection = match &files {
+        let selection = match &self.files {
             None => Selection::Directory,
             Some(files) => Selection::Files(files),
         };
