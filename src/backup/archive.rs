@@ -608,6 +608,10 @@ fn copy(from: &mut impl Read, to: &mut File, path: &Path) -> Result<u64, UnpackE
 }
 
 #[cfg(test)]
+#[path = "../../tests/tar_cases/mod.rs"]
+mod tar_cases;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -790,5 +794,88 @@ mod tests {
             );
         }
         assert!(entry_path("n".repeat(MAX_NAME_LEN).as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn the_hostile_cases_are_refused_as_malformed() {
+        for case in super::tar_cases::cases() {
+            let dst = tempfile::tempdir().unwrap();
+            match unpack(&case.tar[..], dst.path()) {
+                Err(UnpackError::Malformed(m)) if m.contains(case.reason) => {}
+                other => panic!("{}: {other:?}", case.name),
+            }
+        }
+    }
+
+    // `STRONGBOX_WRITE_VECTORS=1 cargo test --lib write_tar_vectors -- --ignored` regenerates
+    // tests/vectors/backup/fail_tar_*: the hostile payloads of tests/tar_cases/ as snapshot
+    // backups under the key of tests/vectors/keyblob/ok_master_key.txt, whose blob there is the
+    // backup's one wrapped copy (deterministic: fixed salts, ids and times).
+    #[test]
+    #[ignore = "writes tests/vectors/backup/; run with STRONGBOX_WRITE_VECTORS=1"]
+    fn write_tar_vectors() {
+        use secrecy::ExposeSecret;
+
+        use crate::backup::{EXT_MANIFEST, EXT_WRAPPED_KEYS};
+        use crate::{Algorithm, BackupWriter, DataKey, Extension, StreamConfig};
+
+        if std::env::var_os("STRONGBOX_WRITE_VECTORS").is_none() {
+            return;
+        }
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors");
+        let keyblob = fs::read_to_string(root.join("keyblob/ok_master_key.txt")).unwrap();
+        let field = |label: &str| -> Vec<u8> {
+            let hex: String = keyblob
+                .lines()
+                .filter_map(|l| l.strip_prefix(label))
+                .collect();
+            (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+                .collect()
+        };
+        let key = DataKey::from_bytes(&field("data_key: ")).unwrap();
+        let blob = field("blob: ");
+        let mut wrapped = vec![1u8];
+        wrapped.extend_from_slice(&(blob.len() as u32).to_be_bytes());
+        wrapped.extend_from_slice(&blob);
+        let key_hex: String = key
+            .expose_secret()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let dir = root.join("backup");
+        fs::create_dir_all(&dir).unwrap();
+        for (i, case) in super::tar_cases::cases().into_iter().enumerate() {
+            let n = i as u8 + 1;
+            let manifest = format!(
+                "{{\"version\":1,\"kind\":\"snapshot\",\"backup_id\":\"{:032x}\",\
+                 \"database\":\"orders\",\"created_unix\":1700000000,\"compression\":\"none\",\
+                 \"encryption\":\"UseProvidedKey\",\"key_id\":\"{}\",\"previous_backup_id\":null}}",
+                0xb000 + i,
+                key.id()
+            );
+            let extensions = vec![
+                Extension::new(EXT_MANIFEST, manifest),
+                Extension::new(EXT_WRAPPED_KEYS, wrapped.clone()),
+            ];
+            let config = StreamConfig::default();
+            let mut writer = BackupWriter::create(
+                Vec::new(),
+                Some((&key, Algorithm::Aes256Gcm)),
+                &config,
+                extensions,
+                [n; 32],
+            )
+            .unwrap();
+            writer.write_all(&case.tar).unwrap();
+            let name = format!("fail_tar_{}", case.name);
+            fs::write(dir.join(format!("{name}.sbx")), writer.finish().unwrap()).unwrap();
+            let text = format!(
+                "description: {}\nkey: {key_hex}\nexpect: error Malformed\n",
+                case.description
+            );
+            fs::write(dir.join(format!("{name}.txt")), text).unwrap();
+        }
     }
 }
