@@ -2,15 +2,15 @@
 //! trips, and crashes in the middle.
 
 use std::fs;
-use std::io::Write;
+use std::io::{Read as _, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use strongbox::{
-    BackupEncryptionSettings, BackupError, BackupKind, Channel, Compression, DataKey,
-    DatabaseKeyStore, EncryptionMode, LogicalBackup, MasterKey, MasterKeyProvider, MasterKeys,
-    Protection, ProviderError, RestoreConfig, SecretOperation, SnapshotBackup, StreamConfig,
-    StreamError, inspect, restore,
+    Authentication, BackupEncryptionSettings, BackupError, BackupKind, Channel, Compression,
+    DataKey, DatabaseKeyStore, EncryptionMode, LogicalBackup, MasterKey, MasterKeyProvider,
+    MasterKeys, Protection, ProviderError, RestoreConfig, SecretOperation, SnapshotBackup,
+    StreamConfig, StreamError, inspect, restore,
 };
 
 /// A master key held in memory.
@@ -568,6 +568,8 @@ fn every_header_byte_and_sampled_payload_bytes_are_checked() {
                     | BackupError::Truncated
                     | BackupError::KeyUnavailable { .. }
                     | BackupError::Malformed(_)
+                    // without a key, a changed extension kind is seen before authentication
+                    | BackupError::MalformedWrappedKeys { .. }
             ),
             "byte {at}: {err:?}"
         );
@@ -733,17 +735,14 @@ fn inspect_without_a_key_and_on_foreign_files() {
         BackupError::Malformed(_)
     ));
     let err = restore_to(&fx, &[&fx.path("raw")], "r").unwrap_err();
-    assert!(
-        matches!(err, BackupError::KeyUnavailable { copies: 0, .. }),
-        "{err}"
-    );
+    assert!(matches!(err, BackupError::Malformed(_)), "{err}");
 }
 
 // ----- logical chains -----
 
 #[test]
 fn logical_chain_round_trip_and_chain_errors() {
-    let (fx, _) = Fx::encrypted();
+    let (fx, key) = Fx::encrypted();
     let exports: Vec<Vec<u8>> = vec![pattern(300_000, 1), b"inc one".repeat(500), vec![]];
     let full = fx.logical("0", None, &exports[0]);
     let id0 = inspect(&full).unwrap().manifest().backup_id();
@@ -815,6 +814,9 @@ fn logical_chain_round_trip_and_chain_errors() {
     fs::create_dir(&other).unwrap();
     let stray = fx.path("stray");
     LogicalBackup::incremental(&other, id0)
+        .encryption(BackupEncryptionSettings::provided_key(
+            key.try_clone().unwrap(),
+        ))
         .write_from(&mut &b"x"[..], &stray, &fx.keys, AUTH)
         .unwrap();
     assert!(matches!(
@@ -824,17 +826,121 @@ fn logical_chain_round_trip_and_chain_errors() {
     assert!(!fx.path("bad").exists());
 }
 
+/// An unencrypted logical backup of `fx`'s database following `previous`.
+fn unencrypted(fx: &Fx, name: &str, previous: Option<strongbox::BackupId>, data: &[u8]) -> PathBuf {
+    let b = match previous {
+        None => LogicalBackup::full(&fx.db),
+        Some(p) => LogicalBackup::incremental(&fx.db, p),
+    };
+    b.encryption(BackupEncryptionSettings::none())
+        .write_from(&mut &data[..], fx.path(name), &fx.keys, AUTH)
+        .unwrap();
+    fx.path(name)
+}
+
 #[test]
-fn a_chain_mixing_keys_restores_with_wrapped_copies() {
-    let (fx, _) = Fx::encrypted();
+fn an_integrity_only_incremental_in_an_encrypted_chain_is_refused() {
+    let (fx, key) = Fx::encrypted();
     let full = fx.logical("0", None, b"full");
     let id0 = inspect(&full).unwrap().manifest().backup_id();
+    // Anyone who can write the backup folder can make this one: it needs no key.
+    let injected = unencrypted(&fx, "1", Some(id0), b"injected");
+    let files = [&full, &injected];
+    let with_key = |c: RestoreConfig| c.with_key(key.try_clone().unwrap());
+    for config in [
+        RestoreConfig::new(files, fx.path("r")),
+        with_key(RestoreConfig::new(files, fx.path("r"))),
+    ] {
+        let err = restore(&config, &fx.keys, AUTH).unwrap_err();
+        assert!(
+            matches!(&err, BackupError::IntegrityOnlyMember { position: 1, path } if path == &injected),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("backup 1 ("), "{err}");
+    }
+    assert!(!fx.path("r").exists());
+    assert_eq!(fx.leftovers(&["0", "1"]), Vec::<String>::new());
+
+    // Allowed explicitly, it restores, and the report says what vouched for each backup.
+    let config =
+        RestoreConfig::new(files, fx.path("r")).dangerously_allow_unauthenticated_members();
+    let report = restore(&config, &fx.keys, AUTH).unwrap();
+    assert_eq!(
+        report.authentication,
+        [Authentication::Key(key.id()), Authentication::IntegrityOnly]
+    );
+    assert_eq!(fs::read(&report.exports[1]).unwrap(), b"injected");
+    let inc = fx.logical("2", Some(id0), b"inc");
+    let report = restore_to(&fx, &[&full, &inc], "all").unwrap();
+    assert_eq!(report.authentication, [Authentication::Key(key.id()); 2]);
+}
+
+#[test]
+fn an_unencrypted_full_backup_in_place_of_an_encrypted_one_is_refused() {
+    let (fx, key) = Fx::encrypted();
+    let replaced = unencrypted(&fx, "0", None, b"replaced");
+    let id0 = inspect(&replaced).unwrap().manifest().backup_id();
+    let inc = fx.logical("1", Some(id0), b"inc");
+    let err = restore_to(&fx, &[&replaced, &inc], "r").unwrap_err();
+    assert!(
+        matches!(err, BackupError::IntegrityOnlyMember { position: 0, .. }),
+        "{err:?}"
+    );
+    // Alone with a key: refused; alone without one, restored and reported as integrity-only.
+    let config = RestoreConfig::new([&replaced], fx.path("r")).with_key(key);
+    let err = restore(&config, &fx.keys, AUTH).unwrap_err();
+    assert!(
+        matches!(err, BackupError::KeyForUnencryptedBackup),
+        "{err:?}"
+    );
+    let report = restore_to(&fx, &[&replaced], "r").unwrap();
+    assert_eq!(report.authentication, [Authentication::IntegrityOnly]);
+}
+
+#[test]
+fn every_encrypted_member_uses_the_same_key() {
+    let (fx, key) = Fx::encrypted();
+    let full = fx.logical("0", None, b"full");
+    let id0 = inspect(&full).unwrap().manifest().backup_id();
+    let other = DataKey::generate().unwrap();
+    let other_id = other.id();
     LogicalBackup::incremental(&fx.db, id0)
-        .encryption(BackupEncryptionSettings::none())
+        .encryption(BackupEncryptionSettings::provided_key(other))
         .write_from(&mut &b"inc"[..], fx.path("1"), &fx.keys, AUTH)
         .unwrap();
-    let report = restore_to(&fx, &[&full, &fx.path("1")], "r").unwrap();
-    assert_eq!(fs::read(&report.exports[1]).unwrap(), b"inc");
+    // Both wrapped copies open with the master key; the chain is still refused.
+    let err = restore_to(&fx, &[&full, &fx.path("1")], "r").unwrap_err();
+    assert!(
+        matches!(err, BackupError::MemberKeyMismatch { position: 1, expected, found, .. }
+            if expected == key.id() && found == other_id),
+        "{err:?}"
+    );
+    assert!(!fx.path("r").exists());
+}
+
+#[test]
+fn a_zstd_bomb_is_refused() {
+    let fx = Fx::new();
+    let len = 64u64 << 20;
+    LogicalBackup::full(&fx.db)
+        .compression(Compression::Zstd)
+        .write_from(
+            &mut std::io::repeat(0).take(len),
+            fx.path("bomb"),
+            &fx.keys,
+            AUTH,
+        )
+        .unwrap();
+    let size = fs::metadata(fx.path("bomb")).unwrap().len();
+    assert!(size < 64 << 10, "{size}");
+    let err = restore_to(&fx, &[&fx.path("bomb")], "r").unwrap_err();
+    assert!(
+        matches!(err, BackupError::ExpansionLimit { position: 0, limit, .. } if limit == 16 << 20),
+        "{err:?}"
+    );
+    assert_eq!(fx.leftovers(&["bomb"]), Vec::<String>::new());
+    let config = RestoreConfig::new([fx.path("bomb")], fx.path("r")).with_max_expansion_ratio(None);
+    assert_eq!(restore(&config, &fx.keys, AUTH).unwrap().bytes, len);
 }
 
 // ----- crashes -----
