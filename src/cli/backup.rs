@@ -20,6 +20,7 @@ use super::crypt::stream_config;
 use super::error::{CliError, CliResult, Context as _};
 use super::files::InputSpec;
 use super::key_input::KeySource;
+use super::keys::eprintln_safe;
 use super::progress::Progress;
 
 /// `strongbox backup`
@@ -136,17 +137,20 @@ pub fn restore(ctx: &Ctx, args: RestoreArgs) -> CliResult {
     Ok(())
 }
 
-/// One line per restored backup: the key that authenticated it, or integrity tags only.
+/// One line per restored backup: the key that authenticated it, or (a warning, shown even with
+/// `--quiet`) integrity tags only.
 fn report_authentication(ctx: &Ctx, files: &[std::path::PathBuf], auth: &[Authentication]) {
     for (position, (file, auth)) in files.iter().zip(auth).enumerate() {
-        let by = match auth {
-            Authentication::Key(key_id) => format!("authenticated by key {key_id}"),
-            _ => "NOT authenticated: unencrypted, checked by integrity tags only".to_owned(),
-        };
-        ctx.note(format_args!(
-            "backup {position} ({}): {by}",
-            printable(&file.to_string_lossy())
-        ));
+        let file = printable(&file.to_string_lossy()).into_owned();
+        match auth {
+            Authentication::Key(key_id) => ctx.note(format_args!(
+                "backup {position} ({file}): authenticated by key {key_id}"
+            )),
+            _ => eprintln_safe(&format!(
+                "warning: backup {position} ({file}): NOT authenticated (not encrypted): only \
+                 checked against corruption by integrity tags"
+            )),
+        }
     }
 }
 
