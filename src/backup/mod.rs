@@ -15,6 +15,8 @@ mod manifest;
 mod policy;
 mod restore;
 mod store;
+#[cfg(test)]
+mod vectors;
 
 pub use create::{LogicalBackup, LogicalBackupWriter, SnapshotBackup};
 pub use keys::{MAX_KEY_COPIES, MasterKeys};
