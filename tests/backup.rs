@@ -1188,3 +1188,62 @@ fn types_cross_threads() {
     send::<SnapshotBackup>();
     send::<LogicalBackup>();
 }
+
+/// A snapshot whose payload is `tar`, encrypted with `key`, its key wrapped under `fx`'s
+/// master key: what anyone holding the key can write.
+fn crafted_snapshot(fx: &Fx, name: &str, key: &DataKey, tar: &[u8]) -> PathBuf {
+    let manifest = format!(
+        concat!(
+            r#"{{"version":1,"kind":"snapshot","backup_id":"{}","database":"orders","#,
+            r#""created_unix":1,"compression":"none","encryption":"UseProvidedKey","#,
+            r#""key_id":"{}","previous_backup_id":null}}"#
+        ),
+        "ab".repeat(16),
+        key.id()
+    );
+    let blob = strongbox::ProtectedKey::protect(key, &*fx.master)
+        .unwrap()
+        .into_bytes();
+    let mut wrapped = vec![1u8];
+    wrapped.extend_from_slice(&(blob.len() as u32).to_be_bytes());
+    wrapped.extend_from_slice(&blob);
+    let exts = vec![
+        strongbox::Extension::new(1, manifest.into_bytes()),
+        strongbox::Extension::new(2, wrapped),
+    ];
+    let mut w =
+        strongbox::BackupWriter::with_config(Vec::new(), key, &StreamConfig::default(), exts)
+            .unwrap();
+    w.write_all(tar).unwrap();
+    fs::write(fx.path(name), w.finish().unwrap()).unwrap();
+    fx.path(name)
+}
+
+#[test]
+fn names_from_a_backup_are_escaped_in_errors() {
+    let fx = Fx::new();
+    let key = DataKey::generate().unwrap();
+    let name = "x\u{1b}]0;owned\u{7}\u{1b}[2J";
+    let mut builder = tar::Builder::new(Vec::new());
+    for _ in 0..2 {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(1);
+        header.set_mode(0o600);
+        header.set_entry_type(tar::EntryType::Regular);
+        builder.append_data(&mut header, name, &b"x"[..]).unwrap();
+    }
+    let snap = crafted_snapshot(&fx, "s", &key, &builder.into_inner().unwrap());
+    let config = RestoreConfig::new([&snap], fx.path("r")).with_key(key);
+    let err = restore(&config, &fx.keys, AUTH).unwrap_err();
+    assert!(matches!(err, BackupError::Malformed(_)), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        !text.contains('\u{1b}') && !text.contains('\u{7}'),
+        "{text:?}"
+    );
+    assert_eq!(
+        BackupError::Malformed(format!("entry {name} appears twice")).to_string(),
+        r"malformed backup: entry x\u{1b}]0;owned\u{7}\u{1b}[2J appears twice"
+    );
+    assert!(!fx.path("r").exists());
+}
