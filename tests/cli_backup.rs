@@ -417,6 +417,22 @@ fn an_integrity_only_incremental_in_an_encrypted_chain_is_refused() {
         );
         assert!(!env.path("r").exists());
     }
+    // verify says what vouches for one file, and refuses a key for an unencrypted one.
+    let verify = |file: &str, key: bool| {
+        let mut cmd = env.cmd();
+        cmd.args(["verify", file]);
+        if key {
+            cmd.arg("--key-file").arg(&key_file);
+        }
+        cmd.run()
+    };
+    verify("0.sbx", true)
+        .success()
+        .stdout(predicate::str::contains("authenticated by key"));
+    verify("1.sbx", false)
+        .success()
+        .stdout(predicate::str::contains("NOT authenticated"));
+    assert_failure(verify("1.sbx", true));
     let out = env
         .cmd()
         .args(["restore", "0.sbx", "1.sbx", "--to", "r"])
