@@ -943,6 +943,33 @@ fn a_zstd_bomb_is_refused() {
     assert_eq!(restore(&config, &fx.keys, AUTH).unwrap().bytes, len);
 }
 
+#[test]
+fn a_compressed_snapshot_that_expands_too_far_is_refused() {
+    let fx = Fx::new();
+    fs::remove_dir_all(fx.db.join("data")).unwrap();
+    let zeros = fs::File::create(fx.db.join("preallocated")).unwrap();
+    zeros.set_len(64 << 20).unwrap();
+    drop(zeros);
+    SnapshotBackup::of_directory(&fx.db)
+        .compression(Compression::Zstd)
+        .write(fx.path("s"), &fx.keys, AUTH)
+        .unwrap();
+    let err = restore_to(&fx, &[&fx.path("s")], "r").unwrap_err();
+    assert!(
+        matches!(err, BackupError::ExpansionLimit { position: 0, .. }),
+        "{err:?}"
+    );
+    assert_eq!(fx.leftovers(&["s"]), Vec::<String>::new());
+    // A genuine backup of that kind restores with a higher limit.
+    let config =
+        RestoreConfig::new([fx.path("s")], fx.path("r")).with_max_expansion_ratio(Some(1 << 20));
+    restore(&config, &fx.keys, AUTH).unwrap();
+    assert_eq!(
+        fs::metadata(fx.path("r/preallocated")).unwrap().len(),
+        64 << 20
+    );
+}
+
 // ----- crashes -----
 
 #[test]
