@@ -193,7 +193,7 @@ pub enum BackupError {
     /// given, or another backup of the chain is encrypted). Its content is only checked against
     /// corruption, so anyone who can write the backup folder could have made it; it is refused
     /// unless the caller allows integrity-only members
-    /// ([`RestoreConfig::dangerously_allow_integrity_only_members`]).
+    /// ([`RestoreConfig::dangerously_allow_unauthenticated_members`]).
     #[error(
         "backup {position} ({}) is not encrypted: nothing authenticates it, in a restore that a \
          key protects; refusing it (allow integrity-only members explicitly to restore it anyway)",
