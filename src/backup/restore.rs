@@ -439,20 +439,11 @@ pub fn restore(
     Ok(report)
 }
 
-/// Steps 5 and 6: the restore policy, then the kinds and the chain.
+/// Steps 5 and 6: the kinds and the chain, then the restore policy.
 fn check_members(
     config: &RestoreConfig,
     members: &[Member],
 ) -> Result<Vec<Authentication>, BackupError> {
-    let ids: Vec<_> = members
-        .iter()
-        .map(|m| (m.path.as_path(), m.header.key_id()))
-        .collect();
-    let authentication = check_restore(
-        &ids,
-        config.encryption_key.is_some(),
-        config.allow_unauthenticated_members,
-    )?;
     if members.len() > 1 {
         if let Some(m) = members
             .iter()
@@ -467,7 +458,15 @@ fn check_members(
     if members[0].manifest.kind() != BackupKind::Snapshot {
         check_chain(&members.iter().map(|m| &m.manifest).collect::<Vec<_>>())?;
     }
-    Ok(authentication)
+    let ids: Vec<_> = members
+        .iter()
+        .map(|m| (m.path.as_path(), m.header.key_id()))
+        .collect();
+    check_restore(
+        &ids,
+        config.encryption_key.is_some(),
+        config.allow_unauthenticated_members,
+    )
 }
 
 /// Steps 7 and 8 up to the rename: builds the tree in a working directory and moves it to the
