@@ -500,3 +500,39 @@ fn a_long_chain_restores_under_a_low_open_file_limit() {
         b"rows"
     );
 }
+
+#[test]
+fn a_zstd_bomb_is_refused_unless_the_limit_is_lifted() {
+    let env = Env::new();
+    let db = env.mkdir("db");
+    env.cmd()
+        .args(["backup", "logical"])
+        .arg(&db)
+        .args(["-o", "bomb.sbx", "--compression", "zstd"])
+        .write_stdin(vec![0u8; 20 << 20])
+        .run()
+        .success();
+    let line = assert_failure(env.cmd().args(["restore", "bomb.sbx", "--to", "r"]).run());
+    assert!(
+        line.contains("backup 0 (bomb.sbx) decompresses to more than 16777216 bytes"),
+        "{line}"
+    );
+    assert!(!env.path("r").exists());
+    env.cmd()
+        .args([
+            "restore",
+            "bomb.sbx",
+            "--to",
+            "r",
+            "--max-expansion-ratio",
+            "0",
+        ])
+        .run()
+        .success();
+    assert_eq!(
+        std::fs::metadata(env.path("r/0000-logical-full.export"))
+            .unwrap()
+            .len(),
+        20 << 20
+    );
+}
