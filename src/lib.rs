@@ -63,10 +63,10 @@ mod store;
 mod stream;
 
 pub use backup::{
-    BackupEncryptionSettings, BackupError, BackupId, BackupInfo, BackupKind, Channel, Compression,
-    EncryptionMode, LogicalBackup, LogicalBackupWriter, MAX_DATABASE_NAME_LEN, MAX_KEY_COPIES,
-    Manifest, MasterKeys, RestoreConfig, RestoreReport, SecretOperation, SnapshotBackup, inspect,
-    restore,
+    Authentication, BackupEncryptionSettings, BackupError, BackupId, BackupInfo, BackupKind,
+    Channel, Compression, DEFAULT_MAX_EXPANSION_RATIO, EncryptionMode, LogicalBackup,
+    LogicalBackupWriter, MAX_DATABASE_NAME_LEN, MAX_KEY_COPIES, Manifest, MasterKeys,
+    RestoreConfig, RestoreReport, SecretOperation, SnapshotBackup, inspect, printable, restore,
 };
 pub use envelope::{EnvelopeError, ProtectedKey, Scheme};
 pub use key::{DataKey, Fingerprint, KEY_LEN, KeyError, KeyId, MasterKey};

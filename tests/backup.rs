@@ -2,15 +2,15 @@
 //! trips, and crashes in the middle.
 
 use std::fs;
-use std::io::Write;
+use std::io::{Read as _, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use strongbox::{
-    BackupEncryptionSettings, BackupError, BackupKind, Channel, Compression, DataKey,
-    DatabaseKeyStore, EncryptionMode, LogicalBackup, MasterKey, MasterKeyProvider, MasterKeys,
-    Protection, ProviderError, RestoreConfig, SecretOperation, SnapshotBackup, StreamConfig,
-    StreamError, inspect, restore,
+    Authentication, BackupEncryptionSettings, BackupError, BackupKind, Channel, Compression,
+    DataKey, DatabaseKeyStore, EncryptionMode, LogicalBackup, MasterKey, MasterKeyProvider,
+    MasterKeys, Protection, ProviderError, RestoreConfig, SecretOperation, SnapshotBackup,
+    StreamConfig, StreamError, inspect, restore,
 };
 
 /// A master key held in memory.
@@ -568,6 +568,8 @@ fn every_header_byte_and_sampled_payload_bytes_are_checked() {
                     | BackupError::Truncated
                     | BackupError::KeyUnavailable { .. }
                     | BackupError::Malformed(_)
+                    // without a key, a changed extension kind is seen before authentication
+                    | BackupError::MalformedWrappedKeys { .. }
             ),
             "byte {at}: {err:?}"
         );
@@ -733,17 +735,14 @@ fn inspect_without_a_key_and_on_foreign_files() {
         BackupError::Malformed(_)
     ));
     let err = restore_to(&fx, &[&fx.path("raw")], "r").unwrap_err();
-    assert!(
-        matches!(err, BackupError::KeyUnavailable { copies: 0, .. }),
-        "{err}"
-    );
+    assert!(matches!(err, BackupError::Malformed(_)), "{err}");
 }
 
 // ----- logical chains -----
 
 #[test]
 fn logical_chain_round_trip_and_chain_errors() {
-    let (fx, _) = Fx::encrypted();
+    let (fx, key) = Fx::encrypted();
     let exports: Vec<Vec<u8>> = vec![pattern(300_000, 1), b"inc one".repeat(500), vec![]];
     let full = fx.logical("0", None, &exports[0]);
     let id0 = inspect(&full).unwrap().manifest().backup_id();
@@ -815,6 +814,9 @@ fn logical_chain_round_trip_and_chain_errors() {
     fs::create_dir(&other).unwrap();
     let stray = fx.path("stray");
     LogicalBackup::incremental(&other, id0)
+        .encryption(BackupEncryptionSettings::provided_key(
+            key.try_clone().unwrap(),
+        ))
         .write_from(&mut &b"x"[..], &stray, &fx.keys, AUTH)
         .unwrap();
     assert!(matches!(
@@ -824,17 +826,148 @@ fn logical_chain_round_trip_and_chain_errors() {
     assert!(!fx.path("bad").exists());
 }
 
+/// An unencrypted logical backup of `fx`'s database following `previous`.
+fn unencrypted(fx: &Fx, name: &str, previous: Option<strongbox::BackupId>, data: &[u8]) -> PathBuf {
+    let b = match previous {
+        None => LogicalBackup::full(&fx.db),
+        Some(p) => LogicalBackup::incremental(&fx.db, p),
+    };
+    b.encryption(BackupEncryptionSettings::none())
+        .write_from(&mut &data[..], fx.path(name), &fx.keys, AUTH)
+        .unwrap();
+    fx.path(name)
+}
+
 #[test]
-fn a_chain_mixing_keys_restores_with_wrapped_copies() {
-    let (fx, _) = Fx::encrypted();
+fn an_integrity_only_incremental_in_an_encrypted_chain_is_refused() {
+    let (fx, key) = Fx::encrypted();
     let full = fx.logical("0", None, b"full");
     let id0 = inspect(&full).unwrap().manifest().backup_id();
+    // Anyone who can write the backup folder can make this one: it needs no key.
+    let injected = unencrypted(&fx, "1", Some(id0), b"injected");
+    let files = [&full, &injected];
+    let with_key = |c: RestoreConfig| c.with_key(key.try_clone().unwrap());
+    for config in [
+        RestoreConfig::new(files, fx.path("r")),
+        with_key(RestoreConfig::new(files, fx.path("r"))),
+    ] {
+        let err = restore(&config, &fx.keys, AUTH).unwrap_err();
+        assert!(
+            matches!(&err, BackupError::IntegrityOnlyMember { position: 1, path } if path == &injected),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("backup 1 ("), "{err}");
+    }
+    assert!(!fx.path("r").exists());
+    assert_eq!(fx.leftovers(&["0", "1"]), Vec::<String>::new());
+
+    // Allowed explicitly, it restores, and the report says what vouched for each backup.
+    let config =
+        RestoreConfig::new(files, fx.path("r")).dangerously_allow_unauthenticated_members();
+    let report = restore(&config, &fx.keys, AUTH).unwrap();
+    assert_eq!(
+        report.authentication,
+        [Authentication::Key(key.id()), Authentication::IntegrityOnly]
+    );
+    assert_eq!(fs::read(&report.exports[1]).unwrap(), b"injected");
+    let inc = fx.logical("2", Some(id0), b"inc");
+    let report = restore_to(&fx, &[&full, &inc], "all").unwrap();
+    assert_eq!(report.authentication, [Authentication::Key(key.id()); 2]);
+}
+
+#[test]
+fn an_unencrypted_full_backup_in_place_of_an_encrypted_one_is_refused() {
+    let (fx, key) = Fx::encrypted();
+    let replaced = unencrypted(&fx, "0", None, b"replaced");
+    let id0 = inspect(&replaced).unwrap().manifest().backup_id();
+    let inc = fx.logical("1", Some(id0), b"inc");
+    let err = restore_to(&fx, &[&replaced, &inc], "r").unwrap_err();
+    assert!(
+        matches!(err, BackupError::IntegrityOnlyMember { position: 0, .. }),
+        "{err:?}"
+    );
+    // Alone with a key: refused; alone without one, restored and reported as integrity-only.
+    let config = RestoreConfig::new([&replaced], fx.path("r")).with_key(key);
+    let err = restore(&config, &fx.keys, AUTH).unwrap_err();
+    assert!(
+        matches!(err, BackupError::KeyForUnencryptedBackup),
+        "{err:?}"
+    );
+    let report = restore_to(&fx, &[&replaced], "r").unwrap();
+    assert_eq!(report.authentication, [Authentication::IntegrityOnly]);
+}
+
+#[test]
+fn every_encrypted_member_uses_the_same_key() {
+    let (fx, key) = Fx::encrypted();
+    let full = fx.logical("0", None, b"full");
+    let id0 = inspect(&full).unwrap().manifest().backup_id();
+    let other = DataKey::generate().unwrap();
+    let other_id = other.id();
     LogicalBackup::incremental(&fx.db, id0)
-        .encryption(BackupEncryptionSettings::none())
+        .encryption(BackupEncryptionSettings::provided_key(other))
         .write_from(&mut &b"inc"[..], fx.path("1"), &fx.keys, AUTH)
         .unwrap();
-    let report = restore_to(&fx, &[&full, &fx.path("1")], "r").unwrap();
-    assert_eq!(fs::read(&report.exports[1]).unwrap(), b"inc");
+    // Both wrapped copies open with the master key; the chain is still refused.
+    let err = restore_to(&fx, &[&full, &fx.path("1")], "r").unwrap_err();
+    assert!(
+        matches!(err, BackupError::MemberKeyMismatch { position: 1, expected, found, .. }
+            if expected == key.id() && found == other_id),
+        "{err:?}"
+    );
+    assert!(!fx.path("r").exists());
+}
+
+#[test]
+fn a_zstd_bomb_is_refused() {
+    let fx = Fx::new();
+    let len = 64u64 << 20;
+    LogicalBackup::full(&fx.db)
+        .compression(Compression::Zstd)
+        .write_from(
+            &mut std::io::repeat(0).take(len),
+            fx.path("bomb"),
+            &fx.keys,
+            AUTH,
+        )
+        .unwrap();
+    let size = fs::metadata(fx.path("bomb")).unwrap().len();
+    assert!(size < 64 << 10, "{size}");
+    let err = restore_to(&fx, &[&fx.path("bomb")], "r").unwrap_err();
+    assert!(
+        matches!(err, BackupError::ExpansionLimit { position: 0, limit, .. } if limit == 16 << 20),
+        "{err:?}"
+    );
+    assert_eq!(fx.leftovers(&["bomb"]), Vec::<String>::new());
+    let config = RestoreConfig::new([fx.path("bomb")], fx.path("r")).with_max_expansion_ratio(None);
+    assert_eq!(restore(&config, &fx.keys, AUTH).unwrap().bytes, len);
+}
+
+#[test]
+fn a_compressed_snapshot_that_expands_too_far_is_refused() {
+    let fx = Fx::new();
+    fs::remove_dir_all(fx.db.join("data")).unwrap();
+    let zeros = fs::File::create(fx.db.join("preallocated")).unwrap();
+    zeros.set_len(64 << 20).unwrap();
+    drop(zeros);
+    SnapshotBackup::of_directory(&fx.db)
+        .compression(Compression::Zstd)
+        .write(fx.path("s"), &fx.keys, AUTH)
+        .unwrap();
+    let err = restore_to(&fx, &[&fx.path("s")], "r").unwrap_err();
+    assert!(
+        matches!(err, BackupError::ExpansionLimit { position: 0, .. }),
+        "{err:?}"
+    );
+    assert_eq!(fx.leftovers(&["s"]), Vec::<String>::new());
+    // A genuine backup of that kind restores with a higher limit.
+    let config =
+        RestoreConfig::new([fx.path("s")], fx.path("r")).with_max_expansion_ratio(Some(1 << 20));
+    restore(&config, &fx.keys, AUTH).unwrap();
+    assert_eq!(
+        fs::metadata(fx.path("r/preallocated")).unwrap().len(),
+        64 << 20
+    );
 }
 
 // ----- crashes -----
@@ -1081,4 +1214,63 @@ fn types_cross_threads() {
     send::<strongbox::LogicalBackupWriter>();
     send::<SnapshotBackup>();
     send::<LogicalBackup>();
+}
+
+/// A snapshot whose payload is `tar`, encrypted with `key`, its key wrapped under `fx`'s
+/// master key: what anyone holding the key can write.
+fn crafted_snapshot(fx: &Fx, name: &str, key: &DataKey, tar: &[u8]) -> PathBuf {
+    let manifest = format!(
+        concat!(
+            r#"{{"version":1,"kind":"snapshot","backup_id":"{}","database":"orders","#,
+            r#""created_unix":1,"compression":"none","encryption":"UseProvidedKey","#,
+            r#""key_id":"{}","previous_backup_id":null}}"#
+        ),
+        "ab".repeat(16),
+        key.id()
+    );
+    let blob = strongbox::ProtectedKey::protect(key, &*fx.master)
+        .unwrap()
+        .into_bytes();
+    let mut wrapped = vec![1u8];
+    wrapped.extend_from_slice(&(blob.len() as u32).to_be_bytes());
+    wrapped.extend_from_slice(&blob);
+    let exts = vec![
+        strongbox::Extension::new(1, manifest.into_bytes()),
+        strongbox::Extension::new(2, wrapped),
+    ];
+    let mut w =
+        strongbox::BackupWriter::with_config(Vec::new(), key, &StreamConfig::default(), exts)
+            .unwrap();
+    w.write_all(tar).unwrap();
+    fs::write(fx.path(name), w.finish().unwrap()).unwrap();
+    fx.path(name)
+}
+
+#[test]
+fn names_from_a_backup_are_escaped_in_errors() {
+    let fx = Fx::new();
+    let key = DataKey::generate().unwrap();
+    let name = "x\u{1b}]0;owned\u{7}\u{1b}[2J";
+    let mut builder = tar::Builder::new(Vec::new());
+    for _ in 0..2 {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(1);
+        header.set_mode(0o600);
+        header.set_entry_type(tar::EntryType::Regular);
+        builder.append_data(&mut header, name, &b"x"[..]).unwrap();
+    }
+    let snap = crafted_snapshot(&fx, "s", &key, &builder.into_inner().unwrap());
+    let config = RestoreConfig::new([&snap], fx.path("r")).with_key(key);
+    let err = restore(&config, &fx.keys, AUTH).unwrap_err();
+    assert!(matches!(err, BackupError::Malformed(_)), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        !text.contains('\u{1b}') && !text.contains('\u{7}'),
+        "{text:?}"
+    );
+    assert_eq!(
+        BackupError::Malformed(format!("entry {name} appears twice")).to_string(),
+        r"malformed backup: entry x\u{1b}]0;owned\u{7}\u{1b}[2J appears twice"
+    );
+    assert!(!fx.path("r").exists());
 }

@@ -382,3 +382,157 @@ fn inspect_of_a_raw_stream_says_so() {
     // A raw stream is not a backup.
     assert_failure(env.cmd().args(["restore", "s", "--to", "r"]).run());
 }
+
+/// `backup logical DIR INPUT -o OUT` with extra arguments.
+fn logical_backup(env: &Env, db: &Path, input: &str, out: &str, extra: &[&str]) {
+    env.cmd()
+        .args(["backup", "logical"])
+        .arg(db)
+        .args([input, "-o", out])
+        .args(extra)
+        .run()
+        .success();
+}
+
+#[test]
+fn an_integrity_only_incremental_in_an_encrypted_chain_is_refused() {
+    let env = Env::new();
+    let (db, key) = env.init_db("db");
+    std::fs::write(env.path("x.export"), b"rows").unwrap();
+    logical_backup(&env, &db, "x.export", "0.sbx", &[]);
+    // Needs no key: anyone who can write the backup folder can add it to the chain.
+    let after = ["--incremental-after", "0.sbx", "--encryption", "none"];
+    logical_backup(&env, &db, "x.export", "1.sbx", &after);
+    let key_file = env.key_file("k", &key);
+    for with_key in [false, true] {
+        let mut cmd = env.cmd();
+        cmd.args(["restore", "0.sbx", "1.sbx", "--to", "r"]);
+        if with_key {
+            cmd.arg("--key-file").arg(&key_file);
+        }
+        let line = assert_failure(cmd.run());
+        assert!(
+            line.contains("backup 1 (1.sbx)") && line.contains("not encrypted"),
+            "{line}"
+        );
+        assert!(!env.path("r").exists());
+    }
+    // verify says what vouches for one file, and refuses a key for an unencrypted one.
+    let verify = |file: &str, key: bool| {
+        let mut cmd = env.cmd();
+        cmd.args(["verify", file]);
+        if key {
+            cmd.arg("--key-file").arg(&key_file);
+        }
+        cmd.run()
+    };
+    verify("0.sbx", true)
+        .success()
+        .stdout(predicate::str::contains("authenticated by key"));
+    verify("1.sbx", false)
+        .success()
+        .stdout(predicate::str::contains("NOT authenticated"));
+    assert_failure(verify("1.sbx", true));
+    let out = env
+        .cmd()
+        .args(["restore", "0.sbx", "1.sbx", "--to", "r"])
+        .arg("--allow-unauthenticated-members")
+        .run()
+        .success();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("backup 0 (0.sbx): authenticated by key")
+            && stderr.contains("backup 1 (1.sbx): NOT authenticated"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn inspect_escapes_control_characters_in_the_database_name() {
+    let env = Env::new();
+    let db = env.mkdir("db");
+    std::fs::write(env.path("x.export"), b"rows").unwrap();
+    let name = "db\u{1b}]0;owned\u{7}\u{1b}[2J\r";
+    logical_backup(&env, &db, "x.export", "0.sbx", &["--name", name]);
+    let text = inspect(&env, "0.sbx");
+    assert!(!text.contains('\u{1b}') && !text.contains('\r'), "{text:?}");
+    assert!(
+        text.contains(r"database:       db\u{1b}]0;owned\u{7}\u{1b}[2J\u{d}"),
+        "{text}"
+    );
+}
+
+/// A chain longer than the process may hold files open restores: one file is opened at a time.
+#[cfg(unix)]
+#[test]
+fn a_long_chain_restores_under_a_low_open_file_limit() {
+    use std::sync::Arc;
+    use strongbox::{Channel, FileProvider, LogicalBackup, MasterKeys};
+
+    let env = Env::new();
+    let db = env.mkdir("db");
+    let keys = MasterKeys::new(Arc::new(FileProvider::new(env.path("unused.key"))));
+    let mut files = Vec::new();
+    let mut previous = None;
+    for i in 0..1201 {
+        let file = env.path(&format!("{i:04}.sbx"));
+        let backup = match previous {
+            None => LogicalBackup::full(&db),
+            Some(id) => LogicalBackup::incremental(&db, id),
+        };
+        let manifest = backup
+            .write_from(&mut &b"rows"[..], &file, &keys, Channel::Authenticated)
+            .unwrap();
+        previous = Some(manifest.backup_id());
+        files.push(file);
+    }
+    let mut cmd = assert_cmd::Command::new("sh");
+    cmd.current_dir(env.dir.path())
+        .env("HOME", env.home())
+        .args(["-c", r#"ulimit -n 64 && exec "$0" "$@""#])
+        .arg(env!("CARGO_BIN_EXE_strongbox"))
+        .args(["--quiet", "restore", "--to", "r"])
+        .args(&files);
+    cmd.run().success();
+    assert_eq!(listing(&env.path("r")).len(), 1201);
+    assert_eq!(
+        std::fs::read(env.path("r/1200-logical-incremental.export")).unwrap(),
+        b"rows"
+    );
+}
+
+#[test]
+fn a_zstd_bomb_is_refused_unless_the_limit_is_lifted() {
+    let env = Env::new();
+    let db = env.mkdir("db");
+    env.cmd()
+        .args(["backup", "logical"])
+        .arg(&db)
+        .args(["-o", "bomb.sbx", "--compression", "zstd"])
+        .write_stdin(vec![0u8; 20 << 20])
+        .run()
+        .success();
+    let line = assert_failure(env.cmd().args(["restore", "bomb.sbx", "--to", "r"]).run());
+    assert!(
+        line.contains("backup 0 (bomb.sbx) decompresses to more than 16777216 bytes"),
+        "{line}"
+    );
+    assert!(!env.path("r").exists());
+    env.cmd()
+        .args([
+            "restore",
+            "bomb.sbx",
+            "--to",
+            "r",
+            "--max-expansion-ratio",
+            "0",
+        ])
+        .run()
+        .success();
+    assert_eq!(
+        std::fs::metadata(env.path("r/0000-logical-full.export"))
+            .unwrap()
+            .len(),
+        20 << 20
+    );
+}

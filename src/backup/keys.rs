@@ -91,8 +91,8 @@ pub(crate) fn wrap_all(key: &DataKey, keys: &MasterKeys) -> Result<Vec<u8>, Back
     Ok(out)
 }
 
-/// Decodes the wrapped-keys extension; `None` if it is malformed (then it is ignored, and the
-/// header authentication reports tampering).
+/// Decodes the wrapped-keys extension; `None` if it is malformed (a restore reports
+/// [`BackupError::MalformedWrappedKeys`]).
 pub(crate) fn parse_wrapped(mut bytes: &[u8]) -> Option<Vec<ProtectedKey>> {
     let (&count, rest) = bytes.split_first()?;
     bytes = rest;

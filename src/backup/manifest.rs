@@ -257,20 +257,19 @@ impl Manifest {
                 wire.version
             )));
         }
-        let backup_id = BackupId::from_hex(&wire.backup_id).ok_or_else(|| err("bad backup_id"))?;
+        let id = |text: &str, what: &str| {
+            lower_hex_id(text).ok_or_else(|| {
+                ManifestParseError(format!("{what} must be 32 lower-case hex digits"))
+            })
+        };
+        let backup_id = id(&wire.backup_id, "backup_id")?;
         let key_id = match wire.key_id {
             None => None,
-            Some(text) => Some(KeyId::from_bytes(
-                BackupId::from_hex(&text)
-                    .ok_or_else(|| err("bad key_id"))?
-                    .0,
-            )),
+            Some(text) => Some(KeyId::from_bytes(id(&text, "key_id")?.0)),
         };
         let previous_backup_id = match wire.previous_backup_id {
             None => None,
-            Some(text) => {
-                Some(BackupId::from_hex(&text).ok_or_else(|| err("bad previous_backup_id"))?)
-            }
+            Some(text) => Some(id(&text, "previous_backup_id")?),
         };
         let manifest = Manifest {
             kind: wire.kind,
@@ -298,6 +297,18 @@ impl Manifest {
             return Err("key_id must be set exactly for encrypted backups");
         }
         Ok(())
+    }
+}
+
+/// Parses exactly 32 lower-case hexadecimal digits, the manifest's spelling of every id.
+fn lower_hex_id(text: &str) -> Option<BackupId> {
+    let lower = text
+        .bytes()
+        .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c));
+    if lower {
+        BackupId::from_hex(text)
+    } else {
+        None
     }
 }
 
@@ -369,7 +380,10 @@ mod tests {
 
     #[test]
     fn invalid_manifests_are_rejected() {
-        let good = String::from_utf8(sample(BackupKind::LogicalFull, None).to_json()).unwrap();
+        let mut m = sample(BackupKind::LogicalFull, None);
+        m.backup_id = BackupId([0xab; 16]);
+        let good = String::from_utf8(m.to_json()).unwrap();
+        assert!(Manifest::from_json(good.as_bytes()).is_ok());
         let cases = [
             good.replace(r#""version":1"#, r#""version":2"#),
             good.replace(
@@ -379,6 +393,9 @@ mod tests {
             good.replace(r#""encryption":"UseDatabaseKey""#, r#""encryption":"None""#),
             good.replace(r#""database":"orders""#, r#""database":"""#),
             good.replace(r#""backup_id":""#, r#""backup_id":"zz"#),
+            good.replace(r#""backup_id":"ab"#, r#""backup_id":"AB"#),
+            good.replace(r#""key_id":"07"#, r#""key_id":"0A"#),
+            good.replace(r#""database":"#, r#""database":"a","database":"#),
             good.replace('{', "["),
             "x".repeat(MAX_MANIFEST_LEN + 1),
         ];

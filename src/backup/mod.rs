@@ -1,8 +1,9 @@
 //! Database backup and restore: snapshots and logical (full / incremental) backups, the
 //! encryption policy, the manifest, and restore.
 
+use std::borrow::Cow;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::{EnvelopeError, KeyId, StoreError, StreamError};
 
@@ -14,12 +15,18 @@ mod manifest;
 mod policy;
 mod restore;
 mod store;
+#[cfg(test)]
+mod vectors;
 
 pub use create::{LogicalBackup, LogicalBackupWriter, SnapshotBackup};
 pub use keys::{MAX_KEY_COPIES, MasterKeys};
 pub use manifest::{BackupId, BackupKind, Compression, MAX_DATABASE_NAME_LEN, Manifest};
-pub use policy::{BackupEncryptionSettings, Channel, EncryptionMode, SecretOperation};
-pub use restore::{BackupInfo, RestoreConfig, RestoreReport, inspect, restore};
+pub use policy::{
+    Authentication, BackupEncryptionSettings, Channel, EncryptionMode, SecretOperation,
+};
+pub use restore::{
+    BackupInfo, DEFAULT_MAX_EXPANSION_RATIO, RestoreConfig, RestoreReport, inspect, restore,
+};
 
 /// Header extension kind of the manifest (UTF-8 JSON, see `docs/BACKUP.md`).
 pub(crate) const EXT_MANIFEST: u16 = 0x0001;
@@ -77,7 +84,7 @@ pub enum BackupError {
     #[error("the database name must be 1 to 255 bytes long")]
     InvalidDatabaseName,
     /// A source file could not be read.
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}: {source}", printable_path(path))]
     SourceRead {
         /// The file or directory.
         path: PathBuf,
@@ -88,7 +95,7 @@ pub enum BackupError {
     #[error("reading the logical export failed: {0}")]
     ExportRead(#[source] io::Error),
     /// A source entry cannot be backed up.
-    #[error("cannot back up {}: {reason}", path.display())]
+    #[error("cannot back up {}: {reason}", printable_path(path))]
     UnsupportedSource {
         /// The entry.
         path: PathBuf,
@@ -97,19 +104,22 @@ pub enum BackupError {
     },
     /// A file's length changed while it was backed up (the engine must keep the files still
     /// during a snapshot).
-    #[error("{} changed while it was being backed up", path.display())]
+    #[error("{} changed while it was being backed up", printable_path(path))]
     SourceChanged {
         /// The file.
         path: PathBuf,
     },
     /// The backup file already exists; backups never overwrite.
-    #[error("the backup file {} already exists", path.display())]
+    #[error("the backup file {} already exists", printable_path(path))]
     DestinationExists {
         /// The path.
         path: PathBuf,
     },
     /// The backup file would be inside the directory being backed up.
-    #[error("the backup file {} is inside the database directory it backs up", path.display())]
+    #[error(
+        "the backup file {} is inside the database directory it backs up",
+        printable_path(path)
+    )]
     DestinationInsideSource {
         /// The path.
         path: PathBuf,
@@ -169,8 +179,64 @@ pub enum BackupError {
     #[error("the backup is truncated (it ends before its last segment)")]
     Truncated,
     /// The backup's authenticated content is malformed (no manifest, an invalid archive, ...).
-    #[error("malformed backup: {0}")]
+    #[error("malformed backup: {}", printable(.0))]
     Malformed(String),
+    /// The wrapped-keys header extension breaks its rules (`docs/BACKUP.md`, section 3): it is
+    /// missing from an encrypted backup, present in an unencrypted one, or not a valid list of
+    /// key blobs. Reported after the header authenticated when a key was given.
+    #[error("malformed backup: the wrapped-keys extension {reason}")]
+    MalformedWrappedKeys {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// An integrity-only (unencrypted) backup in a restore that a key protects (a key was
+    /// given, or another backup of the chain is encrypted). Its content is only checked against
+    /// corruption, so anyone who can write the backup folder could have made it; it is refused
+    /// unless the caller allows integrity-only members
+    /// ([`RestoreConfig::dangerously_allow_unauthenticated_members`]).
+    #[error(
+        "backup {position} ({}) is not encrypted: nothing authenticates it, in a restore that a \
+         key protects; refusing it (allow integrity-only members explicitly to restore it anyway)",
+        printable_path(path)
+    )]
+    IntegrityOnlyMember {
+        /// Index of the backup (0 is the first file).
+        position: usize,
+        /// The file.
+        path: PathBuf,
+    },
+    /// A backup of the chain is encrypted with another key than the first encrypted one (every
+    /// member of a restore must be authenticated by the same key).
+    #[error(
+        "backup {position} ({}) is encrypted with key {found}, but the restore is authenticated \
+         by key {expected}: every backup of a chain must use the same key",
+        printable_path(path)
+    )]
+    MemberKeyMismatch {
+        /// Index of the backup (0 is the first file).
+        position: usize,
+        /// The file.
+        path: PathBuf,
+        /// The key of the first encrypted backup.
+        expected: KeyId,
+        /// This backup's key.
+        found: KeyId,
+    },
+    /// A compressed payload expands beyond the restore's limit (see
+    /// [`RestoreConfig::with_max_expansion_ratio`]).
+    #[error(
+        "backup {position} ({}) decompresses to more than {limit} bytes, the limit for its size; \
+         raise the maximum expansion ratio if the backup is genuine",
+        printable_path(path)
+    )]
+    ExpansionLimit {
+        /// Index of the backup (0 is the first file).
+        position: usize,
+        /// The file.
+        path: PathBuf,
+        /// The number of decompressed bytes allowed for it.
+        limit: u64,
+    },
     /// Another failure of the backup stream (not a strongbox file, unsupported version, ...).
     #[error(transparent)]
     Stream(StreamError),
@@ -178,13 +244,16 @@ pub enum BackupError {
     #[error("no backup file to restore")]
     NoBackupFiles,
     /// The restore target exists (a restore never touches an existing directory).
-    #[error("the restore target {} already exists", path.display())]
+    #[error("the restore target {} already exists", printable_path(path))]
     TargetExists {
         /// The target.
         path: PathBuf,
     },
     /// A snapshot among several backup files (a snapshot is restored alone).
-    #[error("{} is a {kind}, which cannot be part of a logical chain", path.display())]
+    #[error(
+        "{} is a {kind}, which cannot be part of a logical chain",
+        printable_path(path)
+    )]
     UnexpectedKind {
         /// The file.
         path: PathBuf,
@@ -223,7 +292,7 @@ pub enum BackupError {
     #[error("the system random number generator failed")]
     Random,
     /// Reading or writing a file failed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {source}", printable_path(path))]
     Io {
         /// The file or directory.
         path: PathBuf,
@@ -253,4 +322,37 @@ impl From<crate::KeyError> for BackupError {
         // The only key operation here that can fail without input is drawing random bytes.
         BackupError::Random
     }
+}
+
+/// `text` with every control character (C0, DEL, C1) and every Unicode bidirectional control
+/// written as a `\u{..}` escape, so that text taken from a backup (a database name, a path in an
+/// archive) cannot move the cursor, recolour or rewrite an operator's terminal when it is
+/// printed. Other characters, backslashes included, are kept as they are.
+///
+/// ```
+/// assert_eq!(strongbox::printable("db\u{1b}[2J\n"), "db\\u{1b}[2J\\u{a}");
+/// assert_eq!(strongbox::printable("orders"), "orders");
+/// ```
+pub fn printable(text: &str) -> Cow<'_, str> {
+    let escaped = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(escaped) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if escaped(c) {
+            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// A path as [`printable`] text (lossy for bytes that are not UTF-8).
+pub(crate) fn printable_path(path: &Path) -> String {
+    printable(&path.to_string_lossy()).into_owned()
 }

@@ -1,13 +1,15 @@
 //! The backup encryption policy: RavenDB-style [`BackupEncryptionSettings`], the rules that turn
-//! them into the key a backup is encrypted with, and the [`Channel`] rule for secrets.
+//! them into the key a backup is encrypted with, the [`Channel`] rule for secrets, and the
+//! restore policy (which backups a restore accepts, and what vouches for each).
 
 use std::fmt;
+use std::path::Path;
 
 use serde::{Deserialize, Deserializer, Serialize};
 use zeroize::Zeroizing;
 
 use super::BackupError;
-use crate::key::DataKey;
+use crate::key::{DataKey, KeyId};
 
 /// How a backup is encrypted (RavenDB's `EncryptionMode`; the serde names are RavenDB's).
 ///
@@ -342,6 +344,63 @@ pub(crate) fn resolve<'a>(
     }
 }
 
+/// What vouches for one restored backup (see [`RestoreReport::authentication`]).
+///
+/// [`RestoreReport::authentication`]: crate::RestoreReport::authentication
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Authentication {
+    /// Encrypted: authenticated by the key with this id (nobody without it could have made it).
+    Key(KeyId),
+    /// Unencrypted: checked only by integrity tags (SHA-256), which catch corruption and
+    /// truncation but not deliberate changes.
+    IntegrityOnly,
+}
+
+/// The restore policy, applied once every header is authenticated and before any payload is
+/// read: a restore is as strong as its weakest backup. `members` holds each backup's path and
+/// key id (`None`: integrity-only), in order.
+///
+/// - A restore is *keyed* when a key was given or any member is encrypted. In a keyed restore
+///   every encrypted member must use the first encrypted member's key
+///   ([`BackupError::MemberKeyMismatch`]), and an integrity-only member is refused
+///   ([`BackupError::IntegrityOnlyMember`]) unless `allow_integrity_only`.
+/// - A key given when no member is encrypted is [`BackupError::KeyForUnencryptedBackup`].
+pub(crate) fn check_restore(
+    members: &[(&Path, Option<KeyId>)],
+    key_given: bool,
+    allow_integrity_only: bool,
+) -> Result<Vec<Authentication>, BackupError> {
+    let Some(expected) = members.iter().find_map(|(_, id)| *id) else {
+        if key_given {
+            return Err(BackupError::KeyForUnencryptedBackup);
+        }
+        return Ok(vec![Authentication::IntegrityOnly; members.len()]);
+    };
+    let mut out = Vec::with_capacity(members.len());
+    for (position, &(path, key_id)) in members.iter().enumerate() {
+        out.push(match key_id {
+            Some(found) if found == expected => Authentication::Key(found),
+            Some(found) => {
+                return Err(BackupError::MemberKeyMismatch {
+                    position,
+                    path: path.to_path_buf(),
+                    expected,
+                    found,
+                });
+            }
+            None if allow_integrity_only => Authentication::IntegrityOnly,
+            None => {
+                return Err(BackupError::IntegrityOnlyMember {
+                    position,
+                    path: path.to_path_buf(),
+                });
+            }
+        });
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -521,6 +580,42 @@ mod tests {
             serde_json::from_str::<BackupEncryptionSettings>(r#"{"EncryptionMode":"Aes"}"#)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn a_restore_is_as_strong_as_its_weakest_member() {
+        let (a, b) = (key().id(), DataKey::generate().unwrap().id());
+        let p = Path::new("m");
+        let check = |m: &[Option<crate::KeyId>], given, allow| {
+            let members: Vec<_> = m.iter().map(|&id| (p, id)).collect();
+            check_restore(&members, given, allow)
+        };
+        use Authentication::{IntegrityOnly as I, Key as K};
+        assert_eq!(check(&[None, None], false, false).unwrap(), [I, I]);
+        assert_eq!(
+            check(&[Some(a), Some(a)], true, false).unwrap(),
+            [K(a), K(a)]
+        );
+        assert!(matches!(
+            check(&[None], true, true),
+            Err(BackupError::KeyForUnencryptedBackup)
+        ));
+        for given in [false, true] {
+            assert!(matches!(
+                check(&[Some(a), None], given, false),
+                Err(BackupError::IntegrityOnlyMember { position: 1, .. })
+            ));
+            assert!(matches!(
+                check(&[None, Some(a)], given, false),
+                Err(BackupError::IntegrityOnlyMember { position: 0, .. })
+            ));
+            assert_eq!(check(&[Some(a), None], given, true).unwrap(), [K(a), I]);
+            assert!(matches!(
+                check(&[Some(a), None, Some(b)], given, true),
+                Err(BackupError::MemberKeyMismatch { position: 2, expected, found, .. })
+                    if expected == a && found == b
+            ));
+        }
     }
 
     #[test]

@@ -1,12 +1,13 @@
 //! Restoring backups ([`restore`], [`RestoreConfig`]) and reading a backup's description without
 //! a key ([`inspect`]).
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::fmt;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use serde::Deserialize;
 
@@ -17,10 +18,20 @@ use super::files::{
 };
 use super::keys::{MasterKeys, Unwrapped, parse_wrapped, unwrap_any};
 use super::manifest::{BackupKind, Compression, Manifest};
-use super::policy::{Channel, EncryptionMode, SecretOperation, deserialize_key, deserialize_paths};
+use super::policy::{
+    Authentication, Channel, EncryptionMode, SecretOperation, check_restore, deserialize_key,
+    deserialize_paths,
+};
 use super::{BackupError, EXT_MANIFEST, EXT_WRAPPED_KEYS, store};
-use crate::key::DataKey;
+use crate::key::{DataKey, KeyId};
 use crate::{Header, ProtectedKey, RestoreReader};
+
+/// By default a compressed backup may decompress to at most this many bytes per byte of its
+/// file, or 16 MiB, whichever is more ([`RestoreConfig::with_max_expansion_ratio`]).
+pub const DEFAULT_MAX_EXPANSION_RATIO: u64 = 1024;
+
+/// What a compressed backup may always decompress to, whatever its size and the ratio.
+const MIN_EXPANSION_ALLOWANCE: u64 = 16 << 20;
 
 /// What to restore, where, and with which key (RavenDB's `RestoreBackupConfiguration`).
 ///
@@ -29,6 +40,11 @@ use crate::{Header, ProtectedKey, RestoreReader};
 /// - `target_dir`: the directory to create. It must not exist; its parent must.
 /// - `encryption_key`: the backup key as base64 (RavenDB's `EncryptionKey`). Optional: without
 ///   it, the key is unwrapped from the backup with the current or a recovery master key.
+/// - Integrity-only (unencrypted) backups in a restore that a key protects are refused unless
+///   [`dangerously_allow_unauthenticated_members`](Self::dangerously_allow_unauthenticated_members)
+///   (never read from JSON).
+/// - Decompression is limited to [`DEFAULT_MAX_EXPANSION_RATIO`] unless
+///   [`with_max_expansion_ratio`](Self::with_max_expansion_ratio) says otherwise.
 ///
 /// Deserializes from JSON with the field names `BackupFiles`, `TargetDirectory` and
 /// `EncryptionKey` (or their snake_case forms). `Debug` never shows the key.
@@ -64,10 +80,18 @@ pub struct RestoreConfig {
     encryption_key: Option<DataKey>,
     #[serde(skip, default = "one_thread")]
     threads: NonZeroUsize,
+    #[serde(skip)]
+    allow_unauthenticated_members: bool,
+    #[serde(skip, default = "default_ratio")]
+    max_expansion_ratio: Option<u64>,
 }
 
 fn one_thread() -> NonZeroUsize {
     NonZeroUsize::MIN
+}
+
+fn default_ratio() -> Option<u64> {
+    Some(DEFAULT_MAX_EXPANSION_RATIO)
 }
 
 impl RestoreConfig {
@@ -83,7 +107,27 @@ impl RestoreConfig {
             target_dir: target_dir.into(),
             encryption_key: None,
             threads: one_thread(),
+            allow_unauthenticated_members: false,
+            max_expansion_ratio: default_ratio(),
         }
+    }
+
+    /// Also restore integrity-only (unencrypted) backups in a restore that a key protects (a
+    /// key was given, or another backup of the chain is encrypted). Such a backup is only
+    /// checked against corruption: anyone who can write the backup folder could have made it.
+    /// [`RestoreReport::authentication`] says which backups were restored that way. Set it only
+    /// from an explicit operator decision.
+    pub fn dangerously_allow_unauthenticated_members(mut self) -> Self {
+        self.allow_unauthenticated_members = true;
+        self
+    }
+
+    /// Limits how far a compressed backup may expand: at most `ratio` bytes of payload per byte
+    /// of its file (or 16 MiB, whichever is more), else [`BackupError::ExpansionLimit`].
+    /// `None` removes the limit. Default: [`DEFAULT_MAX_EXPANSION_RATIO`].
+    pub fn with_max_expansion_ratio(mut self, ratio: Option<u64>) -> Self {
+        self.max_expansion_ratio = ratio;
+        self
     }
 
     /// Decrypt with this many worker threads (default 1; see `StreamConfig::threads`).
@@ -120,6 +164,11 @@ impl fmt::Debug for RestoreConfig {
             .field("backup_files", &self.backup_files)
             .field("target_dir", &self.target_dir)
             .field("encryption_key", &self.encryption_key)
+            .field(
+                "allow_unauthenticated_members",
+                &self.allow_unauthenticated_members,
+            )
+            .field("max_expansion_ratio", &self.max_expansion_ratio)
             .finish()
     }
 }
@@ -130,6 +179,9 @@ impl fmt::Debug for RestoreConfig {
 pub struct RestoreReport {
     /// The manifests of the restored backups, in order.
     pub manifests: Vec<Manifest>,
+    /// What vouches for each restored backup, in the order of `manifests`: the key that
+    /// authenticated it, or only integrity tags.
+    pub authentication: Vec<Authentication>,
     /// The directory that was created.
     pub target_dir: PathBuf,
     /// For a logical chain, the export files written into `target_dir`, in chain order (see
@@ -182,11 +234,7 @@ pub fn inspect(path: impl AsRef<Path>) -> Result<BackupInfo, BackupError> {
     })?;
     let header = Header::read_from(&mut file).map_err(|e| from_stream(e, path))?;
     let manifest = manifest_of(&header)?;
-    let wrapped_keys = match header.extension(EXT_WRAPPED_KEYS) {
-        None => Vec::new(),
-        Some(bytes) => parse_wrapped(bytes)
-            .ok_or_else(|| BackupError::Malformed("invalid wrapped-keys extension".into()))?,
-    };
+    let wrapped_keys = wrapped_keys(&header)?;
     Ok(BackupInfo {
         header,
         manifest,
@@ -194,13 +242,28 @@ pub fn inspect(path: impl AsRef<Path>) -> Result<BackupInfo, BackupError> {
     })
 }
 
+/// The wrapped copies of the key: present exactly in an encrypted stream, and well formed.
+fn wrapped_keys(header: &Header) -> Result<Vec<ProtectedKey>, BackupError> {
+    let reason = match (header.extension(EXT_WRAPPED_KEYS), header.is_encrypted()) {
+        (None, false) => return Ok(Vec::new()),
+        (Some(bytes), true) => match parse_wrapped(bytes) {
+            Some(copies) => return Ok(copies),
+            None => "is not a valid list of key blobs",
+        },
+        (None, true) => "is missing from an encrypted backup",
+        (Some(_), false) => "is present in an unencrypted backup",
+    };
+    Err(BackupError::MalformedWrappedKeys { reason })
+}
+
+fn no_manifest() -> BackupError {
+    BackupError::Malformed(
+        "the stream has no manifest: it is a raw strongbox stream, not a database backup".into(),
+    )
+}
+
 fn manifest_of(header: &Header) -> Result<Manifest, BackupError> {
-    let bytes = header.extension(EXT_MANIFEST).ok_or_else(|| {
-        BackupError::Malformed(
-            "the stream has no manifest: it is a raw strongbox stream, not a database backup"
-                .into(),
-        )
-    })?;
+    let bytes = header.extension(EXT_MANIFEST).ok_or_else(no_manifest)?;
     let manifest = Manifest::from_json(bytes).map_err(|e| BackupError::Malformed(e.0))?;
     if manifest.key_id() != header.key_id() {
         return Err(BackupError::Malformed(
@@ -210,69 +273,92 @@ fn manifest_of(header: &Header) -> Result<Manifest, BackupError> {
     Ok(manifest)
 }
 
-/// One backup file whose header was authenticated.
-struct Opened {
+/// One backup file whose header was authenticated, closed again (a restore holds one backup
+/// file open at a time).
+struct Member {
     path: PathBuf,
+    header: Header,
     manifest: Manifest,
-    reader: RestoreReader<File>,
     key: Option<DataKey>,
 }
 
-fn open(
+fn open_file(path: &Path) -> Result<File, BackupError> {
+    File::open(path).map_err(|source| BackupError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Steps 1 to 4 of a restore for one file: the header, its key, its authentication, the
+/// manifest and the wrapped-keys extension.
+fn authenticate(
     path: &Path,
     given: Option<&DataKey>,
     keys: &MasterKeys,
     channel: Channel,
-    threads: NonZeroUsize,
-) -> Result<Opened, BackupError> {
-    let mut file = File::open(path).map_err(|source| BackupError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+) -> Result<Member, BackupError> {
+    let mut file = open_file(path)?;
     let header = Header::read_from(&mut file).map_err(|e| from_stream(e, path))?;
+    if header.extension(EXT_MANIFEST).is_none() {
+        return Err(no_manifest());
+    }
     let key = match header.key_id() {
         None => None,
         Some(key_id) => {
             channel.require(SecretOperation::RestoreEncrypted)?;
             Some(match given {
                 Some(key) => key.try_clone()?,
-                None => {
-                    let copies = match header.extension(EXT_WRAPPED_KEYS) {
-                        None => Vec::new(),
-                        Some(bytes) => {
-                            parse_wrapped(bytes).ok_or(BackupError::Tampered { segment: None })?
-                        }
-                    };
-                    match unwrap_any(&copies, keys, key_id) {
-                        Unwrapped::Key(key) => key,
-                        Unwrapped::None { corrupt: true, .. } => {
-                            return Err(BackupError::Tampered { segment: None });
-                        }
-                        Unwrapped::None {
-                            corrupt: false,
-                            failure,
-                        } => {
-                            return Err(BackupError::KeyUnavailable {
-                                key_id,
-                                copies: copies.len(),
-                                cause: failure,
-                            });
-                        }
-                    }
-                }
+                None => unwrap_key(&header, keys, key_id)?,
             })
         }
     };
-    let reader = RestoreReader::from_header(file, header, key.as_ref())
-        .map_err(|e| from_stream(e, path))?
-        .with_threads(threads);
-    let manifest = manifest_of(reader.header())?;
-    Ok(Opened {
+    RestoreReader::from_header(file, header.clone(), key.as_ref())
+        .map_err(|e| from_stream(e, path))?;
+    let manifest = manifest_of(&header)?;
+    wrapped_keys(&header)?;
+    Ok(Member {
         path: path.to_path_buf(),
+        header,
         manifest,
-        reader,
         key,
     })
+}
+
+/// The key from a wrapped copy in the (not yet authenticated) header.
+fn unwrap_key(header: &Header, keys: &MasterKeys, key_id: KeyId) -> Result<DataKey, BackupError> {
+    let copies = wrapped_keys(header)?;
+    match unwrap_any(&copies, keys, key_id) {
+        Unwrapped::Key(key) => Ok(key),
+        Unwrapped::None { corrupt: true, .. } => Err(BackupError::Tampered { segment: None }),
+        Unwrapped::None {
+            corrupt: false,
+            failure,
+        } => Err(BackupError::KeyUnavailable {
+            key_id,
+            copies: copies.len(),
+            cause: failure,
+        }),
+    }
+}
+
+/// Opens an authenticated member again to read its payload; its header must not have changed.
+fn reopen(m: &Member, threads: NonZeroUsize) -> Result<(RestoreReader<File>, u64), BackupError> {
+    let mut file = open_file(&m.path)?;
+    let io_err = |source| BackupError::Io {
+        path: m.path.clone(),
+        source,
+    };
+    let len = file.metadata().map_err(io_err)?.len();
+    let header = Header::read_from(&mut file).map_err(|e| from_stream(e, &m.path))?;
+    if header != m.header {
+        return Err(io_err(io::Error::other(
+            "the file was replaced during the restore",
+        )));
+    }
+    let reader = RestoreReader::from_header(file, header, m.key.as_ref())
+        .map_err(|e| from_stream(e, &m.path))?
+        .with_threads(threads);
+    Ok((reader, len))
 }
 
 /// Restores a snapshot or a logical chain into a new directory.
@@ -287,6 +373,13 @@ fn open(
 ///
 /// The key: `config.encryption_key` if given (it must be the backup's key), else a wrapped copy
 /// from the backup opened with the current or a recovery provider of `keys`.
+///
+/// A restore is as strong as its weakest backup: when a key was given or any backup is
+/// encrypted, every encrypted backup must use the same key, and an integrity-only one is refused
+/// ([`BackupError::IntegrityOnlyMember`]) unless the configuration explicitly allows it.
+/// [`RestoreReport::authentication`] says what vouched for each backup. A compressed backup
+/// that expands beyond the configured ratio is refused ([`BackupError::ExpansionLimit`]).
+/// Backup files are opened one at a time, so a chain of any length needs two file handles.
 ///
 /// The target is built in a temporary directory beside it and renamed into place only after
 /// every byte of every backup was authenticated: on any error nothing is left behind, and an
@@ -323,48 +416,84 @@ pub fn restore(
             ),
         });
     }
-    let opened = config
+    let members = config
         .backup_files
         .iter()
-        .map(|p| open(p, given, keys, channel, config.threads))
+        .map(|p| authenticate(p, given, keys, channel))
         .collect::<Result<Vec<_>, _>>()?;
-    if given.is_some() && opened.iter().all(|o| !o.manifest.is_encrypted()) {
-        return Err(BackupError::KeyForUnencryptedBackup);
-    }
-    if opened.len() > 1 {
-        if let Some(o) = opened
-            .iter()
-            .find(|o| o.manifest.kind() == BackupKind::Snapshot)
-        {
-            return Err(BackupError::UnexpectedKind {
-                path: o.path.clone(),
-                kind: BackupKind::Snapshot,
-            });
-        }
-    }
-    if opened[0].manifest.kind() != BackupKind::Snapshot {
-        check_chain(&opened.iter().map(|o| &o.manifest).collect::<Vec<_>>())?;
-    }
-
-    let (work, lock) = restore_workdir(target).map_err(|source| BackupError::Io {
-        path: target.clone(),
-        source,
-    })?;
-    let tree = work.path().join(RESTORE_TREE);
+    let authentication = check_members(config, &members)?;
     let mut report = RestoreReport {
-        manifests: opened.iter().map(|o| o.manifest.clone()).collect(),
+        manifests: members.iter().map(|m| m.manifest.clone()).collect(),
+        authentication,
         target_dir: target.clone(),
         exports: Vec::new(),
         files: 0,
         bytes: 0,
         key_stored: false,
     };
-    for (index, o) in opened.into_iter().enumerate() {
-        if o.manifest.kind() == BackupKind::Snapshot {
-            restore_snapshot(o, &tree, keys, &mut report)?;
+    build_target(config, &members, keys, &mut report)?;
+    sync_dir(parent).map_err(|source| BackupError::Io {
+        path: target.clone(),
+        source,
+    })?;
+    Ok(report)
+}
+
+/// Steps 5 and 6: the kinds and the chain, then the restore policy.
+fn check_members(
+    config: &RestoreConfig,
+    members: &[Member],
+) -> Result<Vec<Authentication>, BackupError> {
+    if members.len() > 1 {
+        if let Some(m) = members
+            .iter()
+            .find(|m| m.manifest.kind() == BackupKind::Snapshot)
+        {
+            return Err(BackupError::UnexpectedKind {
+                path: m.path.clone(),
+                kind: BackupKind::Snapshot,
+            });
+        }
+    }
+    if members[0].manifest.kind() != BackupKind::Snapshot {
+        check_chain(&members.iter().map(|m| &m.manifest).collect::<Vec<_>>())?;
+    }
+    let ids: Vec<_> = members
+        .iter()
+        .map(|m| (m.path.as_path(), m.header.key_id()))
+        .collect();
+    check_restore(
+        &ids,
+        config.encryption_key.is_some(),
+        config.allow_unauthenticated_members,
+    )
+}
+
+/// Steps 7 and 8 up to the rename: builds the tree in a working directory and moves it to the
+/// target.
+fn build_target(
+    config: &RestoreConfig,
+    members: &[Member],
+    keys: &MasterKeys,
+    report: &mut RestoreReport,
+) -> Result<(), BackupError> {
+    let target = &config.target_dir;
+    let (work, lock) = restore_workdir(target).map_err(|source| BackupError::Io {
+        path: target.clone(),
+        source,
+    })?;
+    let tree = work.path().join(RESTORE_TREE);
+    for (position, m) in members.iter().enumerate() {
+        let (reader, len) = reopen(m, config.threads)?;
+        let limit = config
+            .max_expansion_ratio
+            .map(|ratio| ratio.saturating_mul(len).max(MIN_EXPANSION_ALLOWANCE));
+        let payload = Payload::new(reader, m, position, limit)?;
+        if m.manifest.kind() == BackupKind::Snapshot {
+            restore_snapshot(payload, m, &tree, keys, report)?;
         } else {
-            let name = format!("{index:04}-{}.export", o.manifest.kind());
-            restore_export(o, &tree.join(&name), &mut report)?;
+            let name = format!("{position:04}-{}.export", m.manifest.kind());
+            restore_export(payload, &tree.join(&name), report)?;
             report.exports.push(target.join(name));
         }
     }
@@ -392,13 +521,9 @@ pub fn restore(
             }
         });
     }
-    sync_dir(parent).map_err(|source| BackupError::Io {
-        path: target.clone(),
-        source,
-    })?;
     drop(lock);
     drop(work);
-    Ok(report)
+    Ok(())
 }
 
 /// The checks of a logical chain: a full backup first, then incremental backups that each
@@ -437,40 +562,103 @@ pub(crate) fn check_chain(chain: &[&Manifest]) -> Result<(), BackupError> {
     Ok(())
 }
 
-/// The decrypted, decompressed payload of one backup, with the tap that attributes errors.
-fn payload(o: Opened) -> Result<(Box<dyn Read>, TapSlot), BackupError> {
-    let (tap, failed) = Tap::new(o.reader);
-    // Large reads let a reader with several threads open runs of segments in place, in the
-    // buffer, while it loads the next ones (small reads gain nothing from threads).
-    let buffered = io::BufReader::with_capacity(8 << 20, tap);
-    let reader: Box<dyn Read> = match o.manifest.compression() {
-        Compression::None => Box::new(buffered),
-        Compression::Zstd => Box::new(
-            zstd::stream::read::Decoder::with_buffer(buffered)
-                .map_err(|e| read_error(e, &failed, &o.path, "invalid zstd stream"))?,
-        ),
-    };
-    Ok((reader, failed))
+/// The decrypted, decompressed payload of one backup, with what attributes its read errors:
+/// the stream's tap, and the expansion limit.
+struct Payload {
+    reader: Box<dyn Read>,
+    failed: TapSlot,
+    exceeded: Rc<Cell<bool>>,
+    path: PathBuf,
+    position: usize,
+    limit: u64,
+}
+
+impl Payload {
+    fn new(
+        reader: RestoreReader<File>,
+        m: &Member,
+        position: usize,
+        limit: Option<u64>,
+    ) -> Result<Self, BackupError> {
+        let (tap, failed) = Tap::new(reader);
+        // Large reads let a reader with several threads open runs of segments in place, in the
+        // buffer, while it loads the next ones (small reads gain nothing from threads).
+        let buffered = io::BufReader::with_capacity(8 << 20, tap);
+        let exceeded = Rc::new(Cell::new(false));
+        let limit = limit.unwrap_or(u64::MAX);
+        let reader: Box<dyn Read> = match m.manifest.compression() {
+            Compression::None => Box::new(buffered),
+            Compression::Zstd => Box::new(Limited {
+                inner: zstd::stream::read::Decoder::with_buffer(buffered)
+                    .map_err(|e| read_error(e, &failed, &m.path, "invalid zstd stream"))?,
+                left: limit,
+                exceeded: Rc::clone(&exceeded),
+            }),
+        };
+        Ok(Self {
+            reader,
+            failed,
+            exceeded,
+            path: m.path.clone(),
+            position,
+            limit,
+        })
+    }
+
+    /// Attributes a read error: the expansion limit, the stream, or a malformed payload.
+    fn error(&self, err: io::Error, what: &str) -> BackupError {
+        if self.exceeded.get() {
+            return BackupError::ExpansionLimit {
+                position: self.position,
+                path: self.path.clone(),
+                limit: self.limit,
+            };
+        }
+        read_error(err, &self.failed, &self.path, what)
+    }
+}
+
+/// Fails a read once more than `left` bytes came through.
+struct Limited<R> {
+    inner: R,
+    left: u64,
+    exceeded: Rc<Cell<bool>>,
+}
+
+impl<R: Read> Read for Limited<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        match self.left.checked_sub(n as u64) {
+            Some(left) => {
+                self.left = left;
+                Ok(n)
+            }
+            None => {
+                self.exceeded.set(true);
+                Err(io::Error::other("the expansion limit was exceeded"))
+            }
+        }
+    }
 }
 
 fn restore_snapshot(
-    o: Opened,
+    mut payload: Payload,
+    m: &Member,
     dir: &Path,
     keys: &MasterKeys,
     report: &mut RestoreReport,
 ) -> Result<(), BackupError> {
-    let path = o.path.clone();
-    let store_key = match o.manifest.encryption() {
-        EncryptionMode::UseDatabaseKey => o.key.as_ref().map(DataKey::try_clone).transpose()?,
+    let store_key = match m.manifest.encryption() {
+        EncryptionMode::UseDatabaseKey => m.key.as_ref().map(DataKey::try_clone).transpose()?,
         _ => None,
     };
-    let (reader, failed) = payload(o)?;
+    let reader = std::mem::replace(&mut payload.reader, Box::new(io::empty()));
     let (mut rest, totals) = archive::unpack(reader, dir).map_err(|e| match e {
-        UnpackError::Read(e) => read_error(e, &failed, &path, "invalid snapshot archive"),
+        UnpackError::Read(e) => payload.error(e, "invalid snapshot archive"),
         UnpackError::Write { path, source } => BackupError::Io { path, source },
         UnpackError::Malformed(what) => BackupError::Malformed(what),
     })?;
-    drain_zeros(&mut rest, &failed, &path)?;
+    drain_zeros(&mut rest, &payload)?;
     report.files += totals.files;
     report.bytes += totals.bytes;
     if let Some(key) = store_key {
@@ -482,11 +670,7 @@ fn restore_snapshot(
 
 /// Reads the payload to its end (which authenticates the last segment); after the tar
 /// end-of-archive marker only zero padding may follow.
-fn drain_zeros(
-    rest: &mut dyn Read,
-    failed: &RefCell<Option<io::Error>>,
-    path: &Path,
-) -> Result<(), BackupError> {
+fn drain_zeros(rest: &mut dyn Read, payload: &Payload) -> Result<(), BackupError> {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         match rest.read(&mut buf) {
@@ -498,14 +682,16 @@ fn drain_zeros(
                 ));
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(read_error(e, failed, path, "invalid snapshot payload")),
+            Err(e) => return Err(payload.error(e, "invalid snapshot payload")),
         }
     }
 }
 
-fn restore_export(o: Opened, out: &Path, report: &mut RestoreReport) -> Result<(), BackupError> {
-    let path = o.path.clone();
-    let (mut reader, failed) = payload(o)?;
+fn restore_export(
+    mut payload: Payload,
+    out: &Path,
+    report: &mut RestoreReport,
+) -> Result<(), BackupError> {
     let write_err = |source| BackupError::Io {
         path: out.to_path_buf(),
         source,
@@ -517,11 +703,11 @@ fn restore_export(o: Opened, out: &Path, report: &mut RestoreReport) -> Result<(
         .map_err(write_err)?;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let n = match reader.read(&mut buf) {
+        let n = match payload.reader.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(read_error(e, &failed, &path, "invalid logical payload")),
+            Err(e) => return Err(payload.error(e, "invalid logical payload")),
         };
         file.write_all(&buf[..n]).map_err(write_err)?;
         report.bytes += n as u64;

@@ -498,6 +498,17 @@ pub struct RestoreArgs {
     #[arg(long, value_name = "FILE", action = clap::ArgAction::Append)]
     pub recovery_master_key_path: Vec<PathBuf>,
 
+    /// Also restore unencrypted backups that nothing authenticates, when a key was given or
+    /// another backup of the chain is encrypted (anyone who can write the backup folder could
+    /// have made them).
+    #[arg(long)]
+    pub allow_unauthenticated_members: bool,
+
+    /// Refuse a compressed backup that decompresses to more than N bytes per byte of its file
+    /// (or 16 MiB, whichever is more); 0: no limit. Default: 1024.
+    #[arg(long, value_name = "N")]
+    pub max_expansion_ratio: Option<u64>,
+
     /// Threads.
     #[command(flatten)]
     pub threads: ThreadArgs,

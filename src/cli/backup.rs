@@ -7,8 +7,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use strongbox::{
-    BackupEncryptionSettings, Channel, Compression, EncryptionMode, FileProvider, Header,
-    LogicalBackup, Manifest, MasterKeyProvider, MasterKeys, RestoreConfig, Scheme, SnapshotBackup,
+    Authentication, BackupEncryptionSettings, Channel, Compression, EncryptionMode, FileProvider,
+    Header, LogicalBackup, Manifest, MasterKeyProvider, MasterKeys, RestoreConfig, Scheme,
+    SnapshotBackup, printable,
 };
 
 use super::Context as Ctx;
@@ -19,6 +20,7 @@ use super::crypt::stream_config;
 use super::error::{CliError, CliResult, Context as _};
 use super::files::InputSpec;
 use super::key_input::KeySource;
+use super::keys::eprintln_safe;
 use super::progress::Progress;
 
 /// `strongbox backup`
@@ -104,13 +106,19 @@ pub fn restore(ctx: &Ctx, args: RestoreArgs) -> CliResult {
     if let Some(source) = &source {
         config = config.with_key(source.load(|| ctx.provider())?);
     }
+    if args.allow_unauthenticated_members {
+        config = config.dangerously_allow_unauthenticated_members();
+    }
+    if let Some(ratio) = args.max_expansion_ratio {
+        config = config.with_max_expansion_ratio((ratio > 0).then_some(ratio));
+    }
     let keys = master_keys(ctx, &args.recovery_master_key_path)?;
     let report =
         strongbox::restore(&config, &keys, Channel::Authenticated).context(|| "restore")?;
     ctx.note(format_args!(
         "restored {} backup(s) into {}: {} file(s), {} bytes{}",
         report.manifests.len(),
-        report.target_dir.display(),
+        printable(&report.target_dir.to_string_lossy()),
         report.files,
         report.bytes,
         if report.key_stored {
@@ -119,10 +127,31 @@ pub fn restore(ctx: &Ctx, args: RestoreArgs) -> CliResult {
             ""
         }
     ));
+    report_authentication(ctx, &args.backups, &report.authentication);
     for export in &report.exports {
-        ctx.note(format_args!("export to import: {}", export.display()));
+        ctx.note(format_args!(
+            "export to import: {}",
+            printable(&export.to_string_lossy())
+        ));
     }
     Ok(())
+}
+
+/// One line per restored backup: the key that authenticated it, or (a warning, shown even with
+/// `--quiet`) integrity tags only.
+fn report_authentication(ctx: &Ctx, files: &[std::path::PathBuf], auth: &[Authentication]) {
+    for (position, (file, auth)) in files.iter().zip(auth).enumerate() {
+        let file = printable(&file.to_string_lossy()).into_owned();
+        match auth {
+            Authentication::Key(key_id) => ctx.note(format_args!(
+                "backup {position} ({file}): authenticated by key {key_id}"
+            )),
+            _ => eprintln_safe(&format!(
+                "warning: backup {position} ({file}): NOT authenticated (not encrypted): only \
+                 checked against corruption by integrity tags"
+            )),
+        }
+    }
 }
 
 /// The encryption settings from `--encryption` and the key options; `None`: follow the database.
@@ -175,7 +204,7 @@ fn report_backup(ctx: &Ctx, manifest: &Manifest, output: &Path) {
         "wrote {} backup {} of {} to {} ({})",
         manifest.kind(),
         manifest.backup_id(),
-        manifest.database_name(),
+        printable(manifest.database_name()),
         output.display(),
         match manifest.key_id() {
             Some(key_id) => format!(
@@ -212,7 +241,10 @@ pub fn describe_manifest(
     let mut lines = vec![
         ("kind:", manifest.kind().to_string()),
         ("backup id:", manifest.backup_id().to_string()),
-        ("database:", manifest.database_name().to_owned()),
+        (
+            "database:",
+            printable(manifest.database_name()).into_owned(),
+        ),
         ("created:", manifest.created_at_rfc3339()),
         ("compression:", manifest.compression().to_string()),
         ("encryption:", manifest.encryption().as_str().to_owned()),

@@ -75,7 +75,7 @@ pub fn verify(ctx: &Ctx, args: VerifyArgs) -> CliResult {
     let threads = ctx.threads(args.threads.threads);
 
     let opened = open_stream(ctx, source.as_ref(), input.open()?)?;
-    let encrypted = opened.reader.header().is_encrypted();
+    let key_id = opened.reader.header().key_id();
     let mut reader = opened.reader.with_threads(threads);
     let len =
         copy(&mut reader, &mut io::sink()).map_err(|e| e.describe(&opened.name, "nothing"))?;
@@ -85,10 +85,9 @@ pub fn verify(ctx: &Ctx, args: VerifyArgs) -> CliResult {
         stdout,
         "{}: OK, {len} bytes of plaintext {}",
         opened.name,
-        if encrypted {
-            "authenticated"
-        } else {
-            "checked (unencrypted: integrity only)"
+        match key_id {
+            Some(key_id) => format!("authenticated by key {key_id}"),
+            None => "NOT authenticated: unencrypted, checked by integrity tags only".to_owned(),
         }
     )
     .context(|| "writing to stdout")
