@@ -33,6 +33,11 @@ const PIPE_GRACE: Duration = Duration::from_millis(500);
 /// otherwise it is killed and the error says so. It runs once, on first use; the key is kept
 /// in memory (zeroized on drop) for the provider's lifetime.
 ///
+/// On Unix the program runs in a process group of its own, and everything in that group (the
+/// programs it started too) is killed with it: on timeout, when its output stays held open, and
+/// when the embedding process calls [`ExecProvider::kill_running_programs`] (on its way out after
+/// SIGINT or SIGTERM, say).
+///
 /// `Debug` shows the program, the number of arguments (arguments may carry credentials, so
 /// not their values), the timeout and the key's fingerprint once loaded.
 ///
@@ -94,6 +99,17 @@ impl ExecProvider {
         self.timeout
     }
 
+    /// Kills the process group of every key program running now, in any provider of this
+    /// process (SIGKILL to the whole group). For a process that is about to exit on a signal:
+    /// call it from an ordinary thread (it takes a lock, so not from an async signal handler).
+    /// A no-op where process groups do not exist (Windows).
+    pub fn kill_running_programs() {
+        #[cfg(unix)]
+        for pgid in groups::lock().iter() {
+            groups::kill(*pgid);
+        }
+    }
+
     fn run(&self) -> Result<MasterKey, ProviderError> {
         let program = || self.program.clone();
         let io_err = |source| ProviderError::ExecIo {
@@ -106,8 +122,10 @@ impl ExecProvider {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
         let mut attempts = 0;
-        let mut child = loop {
+        let child = loop {
             match command.spawn() {
                 Ok(child) => break child,
                 // "Text file busy": the program is being written, or another thread of this
@@ -119,6 +137,7 @@ impl ExecProvider {
                 Err(e) => return Err(spawn_error(program(), e)),
             }
         };
+        let mut child = RunningChild::new(child);
         let deadline = Instant::now() + self.timeout;
 
         // Both pipes are drained on their own threads, so a program that fills one pipe while
@@ -180,6 +199,10 @@ impl ExecProvider {
             Some(Ok(())) => stdout.take(),
             Some(Err(e)) => return Err(io_err(e)),
             None => {
+                // Whatever holds the pipe was started by the program, in its group; the group
+                // still exists, so its id has not been reused.
+                #[cfg(unix)]
+                groups::kill(child.id());
                 return Err(ProviderError::ExecOutputHeldOpen {
                     program: program(),
                     timeout: self.timeout,
@@ -236,11 +259,72 @@ fn spawn_error(program: PathBuf, source: io::Error) -> ProviderError {
     }
 }
 
-fn kill_and_reap(child: &mut Child) {
-    // Errors are ignored: the child may have exited in the meantime. `wait` returns promptly
-    // after SIGKILL; it reaps only the direct child and does not wait for its pipes.
+/// A key program, its process group registered while it runs (so that
+/// [`ExecProvider::kill_running_programs`] can end it) and unregistered on drop.
+struct RunningChild {
+    child: Child,
+}
+
+impl RunningChild {
+    fn new(child: Child) -> Self {
+        #[cfg(unix)]
+        groups::lock().push(child.id());
+        Self { child }
+    }
+}
+
+impl std::ops::Deref for RunningChild {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.child
+    }
+}
+
+impl std::ops::DerefMut for RunningChild {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.child
+    }
+}
+
+impl Drop for RunningChild {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        groups::lock().retain(|pgid| *pgid != self.child.id());
+    }
+}
+
+/// Kills the program's whole process group, then reaps the program.
+fn kill_and_reap(child: &mut RunningChild) {
+    // Errors are ignored: the child may have exited in the meantime. While it is not reaped its
+    // id cannot be reused, so the group signalled is its own. `wait` returns promptly after
+    // SIGKILL; it reaps only the direct child and does not wait for its pipes.
+    #[cfg(unix)]
+    groups::kill(child.id());
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// The process groups of the key programs running now (each the id of its leader, the program).
+#[cfg(unix)]
+mod groups {
+    use std::sync::{Mutex, MutexGuard};
+
+    static RUNNING: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+    pub(super) fn lock() -> MutexGuard<'static, Vec<u32>> {
+        // A panic while holding the lock leaves the list itself intact.
+        RUNNING.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// SIGKILL to every process in group `pgid`; errors (the group is gone) are ignored.
+    pub(super) fn kill(pgid: u32) {
+        let pid = i32::try_from(pgid)
+            .ok()
+            .and_then(rustix::process::Pid::from_raw);
+        if let Some(pid) = pid {
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+        }
+    }
 }
 
 /// What a reader thread collected from a pipe.
