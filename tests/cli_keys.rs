@@ -612,3 +612,59 @@ fn every_command_has_help_with_an_example() {
         .code(2)
         .stderr(predicate::str::contains("Usage: strongbox"));
 }
+
+#[test]
+fn a_key_pasted_where_a_path_belongs_is_never_printed_back() {
+    let env = Env::new();
+    let db = env.mkdir("db");
+    let hex: String = base64::engine::general_purpose::STANDARD
+        .decode(KEY_A)
+        .unwrap()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let key_file = env.key_file("k.b64", KEY_A);
+    for key in [KEY_A, KEY_A.trim_end_matches('='), hex.as_str()] {
+        let failures = [
+            env.cmd().args(["encrypt", "--key-file", key, "x"]).run(),
+            env.cmd()
+                .arg(format!("--master-key-path={key}"))
+                .args(["key", "get"])
+                .arg(&db)
+                .run(),
+            env.cmd()
+                .args(["--master-key-exec", key, "key", "get"])
+                .arg(&db)
+                .run(),
+            env.cmd()
+                .args(["key", "rotate", "--to-master-key-path", key])
+                .arg(&db)
+                .run(),
+            env.cmd()
+                .args(["key", "rotate", "--to-master-key-exec", &format!("./{key}")])
+                .arg(&db)
+                .run(),
+            env.cmd()
+                .args(["--settings"])
+                .arg(&key_file)
+                .args(["key", "get"])
+                .arg(&db)
+                .run(),
+        ];
+        for assert in failures {
+            let line = assert_failure(assert);
+            assert!(!line.contains(key), "{line}");
+            assert!(!line.contains(&key[..16]), "{line}");
+        }
+        // clap's "unrecognized subcommand" and "unexpected argument" quote the argument.
+        for args in [
+            vec![key],
+            vec!["key", "get", "db", key],
+            vec!["master-key", "generate", "a", key],
+        ] {
+            let stderr = assert_usage(env.cmd().args(&args).run());
+            assert!(!stderr.contains(&key[..16]), "{args:?}: {stderr}");
+            assert!(stderr.contains("reads as a key, not shown"), "{stderr}");
+        }
+    }
+}

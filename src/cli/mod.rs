@@ -25,26 +25,39 @@ mod master_key;
 mod progress;
 
 use args::{Cli, Command};
-use error::{CliError, CliResult, one_line};
+use error::{CliError, CliResult, Redactions, one_line};
 use master_key::MasterKeyChoice;
 
 /// Parses the command line, runs the command and turns the outcome into an exit status:
-/// 0 success, 2 usage error (clap's message), 1 any other failure (one `error:` line).
+/// 0 success, 2 usage error (clap's message), 1 any other failure (one `error:` line). No
+/// message shows an argument that reads as a key ([`Redactions`]).
 pub fn main() -> ExitCode {
+    let redactions = Redactions::from_args(std::env::args_os());
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         // `--help` and `--version` exit 0, usage errors 2.
-        Err(err) => err.exit(),
+        Err(err) => return usage_error(&err, &redactions),
     };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(CliError::Usage(err)) => err.exit(),
+        Err(CliError::Usage(err)) => usage_error(&err, &redactions),
         Err(CliError::Failure(message)) => {
             let mut stderr = io::stderr().lock();
-            let _ = writeln!(stderr, "error: {}", one_line(&message));
+            let _ = writeln!(stderr, "error: {}", redactions.apply(&one_line(&message)));
             ExitCode::FAILURE
         }
     }
+}
+
+/// Prints clap's message as clap would (colours included), or plain and redacted when an
+/// argument reads as a key; returns clap's exit status.
+fn usage_error(err: &clap::Error, redactions: &Redactions) -> ExitCode {
+    if !err.use_stderr() || !redactions.any() {
+        err.exit();
+    }
+    let mut stderr = io::stderr().lock();
+    let _ = write!(stderr, "{}", redactions.apply(&err.render().to_string()));
+    ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(2))
 }
 
 /// What every command may need: the master-key choice (its provider built once, on first use)

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
 
 use super::{LazyKey, MasterKeyProvider, Protection, ProviderError};
-use crate::key::{KeyError, MasterKey};
+use crate::key::{KEY_LEN, KeyError, MasterKey};
 
 /// Most bytes of standard output kept; a key is at most 66 bytes (64 hex digits and `\r\n`).
 const STDOUT_CAP: usize = 4096;
@@ -177,7 +177,7 @@ impl ExecProvider {
                 return Err(ProviderError::ExecTimeout {
                     program: program(),
                     timeout: self.timeout,
-                    stderr: stderr.text(),
+                    stderr: shown_stderr(&stderr, &stdout),
                 });
             }
             thread::sleep(pause.min(deadline - now));
@@ -189,10 +189,11 @@ impl ExecProvider {
             // The program has exited, so its own output is already in the pipe: a short wait
             // drains it, without waiting on a background process that inherited the pipe.
             stderr.wait(Instant::now() + PIPE_GRACE);
+            stdout.wait(Instant::now() + Duration::from_millis(50));
             return Err(ProviderError::ExecFailed {
                 program: program(),
                 code: status.code(),
-                stderr: stderr.text(),
+                stderr: shown_stderr(&stderr, &stdout),
             });
         }
         let out = match stdout.wait(pipe_deadline) {
@@ -376,11 +377,6 @@ impl Pipe {
     fn take(&self) -> Captured {
         std::mem::take(&mut *lock(&self.data))
     }
-
-    /// The start of what was read so far, as text for an error message.
-    fn text(&self) -> String {
-        stderr_start(&lock(&self.data).bytes)
-    }
 }
 
 fn lock(data: &Mutex<Captured>) -> std::sync::MutexGuard<'_, Captured> {
@@ -407,14 +403,111 @@ fn read_capped(pipe: &mut impl Read, cap: usize, out: &Mutex<Captured>) -> io::R
     }
 }
 
-/// The start of a program's standard error, for an error message.
-fn stderr_start(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    let text = text.trim();
-    match text.char_indices().nth(STDERR_SHOWN) {
-        Some((cut, _)) => format!("{}...", &text[..cut]),
-        None => text.to_string(),
+/// The program's standard error as shown in an error message: redacted (see [`ExecProvider`]),
+/// trimmed and capped.
+fn shown_stderr(stderr: &Pipe, stdout: &Pipe) -> String {
+    let mut text = Zeroizing::new(lock(&stderr.data).bytes.to_vec());
+    if let Ok(key) = MasterKey::from_encoded(&lock(&stdout.data).bytes) {
+        redact_key(&mut text, &key);
     }
+    stderr_start(&text)
+}
+
+/// Replaces every copy of `key` in `text`, raw, in base64 or in hexadecimal, by `[redacted]`.
+fn redact_key(text: &mut Zeroizing<Vec<u8>>, key: &MasterKey) {
+    use base64::Engine as _;
+    use secrecy::ExposeSecret as _;
+    let raw = key.expose_secret();
+    let hex: Zeroizing<String> = Zeroizing::new(raw.iter().map(|b| format!("{b:02x}")).collect());
+    let encodings = [
+        Zeroizing::new(raw.to_vec()),
+        Zeroizing::new(
+            base64::engine::general_purpose::STANDARD
+                .encode(raw)
+                .into_bytes(),
+        ),
+        Zeroizing::new(
+            base64::engine::general_purpose::URL_SAFE
+                .encode(raw)
+                .into_bytes(),
+        ),
+        Zeroizing::new(hex.as_bytes().to_vec()),
+        Zeroizing::new(hex.to_ascii_uppercase().into_bytes()),
+    ];
+    for secret in &encodings {
+        while let Some(at) = text.windows(secret.len()).position(|w| w == &secret[..]) {
+            text.splice(at..at + secret.len(), REDACTED.bytes());
+        }
+    }
+}
+
+/// What replaces a secret in a program's standard error.
+const REDACTED: &str = "[redacted]";
+
+/// The start of a program's standard error, for an error message: each word redacted where it
+/// may be a secret, at most [`STDERR_SHOWN`] characters.
+fn stderr_start(bytes: &[u8]) -> String {
+    let mut shown = String::new();
+    for line in bytes.split(|b| *b == b'\n') {
+        let words: Vec<String> = line
+            .split(|b| *b == b' ' || *b == b'\t')
+            .filter(|w| !w.is_empty())
+            .map(redact_word)
+            .collect();
+        if !words.is_empty() {
+            if !shown.is_empty() {
+                shown.push('\n');
+            }
+            shown.push_str(&words.join(" "));
+        }
+    }
+    match shown.char_indices().nth(STDERR_SHOWN) {
+        Some((cut, _)) => format!("{}...", &shown[..cut]),
+        None => shown,
+    }
+}
+
+/// `word` as shown: `[redacted]` if it is not plain text (a raw key, or terminal control
+/// sequences), else with its key- or token-like runs redacted.
+fn redact_word(word: &[u8]) -> String {
+    let word = match std::str::from_utf8(word) {
+        Ok(w) if !w.chars().any(|c| c.is_control() && c != '\r') => w.trim_end_matches('\r'),
+        _ => return REDACTED.to_string(),
+    };
+    if word.len() == KEY_LEN && mixed_case_and_digits(word) {
+        // A raw key of printable bytes.
+        return REDACTED.to_string();
+    }
+    let mut out = String::new();
+    let mut rest = word;
+    while !rest.is_empty() {
+        let run_len = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || "+/=_-".contains(c)))
+            .unwrap_or(rest.len());
+        let (run, after) = rest.split_at(run_len);
+        if looks_secret(run) {
+            out.push_str(REDACTED);
+        } else {
+            out.push_str(run);
+        }
+        let mut chars = after.chars();
+        out.extend(chars.next());
+        rest = chars.as_str();
+    }
+    out
+}
+
+/// Whether a run of base64-alphabet characters may be a key or token: 32 or more hexadecimal
+/// digits, or 20 or more characters mixing upper case, lower case and digits.
+fn looks_secret(run: &str) -> bool {
+    let hex_digits = run.chars().filter(char::is_ascii_hexdigit).count();
+    (run.len() >= 32 && hex_digits == run.len()) || (run.len() >= 20 && mixed_case_and_digits(run))
+}
+
+fn mixed_case_and_digits(text: &str) -> bool {
+    text.chars().any(|c| c.is_ascii_uppercase())
+        && text.chars().any(|c| c.is_ascii_lowercase())
+        && text.chars().any(|c| c.is_ascii_digit())
 }
 
 #[cfg(test)]
@@ -442,7 +535,40 @@ mod tests {
         let shown = stderr_start(long.as_bytes());
         assert_eq!(shown.len(), STDERR_SHOWN + 3);
         assert!(shown.ends_with("..."));
-        assert_eq!(stderr_start(&[0xff, b'a']), "\u{fffd}a");
+        assert_eq!(stderr_start(&[0xff, b'a']), "[redacted]");
+        assert_eq!(stderr_start(b"a\x1b[2Jb ok"), "[redacted] ok");
+    }
+
+    #[test]
+    fn stderr_words_that_may_be_secrets_are_redacted() {
+        let cases: [(&[u8], &str); 6] = [
+            (
+                b"vault: token=hvs.CAESIJq7x2Lk9PzQw3rT8yNb denied",
+                "vault: token=hvs.[redacted] denied",
+            ),
+            (
+                b"key AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8= rejected",
+                "key [redacted] rejected",
+            ),
+            (
+                b"id 00112233445566778899aabbccddeeff00112233.",
+                "id [redacted].",
+            ),
+            (
+                b"/usr/local/bin/give-me-key: vault unreachable (x86_64)",
+                "/usr/local/bin/give-me-key: vault unreachable (x86_64)",
+            ),
+            (b"line one\n\n  line two\r\n", "line one\nline two"),
+            (b"a\tb", "a b"),
+        ];
+        for (input, shown) in cases {
+            assert_eq!(
+                stderr_start(input),
+                shown,
+                "{}",
+                String::from_utf8_lossy(input)
+            );
+        }
     }
 
     #[test]
