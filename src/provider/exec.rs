@@ -27,9 +27,9 @@ const PIPE_GRACE: Duration = Duration::from_millis(500);
 /// `Security.MasterKey.Exec` setting.
 ///
 /// The program is run directly (never through a shell) with the given arguments, an empty
-/// standard input and the process's environment. It must print exactly 32 raw bytes, or one line
-/// of standard base64 (44 characters) or hexadecimal (64 digits) with an optional trailing
-/// newline, and exit with status 0 within the timeout ([`ExecProvider::DEFAULT_TIMEOUT`], 30 s);
+/// standard input and the process's environment. It must print exactly 32 raw bytes, or standard
+/// base64 (44 characters) or hexadecimal (64 digits) with ASCII whitespace around it
+/// (`docs/KEYBLOB.md`, "Key text"), and exit with status 0 within the timeout ([`ExecProvider::DEFAULT_TIMEOUT`], 30 s);
 /// otherwise it is killed and the error says so. It runs once, on first use; the key is kept
 /// in memory (zeroized on drop) for the provider's lifetime.
 ///
@@ -406,7 +406,17 @@ fn read_capped(pipe: &mut impl Read, cap: usize, out: &Mutex<Captured>) -> io::R
 /// The program's standard error as shown in an error message: redacted (see [`ExecProvider`]),
 /// trimmed and capped.
 fn shown_stderr(stderr: &Pipe, stdout: &Pipe) -> String {
-    let mut text = Zeroizing::new(lock(&stderr.data).bytes.to_vec());
+    let mut text = {
+        let captured = lock(&stderr.data);
+        let mut kept = &captured.bytes[..];
+        if captured.total > kept.len() {
+            // Cut off at the cap: the last word may be part of a secret, too short to be seen
+            // as one.
+            let last_space = kept.iter().rposition(u8::is_ascii_whitespace);
+            kept = &kept[..last_space.unwrap_or(0)];
+        }
+        Zeroizing::new(kept.to_vec())
+    };
     if let Ok(key) = MasterKey::from_encoded(&lock(&stdout.data).bytes) {
         redact_key(&mut text, &key);
     }
