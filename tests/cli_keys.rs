@@ -656,6 +656,18 @@ fn a_key_pasted_where_a_path_belongs_is_never_printed_back() {
             assert!(!line.contains(key), "{line}");
             assert!(!line.contains(&key[..16]), "{line}");
         }
+        // Status lines too: a key file named after a key.
+        let (db2, _) = env.init_db(&format!("db-{}", key.len()));
+        let out = env
+            .cmd()
+            .args(["key", "get"])
+            .arg(&db2)
+            .args(["-o", key])
+            .run()
+            .success();
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(stderr.contains("reads as a key, not shown"), "{stderr}");
+        assert!(!stderr.contains(&key[..16]), "{stderr}");
         // clap's "unrecognized subcommand" and "unexpected argument" quote the argument.
         for args in [
             vec![key],

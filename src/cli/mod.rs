@@ -38,7 +38,7 @@ pub fn main() -> ExitCode {
         // `--help` and `--version` exit 0, usage errors 2.
         Err(err) => return usage_error(&err, &redactions),
     };
-    match run(cli) {
+    match run(cli, &redactions) {
         Ok(()) => ExitCode::SUCCESS,
         Err(CliError::Usage(err)) => usage_error(&err, &redactions),
         Err(CliError::Failure(message)) => {
@@ -62,13 +62,14 @@ fn usage_error(err: &clap::Error, redactions: &Redactions) -> ExitCode {
 
 /// What every command may need: the master-key choice (its provider built once, on first use)
 /// and the global flags.
-pub struct Context {
+pub struct Context<'a> {
     master: MasterKeyChoice,
     provider: OnceLock<Arc<dyn MasterKeyProvider>>,
     quiet: bool,
+    redactions: &'a Redactions,
 }
 
-impl Context {
+impl Context<'_> {
     /// The selected master-key provider.
     pub fn provider(&self) -> CliResult<Arc<dyn MasterKeyProvider>> {
         if let Some(provider) = self.provider.get() {
@@ -89,20 +90,25 @@ impl Context {
             .unwrap_or_else(|| std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN))
     }
 
-    /// A status line on stderr (not with `--quiet`).
+    /// A status line on stderr (not with `--quiet`), without any argument that reads as a key.
     pub fn note(&self, message: fmt::Arguments<'_>) {
         if !self.quiet {
             let mut stderr = io::stderr().lock();
-            let _ = writeln!(stderr, "strongbox: {message}");
+            let _ = writeln!(
+                stderr,
+                "strongbox: {}",
+                self.redactions.apply(&message.to_string())
+            );
         }
     }
 }
 
-fn run(cli: Cli) -> CliResult {
+fn run(cli: Cli, redactions: &Redactions) -> CliResult {
     let ctx = Context {
         master: MasterKeyChoice::from_global(&cli.master),
         provider: OnceLock::new(),
         quiet: cli.quiet,
+        redactions,
     };
     match cli.command {
         Command::Key(command) => keys::key(&ctx, command),
