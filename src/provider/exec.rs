@@ -110,12 +110,8 @@ impl ExecProvider {
         }
     }
 
-    fn run(&self) -> Result<MasterKey, ProviderError> {
-        let program = || self.program.clone();
-        let io_err = |source| ProviderError::ExecIo {
-            program: program(),
-            source,
-        };
+    /// Starts the program, in a process group of its own on Unix.
+    fn spawn(&self) -> Result<RunningChild, ProviderError> {
         let mut command = Command::new(&self.program);
         command
             .args(&self.args)
@@ -125,19 +121,27 @@ impl ExecProvider {
         #[cfg(unix)]
         std::os::unix::process::CommandExt::process_group(&mut command, 0);
         let mut attempts = 0;
-        let child = loop {
+        loop {
             match command.spawn() {
-                Ok(child) => break child,
+                Ok(child) => return Ok(RunningChild::new(child)),
                 // "Text file busy": the program is being written, or another thread of this
                 // process forked while holding it open for writing; it clears within moments.
                 Err(e) if e.kind() == io::ErrorKind::ExecutableFileBusy && attempts < 20 => {
                     attempts += 1;
                     thread::sleep(Duration::from_millis(5 * attempts));
                 }
-                Err(e) => return Err(spawn_error(program(), e)),
+                Err(e) => return Err(spawn_error(self.program.clone(), e)),
             }
+        }
+    }
+
+    fn run(&self) -> Result<MasterKey, ProviderError> {
+        let program = || self.program.clone();
+        let io_err = |source| ProviderError::ExecIo {
+            program: program(),
+            source,
         };
-        let mut child = RunningChild::new(child);
+        let mut child = self.spawn()?;
         let deadline = Instant::now() + self.timeout;
 
         // Both pipes are drained on their own threads, so a program that fills one pipe while
@@ -159,18 +163,9 @@ impl ExecProvider {
             }
         };
 
-        let mut pause = Duration::from_millis(1);
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) => {}
-                Err(e) => {
-                    kill_and_reap(&mut child);
-                    return Err(io_err(e));
-                }
-            }
-            let now = Instant::now();
-            if now >= deadline {
+        let status = match wait_until(&mut child, deadline) {
+            Ok(Some(status)) => status,
+            Ok(None) => {
                 kill_and_reap(&mut child);
                 // Whatever it wrote so far; a grandchild may still hold the pipe.
                 stderr.wait(Instant::now() + Duration::from_millis(50));
@@ -180,8 +175,10 @@ impl ExecProvider {
                     stderr: shown_stderr(&stderr, &stdout),
                 });
             }
-            thread::sleep(pause.min(deadline - now));
-            pause = (pause * 2).min(Duration::from_millis(50));
+            Err(e) => {
+                kill_and_reap(&mut child);
+                return Err(io_err(e));
+            }
         };
 
         let pipe_deadline = deadline.max(Instant::now() + PIPE_GRACE);
@@ -196,20 +193,25 @@ impl ExecProvider {
                 stderr: shown_stderr(&stderr, &stdout),
             });
         }
-        let out = match stdout.wait(pipe_deadline) {
-            Some(Ok(())) => stdout.take(),
-            Some(Err(e)) => return Err(io_err(e)),
+        match stdout.wait(pipe_deadline) {
+            Some(Ok(())) => self.key_from(&stdout.take()),
+            Some(Err(e)) => Err(io_err(e)),
             None => {
                 // Whatever holds the pipe was started by the program, in its group; the group
                 // still exists, so its id has not been reused.
                 #[cfg(unix)]
                 groups::kill(child.id());
-                return Err(ProviderError::ExecOutputHeldOpen {
+                Err(ProviderError::ExecOutputHeldOpen {
                     program: program(),
                     timeout: self.timeout,
-                });
+                })
             }
-        };
+        }
+    }
+
+    /// The key in the program's whole standard output.
+    fn key_from(&self, out: &Captured) -> Result<MasterKey, ProviderError> {
+        let program = || self.program.clone();
         if out.total > STDOUT_CAP {
             return Err(ProviderError::ExecWrongLength {
                 program: program(),
@@ -257,6 +259,25 @@ fn spawn_error(program: PathBuf, source: io::Error) -> ProviderError {
         io::ErrorKind::PermissionDenied => ProviderError::ExecNotExecutable { program, source },
         _ if not_a_program => ProviderError::ExecNotExecutable { program, source },
         _ => ProviderError::ExecIo { program, source },
+    }
+}
+
+/// Waits until `child` exits (`Some`) or `deadline` passes (`None`).
+fn wait_until(
+    child: &mut Child,
+    deadline: Instant,
+) -> io::Result<Option<std::process::ExitStatus>> {
+    let mut pause = Duration::from_millis(1);
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Ok(None);
+        }
+        thread::sleep(pause.min(deadline - now));
+        pause = (pause * 2).min(Duration::from_millis(50));
     }
 }
 
