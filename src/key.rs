@@ -33,6 +33,18 @@ pub enum KeyError {
         /// The length that was found.
         actual: usize,
     },
+    /// Base64 that decodes to the wrong number of bytes.
+    #[error("the input is base64 of {actual} bytes; a key is 32 bytes (44 characters of base64)")]
+    Base64Length {
+        /// How many bytes it decodes to.
+        actual: usize,
+    },
+    /// A data key in hexadecimal where base64 is expected.
+    #[error(
+        "the input is hexadecimal (64 digits, 32 bytes); a data key is written in base64 \
+         (44 characters, as `strongbox key get` prints it)"
+    )]
+    HexNotBase64,
     /// The input is not valid standard base64.
     #[error("the key is not valid base64 (standard alphabet, with padding)")]
     InvalidBase64,
@@ -42,7 +54,7 @@ pub enum KeyError {
     /// The input is in none of the accepted encodings.
     #[error(
         "a key must be 32 raw bytes, 44 characters of base64 or 64 hexadecimal digits \
-         (optionally followed by a newline), but the input is {len} bytes long"
+         (whitespace around them aside), but the input is {len} bytes long"
     )]
     UnrecognizedEncoding {
         /// Length of the rejected input in bytes.
@@ -106,16 +118,23 @@ impl Secret32 {
     }
 
     fn from_base64(text: &str) -> Result<Self, KeyError> {
-        let text = text.trim();
+        let text = text.trim_ascii();
+        if text.len() == 2 * KEY_LEN && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(KeyError::HexNotBase64);
+        }
         // 32 bytes are 44 characters of padded base64; refuse anything longer before decoding so
         // that a huge input never allocates.
         if text.len() > 64 {
-            return Err(KeyError::InvalidLength {
-                expected: KEY_LEN,
+            return Err(KeyError::Base64Length {
                 actual: text.len() * 3 / 4,
             });
         }
         let decoded = Zeroizing::new(BASE64.decode(text).map_err(|_| KeyError::InvalidBase64)?);
+        if decoded.len() != KEY_LEN {
+            return Err(KeyError::Base64Length {
+                actual: decoded.len(),
+            });
+        }
         Self::from_slice(&decoded)
     }
 
@@ -137,15 +156,13 @@ impl Secret32 {
         })
     }
 
-    /// Raw 32 bytes, or base64 / hex text with at most one trailing newline (`\n` or `\r\n`).
+    /// Raw 32 bytes (exactly, never trimmed: a raw key may begin or end with a byte that reads
+    /// as whitespace), or base64 / hex text with ASCII whitespace around it.
     fn from_encoded(input: &[u8]) -> Result<Self, KeyError> {
         if input.len() == KEY_LEN {
             return Self::from_slice(input);
         }
-        let text = input
-            .strip_suffix(b"\r\n")
-            .or_else(|| input.strip_suffix(b"\n"))
-            .unwrap_or(input);
+        let text = input.trim_ascii();
         match text.len() {
             44 => {
                 Self::from_base64(std::str::from_utf8(text).map_err(|_| KeyError::InvalidBase64)?)
@@ -266,8 +283,9 @@ impl DataKey {
         Secret32::from_slice(bytes).map(Self)
     }
 
-    /// Imports a key from standard, padded base64 (44 characters); surrounding whitespace is
-    /// ignored. The error never echoes the input.
+    /// Imports a key from standard, padded base64 (44 characters); ASCII whitespace around it
+    /// (spaces, tabs, line ends) is ignored. A key in hexadecimal is refused as such. The error
+    /// never echoes the input.
     pub fn from_base64(text: &str) -> Result<Self, KeyError> {
         Secret32::from_base64(text).map(Self)
     }
@@ -320,9 +338,11 @@ impl MasterKey {
         Secret32::from_slice(bytes).map(Self)
     }
 
-    /// Parses what a key program prints or a key file holds: exactly 32 raw bytes, or one line
-    /// of standard base64 (44 characters) or hexadecimal (64 digits), optionally followed by one
-    /// newline (`\n` or `\r\n`). The error says the length, never the bytes.
+    /// Parses what a key program prints or a key file holds: exactly 32 bytes are the raw key
+    /// (never trimmed: a raw key may end with a byte that reads as a space or a newline);
+    /// anything else is standard base64 (44 characters) or hexadecimal (64 digits) with ASCII
+    /// whitespace (spaces, tabs, line ends) around it ignored, as for a data key's base64. The
+    /// error says the length, never the bytes.
     pub fn from_encoded(input: &[u8]) -> Result<Self, KeyError> {
         Secret32::from_encoded(input).map(Self)
     }
@@ -373,18 +393,24 @@ mod tests {
     fn bad_inputs_are_typed_and_do_not_echo() {
         assert_eq!(
             DataKey::from_base64("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHg==").unwrap_err(),
-            KeyError::InvalidLength {
-                expected: 32,
-                actual: 31
-            }
+            KeyError::Base64Length { actual: 31 }
         );
         let err = DataKey::from_base64("not*base64*at*all").unwrap_err();
         assert_eq!(err, KeyError::InvalidBase64);
         assert!(!err.to_string().contains("base64*at"));
         assert!(matches!(
             DataKey::from_base64(&"A".repeat(10_000)),
-            Err(KeyError::InvalidLength { .. })
+            Err(KeyError::Base64Length { .. })
         ));
+        let hex: String = bytes().iter().map(|b| format!("{b:02x}")).collect();
+        let err = DataKey::from_base64(&format!("{hex}\n")).unwrap_err();
+        assert_eq!(err, KeyError::HexNotBase64);
+        assert!(
+            err.to_string()
+                .contains("hexadecimal (64 digits, 32 bytes)"),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("48"), "{err}");
         assert!(matches!(
             DataKey::from_bytes(&[0; 33]),
             Err(KeyError::InvalidLength { actual: 33, .. })
@@ -420,8 +446,8 @@ mod tests {
             KeyError::UnrecognizedEncoding { len: 33 }
         );
         assert_eq!(
-            MasterKey::from_encoded(format!("{B64} ").as_bytes()).unwrap_err(),
-            KeyError::UnrecognizedEncoding { len: 45 }
+            MasterKey::from_encoded(format!("{}  ", &B64[..42]).as_bytes()).unwrap_err(),
+            KeyError::UnrecognizedEncoding { len: 44 }
         );
         assert_eq!(
             MasterKey::from_encoded(&[b'z'; 64]).unwrap_err(),
@@ -430,6 +456,35 @@ mod tests {
         assert_eq!(
             MasterKey::from_encoded(&[b'*'; 44]).unwrap_err(),
             KeyError::InvalidBase64
+        );
+    }
+
+    #[test]
+    fn data_and_master_keys_accept_the_same_whitespace_and_raw_keys_are_never_trimmed() {
+        let raw = bytes();
+        let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+        let fp = MasterKey::from_bytes(&raw).unwrap().fingerprint();
+        let id = DataKey::from_bytes(&raw).unwrap().id();
+        for (before, after) in [("", " "), (" \t", "\r\n"), ("\n", "  \n\n"), ("", "\t")] {
+            let b64 = format!("{before}{B64}{after}");
+            assert_eq!(DataKey::from_base64(&b64).unwrap().id(), id, "{b64:?}");
+            for text in [b64, format!("{before}{hex}{after}")] {
+                let key = MasterKey::from_encoded(text.as_bytes()).unwrap();
+                assert_eq!(key.fingerprint(), fp, "{text:?}");
+            }
+        }
+        // A raw key whose first and last bytes read as whitespace: exactly 32 bytes are raw.
+        let mut spaced = [b'k'; 32];
+        spaced[0] = b'\n';
+        spaced[31] = b' ';
+        let key = MasterKey::from_encoded(&spaced).unwrap();
+        assert_eq!(key.expose_secret(), &spaced);
+        // A raw key with a newline added is not trimmed back to a raw key.
+        let mut line = spaced.to_vec();
+        line.push(b'\n');
+        assert_eq!(
+            MasterKey::from_encoded(&line).unwrap_err(),
+            KeyError::UnrecognizedEncoding { len: 33 }
         );
     }
 
@@ -489,18 +544,12 @@ mod tests {
         // Not base64 at all, but refused for its length: it is never decoded.
         assert_eq!(
             DataKey::from_base64(&"*".repeat(100)).unwrap_err(),
-            KeyError::InvalidLength {
-                expected: 32,
-                actual: 75
-            }
+            KeyError::Base64Length { actual: 75 }
         );
-        // 64 characters are still decoded (to 48 bytes).
+        // 64 characters are still decoded (to 48 bytes), unless they are hexadecimal.
         assert_eq!(
-            DataKey::from_base64(&"A".repeat(64)).unwrap_err(),
-            KeyError::InvalidLength {
-                expected: 32,
-                actual: 48
-            }
+            DataKey::from_base64(&"Q".repeat(64)).unwrap_err(),
+            KeyError::Base64Length { actual: 48 }
         );
         assert_eq!(
             DataKey::from_base64(&"*".repeat(64)).unwrap_err(),

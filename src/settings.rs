@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::provider::{
     DpapiProvider, ExecProvider, FileProvider, MasterKeyProvider, ProviderError,
@@ -19,14 +19,13 @@ const EXEC_ARGUMENTS: &str = "Security.MasterKey.Exec.Arguments";
 const EXEC_TIMEOUT: &str = "Security.MasterKey.Exec.TimeoutInSec";
 const PATH: &str = "Security.MasterKey.Path";
 const ALLOW_INSECURE: &str = crate::provider::ALLOW_INSECURE_PERMISSIONS_SETTING;
-/// Every key under this prefix must be one of the above: a misspelt master-key setting must not
-/// silently fall back to the OS default.
-const PREFIX: &str = "Security.MasterKey.";
+/// Every master-key setting; any other key under `Security.MasterKey` is refused (a misspelt
+/// setting must not silently select the OS default).
+const KNOWN: [&str; 5] = [EXEC, EXEC_ARGUMENTS, EXEC_TIMEOUT, PATH, ALLOW_INSECURE];
 /// Largest settings file read.
 const MAX_SETTINGS_LEN: u64 = 16 << 20;
 
-/// The master-key settings, as read from a RavenDB-style `settings.json` (flat keys) or built in
-/// code.
+/// The master-key settings, as read from a RavenDB-style `settings.json` or built in code.
 ///
 /// | key | value |
 /// |---|---|
@@ -37,10 +36,22 @@ const MAX_SETTINGS_LEN: u64 = 16 << 20;
 /// | `Security.MasterKey.AllowInsecurePermissions` | `true` to accept a `Path` file that group or others can read (secret volumes); default `false` |
 ///
 /// Neither `Exec` nor `Path`: the OS default ([`MasterKeySource::os_default`]). Both: an error,
-/// since an order of precedence between them has confused users of other systems. Keys outside
-/// `Security.MasterKey.*` are ignored; an unknown key inside it is an error (a misspelt setting
-/// must not silently select the OS default). An empty string or `null` counts as unset.
-/// Relative paths are kept as written (relative to the process's working directory).
+/// since an order of precedence between them has confused users of other systems.
+///
+/// Keys are read as RavenDB reads its `settings.json`: letter case is ignored (.NET
+/// configuration keys are case-insensitive, so `security.masterkey.path` is
+/// `Security.MasterKey.Path`), and nested objects are sections whose names are joined with `.`
+/// (`{"Security": {"MasterKey": {"Path": "/k"}}}` is `Security.MasterKey.Path`). A master-key
+/// setting must never be lost to a mistake and silently select the OS default, so these are
+/// errors:
+/// - an unknown key under `Security.MasterKey` (also written with `:` or `_` between the
+///   parts), with the known key it most resembles ("did you mean");
+/// - a master-key setting given twice, in any spelling or nesting;
+/// - a master-key setting whose value is `null` or `""` (remove it to unset it).
+///
+/// Keys outside `Security.MasterKey` are ignored. A leading UTF-8 byte-order mark is skipped.
+/// Relative paths are kept as written (relative to the process's working directory). Error
+/// messages never quote the file's content (a key file given by mistake stays secret).
 ///
 /// `Debug` shows the program and paths, never argument values (they may carry credentials).
 ///
@@ -115,7 +126,8 @@ impl MasterKeySettings {
         self
     }
 
-    /// Reads the settings from a `settings.json` file.
+    /// Reads the settings from a `settings.json` file (a leading UTF-8 byte-order mark is
+    /// skipped).
     pub fn from_json_file(path: impl AsRef<Path>) -> Result<Self, SettingsError> {
         let path = path.as_ref();
         let io_err = |source| SettingsError::Read {
@@ -134,40 +146,42 @@ impl MasterKeySettings {
                 "larger than 16 MiB",
             )));
         }
-        let map: Map<String, Value> =
-            serde_json::from_slice(&text).map_err(|source| SettingsError::Json {
-                path: Some(path.to_path_buf()),
-                source,
-            })?;
-        Self::from_map(&map)
+        let text = text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&text);
+        let members = serde_json::from_slice::<Members>(text)
+            .map_err(|e| SettingsError::json(Some(path), &e))?;
+        Self::from_members(members)
     }
 
-    /// Reads the settings from the text of a `settings.json`.
+    /// Reads the settings from the text of a `settings.json` (a leading byte-order mark is
+    /// skipped).
     pub fn from_json_str(json: &str) -> Result<Self, SettingsError> {
-        let map: Map<String, Value> = serde_json::from_str(json)
-            .map_err(|source| SettingsError::Json { path: None, source })?;
-        Self::from_map(&map)
+        let json = json.strip_prefix('\u{feff}').unwrap_or(json);
+        let members =
+            serde_json::from_str::<Members>(json).map_err(|e| SettingsError::json(None, &e))?;
+        Self::from_members(members)
     }
 
-    /// Reads the settings from an already parsed JSON object.
-    fn from_map(map: &Map<String, Value>) -> Result<Self, SettingsError> {
+    /// Reads the settings from the members of the settings object, nested sections flattened.
+    fn from_members(members: Members) -> Result<Self, SettingsError> {
         let mut settings = Self::default();
-        for (key, value) in map {
-            if value.is_null() {
+        let mut seen = Vec::new();
+        for (key, value) in members.flatten() {
+            let Some(known) = known_setting(&key)? else {
                 continue;
+            };
+            if seen.contains(&known) {
+                return Err(SettingsError::DuplicateSetting { key: known });
             }
-            match key.as_str() {
-                EXEC => settings.exec = non_empty_string(EXEC, value)?.map(PathBuf::from),
-                EXEC_ARGUMENTS => settings.exec_arguments = arguments(value)?,
-                EXEC_TIMEOUT => settings.exec_timeout = Some(timeout(value)?),
-                PATH => settings.path = non_empty_string(PATH, value)?.map(PathBuf::from),
-                ALLOW_INSECURE => settings.allow_insecure_permissions = boolean(value)?,
-                other if other.starts_with(PREFIX) => {
-                    return Err(SettingsError::UnknownSetting {
-                        key: other.to_string(),
-                    });
-                }
-                _ => {}
+            seen.push(known);
+            if value.is_null() || value.as_str() == Some("") {
+                return Err(SettingsError::EmptyValue { key: known });
+            }
+            match known {
+                EXEC => settings.exec = Some(PathBuf::from(string(EXEC, &value)?)),
+                EXEC_ARGUMENTS => settings.exec_arguments = arguments(&value)?,
+                EXEC_TIMEOUT => settings.exec_timeout = Some(timeout(&value)?),
+                PATH => settings.path = Some(PathBuf::from(string(PATH, &value)?)),
+                _ => settings.allow_insecure_permissions = boolean(&value)?,
             }
         }
         settings.source()?;
@@ -225,20 +239,161 @@ impl<'de> Deserialize<'de> for MasterKeySettings {
     /// Deserializes from a map of settings (the whole `settings.json` object), with the rules
     /// of [`MasterKeySettings::from_json_str`].
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let map = Map::<String, Value>::deserialize(deserializer)?;
-        Self::from_map(&map).map_err(serde::de::Error::custom)
+        let members = Members::deserialize(deserializer)?;
+        Self::from_members(members).map_err(serde::de::Error::custom)
     }
 }
 
-fn non_empty_string(key: &'static str, value: &Value) -> Result<Option<String>, SettingsError> {
-    match value {
-        Value::String(s) if s.is_empty() => Ok(None),
-        Value::String(s) => Ok(Some(s.clone())),
-        _ => Err(SettingsError::InvalidValue {
+/// The members of a JSON object in the order written, duplicates included (a JSON map would keep
+/// only the last of two equal keys, hiding a mistake).
+struct Members(Vec<(String, Node)>);
+
+/// A member's value: a nested section, or anything else.
+enum Node {
+    Section(Members),
+    Value(Value),
+}
+
+impl Members {
+    /// Every non-section value with its key, sections joined with `.` as RavenDB does
+    /// (`{"Security":{"MasterKey":{"Path":..}}}` is `Security.MasterKey.Path`).
+    fn flatten(self) -> Vec<(String, Value)> {
+        let mut out = Vec::new();
+        self.flatten_into("", &mut out);
+        out
+    }
+
+    fn flatten_into(self, prefix: &str, out: &mut Vec<(String, Value)>) {
+        for (key, node) in self.0 {
+            let key = if prefix.is_empty() {
+                key
+            } else {
+                format!("{prefix}.{key}")
+            };
+            match node {
+                Node::Section(members) => members.flatten_into(&key, out),
+                Node::Value(value) => out.push((key, value)),
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Members {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(MembersVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for Node {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(NodeVisitor)
+    }
+}
+
+/// Builds a [`Node`]: objects as sections (their duplicates kept), all else as a [`Value`].
+struct NodeVisitor;
+
+impl<'de> serde::de::Visitor<'de> for NodeVisitor {
+    type Value = Node;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Node, E> {
+        Ok(Node::Value(Value::Bool(v)))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Node, E> {
+        Ok(Node::Value(Value::from(v)))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Node, E> {
+        Ok(Node::Value(Value::from(v)))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Node, E> {
+        Ok(Node::Value(Value::from(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Node, E> {
+        Ok(Node::Value(Value::from(v)))
+    }
+    fn visit_unit<E>(self) -> Result<Node, E> {
+        Ok(Node::Value(Value::Null))
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<Value>()? {
+            items.push(item);
+        }
+        Ok(Node::Value(Value::Array(items)))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Node, A::Error> {
+        MembersVisitor.visit_map(map).map(Node::Section)
+    }
+}
+
+/// Builds [`Members`] from a JSON object.
+struct MembersVisitor;
+
+impl<'de> serde::de::Visitor<'de> for MembersVisitor {
+    type Value = Members;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Members, A::Error> {
+        let mut members = Vec::new();
+        while let Some(key) = map.next_key::<String>()? {
+            members.push((key, map.next_value::<Node>()?));
+        }
+        Ok(Members(members))
+    }
+}
+
+/// The known master-key setting `key` names (letter case ignored, as .NET configuration keys
+/// are); `None` for a key outside `Security.MasterKey`; an error for any other key inside it.
+fn known_setting(key: &str) -> Result<Option<&'static str>, SettingsError> {
+    if let Some(known) = KNOWN.iter().find(|k| k.eq_ignore_ascii_case(key)) {
+        return Ok(Some(known));
+    }
+    let folded = key.to_ascii_lowercase().replace([':', '_'], ".");
+    if !folded.starts_with("security.masterkey") {
+        return Ok(None);
+    }
+    let suggestion = KNOWN
+        .iter()
+        .min_by_key(|k| edit_distance(&k.to_ascii_lowercase(), &folded))
+        .copied()
+        .unwrap_or(PATH);
+    Err(SettingsError::UnknownSetting {
+        key: key.to_string(),
+        suggestion,
+    })
+}
+
+/// Levenshtein distance between `a` and `b`, by characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (diagonal + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            diagonal = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
+fn string(key: &'static str, value: &Value) -> Result<String, SettingsError> {
+    value
+        .as_str()
+        .map(str::to_string)
+        .ok_or(SettingsError::InvalidValue {
             key,
             expected: "a string",
-        }),
-    }
+        })
 }
 
 fn arguments(value: &Value) -> Result<Vec<String>, SettingsError> {
@@ -397,13 +552,18 @@ pub enum SettingsError {
         /// The operating system's error.
         source: std::io::Error,
     },
-    /// The settings are not a JSON object.
-    #[error("{}invalid settings JSON: {source}", path.as_ref().map(|p| format!("{}: ", p.display())).unwrap_or_default())]
+    /// The settings are not a JSON object. The message gives the position only, never the
+    /// parser's text: a file given by mistake (a key file) must not be quoted.
+    #[error("{}{problem} at line {line} column {column}", path.as_ref().map(|p| format!("{}: ", p.display())).unwrap_or_default())]
     Json {
         /// The settings file, if read from one.
         path: Option<PathBuf>,
-        /// The parser's error.
-        source: serde_json::Error,
+        /// What is wrong: not JSON, not an object, or cut short.
+        problem: &'static str,
+        /// The line of the problem (1-based).
+        line: usize,
+        /// The column of the problem (1-based).
+        column: usize,
     },
     /// Both `Security.MasterKey.Exec` and `Security.MasterKey.Path` are set.
     #[error(
@@ -425,17 +585,50 @@ pub enum SettingsError {
         /// What it must be.
         expected: &'static str,
     },
-    /// An unknown `Security.MasterKey.*` setting (probably misspelt).
+    /// An unknown setting under `Security.MasterKey` (probably misspelt).
     #[error(
-        "unknown master-key setting {key}; known: Security.MasterKey.Exec, \
-         Security.MasterKey.Exec.Arguments, Security.MasterKey.Exec.TimeoutInSec, \
-         Security.MasterKey.Path, Security.MasterKey.AllowInsecurePermissions"
+        "unknown master-key setting {}; did you mean {suggestion}? (known: \
+         Security.MasterKey.Exec, Security.MasterKey.Exec.Arguments, \
+         Security.MasterKey.Exec.TimeoutInSec, Security.MasterKey.Path, \
+         Security.MasterKey.AllowInsecurePermissions)",
+        key.escape_debug()
     )]
     UnknownSetting {
-        /// The setting.
+        /// The setting, as written (nested sections joined with `.`).
         key: String,
+        /// The known setting closest to it.
+        suggestion: &'static str,
+    },
+    /// A master-key setting given twice (in any letter case or nesting).
+    #[error("{key} is given more than once (letter case and nesting aside); give it once")]
+    DuplicateSetting {
+        /// The setting.
+        key: &'static str,
+    },
+    /// A master-key setting that is `null` or an empty string.
+    #[error("{key} is empty or null; give a value, or remove the setting")]
+    EmptyValue {
+        /// The setting.
+        key: &'static str,
     },
     /// The selected provider cannot be constructed (e.g. DPAPI off Windows, `HOME` unset).
     #[error(transparent)]
     Provider(#[from] ProviderError),
+}
+
+impl SettingsError {
+    fn json(path: Option<&Path>, error: &serde_json::Error) -> Self {
+        use serde_json::error::Category;
+        let problem = match error.classify() {
+            Category::Data => "the settings are not a JSON object",
+            Category::Eof => "the settings JSON ends early",
+            Category::Syntax | Category::Io => "the settings are not valid JSON",
+        };
+        SettingsError::Json {
+            path: path.map(Path::to_path_buf),
+            problem,
+            line: error.line(),
+            column: error.column(),
+        }
+    }
 }

@@ -612,3 +612,265 @@ fn every_command_has_help_with_an_example() {
         .code(2)
         .stderr(predicate::str::contains("Usage: strongbox"));
 }
+
+#[test]
+fn a_key_pasted_where_a_path_belongs_is_never_printed_back() {
+    let env = Env::new();
+    let db = env.mkdir("db");
+    let hex: String = base64::engine::general_purpose::STANDARD
+        .decode(KEY_A)
+        .unwrap()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let key_file = env.key_file("k.b64", KEY_A);
+    for key in [KEY_A, KEY_A.trim_end_matches('='), hex.as_str()] {
+        let failures = [
+            env.cmd().args(["encrypt", "--key-file", key, "x"]).run(),
+            env.cmd()
+                .arg(format!("--master-key-path={key}"))
+                .args(["key", "get"])
+                .arg(&db)
+                .run(),
+            env.cmd()
+                .args(["--master-key-exec", key, "key", "get"])
+                .arg(&db)
+                .run(),
+            env.cmd()
+                .args(["key", "rotate", "--to-master-key-path", key])
+                .arg(&db)
+                .run(),
+            env.cmd()
+                .args(["key", "rotate", "--to-master-key-exec", &format!("./{key}")])
+                .arg(&db)
+                .run(),
+            env.cmd()
+                .args(["--settings"])
+                .arg(&key_file)
+                .args(["key", "get"])
+                .arg(&db)
+                .run(),
+        ];
+        for assert in failures {
+            let line = assert_failure(assert);
+            assert!(!line.contains(key), "{line}");
+            assert!(!line.contains(&key[..16]), "{line}");
+        }
+        // Status lines too: a key file named after a key.
+        let (db2, _) = env.init_db(&format!("db-{}", key.len()));
+        let out = env
+            .cmd()
+            .args(["key", "get"])
+            .arg(&db2)
+            .args(["-o", key])
+            .run()
+            .success();
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(stderr.contains("reads as a key, not shown"), "{stderr}");
+        assert!(!stderr.contains(&key[..16]), "{stderr}");
+        // clap's "unrecognized subcommand" and "unexpected argument" quote the argument.
+        for args in [
+            vec![key],
+            vec!["key", "get", "db", key],
+            vec!["master-key", "generate", "a", key],
+        ] {
+            let stderr = assert_usage(env.cmd().args(&args).run());
+            assert!(!stderr.contains(&key[..16]), "{args:?}: {stderr}");
+            assert!(stderr.contains("reads as a key, not shown"), "{stderr}");
+        }
+    }
+}
+
+#[test]
+fn key_get_o_writes_a_new_owner_only_key_file_and_never_replaces_one() {
+    let env = Env::new();
+    let (db, key) = env.init_db("db");
+    let out = env.path("db1.key");
+    env.cmd()
+        .args(["key", "get"])
+        .arg(&db)
+        .arg("-o")
+        .arg(&out)
+        .run()
+        .success()
+        .stdout("");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), format!("{key}\n"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&out).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // An existing file is never replaced, whatever it holds.
+    std::fs::write(&out, "precious").unwrap();
+    let line = assert_failure(
+        env.cmd()
+            .args(["key", "get"])
+            .arg(&db)
+            .arg("--output")
+            .arg(&out)
+            .run(),
+    );
+    assert!(line.contains("refusing to overwrite"), "{line}");
+    assert!(!line.contains(&key[..12]), "{line}");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "precious");
+    // The file it wrote is a data-key file as `--key-file` reads it.
+    let written = env.path("again.key");
+    env.cmd()
+        .args(["key", "get"])
+        .arg(&db)
+        .arg("-o")
+        .arg(&written)
+        .run()
+        .success();
+    env.cmd()
+        .args(["encrypt", "--key-file"])
+        .arg(&written)
+        .arg("-o")
+        .arg(env.path("x.sbx"))
+        .write_stdin("data")
+        .run()
+        .success();
+    let help = env.cmd().args(["key", "get", "--help"]).run().success();
+    let help = String::from_utf8_lossy(&help.get_output().stdout).into_owned();
+    assert!(!help.contains("chmod"), "{help}");
+    assert!(help.contains("-o db1.key"), "{help}");
+}
+
+#[test]
+fn a_data_key_in_hex_is_named_as_such() {
+    let env = Env::new();
+    let hex: String = base64::engine::general_purpose::STANDARD
+        .decode(KEY_A)
+        .unwrap()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let key_file = env.key_file("hex.key", &hex);
+    let line = assert_failure(
+        env.cmd()
+            .args(["encrypt", "--key-file"])
+            .arg(&key_file)
+            .write_stdin("data")
+            .run(),
+    );
+    assert!(line.contains("hexadecimal (64 digits, 32 bytes)"), "{line}");
+    assert!(line.contains("base64"), "{line}");
+    assert!(!line.contains("48 bytes"), "{line}");
+    assert!(!line.contains(&hex[..16]), "{line}");
+    // 32 raw bytes where base64 belongs.
+    let raw = env.path("raw.key");
+    write_private(&raw, &[0xf0; 32]);
+    let line = assert_failure(
+        env.cmd()
+            .args(["encrypt", "--key-file"])
+            .arg(&raw)
+            .write_stdin("data")
+            .run(),
+    );
+    assert!(line.contains("32 bytes that are not text"), "{line}");
+}
+
+#[test]
+fn data_key_and_master_key_files_accept_the_same_whitespace() {
+    let env = Env::new();
+    let raw: Vec<u8> = (0..32u8)
+        .map(|i| i.wrapping_mul(29).wrapping_add(3))
+        .collect();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&raw);
+    let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+    let db = env.mkdir("db");
+    let raw_file = env.path("master.raw");
+    write_private(&raw_file, &raw);
+    env.cmd()
+        .arg("--master-key-path")
+        .arg(&raw_file)
+        .args(["key", "init"])
+        .arg(&db)
+        .run()
+        .success();
+    let get = |master: &std::path::Path| {
+        let out = env
+            .cmd()
+            .arg("--master-key-path")
+            .arg(master)
+            .args(["key", "get"])
+            .arg(&db)
+            .run()
+            .success();
+        String::from_utf8(out.get_output().stdout.clone()).unwrap()
+    };
+    let data_key = get(&raw_file);
+    for (i, padded) in [
+        format!("{b64}  \n"),
+        format!("\t{hex}\r\n"),
+        format!(" {b64}\n\n"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let master = env.path(&format!("master{i}.txt"));
+        write_private(&master, padded.as_bytes());
+        assert_eq!(get(&master), data_key, "{padded:?}");
+        // The same whitespace around a data key.
+        let data_file = env.path(&format!("data{i}.key"));
+        let around = padded.replace(b64.as_str(), "").replace(hex.as_str(), "");
+        write_private(
+            &data_file,
+            format!("{}{}{}", &around[..1], data_key.trim(), &around[1..]).as_bytes(),
+        );
+        env.cmd()
+            .args(["encrypt", "--key-file"])
+            .arg(&data_file)
+            .arg("-o")
+            .arg(env.path(&format!("x{i}.sbx")))
+            .write_stdin("data")
+            .run()
+            .success();
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_raw_master_key_ending_in_a_space_is_not_trimmed() {
+    let env = Env::new();
+    let mut raw: Vec<u8> = (0..32u8)
+        .map(|i| i.wrapping_mul(13).wrapping_add(1))
+        .collect();
+    raw[0] = b'\n';
+    raw[31] = b' ';
+    let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+    let raw_file = env.path("master.raw");
+    write_private(&raw_file, &raw);
+    let hex_file = env.path("master.hex");
+    write_private(&hex_file, format!("{hex}\n").as_bytes());
+    let db = env.mkdir("db");
+    env.cmd()
+        .arg("--master-key-path")
+        .arg(&raw_file)
+        .args(["key", "init"])
+        .arg(&db)
+        .run()
+        .success();
+    // The hex form of the same 32 bytes opens it: the raw file was read whole.
+    env.cmd()
+        .arg("--master-key-path")
+        .arg(&hex_file)
+        .args(["key", "get"])
+        .arg(&db)
+        .run()
+        .success();
+    // With a newline added, the raw key is refused, not shortened.
+    let mut line = raw.clone();
+    line.push(b'\n');
+    write_private(&raw_file, &line);
+    let line = assert_failure(
+        env.cmd()
+            .arg("--master-key-path")
+            .arg(&raw_file)
+            .args(["key", "get"])
+            .arg(&db)
+            .run(),
+    );
+    assert!(line.contains("33 bytes"), "{line}");
+}

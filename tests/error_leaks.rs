@@ -208,6 +208,35 @@ fn provider_errors() {
             "exec-timeout-after-key",
             format!("printf '{b64}'; sleep 30"),
         ),
+        // The key, or the token it used, logged to stderr as well.
+        (
+            "exec-logs-raw-key-and-fails",
+            format!(
+                "printf '{0}'; printf 'got {0} from vault\\n' >&2; exit 3",
+                common::printf_octal(MASTER)
+            ),
+        ),
+        (
+            "exec-logs-key-encodings-and-fails",
+            format!(
+                "printf '{hex}'; echo \"b64={b64} hex={hex} HEX={}\" >&2; exit 3",
+                hex.to_uppercase()
+            ),
+        ),
+        (
+            "exec-logs-other-keys-and-fails",
+            format!(
+                "echo \"{} {} {}\" >&2; printf '{}' >&2; exit 3",
+                base64::engine::general_purpose::STANDARD.encode(OTHER_MASTER),
+                common::hex(DATA),
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(PROVIDED),
+                common::printf_octal(DATA)
+            ),
+        ),
+        (
+            "exec-logs-key-and-times-out",
+            format!("printf '{b64}'; echo \"key {b64}\" >&2; sleep 30"),
+        ),
     ] {
         let program = common::script(dir.path(), &format!("{name}.sh"), &body);
         let provider = strongbox::ExecProvider::new(program)

@@ -110,15 +110,21 @@ fn stdout_closed_early() {
 }
 
 #[test]
-fn right_length_with_a_trailing_space_is_refused_without_echoing_it() {
+fn whitespace_around_a_text_key_is_ignored_but_never_inside_its_length() {
     let hexkey = hex(&key_bytes());
+    // Whitespace around base64 or hex is ignored, as in key files.
     for printed in [
         format!("{KEY_B64} "),
         format!("{KEY_B64} \n"),
         format!(" {KEY_B64}"),
         format!("{hexkey} "),
         format!("{hexkey}\t\n"),
-        // The right total length, with the space inside the key's length.
+    ] {
+        let (result, _) = run(&format!("printf '{printed}'"), Duration::from_secs(10));
+        assert!(result.is_ok(), "{printed:?}: {result:?}");
+    }
+    // The right total length, with a space inside the key's length.
+    for printed in [
         format!("{} ", &KEY_B64[..43]),
         format!("{} ", &hexkey[..63]),
     ] {

@@ -127,12 +127,12 @@ mod exec {
         assert!(err.to_string().contains("exited with status 1"), "{err}");
         assert!(err.to_string().contains("vault is sealed"), "{err}");
 
-        let (_dir, result) = run("head -c 100000 /dev/zero | tr '\\0' e >&2; exit 7");
+        let (_dir, result) = run("yes 'vault sealed' | head -c 100000 >&2; exit 7");
         match result.unwrap_err() {
             ProviderError::ExecFailed { code, stderr, .. } => {
                 assert_eq!(code, Some(7));
                 assert!(stderr.len() < 1000, "{}", stderr.len());
-                assert!(stderr.starts_with("eeee"));
+                assert!(stderr.starts_with("vault sealed\nvault sealed"), "{stderr}");
             }
             other => panic!("{other:?}"),
         }

@@ -96,7 +96,7 @@ fn neither_set_is_the_os_default() {
     for json in [
         "{}",
         r#"{"ServerUrl": "x"}"#,
-        r#"{"Security.MasterKey.Exec": "", "Security.MasterKey.Path": null}"#,
+        r#"{"Security": {"Certificate": {"Path": "c.pfx"}}, "SecurityMasterKey": 1}"#,
     ] {
         assert_eq!(
             source(json).unwrap(),
@@ -252,4 +252,149 @@ fn debug_never_shows_arguments() {
     assert!(text.contains("2 redacted"), "{text}");
     let provider = settings.provider().unwrap();
     assert!(!format!("{provider:?}").contains("s3cr3t"));
+}
+
+#[test]
+fn letter_case_and_nested_sections_are_honoured_as_ravendb_does() {
+    let path = MasterKeySource::File {
+        path: "/k".into(),
+        allow_insecure_permissions: false,
+    };
+    for json in [
+        r#"{"Security.Masterkey.Path": "/k"}"#,
+        r#"{"security.masterkey.path": "/k"}"#,
+        r#"{"Security": {"MasterKey": {"Path": "/k"}}}"#,
+        r#"{"security": {"masterKey.path": "/k"}}"#,
+        r#"{"Security.MasterKey": {"Path": "/k"}, "Security": {"Other": 1}}"#,
+    ] {
+        assert_eq!(source(json).unwrap(), path, "{json}");
+    }
+    let nested = source(
+        r#"{"Security": {"MasterKey": {"Exec": "/bin/key",
+            "exec": {"Arguments": ["a"], "TimeoutInSec": 9}}}}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        exec_parts(nested),
+        (
+            "/bin/key".into(),
+            vec!["a".to_string()],
+            Duration::from_secs(9)
+        )
+    );
+}
+
+#[test]
+fn master_key_settings_never_fall_back_to_the_os_default() {
+    for (json, key) in [
+        (
+            r#"{"Security.MasterKey.Path": "/k", "Security.MasterKey.Path": null}"#,
+            "Security.MasterKey.Path",
+        ),
+        (
+            r#"{"Security.MasterKey.Path": "/k", "security.masterkey.path": ""}"#,
+            "Security.MasterKey.Path",
+        ),
+        (
+            r#"{"Security.MasterKey.Path": "/k", "Security": {"MasterKey": {"Path": "/j"}}}"#,
+            "Security.MasterKey.Path",
+        ),
+        (
+            r#"{"Security": {"MasterKey": {"Exec": "/a"}}, "Security": {"MasterKey": {"Exec": "/a"}}}"#,
+            "Security.MasterKey.Exec",
+        ),
+    ] {
+        match source(json) {
+            Err(SettingsError::DuplicateSetting { key: got }) => assert_eq!(got, key, "{json}"),
+            other => panic!("{json}: {other:?}"),
+        }
+    }
+    for json in [
+        r#"{"Security.MasterKey.Path": null}"#,
+        r#"{"Security.MasterKey.Path": ""}"#,
+        r#"{"Security.MasterKey.Exec": ""}"#,
+        r#"{"Security": {"MasterKey": {"Exec": null}}}"#,
+        r#"{"Security.MasterKey.Exec": "/k", "Security.MasterKey.Exec.Arguments": ""}"#,
+    ] {
+        let err = source(json).unwrap_err();
+        assert!(
+            matches!(err, SettingsError::EmptyValue { .. }),
+            "{json}: {err:?}"
+        );
+        assert!(err.to_string().contains("empty or null"), "{err}");
+    }
+    for (json, suggestion) in [
+        (
+            r#"{"Security.MasterKey.Pth": "/k"}"#,
+            "Security.MasterKey.Path",
+        ),
+        (
+            r#"{"Security:MasterKey:Path": "/k"}"#,
+            "Security.MasterKey.Path",
+        ),
+        (
+            r#"{"Security": {"MasterKey": {"Exec": {"Timeout": 3}}}}"#,
+            "Security.MasterKey.Exec.TimeoutInSec",
+        ),
+        (
+            r#"{"Security.MasterKey.Paths": "/k"}"#,
+            "Security.MasterKey.Path",
+        ),
+        (
+            r#"{"Security.MasterKey": {"exec.timeout": 3}}"#,
+            "Security.MasterKey.Exec.TimeoutInSec",
+        ),
+        (
+            r#"{"Security_MasterKey_Exec": "/k"}"#,
+            "Security.MasterKey.Exec",
+        ),
+    ] {
+        match source(json) {
+            Err(
+                err @ SettingsError::UnknownSetting {
+                    suggestion: got, ..
+                },
+            ) => {
+                assert_eq!(got, suggestion, "{json}");
+                assert!(
+                    err.to_string()
+                        .contains(&format!("did you mean {suggestion}?")),
+                    "{err}"
+                );
+            }
+            other => panic!("{json}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_byte_order_mark_is_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("settings.json");
+    std::fs::write(&path, b"\xEF\xBB\xBF{\"Security.MasterKey.Path\": \"/k\"}").unwrap();
+    let settings = MasterKeySettings::from_json_file(&path).unwrap();
+    assert_eq!(settings, MasterKeySettings::path("/k"));
+    let text = "\u{feff}{\"Security.MasterKey.Path\": \"/k\"}";
+    assert_eq!(MasterKeySettings::from_json_str(text).unwrap(), settings);
+    assert_eq!(
+        serde_json::from_str::<MasterKeySettings>(&text[3..]).unwrap(),
+        settings
+    );
+}
+
+#[test]
+fn json_errors_never_quote_the_content() {
+    let secret = "c2VjcmV0LWtleS1tYXRlcmlhbC0zMi1ieXRlcyEhISE=";
+    for text in [
+        format!("\"{secret}\""),
+        secret.to_string(),
+        format!("[\"{secret}\"]"),
+        format!("{{\"a\": \"{secret}"),
+    ] {
+        let err = MasterKeySettings::from_json_str(&text).unwrap_err();
+        let shown = format!("{err} {err:?}");
+        assert!(matches!(err, SettingsError::Json { .. }), "{shown}");
+        assert!(!shown.contains(secret), "{shown}");
+        assert!(!shown.contains("c2VjcmV0"), "{shown}");
+    }
 }

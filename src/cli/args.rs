@@ -162,14 +162,20 @@ Example:
         dir: PathBuf,
     },
 
-    /// Print the database key of DIR as base64 on stdout (one line; keep it secret).
+    /// Print the database key of DIR as base64 (one line; keep it secret), on stdout or into a
+    /// new owner-only file.
     #[command(after_help = "\
 Example (before a Windows password reset or a master-key change):
-  strongbox key get /var/lib/db1 > db1.key && chmod 600 db1.key")]
+  strongbox key get /var/lib/db1 -o db1.key    # a new file, owner-only (0600) from the start
+
+-o never replaces an existing file.")]
     Get {
         /// The database directory.
         #[arg(value_name = "DIR")]
         dir: PathBuf,
+        /// Write the key to this new file (owner-only; refused if it exists) instead of stdout.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
     },
 
     /// Read a base64 database key from stdin and store it in DIR under the master key.

@@ -102,10 +102,23 @@ pub fn read_key_text(reader: impl Read) -> io::Result<SecretString> {
     if bytes.len() as u64 > MAX_KEY_TEXT {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
-            format!("more than {MAX_KEY_TEXT} bytes: this is not a base64 key"),
+            format!(
+                "more than {MAX_KEY_TEXT} bytes; a data key is one line of base64 (44 characters)"
+            ),
         ));
     }
-    let text = std::str::from_utf8(&bytes)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "the key is not valid base64"))?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| {
+        let what = if bytes.len() == 32 {
+            "it holds 32 bytes that are not text (a raw key?)"
+        } else {
+            "it is not text"
+        };
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "{what}; a data key is one line of base64 (44 characters, as `key get` prints it)"
+            ),
+        )
+    })?;
     Ok(SecretString::from(text))
 }

@@ -16,7 +16,7 @@ use super::master_key::MasterKeyChoice;
 pub fn key(ctx: &Ctx, command: KeyCommand) -> CliResult {
     match command {
         KeyCommand::Init { dir } => init(ctx, &dir),
-        KeyCommand::Get { dir } => get(ctx, &dir),
+        KeyCommand::Get { dir, output } => get(ctx, &dir, output.as_deref()),
         KeyCommand::Put {
             dir,
             overwrite,
@@ -45,17 +45,28 @@ fn init(ctx: &Ctx, dir: &Path) -> CliResult {
     Ok(())
 }
 
-fn get(ctx: &Ctx, dir: &Path) -> CliResult {
+fn get(ctx: &Ctx, dir: &Path, output: Option<&Path>) -> CliResult {
     let store = DatabaseKeyStore::new(ctx.provider()?);
     let key = store.export_base64(dir).context(|| "key get")?;
+    let mut line = zeroize::Zeroizing::new(String::with_capacity(45));
+    line.push_str(key.expose_secret());
+    line.push('\n');
+    if let Some(path) = output {
+        let what = || format!("key get -o {}", path.display());
+        write_new_secret_file(path, line.as_bytes(), "a key file", what)?;
+        ctx.note(format_args!(
+            "wrote the database key of {} to {} (owner-only); it is the plaintext secret: \
+             anyone who has it can read this database and its backups",
+            dir.display(),
+            path.display()
+        ));
+        return Ok(());
+    }
     // Always shown, even with --quiet: the operator must know a secret is now in the clear.
     eprintln_safe(
         "warning: the database key below is the plaintext secret: anyone who has it can read \
          this database and its backups; keep it offline, and delete any copy after `key put`",
     );
-    let mut line = zeroize::Zeroizing::new(String::with_capacity(45));
-    line.push_str(key.expose_secret());
-    line.push('\n');
     let mut out = io::stdout().lock();
     out.write_all(line.as_bytes())
         .and_then(|()| out.flush())
@@ -126,44 +137,54 @@ pub fn master_key(ctx: &Ctx, command: MasterKeyCommand) -> CliResult {
 /// Writes 32 random bytes (the form the home-file key and key scripts use) to a new file.
 fn generate(ctx: &Ctx, path: &Path) -> CliResult {
     let what = || format!("master-key generate {}", path.display());
-    if std::fs::symlink_metadata(path).is_ok() {
-        return Err(CliError::fail(format!(
-            "{}: the file exists; refusing to overwrite a master key (every key it protects \
-             would be lost)",
-            what()
-        )));
-    }
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
     let key = MasterKey::generate().context(what)?;
-    // `tempfile` creates the file exclusively, owner-only (0600 on Unix).
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".strongbox-master-key.")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .context(what)?;
-    tmp.write_all(key.expose_secret()).context(what)?;
-    tmp.as_file().sync_all().context(what)?;
-    // Never replaces a file that appeared meanwhile.
-    match tmp.persist_noclobber(path) {
-        Ok(_) => {}
-        Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => {
-            return Err(CliError::fail(format!(
-                "{}: the file exists; refusing to overwrite a master key",
-                what()
-            )));
-        }
-        Err(e) => return Err(e.error).context(what),
-    }
-    sync_dir(dir).context(what)?;
+    write_new_secret_file(path, key.expose_secret(), "a master key", what)?;
     ctx.note(format_args!(
         "wrote master key {} to {} (owner-only); back it up: every key it protects is lost with it",
         key.fingerprint(),
         path.display()
     ));
     Ok(())
+}
+
+/// Writes `contents` to the new file `path`, owner-only (0600 on Unix) from its first byte and
+/// complete or absent: a temporary file in the same directory is written, synced and linked
+/// into place without replacing anything. An existing `path` (`kind`, e.g. "a key file") is
+/// never overwritten.
+fn write_new_secret_file<D: std::fmt::Display>(
+    path: &Path,
+    contents: &[u8],
+    kind: &str,
+    what: impl Fn() -> D,
+) -> CliResult {
+    let exists = || {
+        CliError::fail(format!(
+            "{}: the file exists; refusing to overwrite {kind}",
+            what()
+        ))
+    };
+    if std::fs::symlink_metadata(path).is_ok() {
+        return Err(exists());
+    }
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    // `tempfile` creates the file exclusively, owner-only (0600 on Unix).
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".strongbox-secret.")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .context(&what)?;
+    tmp.write_all(contents).context(&what)?;
+    tmp.as_file().sync_all().context(&what)?;
+    // Never replaces a file that appeared meanwhile.
+    match tmp.persist_noclobber(path) {
+        Ok(_) => {}
+        Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => return Err(exists()),
+        Err(e) => return Err(e.error).context(&what),
+    }
+    sync_dir(dir).context(what)
 }
 
 /// Makes a rename in `dir` durable (no-op where directories cannot be synced).

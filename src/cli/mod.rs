@@ -25,37 +25,51 @@ mod master_key;
 mod progress;
 
 use args::{Cli, Command};
-use error::{CliError, CliResult, one_line};
+use error::{CliError, CliResult, Redactions, one_line};
 use master_key::MasterKeyChoice;
 
 /// Parses the command line, runs the command and turns the outcome into an exit status:
-/// 0 success, 2 usage error (clap's message), 1 any other failure (one `error:` line).
+/// 0 success, 2 usage error (clap's message), 1 any other failure (one `error:` line). No
+/// message shows an argument that reads as a key ([`Redactions`]).
 pub fn main() -> ExitCode {
+    let redactions = Redactions::from_args(std::env::args_os());
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         // `--help` and `--version` exit 0, usage errors 2.
-        Err(err) => err.exit(),
+        Err(err) => return usage_error(&err, &redactions),
     };
-    match run(cli) {
+    match run(cli, &redactions) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(CliError::Usage(err)) => err.exit(),
+        Err(CliError::Usage(err)) => usage_error(&err, &redactions),
         Err(CliError::Failure(message)) => {
             let mut stderr = io::stderr().lock();
-            let _ = writeln!(stderr, "error: {}", one_line(&message));
+            let _ = writeln!(stderr, "error: {}", redactions.apply(&one_line(&message)));
             ExitCode::FAILURE
         }
     }
 }
 
+/// Prints clap's message as clap would (colours included), or plain and redacted when an
+/// argument reads as a key; returns clap's exit status.
+fn usage_error(err: &clap::Error, redactions: &Redactions) -> ExitCode {
+    if !err.use_stderr() || !redactions.any() {
+        err.exit();
+    }
+    let mut stderr = io::stderr().lock();
+    let _ = write!(stderr, "{}", redactions.apply(&err.render().to_string()));
+    ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(2))
+}
+
 /// What every command may need: the master-key choice (its provider built once, on first use)
 /// and the global flags.
-pub struct Context {
+pub struct Context<'a> {
     master: MasterKeyChoice,
     provider: OnceLock<Arc<dyn MasterKeyProvider>>,
     quiet: bool,
+    redactions: &'a Redactions,
 }
 
-impl Context {
+impl Context<'_> {
     /// The selected master-key provider.
     pub fn provider(&self) -> CliResult<Arc<dyn MasterKeyProvider>> {
         if let Some(provider) = self.provider.get() {
@@ -76,20 +90,25 @@ impl Context {
             .unwrap_or_else(|| std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN))
     }
 
-    /// A status line on stderr (not with `--quiet`).
+    /// A status line on stderr (not with `--quiet`), without any argument that reads as a key.
     pub fn note(&self, message: fmt::Arguments<'_>) {
         if !self.quiet {
             let mut stderr = io::stderr().lock();
-            let _ = writeln!(stderr, "strongbox: {message}");
+            let _ = writeln!(
+                stderr,
+                "strongbox: {}",
+                self.redactions.apply(&message.to_string())
+            );
         }
     }
 }
 
-fn run(cli: Cli) -> CliResult {
+fn run(cli: Cli, redactions: &Redactions) -> CliResult {
     let ctx = Context {
         master: MasterKeyChoice::from_global(&cli.master),
         provider: OnceLock::new(),
         quiet: cli.quiet,
+        redactions,
     };
     match cli.command {
         Command::Key(command) => keys::key(&ctx, command),

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
 
 use super::{LazyKey, MasterKeyProvider, Protection, ProviderError};
-use crate::key::{KeyError, MasterKey};
+use crate::key::{KEY_LEN, KeyError, MasterKey};
 
 /// Most bytes of standard output kept; a key is at most 66 bytes (64 hex digits and `\r\n`).
 const STDOUT_CAP: usize = 4096;
@@ -27,11 +27,16 @@ const PIPE_GRACE: Duration = Duration::from_millis(500);
 /// `Security.MasterKey.Exec` setting.
 ///
 /// The program is run directly (never through a shell) with the given arguments, an empty
-/// standard input and the process's environment. It must print exactly 32 raw bytes, or one line
-/// of standard base64 (44 characters) or hexadecimal (64 digits) with an optional trailing
-/// newline, and exit with status 0 within the timeout ([`ExecProvider::DEFAULT_TIMEOUT`], 30 s);
+/// standard input and the process's environment. It must print exactly 32 raw bytes, or standard
+/// base64 (44 characters) or hexadecimal (64 digits) with ASCII whitespace around it
+/// (`docs/KEYBLOB.md`, "Key text"), and exit with status 0 within the timeout ([`ExecProvider::DEFAULT_TIMEOUT`], 30 s);
 /// otherwise it is killed and the error says so. It runs once, on first use; the key is kept
 /// in memory (zeroized on drop) for the provider's lifetime.
+///
+/// On Unix the program runs in a process group of its own, and everything in that group (the
+/// programs it started too) is killed with it: on timeout, when its output stays held open, and
+/// when the embedding process calls [`ExecProvider::kill_running_programs`] (on its way out after
+/// SIGINT or SIGTERM, say).
 ///
 /// `Debug` shows the program, the number of arguments (arguments may carry credentials, so
 /// not their values), the timeout and the key's fingerprint once loaded.
@@ -94,31 +99,49 @@ impl ExecProvider {
         self.timeout
     }
 
-    fn run(&self) -> Result<MasterKey, ProviderError> {
-        let program = || self.program.clone();
-        let io_err = |source| ProviderError::ExecIo {
-            program: program(),
-            source,
-        };
+    /// Kills the process group of every key program running now, in any provider of this
+    /// process (SIGKILL to the whole group). For a process that is about to exit on a signal:
+    /// call it from an ordinary thread (it takes a lock, so not from an async signal handler).
+    /// A no-op where process groups do not exist (Windows).
+    pub fn kill_running_programs() {
+        #[cfg(unix)]
+        for pgid in groups::lock().iter() {
+            groups::kill(*pgid);
+        }
+    }
+
+    /// Starts the program, in a process group of its own on Unix.
+    fn spawn(&self) -> Result<RunningChild, ProviderError> {
         let mut command = Command::new(&self.program);
         command
             .args(&self.args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
         let mut attempts = 0;
-        let mut child = loop {
+        loop {
             match command.spawn() {
-                Ok(child) => break child,
+                Ok(child) => return Ok(RunningChild::new(child)),
                 // "Text file busy": the program is being written, or another thread of this
                 // process forked while holding it open for writing; it clears within moments.
                 Err(e) if e.kind() == io::ErrorKind::ExecutableFileBusy && attempts < 20 => {
                     attempts += 1;
                     thread::sleep(Duration::from_millis(5 * attempts));
                 }
-                Err(e) => return Err(spawn_error(program(), e)),
+                Err(e) => return Err(spawn_error(self.program.clone(), e)),
             }
+        }
+    }
+
+    fn run(&self) -> Result<MasterKey, ProviderError> {
+        let program = || self.program.clone();
+        let io_err = |source| ProviderError::ExecIo {
+            program: program(),
+            source,
         };
+        let mut child = self.spawn()?;
         let deadline = Instant::now() + self.timeout;
 
         // Both pipes are drained on their own threads, so a program that fills one pipe while
@@ -140,29 +163,22 @@ impl ExecProvider {
             }
         };
 
-        let mut pause = Duration::from_millis(1);
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) => {}
-                Err(e) => {
-                    kill_and_reap(&mut child);
-                    return Err(io_err(e));
-                }
-            }
-            let now = Instant::now();
-            if now >= deadline {
+        let status = match wait_until(&mut child, deadline) {
+            Ok(Some(status)) => status,
+            Ok(None) => {
                 kill_and_reap(&mut child);
                 // Whatever it wrote so far; a grandchild may still hold the pipe.
                 stderr.wait(Instant::now() + Duration::from_millis(50));
                 return Err(ProviderError::ExecTimeout {
                     program: program(),
                     timeout: self.timeout,
-                    stderr: stderr.text(),
+                    stderr: shown_stderr(&stderr, &stdout),
                 });
             }
-            thread::sleep(pause.min(deadline - now));
-            pause = (pause * 2).min(Duration::from_millis(50));
+            Err(e) => {
+                kill_and_reap(&mut child);
+                return Err(io_err(e));
+            }
         };
 
         let pipe_deadline = deadline.max(Instant::now() + PIPE_GRACE);
@@ -170,22 +186,32 @@ impl ExecProvider {
             // The program has exited, so its own output is already in the pipe: a short wait
             // drains it, without waiting on a background process that inherited the pipe.
             stderr.wait(Instant::now() + PIPE_GRACE);
+            stdout.wait(Instant::now() + Duration::from_millis(50));
             return Err(ProviderError::ExecFailed {
                 program: program(),
                 code: status.code(),
-                stderr: stderr.text(),
+                stderr: shown_stderr(&stderr, &stdout),
             });
         }
-        let out = match stdout.wait(pipe_deadline) {
-            Some(Ok(())) => stdout.take(),
-            Some(Err(e)) => return Err(io_err(e)),
+        match stdout.wait(pipe_deadline) {
+            Some(Ok(())) => self.key_from(&stdout.take()),
+            Some(Err(e)) => Err(io_err(e)),
             None => {
-                return Err(ProviderError::ExecOutputHeldOpen {
+                // Whatever holds the pipe was started by the program, in its group; the group
+                // still exists, so its id has not been reused.
+                #[cfg(unix)]
+                groups::kill(child.id());
+                Err(ProviderError::ExecOutputHeldOpen {
                     program: program(),
                     timeout: self.timeout,
-                });
+                })
             }
-        };
+        }
+    }
+
+    /// The key in the program's whole standard output.
+    fn key_from(&self, out: &Captured) -> Result<MasterKey, ProviderError> {
+        let program = || self.program.clone();
         if out.total > STDOUT_CAP {
             return Err(ProviderError::ExecWrongLength {
                 program: program(),
@@ -236,11 +262,91 @@ fn spawn_error(program: PathBuf, source: io::Error) -> ProviderError {
     }
 }
 
-fn kill_and_reap(child: &mut Child) {
-    // Errors are ignored: the child may have exited in the meantime. `wait` returns promptly
-    // after SIGKILL; it reaps only the direct child and does not wait for its pipes.
+/// Waits until `child` exits (`Some`) or `deadline` passes (`None`).
+fn wait_until(
+    child: &mut Child,
+    deadline: Instant,
+) -> io::Result<Option<std::process::ExitStatus>> {
+    let mut pause = Duration::from_millis(1);
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Ok(None);
+        }
+        thread::sleep(pause.min(deadline - now));
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
+/// A key program, its process group registered while it runs (so that
+/// [`ExecProvider::kill_running_programs`] can end it) and unregistered on drop.
+struct RunningChild {
+    child: Child,
+}
+
+impl RunningChild {
+    fn new(child: Child) -> Self {
+        #[cfg(unix)]
+        groups::lock().push(child.id());
+        Self { child }
+    }
+}
+
+impl std::ops::Deref for RunningChild {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.child
+    }
+}
+
+impl std::ops::DerefMut for RunningChild {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.child
+    }
+}
+
+impl Drop for RunningChild {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        groups::lock().retain(|pgid| *pgid != self.child.id());
+    }
+}
+
+/// Kills the program's whole process group, then reaps the program.
+fn kill_and_reap(child: &mut RunningChild) {
+    // Errors are ignored: the child may have exited in the meantime. While it is not reaped its
+    // id cannot be reused, so the group signalled is its own. `wait` returns promptly after
+    // SIGKILL; it reaps only the direct child and does not wait for its pipes.
+    #[cfg(unix)]
+    groups::kill(child.id());
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// The process groups of the key programs running now (each the id of its leader, the program).
+#[cfg(unix)]
+mod groups {
+    use std::sync::{Mutex, MutexGuard};
+
+    static RUNNING: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+    pub(super) fn lock() -> MutexGuard<'static, Vec<u32>> {
+        // A panic while holding the lock leaves the list itself intact.
+        RUNNING.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// SIGKILL to every process in group `pgid`; errors (the group is gone) are ignored.
+    pub(super) fn kill(pgid: u32) {
+        let pid = i32::try_from(pgid)
+            .ok()
+            .and_then(rustix::process::Pid::from_raw);
+        if let Some(pid) = pid {
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+        }
+    }
 }
 
 /// What a reader thread collected from a pipe.
@@ -292,11 +398,6 @@ impl Pipe {
     fn take(&self) -> Captured {
         std::mem::take(&mut *lock(&self.data))
     }
-
-    /// The start of what was read so far, as text for an error message.
-    fn text(&self) -> String {
-        stderr_start(&lock(&self.data).bytes)
-    }
 }
 
 fn lock(data: &Mutex<Captured>) -> std::sync::MutexGuard<'_, Captured> {
@@ -323,14 +424,121 @@ fn read_capped(pipe: &mut impl Read, cap: usize, out: &Mutex<Captured>) -> io::R
     }
 }
 
-/// The start of a program's standard error, for an error message.
-fn stderr_start(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    let text = text.trim();
-    match text.char_indices().nth(STDERR_SHOWN) {
-        Some((cut, _)) => format!("{}...", &text[..cut]),
-        None => text.to_string(),
+/// The program's standard error as shown in an error message: redacted (see [`ExecProvider`]),
+/// trimmed and capped.
+fn shown_stderr(stderr: &Pipe, stdout: &Pipe) -> String {
+    let mut text = {
+        let captured = lock(&stderr.data);
+        let mut kept = &captured.bytes[..];
+        if captured.total > kept.len() {
+            // Cut off at the cap: the last word may be part of a secret, too short to be seen
+            // as one.
+            let last_space = kept.iter().rposition(u8::is_ascii_whitespace);
+            kept = &kept[..last_space.unwrap_or(0)];
+        }
+        Zeroizing::new(kept.to_vec())
+    };
+    if let Ok(key) = MasterKey::from_encoded(&lock(&stdout.data).bytes) {
+        redact_key(&mut text, &key);
     }
+    stderr_start(&text)
+}
+
+/// Replaces every copy of `key` in `text`, raw, in base64 or in hexadecimal, by `[redacted]`.
+fn redact_key(text: &mut Zeroizing<Vec<u8>>, key: &MasterKey) {
+    use base64::Engine as _;
+    use secrecy::ExposeSecret as _;
+    let raw = key.expose_secret();
+    let hex: Zeroizing<String> = Zeroizing::new(raw.iter().map(|b| format!("{b:02x}")).collect());
+    let encodings = [
+        Zeroizing::new(raw.to_vec()),
+        Zeroizing::new(
+            base64::engine::general_purpose::STANDARD
+                .encode(raw)
+                .into_bytes(),
+        ),
+        Zeroizing::new(
+            base64::engine::general_purpose::URL_SAFE
+                .encode(raw)
+                .into_bytes(),
+        ),
+        Zeroizing::new(hex.as_bytes().to_vec()),
+        Zeroizing::new(hex.to_ascii_uppercase().into_bytes()),
+    ];
+    for secret in &encodings {
+        while let Some(at) = text.windows(secret.len()).position(|w| w == &secret[..]) {
+            text.splice(at..at + secret.len(), REDACTED.bytes());
+        }
+    }
+}
+
+/// What replaces a secret in a program's standard error.
+const REDACTED: &str = "[redacted]";
+
+/// The start of a program's standard error, for an error message: each word redacted where it
+/// may be a secret, at most [`STDERR_SHOWN`] characters.
+fn stderr_start(bytes: &[u8]) -> String {
+    let mut shown = String::new();
+    for line in bytes.split(|b| *b == b'\n') {
+        let words: Vec<String> = line
+            .split(|b| *b == b' ' || *b == b'\t')
+            .filter(|w| !w.is_empty())
+            .map(redact_word)
+            .collect();
+        if !words.is_empty() {
+            if !shown.is_empty() {
+                shown.push('\n');
+            }
+            shown.push_str(&words.join(" "));
+        }
+    }
+    match shown.char_indices().nth(STDERR_SHOWN) {
+        Some((cut, _)) => format!("{}...", &shown[..cut]),
+        None => shown,
+    }
+}
+
+/// `word` as shown: `[redacted]` if it is not plain text (a raw key, or terminal control
+/// sequences), else with its key- or token-like runs redacted.
+fn redact_word(word: &[u8]) -> String {
+    let word = match std::str::from_utf8(word) {
+        Ok(w) if !w.chars().any(|c| c.is_control() && c != '\r') => w.trim_end_matches('\r'),
+        _ => return REDACTED.to_string(),
+    };
+    if word.len() == KEY_LEN && mixed_case_and_digits(word) {
+        // A raw key of printable bytes.
+        return REDACTED.to_string();
+    }
+    let mut out = String::new();
+    let mut rest = word;
+    while !rest.is_empty() {
+        let run_len = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || "+/=_-".contains(c)))
+            .unwrap_or(rest.len());
+        let (run, after) = rest.split_at(run_len);
+        if looks_secret(run) {
+            out.push_str(REDACTED);
+        } else {
+            out.push_str(run);
+        }
+        let mut chars = after.chars();
+        out.extend(chars.next());
+        rest = chars.as_str();
+    }
+    out
+}
+
+/// Whether a run of base64-alphabet characters may be a key or token: 32 or more hexadecimal
+/// digits, or 20 or more characters mixing upper case, lower case and digits.
+fn looks_secret(run: &str) -> bool {
+    let hex_digits = run.chars().filter(char::is_ascii_hexdigit).count();
+    (run.len() >= 32 && hex_digits == run.len()) || (run.len() >= 20 && mixed_case_and_digits(run))
+}
+
+fn mixed_case_and_digits(text: &str) -> bool {
+    text.chars().any(|c| c.is_ascii_uppercase())
+        && text.chars().any(|c| c.is_ascii_lowercase())
+        && text.chars().any(|c| c.is_ascii_digit())
 }
 
 #[cfg(test)]
@@ -358,7 +566,40 @@ mod tests {
         let shown = stderr_start(long.as_bytes());
         assert_eq!(shown.len(), STDERR_SHOWN + 3);
         assert!(shown.ends_with("..."));
-        assert_eq!(stderr_start(&[0xff, b'a']), "\u{fffd}a");
+        assert_eq!(stderr_start(&[0xff, b'a']), "[redacted]");
+        assert_eq!(stderr_start(b"a\x1b[2Jb ok"), "[redacted] ok");
+    }
+
+    #[test]
+    fn stderr_words_that_may_be_secrets_are_redacted() {
+        let cases: [(&[u8], &str); 6] = [
+            (
+                b"vault: token=hvs.CAESIJq7x2Lk9PzQw3rT8yNb denied",
+                "vault: token=hvs.[redacted] denied",
+            ),
+            (
+                b"key AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8= rejected",
+                "key [redacted] rejected",
+            ),
+            (
+                b"id 00112233445566778899aabbccddeeff00112233.",
+                "id [redacted].",
+            ),
+            (
+                b"/usr/local/bin/give-me-key: vault unreachable (x86_64)",
+                "/usr/local/bin/give-me-key: vault unreachable (x86_64)",
+            ),
+            (b"line one\n\n  line two\r\n", "line one\nline two"),
+            (b"a\tb", "a b"),
+        ];
+        for (input, shown) in cases {
+            assert_eq!(
+                stderr_start(input),
+                shown,
+                "{}",
+                String::from_utf8_lossy(input)
+            );
+        }
     }
 
     #[test]

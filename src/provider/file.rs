@@ -15,8 +15,8 @@ const FILE_CAP: usize = 4096;
 
 /// Reads the master key from a file: the `Security.MasterKey.Path` setting.
 ///
-/// The file holds exactly 32 raw bytes, or one line of standard base64 (44 characters) or
-/// hexadecimal (64 digits) with an optional trailing newline. A missing, empty or wrong-sized
+/// The file holds exactly 32 raw bytes, or standard base64 (44 characters) or hexadecimal
+/// (64 digits) with ASCII whitespace around it (`docs/KEYBLOB.md`, "Key text"). A missing, empty or wrong-sized
 /// file is an error; a key is never generated into a configured path. On Unix, a file that group
 /// or others can access (any of the mode bits `0o077`) is refused with a message naming
 /// `chmod 600`, unless [`FileProvider::allow_insecure_permissions`] is set (the
