@@ -412,7 +412,9 @@ fn an_integrity_only_incremental_in_an_encrypted_chain_is_refused() {
         }
         let line = assert_failure(cmd.run());
         assert!(
-            line.contains("backup 1 (1.sbx)") && line.contains("not encrypted"),
+            line.contains("backup 1 (1.sbx)")
+                && line.contains("not encrypted")
+                && line.ends_with("; option: --allow-unauthenticated-members"),
             "{line}"
         );
         assert!(!env.path("r").exists());
@@ -514,7 +516,8 @@ fn a_zstd_bomb_is_refused_unless_the_limit_is_lifted() {
         .success();
     let line = assert_failure(env.cmd().args(["restore", "bomb.sbx", "--to", "r"]).run());
     assert!(
-        line.contains("backup 0 (bomb.sbx) decompresses to more than 16777216 bytes"),
+        line.contains("backup 0 (bomb.sbx) decompresses to more than 16777216 bytes")
+            && line.ends_with("; option: --max-expansion-ratio N (0: no limit)"),
         "{line}"
     );
     assert!(!env.path("r").exists());
