@@ -681,6 +681,44 @@ fn a_key_pasted_where_a_path_belongs_is_never_printed_back() {
     }
 }
 
+/// The master key itself written in settings.json where its file's path (or the program)
+/// belongs: refused without printing it (the file-not-found message would quote it), for every
+/// spelling of a key and for the rotation target's settings too.
+#[test]
+fn a_key_in_settings_json_where_a_path_belongs_is_never_printed_back() {
+    let env = Env::new();
+    let (db, _) = env.init_db("db");
+    let hex: String = base64::engine::general_purpose::STANDARD
+        .decode(KEY_A)
+        .unwrap()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    for key in [KEY_A, KEY_A.trim_end_matches('='), hex.as_str()] {
+        for setting in ["Security.MasterKey.Path", "Security.MasterKey.Exec"] {
+            for value in [key.to_string(), format!("/etc/strongbox/{key}")] {
+                let json = format!("{{\"{setting}\": \"{value}\"}}");
+                std::fs::write(env.path("settings.json"), json).unwrap();
+                let failures = [
+                    env.cmd()
+                        .args(["--settings", "settings.json", "key", "get"])
+                        .arg(&db)
+                        .run(),
+                    env.cmd()
+                        .args(["key", "rotate", "--to-settings", "settings.json"])
+                        .arg(&db)
+                        .run(),
+                ];
+                for assert in failures {
+                    let line = assert_failure(assert);
+                    assert!(!line.contains(&key[..16]), "{line}");
+                    assert!(line.contains(setting), "{line}");
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn key_get_o_writes_a_new_owner_only_key_file_and_never_replaces_one() {
     let env = Env::new();
