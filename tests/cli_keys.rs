@@ -439,6 +439,52 @@ fn master_key_exec_runs_the_program_with_its_arguments_and_timeout() {
     assert!(line.contains("not found"), "{line}");
 }
 
+/// The settings.json mistakes that used to select a new OS-default master key (lost with a
+/// throwaway HOME, and every key it protects): each is honoured as RavenDB reads it, or refused;
+/// `key init` never creates the default master key.
+#[test]
+fn settings_json_spellings_never_fall_back_to_the_default_master_key() {
+    let env = Env::new();
+    let mk = env.master_key_file("m.key", 5);
+    let honoured = [
+        r#"{"Security.Masterkey.Path": "m.key"}"#,
+        r#"{"security.masterkey.path": "m.key"}"#,
+        r#"{"Security": {"MasterKey": {"Path": "m.key"}}}"#,
+        "\u{feff}{\"Security.MasterKey.Path\": \"m.key\"}",
+    ];
+    let refused = [
+        r#"{"Security.MasterKey.Path": "m.key", "Security.MasterKey.Path": null}"#,
+        r#"{"Security.MasterKey.Path": "m.key", "Security.MasterKey.Path": ""}"#,
+        r#"{"Security.MasterKey.Path": "m.key", "security.masterkey.path": "m.key"}"#,
+        r#"{"Security.MasterKey.Pth": "m.key"}"#,
+        r#"{"Security.MasterKey.Path": null}"#,
+    ];
+    for (i, json) in honoured.iter().chain(&refused).enumerate() {
+        std::fs::write(env.path("settings.json"), json).unwrap();
+        let db = env.mkdir(&format!("db{i}"));
+        let run = env
+            .cmd()
+            .args(["--settings", "settings.json", "key", "init"])
+            .arg(&db)
+            .run();
+        if i < honoured.len() {
+            run.success();
+            env.cmd()
+                .arg("--master-key-path")
+                .arg(&mk)
+                .args(["key", "get"])
+                .arg(&db)
+                .run()
+                .success();
+        } else {
+            let line = assert_failure(run);
+            assert!(line.contains("Security.MasterKey.Path"), "{json}: {line}");
+            assert!(!db.join("secret.key.encrypted").exists(), "{json}");
+        }
+        assert!(!env.home_master_key().exists(), "{json}");
+    }
+}
+
 #[cfg(unix)]
 #[test]
 fn a_master_key_file_readable_by_others_is_refused() {
