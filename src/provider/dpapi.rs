@@ -246,7 +246,38 @@ impl fmt::Debug for DpapiProvider {
 
 #[cfg(test)]
 mod tests {
-    use super::{ProviderError, codes};
+    use super::{MAX_BLOB_LEN, ProviderError, codes, join_sealed, split_sealed};
+
+    #[test]
+    fn the_sealed_secret_is_entropy_length_and_dpapi_blob() {
+        let sealed = join_sealed(&[0xe1; 32], &[0xd0; 300]).unwrap();
+        assert_eq!(sealed.len(), 32 + 2 + 300);
+        assert_eq!(&sealed[32..34], &[0x01, 0x2c]);
+        let (entropy, blob) = split_sealed(&sealed).unwrap();
+        assert_eq!((entropy, blob), (&[0xe1; 32][..], &[0xd0; 300][..]));
+
+        let largest = vec![0xd0; MAX_BLOB_LEN];
+        assert!(split_sealed(&join_sealed(&[0; 32], &largest).unwrap()).is_ok());
+        assert_eq!(join_sealed(&[0; 32], &[0xd0; MAX_BLOB_LEN + 1]), None);
+        assert_eq!(join_sealed(&[0; 32], &[]), None);
+        for bad in [&sealed[..33], &sealed[..sealed.len() - 1], &[0; 34][..]] {
+            assert!(split_sealed(bad).is_err(), "{}", bad.len());
+        }
+        let too_long = [&[0; 32][..], &[0x10, 0x01], &[0; 4097]].concat();
+        assert_eq!(
+            split_sealed(&too_long),
+            Err("the DPAPI blob length is out of range (1 to 4096)")
+        );
+        let err = ProviderError::SealedLength {
+            sealer: "DPAPI",
+            len: 5000,
+            max: MAX_BLOB_LEN,
+        };
+        assert_eq!(
+            err.to_string(),
+            "DPAPI returned 5000 bytes; a key blob holds 1 to 4096 bytes of its output"
+        );
+    }
 
     #[test]
     fn dpapi_errors_say_what_the_code_means() {

@@ -46,10 +46,11 @@ pub(crate) const ALLOW_INSECURE_PERMISSIONS_SETTING: &str =
 /// what a blob records or checks. An embedder's own provider (a KMS client, say) implements one
 /// method, [`MasterKeyProvider::protection`], returning [`Protection::MasterKey`].
 ///
-/// A provider can say "not mine" apart from "failed". A blob records the [`Fingerprint`] of the
-/// master key that protected it (and its scheme), so
+/// A provider can say "not mine" apart from "failed". A blob records its scheme and the
+/// [`Fingerprint`] of the master key that protected it (a sealer records its own key, if any, in
+/// its sealed secret: [`Sealer::recognizes`]), so
 /// [`ProtectedKey::is_protected_by`](crate::ProtectedKey::is_protected_by) and the
-/// `WrongMasterKey` / `SchemeMismatch` errors of
+/// `WrongMasterKey` / `SchemeMismatch` / `OtherSealerKey` errors of
 /// [`ProtectedKey::unprotect`](crate::ProtectedKey::unprotect) (see
 /// [`EnvelopeError::is_not_mine`](crate::EnvelopeError::is_not_mine)) report a key that belongs
 /// to another master key, while a [`ProviderError`] means the provider itself failed (program
@@ -439,10 +440,8 @@ pub enum ProviderError {
         /// The Windows error code (`GetLastError`).
         code: u32,
     },
-    /// A sealer's service returned a sealed secret of a size a key blob cannot hold.
-    #[error(
-        "{sealer} returned {len} bytes of sealed secret; a key blob holds 1 to {max} bytes of it"
-    )]
+    /// A sealer's service returned output of a size a key blob cannot hold.
+    #[error("{sealer} returned {len} bytes; a key blob holds 1 to {max} bytes of its output")]
     SealedLength {
         /// The sealer's name.
         sealer: &'static str,
