@@ -28,6 +28,7 @@ pub fn encrypt(ctx: &Ctx, args: EncryptArgs) -> CliResult {
     let key = source.load(|| ctx.provider())?;
     let input = input.open()?;
     let output = Output::create(args.output.as_deref())?;
+    output.check_not_input(&input)?;
     if output.is_stdout() && io::stdout().is_terminal() {
         return Err(CliError::fail(
             "refusing to write encrypted data to a terminal: use -o FILE or redirect stdout",
@@ -54,8 +55,10 @@ pub fn decrypt(ctx: &Ctx, args: DecryptArgs) -> CliResult {
     }
     let threads = ctx.threads(args.threads.threads);
 
-    let opened = open_stream(ctx, source.as_ref(), input.open()?)?;
+    let input = input.open()?;
     let mut output = Output::create(args.output.as_deref())?;
+    output.check_not_input(&input)?;
+    let opened = open_stream(ctx, source.as_ref(), input)?;
     let out_name = output.name();
     let mut reader = opened.reader.with_threads(threads);
     copy(&mut reader, &mut output).map_err(|e| e.describe(&opened.name, &out_name))?;

@@ -133,50 +133,24 @@ fn generate(ctx: &Ctx, path: &Path) -> CliResult {
             what()
         )));
     }
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
     let key = MasterKey::generate().context(what)?;
-    // `tempfile` creates the file exclusively, owner-only (0600 on Unix).
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".strongbox-master-key.")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .context(what)?;
-    tmp.write_all(key.expose_secret()).context(what)?;
-    tmp.as_file().sync_all().context(what)?;
-    // Never replaces a file that appeared meanwhile.
-    match tmp.persist_noclobber(path) {
-        Ok(_) => {}
-        Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => {
+    // Atomic, owner-only, and never replaces a file that appeared meanwhile.
+    match strongbox::fs::write_new(path, key.expose_secret()) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
             return Err(CliError::fail(format!(
                 "{}: the file exists; refusing to overwrite a master key",
                 what()
             )));
         }
-        Err(e) => return Err(e.error).context(what),
+        Err(e) => return Err(e).context(what),
     }
-    sync_dir(dir).context(what)?;
     ctx.note(format_args!(
         "wrote master key {} to {} (owner-only); back it up: every key it protects is lost with it",
         key.fingerprint(),
         path.display()
     ));
     Ok(())
-}
-
-/// Makes a rename in `dir` durable (no-op where directories cannot be synced).
-pub fn sync_dir(dir: &Path) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        std::fs::File::open(dir)?.sync_all()
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = dir;
-        Ok(())
-    }
 }
 
 /// Writes a line to stderr, ignoring failures (stderr closed: nothing better to do).

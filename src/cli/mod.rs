@@ -29,8 +29,10 @@ use error::{CliError, CliResult, one_line};
 use master_key::MasterKeyChoice;
 
 /// Parses the command line, runs the command and turns the outcome into an exit status:
-/// 0 success, 2 usage error (clap's message), 1 any other failure (one `error:` line).
+/// 0 success, 2 usage error (clap's message), 1 any other failure (one `error:` line), 130 on
+/// SIGINT and 143 on SIGTERM (see [`on_interruption`]).
 pub fn main() -> ExitCode {
+    handle_interruptions();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         // `--help` and `--version` exit 0, usage errors 2.
@@ -45,6 +47,30 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Runs [`on_interruption`] on the first SIGINT or SIGTERM, in a thread of its own (Unix; elsewhere
+/// the system's default applies).
+fn handle_interruptions() {
+    #[cfg(unix)]
+    {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
+            return;
+        };
+        std::thread::spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                on_interruption(signal);
+            }
+        });
+    }
+}
+
+#[cfg(unix)]
+/// Ends the process on `signal`: removes every temporary file and directory it has alive (no
+/// partial output and no plaintext is left behind) and exits with `128 + signal`.
+fn on_interruption(signal: i32) -> ! {
+    strongbox::fs::exit_removing_temporaries(128 + signal)
 }
 
 /// What every command may need: the master-key choice (its provider built once, on first use)
