@@ -134,6 +134,22 @@ pub(crate) fn try_lock(file: &File) -> bool {
     matches!(fs4::fs_std::FileExt::try_lock_exclusive(file), Ok(true))
 }
 
+/// Takes the exclusive lock of `file`, waiting for it.
+pub(crate) fn lock(file: &File) -> io::Result<()> {
+    loop {
+        // Through the trait: std's own `File::lock` needs a newer Rust than our MSRV.
+        match fs4::fs_std::FileExt::lock_exclusive(file) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            result => return result,
+        }
+    }
+}
+
+/// Releases the lock of `file` (closing it releases it too; this only makes it prompt).
+pub(crate) fn unlock(file: &File) {
+    let _ = fs4::fs_std::FileExt::unlock(file);
+}
+
 /// Whether the regular file at `path` exists and nobody holds its lock: its writer is gone.
 pub(crate) fn abandoned(path: &Path) -> bool {
     match fs::symlink_metadata(path) {

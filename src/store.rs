@@ -510,21 +510,14 @@ impl KeyFileLock {
             source,
         };
         let file = file.map_err(io_err)?;
-        loop {
-            // Called through the trait: std's own `File::lock` needs a newer Rust than our MSRV.
-            match fs4::fs_std::FileExt::lock_exclusive(&file) {
-                Ok(()) => return Ok(KeyFileLock { file }),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(io_err(e)),
-            }
-        }
+        crate::fs::lock(&file).map_err(io_err)?;
+        Ok(KeyFileLock { file })
     }
 }
 
 impl Drop for KeyFileLock {
     fn drop(&mut self) {
-        // Closing the file releases the lock too; unlocking first only makes it prompt.
-        let _ = fs4::fs_std::FileExt::unlock(&self.file);
+        crate::fs::unlock(&self.file);
     }
 }
 
