@@ -5,11 +5,11 @@
 //!
 //! Every temporary file or directory is recorded in a process-wide registry while it lives, so
 //! that a signal handler can remove them all before the process exits
-//! ([`exit_removing_temporaries`]). Temporary names are
-//! `.<name>.XXXXXX<suffix>` (`XXXXXX`: 6 random ASCII letters or digits), where `<name>` is the
-//! final name cut to at most [`MAX_NAME_IN_TEMP`] bytes, so that any final name of up to 255
-//! bytes has a temporary name of at most 255 bytes. Errors name the final path, never the
-//! temporary one.
+//! ([`exit_removing_temporaries`]). Temporary names are `.<name>.XXXXXX<suffix>` (`XXXXXX`: 6
+//! random ASCII letters or digits), where `<name>` is the final name cut to at most
+//! [`MAX_NAME_IN_TEMP`] bytes, so that any final name of up to 255 bytes has a temporary name of
+//! at most 255 bytes; [`OutputFile`]'s are `.strongbox-XXXXXX.partial`. Errors name the final
+//! path, never the temporary one.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};

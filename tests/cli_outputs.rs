@@ -460,8 +460,8 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-/// Whether process `pid` catches SIGINT and SIGTERM (its handlers are installed).
-fn catches_int_and_term(pid: u32) -> bool {
+/// Whether process `pid` catches SIGHUP, SIGINT and SIGTERM (its handlers are installed).
+fn catches_interruptions(pid: u32) -> bool {
     let Ok(status) = fs::read_to_string(format!("/proc/{pid}/status")) else {
         return false;
     };
@@ -471,10 +471,10 @@ fn catches_int_and_term(pid: u32) -> bool {
         .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
         .unwrap_or(0);
     let bit = |signal: u32| 1u64 << (signal - 1);
-    mask & bit(2) != 0 && mask & bit(15) != 0
+    [1, 2, 15].into_iter().all(|signal| mask & bit(signal) != 0)
 }
 
-/// Sends `signal` (`INT`, `TERM`, `KILL`) to `pid` with kill(1).
+/// Sends `signal` (`INT`, `TERM`, `HUP`, `KILL`) to `pid` with kill(1).
 fn send(signal: &str, pid: u32) {
     let status = Command::new("kill")
         .arg(format!("-{signal}"))
@@ -489,6 +489,7 @@ fn status_for(signal: &str) -> i32 {
     match signal {
         "INT" => 130,
         "TERM" => 143,
+        "HUP" => 129,
         other => panic!("{other}"),
     }
 }
@@ -524,7 +525,7 @@ fn start_stalled(env: &Env, args: &[&str], input: &Path, first: &[u8]) -> (Child
 }
 
 #[test]
-fn sigint_and_sigterm_during_encrypt_or_decrypt_remove_the_temporary_file() {
+fn sigint_sigterm_and_sighup_during_encrypt_or_decrypt_remove_the_temporary_file() {
     let env = Env::new();
     let key = env.key_file("k", KEY_A);
     let plain = data(3 << 20, 4);
@@ -537,10 +538,10 @@ fn sigint_and_sigterm_during_encrypt_or_decrypt_remove_the_temporary_file() {
             ("encrypt", &plain[..1 << 20]),
             ("decrypt", &sealed[..1 << 20]),
         ] {
-            let signal = if round % 2 == 0 { "INT" } else { "TERM" };
+            let signal = ["INT", "TERM", "HUP"][round];
             let args = [command, "--key-file", "k", "in.fifo", "-o", "out"];
             let (child, writer) = start_stalled(&env, &args, &input, first);
-            assert!(catches_int_and_term(child.id()));
+            assert!(catches_interruptions(child.id()));
             std::thread::sleep(moments.pause(30));
             send(signal, child.id());
             let output = wait_limited(child);
@@ -565,7 +566,7 @@ fn interrupt(env: &Env, args: &[&str], stdin: &[u8], signal: &str, pause: Durati
         .expect("spawn");
     let pid = child.id();
     wait_until("signal handlers", || {
-        catches_int_and_term(pid) || child.try_wait().ok().flatten().is_some()
+        catches_interruptions(pid) || child.try_wait().ok().flatten().is_some()
     });
     let mut input = child.stdin.take().unwrap();
     let _ = input.write_all(stdin);

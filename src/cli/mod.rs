@@ -30,7 +30,7 @@ use master_key::MasterKeyChoice;
 
 /// Parses the command line, runs the command and turns the outcome into an exit status:
 /// 0 success, 2 usage error (clap's message), 1 any other failure (one `error:` line), 130 on
-/// SIGINT and 143 on SIGTERM (see [`on_interruption`]).
+/// SIGINT, 143 on SIGTERM and 129 on SIGHUP (see [`on_interruption`]).
 pub fn main() -> ExitCode {
     handle_interruptions();
     let cli = match Cli::try_parse() {
@@ -49,13 +49,13 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Runs [`on_interruption`] on the first SIGINT or SIGTERM, in a thread of its own (Unix; elsewhere
-/// the system's default applies).
+/// Runs [`on_interruption`] on the first SIGINT, SIGTERM or SIGHUP, in a thread of its own (Unix;
+/// elsewhere the system's default applies).
 fn handle_interruptions() {
     #[cfg(unix)]
     {
-        use signal_hook::consts::{SIGINT, SIGTERM};
-        let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
             return;
         };
         std::thread::spawn(move || {
