@@ -525,28 +525,53 @@ fn start_stalled(env: &Env, args: &[&str], input: &Path, first: &[u8]) -> (Child
 }
 
 #[test]
-fn sigint_sigterm_and_sighup_during_encrypt_or_decrypt_remove_the_temporary_file() {
+fn sigint_sigterm_and_sighup_while_writing_remove_the_temporary_files() {
     let env = Env::new();
     let key = env.key_file("k", KEY_A);
+    env.master_key_file("a.key", 1);
+    env.mkdir("db");
     let plain = data(3 << 20, 4);
     let sealed = encrypted(&env, &key, &plain, "s.sbx");
-    fs::remove_file(env.path("s.sbx")).unwrap();
+    fs::write(env.path("export"), &plain).unwrap();
+    let master = ["--master-key-path", "a.key"];
+    env.cmd()
+        .args(master)
+        .args(["backup", "logical", "db", "export", "-o", "b.sbx"])
+        .run()
+        .success();
+    let backup = fs::read(env.path("b.sbx")).unwrap();
     let input = fifo(&env, "in.fifo");
+    let commands: [(&[&str], &[u8]); 4] = [
+        (
+            &["encrypt", "--key-file", "k", "in.fifo", "-o", "out"],
+            &plain,
+        ),
+        (
+            &["decrypt", "--key-file", "k", "in.fifo", "-o", "out"],
+            &sealed,
+        ),
+        (
+            &[
+                master[0], master[1], "backup", "logical", "db", "in.fifo", "-o", "out",
+            ],
+            &plain,
+        ),
+        (
+            &[master[0], master[1], "restore", "in.fifo", "--to", "out"],
+            &backup,
+        ),
+    ];
     let mut moments = Moments::new();
     for round in 0..3 {
-        for (command, first) in [
-            ("encrypt", &plain[..1 << 20]),
-            ("decrypt", &sealed[..1 << 20]),
-        ] {
-            let signal = ["INT", "TERM", "HUP"][round];
-            let args = [command, "--key-file", "k", "in.fifo", "-o", "out"];
-            let (child, writer) = start_stalled(&env, &args, &input, first);
+        let signal = ["INT", "TERM", "HUP"][round];
+        for (args, bytes) in commands {
+            let (child, writer) = start_stalled(&env, args, &input, &bytes[..1 << 20]);
             assert!(catches_interruptions(child.id()));
             std::thread::sleep(moments.pause(30));
             send(signal, child.id());
             let output = wait_limited(child);
             drop(writer);
-            let what = format!("{command}, SIG{signal}, round {round}");
+            let what = format!("{args:?}, SIG{signal}: {}", stderr(&output));
             assert_eq!(output.status.code(), Some(status_for(signal)), "{what}");
             assert_eq!(temporaries(env.dir.path()), Vec::<String>::new(), "{what}");
             assert!(!env.path("out").exists(), "{what}");
