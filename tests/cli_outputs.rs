@@ -190,6 +190,12 @@ fn decrypt_to_a_fifo_writes_through_it_and_its_reader_sees_the_end() {
     assert!(got.len() < plain.len() && plain.starts_with(&got));
     assert!(fs::symlink_metadata(&out).unwrap().file_type().is_fifo());
     assert!(temporaries(env.dir.path()).is_empty());
+
+    // A wrong key is reported before the FIFO is opened: no reader needed, no wait.
+    env.key_file("wrong", KEY_B);
+    let mut cmd = strongbox(&env);
+    cmd.args(["decrypt", "--key-file", "wrong", "s.sbx", "-o", "out.fifo"]);
+    assert_fails_with(&run_limited(cmd), "wrong key");
 }
 
 fn is_root() -> bool {

@@ -127,21 +127,19 @@ impl Output {
 
     /// Refuses an input that is the regular file this output writes or replaces (`cat`'s
     /// "input file is output file"): reading a file while appending to it never ends.
-    pub fn check_not_input(&self, input: &Input) -> CliResult {
-        let in_meta = input.reader.metadata().context(|| input.name.clone())?;
+    pub fn check_not_input(&self, input: &File, input_name: &str) -> CliResult {
+        let in_meta = input.metadata().context(|| input_name.to_owned())?;
         let same = match self {
             Output::Stdout(out) => {
                 let out_meta = out.metadata().context(|| "stdout")?;
                 same_file(&in_meta, &out_meta)
             }
-            Output::File { file, .. } => {
-                file.is_same_file(&input.reader).context(|| self.name())?
-            }
+            Output::File { file, .. } => file.is_same_file(input).context(|| self.name())?,
         };
         if same && in_meta.is_file() {
             return Err(CliError::fail(format!(
                 "{}: input file is output file",
-                input.name
+                input_name
             )));
         }
         Ok(())
