@@ -574,3 +574,58 @@ fn same_file(a: &fs::Metadata, b: &fs::Metadata) -> bool {
         false
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temporary_names_of_long_final_names_stay_within_255_bytes() {
+        for name in ["a".repeat(255), "é".repeat(127), "x".to_owned()] {
+            let prefix = temp_prefix(Path::new(&name)).unwrap();
+            assert!(prefix.len() + RAND_LEN + ".partial".len() <= 255, "{name}");
+            assert!(name.starts_with(&prefix[1..prefix.len() - 1]), "{name}");
+        }
+        assert_eq!(
+            temp_prefix(Path::new("dir/secret.key")).unwrap(),
+            ".secret.key."
+        );
+        assert_eq!(temp_prefix(Path::new("/")), None);
+    }
+
+    #[test]
+    fn stale_temporaries_go_live_ones_and_other_names_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("out");
+        let live = TempFile::beside(&dest, ".partial").unwrap();
+        let stale = dir.path().join(".out.AbC123.partial");
+        let others = [
+            ".out.AbC12.partial",
+            ".out.AbC123.partia",
+            ".other.AbC123.partial",
+        ];
+        fs::write(&stale, b"").unwrap();
+        for name in others {
+            fs::write(dir.path().join(name), b"").unwrap();
+        }
+        remove_stale(dir.path(), ".out.", ".partial");
+        assert!(!stale.exists());
+        assert!(live.tmp.as_ref().unwrap().path().exists());
+        for name in others {
+            assert!(dir.path().join(name).exists(), "{name}");
+        }
+        drop(live);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), others.len());
+    }
+
+    #[test]
+    fn a_commit_that_may_not_replace_names_the_conflict() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key");
+        write_new(&path, b"first").unwrap();
+        let err = write_new(&path, b"second").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read(&path).unwrap(), b"first");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}
