@@ -561,6 +561,12 @@ fn keep_attributes(file: &File, meta: &fs::Metadata) {
     }
 }
 
+/// Whether two open files are the same file (same device and inode; always `false` where that
+/// cannot be told).
+pub fn is_same_file(a: &File, b: &File) -> io::Result<bool> {
+    Ok(same_file(&a.metadata()?, &b.metadata()?))
+}
+
 /// Whether two metadata describe the same file (device and inode; `false` where unknown).
 fn same_file(a: &fs::Metadata, b: &fs::Metadata) -> bool {
     #[cfg(unix)]

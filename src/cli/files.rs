@@ -130,10 +130,7 @@ impl Output {
     pub fn check_not_input(&self, input: &File, input_name: &str) -> CliResult {
         let in_meta = input.metadata().context(|| input_name.to_owned())?;
         let same = match self {
-            Output::Stdout(out) => {
-                let out_meta = out.metadata().context(|| "stdout")?;
-                same_file(&in_meta, &out_meta)
-            }
+            Output::Stdout(out) => strongbox::fs::is_same_file(input, out).context(|| "stdout")?,
             Output::File { file, .. } => file.is_same_file(input).context(|| self.name())?,
         };
         if same && in_meta.is_file() {
@@ -174,20 +171,6 @@ impl Write for Output {
             Output::Stdout(out) => out.flush(),
             Output::File { file, .. } => file.flush(),
         }
-    }
-}
-
-/// Whether two metadata describe the same file (device and inode; `false` where unknown).
-fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt as _;
-        (a.dev(), a.ino()) == (b.dev(), b.ino())
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = (a, b);
-        false
     }
 }
 
