@@ -596,14 +596,19 @@ fn interrupt(env: &Env, args: &[&str], stdin: &[u8], signal: &str, pause: Durati
         .spawn()
         .expect("spawn");
     let pid = child.id();
+    // A child reaped here has ended: its pid may be reused, so it gets no signal.
+    let mut reaped = false;
     wait_until("signal handlers", || {
-        catches_interruptions(pid) || child.try_wait().ok().flatten().is_some()
+        reaped = child.try_wait().ok().flatten().is_some();
+        reaped || catches_interruptions(pid)
     });
     let mut input = child.stdin.take().unwrap();
     let _ = input.write_all(stdin);
     drop(input);
     std::thread::sleep(pause);
-    send(signal, pid);
+    if !reaped {
+        send(signal, pid);
+    }
     wait_limited(child)
 }
 
