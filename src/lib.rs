@@ -56,6 +56,7 @@
 
 mod backup;
 mod envelope;
+pub mod fs;
 mod key;
 mod provider;
 mod settings;
