@@ -1,5 +1,6 @@
 //! The backup test vectors (`tests/vectors/backup/*.txt`, format in that folder's README.md),
-//! each restored through the public API with the master keys the vectors are made for.
+//! each restored and verified through the public API with the master keys the vectors are made
+//! for: `verify` must reach the same outcome as `restore`.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -8,7 +9,7 @@ use std::sync::Arc;
 
 use strongbox::{
     BackupError, Channel, DataKey, MasterKey, MasterKeyProvider, MasterKeys, Protection,
-    ProviderError, RestoreConfig, restore,
+    ProviderError, RestoreConfig, VerifyConfig, restore, verify,
 };
 
 #[derive(Debug)]
@@ -97,9 +98,11 @@ fn run(name: &str, tmp: &Path) {
     assert!(!files.is_empty(), "{name}: no .sbx file");
     let target = tmp.join(name);
     let mut config = RestoreConfig::new(&files, &target);
-    match meta["key"].as_str() {
-        "none" => {}
-        text => config = config.with_key(DataKey::from_bytes(&unhex(text)).unwrap()),
+    let mut checks = VerifyConfig::new(&files);
+    if let Some(text) = meta.get("key").filter(|k| *k != "none") {
+        let key = || DataKey::from_bytes(&unhex(text)).unwrap();
+        config = config.with_key(key());
+        checks = checks.with_key(key());
     }
     if meta
         .get("allow_unauthenticated_members")
@@ -107,8 +110,19 @@ fn run(name: &str, tmp: &Path) {
         == Some("yes")
     {
         config = config.dangerously_allow_unauthenticated_members();
+        checks = checks.dangerously_allow_unauthenticated_members();
     }
+    let verified = verify(&checks, &master_keys(), Channel::Authenticated);
     let got = restore(&config, &master_keys(), Channel::Authenticated);
+    assert_eq!(
+        verified.as_ref().err().map(variant),
+        got.as_ref().err().map(variant),
+        "{name}: verify and restore disagree"
+    );
+    if let (Ok(verified), Ok(restored)) = (&verified, &got) {
+        assert_eq!(verified.authentication, restored.authentication, "{name}");
+        assert_eq!(verified.bytes, restored.bytes, "{name}");
+    }
     match meta["expect"].strip_prefix("error ") {
         None => {
             assert_eq!(meta["expect"], "ok", "{name}");
