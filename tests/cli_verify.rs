@@ -160,7 +160,7 @@ fn a_backup_on_stdin_is_refused_and_a_raw_stream_keeps_its_verification() {
             .run(),
     );
     assert!(
-        line.contains("is a database backup: give its file"),
+        line.contains("is a database backup: give it as a regular file"),
         "{line}"
     );
     let line = assert_usage(env.cmd().args(["verify", "0.sbx", "-"]).run());

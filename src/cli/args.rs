@@ -112,7 +112,8 @@ To stdout, plaintext is written as each segment authenticates: a failure part wa
 means what was written must be discarded. Use -o FILE to get all or nothing.")]
     Decrypt(DecryptArgs),
 
-    /// Authenticate every segment of a stream or backup, write nothing, report the plaintext size.
+    /// Authenticate every segment of a stream, or check a backup or chain as `restore` would;
+    /// write nothing.
     #[command(after_help = "\
 Examples:
   strongbox verify --db /var/lib/db1 dump.sbx
@@ -357,10 +358,6 @@ pub struct DecryptArgs {
 /// `strongbox verify`
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The key (not needed for an unencrypted stream).
-    #[command(flatten)]
-    pub key: KeyInputArgs,
-
     /// The file to verify (`-`: stdin): a stream, a backup, or a logical chain's full backup.
     #[arg(value_name = "INPUT")]
     pub input: PathBuf,
@@ -368,6 +365,11 @@ pub struct VerifyArgs {
     /// The incremental backups that follow INPUT in a logical chain, in order.
     #[arg(value_name = "INCREMENTAL")]
     pub chain: Vec<PathBuf>,
+
+    /// The key (not needed for an unencrypted stream, nor for a backup whose wrapped copy a
+    /// master key opens).
+    #[command(flatten)]
+    pub key: KeyInputArgs,
 
     /// For a backup: how it is read, as by `restore`.
     #[command(flatten)]

@@ -39,8 +39,12 @@ pub fn verify(ctx: &Ctx, args: VerifyArgs) -> CliResult {
     let report = strongbox::verify(&config, &keys, Channel::Authenticated)
         .map_err(|err| CliError::fail(format!("verify: {}{}", describe(&err), option_for(&err))))?;
     let mut stdout = io::stdout().lock();
-    for (position, (file, auth)) in files.iter().zip(&report.authentication).enumerate() {
-        let kind = report.manifests[position].kind();
+    let members = files
+        .iter()
+        .zip(&report.manifests)
+        .zip(&report.authentication);
+    for (position, ((file, manifest), auth)) in members.enumerate() {
+        let kind = manifest.kind();
         writeln!(
             stdout,
             "backup {position} ({}): OK, {kind}, {}",
@@ -76,22 +80,26 @@ fn config(ctx: &Ctx, args: &VerifyArgs, files: &[PathBuf]) -> CliResult<VerifyCo
     Ok(config)
 }
 
-/// Whether the file's (not yet authenticated) header carries a manifest. A file that cannot be
-/// read as a stream is not a backup: the raw verification reports why.
+/// Whether a regular file's (not yet authenticated) header carries a manifest. Only a regular
+/// file is read here (a pipe's bytes would be gone); a file that cannot be read as a stream is
+/// not a backup: the raw verification reports why.
 fn carries_manifest(path: &Path) -> bool {
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        return false;
+    }
     File::open(path)
         .ok()
         .and_then(|mut file| Header::read_from(&mut file).ok())
         .is_some_and(|header| header.extension(MANIFEST_EXTENSION).is_some())
 }
 
-/// Refuses a backup read as a raw stream (from stdin): its manifest, archive and policy would
-/// go unchecked, so it would pass where `restore` refuses it.
+/// Refuses a backup read as a raw stream (from stdin or a pipe): its manifest, archive and
+/// policy would go unchecked, so it would pass where `restore` refuses it.
 pub fn refuse_backup(header: &Header, name: &str) -> CliResult {
     if header.extension(MANIFEST_EXTENSION).is_some() {
         return Err(CliError::fail(format!(
-            "{name} is a database backup: give its file (not stdin) to verify it as `restore` \
-             would read it"
+            "{name} is a database backup: give it as a regular file (not stdin or a pipe) to \
+             verify it as `restore` would read it"
         )));
     }
     Ok(())
