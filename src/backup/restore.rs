@@ -1,5 +1,5 @@
-//! Restoring backups ([`restore`], [`RestoreConfig`]) and reading a backup's description without
-//! a key ([`inspect`]).
+//! Restoring backups ([`restore`], [`RestoreConfig`]), the steps a verification shares with a
+//! restore, and reading a backup's description without a key ([`inspect`]).
 
 use std::cell::Cell;
 use std::fmt;
@@ -419,7 +419,7 @@ fn reopen(m: &Member, threads: NonZeroUsize) -> Result<(RestoreReader<File>, u64
 /// existing `target_dir` is never touched.
 ///
 /// Over [`Channel::Unauthenticated`], restoring with a key or restoring an encrypted backup is
-/// refused.
+/// refused. [`verify`](super::verify) makes the same checks without writing anything.
 pub fn restore(
     config: &RestoreConfig,
     keys: &MasterKeys,
@@ -676,6 +676,38 @@ impl Payload {
         }
         read_error(err, &self.failed, &self.path, what)
     }
+
+    /// A snapshot's archive unpacked into `dir` (`None`: checked by the same rules and
+    /// discarded), and the payload read to its end.
+    pub(super) fn unpack(mut self, dir: Option<&Path>) -> Result<Totals, BackupError> {
+        let reader = std::mem::replace(&mut self.reader, Box::new(io::empty()));
+        let (mut rest, totals) = archive::unpack(reader, dir).map_err(|e| match e {
+            UnpackError::Read(e) => self.error(e, "invalid snapshot archive"),
+            UnpackError::Write { path, source } => BackupError::Io { path, source },
+            UnpackError::Malformed(what) => BackupError::Malformed(what),
+        })?;
+        drain_zeros(&mut rest, &self)?;
+        Ok(totals)
+    }
+
+    /// A logical payload read to its end, each piece handed to `out`; returns its length.
+    pub(super) fn read_all(
+        mut self,
+        mut out: impl FnMut(&[u8]) -> Result<(), BackupError>,
+    ) -> Result<u64, BackupError> {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut total = 0u64;
+        loop {
+            let n = match self.reader.read(&mut buf) {
+                Ok(0) => return Ok(total),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(self.error(e, "invalid logical payload")),
+            };
+            out(&buf[..n])?;
+            total += n as u64;
+        }
+    }
 }
 
 /// Fails a read once more than `left` bytes came through.
@@ -720,40 +752,6 @@ fn restore_snapshot(
         report.key_stored = true;
     }
     Ok(())
-}
-
-impl Payload {
-    /// A snapshot's archive unpacked into `dir` (`None`: checked by the same rules and
-    /// discarded), and the payload read to its end.
-    pub(super) fn unpack(mut self, dir: Option<&Path>) -> Result<Totals, BackupError> {
-        let reader = std::mem::replace(&mut self.reader, Box::new(io::empty()));
-        let (mut rest, totals) = archive::unpack(reader, dir).map_err(|e| match e {
-            UnpackError::Read(e) => self.error(e, "invalid snapshot archive"),
-            UnpackError::Write { path, source } => BackupError::Io { path, source },
-            UnpackError::Malformed(what) => BackupError::Malformed(what),
-        })?;
-        drain_zeros(&mut rest, &self)?;
-        Ok(totals)
-    }
-
-    /// A logical payload read to its end, each piece handed to `out`; returns its length.
-    pub(super) fn read_all(
-        mut self,
-        mut out: impl FnMut(&[u8]) -> Result<(), BackupError>,
-    ) -> Result<u64, BackupError> {
-        let mut buf = vec![0u8; 64 * 1024];
-        let mut total = 0u64;
-        loop {
-            let n = match self.reader.read(&mut buf) {
-                Ok(0) => return Ok(total),
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(self.error(e, "invalid logical payload")),
-            };
-            out(&buf[..n])?;
-            total += n as u64;
-        }
-    }
 }
 
 /// Reads the payload to its end (which authenticates the last segment); after the tar

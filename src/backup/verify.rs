@@ -80,14 +80,15 @@ pub struct VerifyReport {
 /// and storing the database key under the current master key.
 ///
 /// It succeeds exactly when a restore of the same files with the same key, master keys and
-/// options into a new directory would (file-system failures of the target aside).
+/// options into a new directory would, errors of the target aside (it exists, a write fails,
+/// or a file system that folds letter case takes two names of an archive as one).
 ///
 /// ```
 /// use std::io::Write;
 /// use std::sync::Arc;
 /// use strongbox::{
-///     Authentication, BackupEncryptionSettings, Channel, DataKey, EncryptionMode, LogicalBackup,
-///     MasterKeys, UnixHomeFileProvider, VerifyConfig, verify,
+///     Authentication, BackupEncryptionSettings, Channel, DataKey, LogicalBackup, MasterKeys,
+///     UnixHomeFileProvider, VerifyConfig, verify,
 /// };
 /// # let tmp = tempfile::tempdir()?;
 /// # let db = tmp.path().join("orders");
@@ -95,15 +96,15 @@ pub struct VerifyReport {
 /// let keys = MasterKeys::new(Arc::new(UnixHomeFileProvider::at(tmp.path().join("mk/secret.key"))));
 /// let key = DataKey::generate()?;
 /// let key_id = key.id();
-/// let settings = BackupEncryptionSettings::from_parts(EncryptionMode::UseProvidedKey, Some(key));
 /// let mut full = LogicalBackup::full(&db)
-///     .encryption(settings)
+///     .encryption(BackupEncryptionSettings::provided_key(key))
 ///     .create(tmp.path().join("0.full"), &keys, Channel::Authenticated)?;
 /// full.write_all(b"export: everything")?;
 /// full.finish()?;
 ///
 /// // No key given: the backup's copy wrapped under the master key opens it.
-/// let report = verify(&VerifyConfig::new([tmp.path().join("0.full")]), &keys, Channel::Authenticated)?;
+/// let config = VerifyConfig::new([tmp.path().join("0.full")]);
+/// let report = verify(&config, &keys, Channel::Authenticated)?;
 /// assert_eq!(report.bytes, 18);
 /// assert!(matches!(report.authentication[..], [Authentication::Key(id)] if id == key_id));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
