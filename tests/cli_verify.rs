@@ -211,3 +211,41 @@ fn verify_applies_the_expansion_limit_of_restore() {
         .success()
         .stdout("backup 0 (bomb.sbx): OK, logical-full, NOT authenticated: unencrypted, checked by integrity tags only\n");
 }
+
+#[test]
+fn verify_of_a_snapshot_reads_its_archive_and_writes_nothing() {
+    let env = Env::new();
+    let (db, _) = env.init_db("db");
+    std::fs::write(db.join("data.db"), data(100_000, 3)).unwrap();
+    env.cmd()
+        .args(["backup", "snapshot"])
+        .arg(&db)
+        .args(["-o", "s.sbx"])
+        .run()
+        .success();
+    let before = listing(env.dir.path());
+    let out = env
+        .cmd()
+        .args(["verify", "s.sbx", "--db"])
+        .arg(&db)
+        .run()
+        .success();
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(
+        stdout.starts_with("backup 0 (s.sbx): OK, snapshot, authenticated by key "),
+        "{stdout}"
+    );
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("verified 1 backup(s): 1 file(s), 100000 bytes of payload"),
+        "{stderr}"
+    );
+    assert_eq!(listing(env.dir.path()), before);
+    // A changed byte near the end is found: the payload is read to its end.
+    let mut bytes = std::fs::read(env.path("s.sbx")).unwrap();
+    let at = bytes.len() - 10;
+    bytes[at] ^= 1;
+    std::fs::write(env.path("s.sbx"), bytes).unwrap();
+    let line = assert_failure(env.cmd().args(["verify", "s.sbx"]).run());
+    assert!(line.contains("altered or corrupted"), "{line}");
+}
