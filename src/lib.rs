@@ -56,6 +56,7 @@
 
 mod backup;
 mod envelope;
+pub mod fs;
 mod key;
 mod provider;
 mod settings;
@@ -73,7 +74,7 @@ pub use envelope::{EnvelopeError, ProtectedKey, Scheme};
 pub use key::{DataKey, Fingerprint, KEY_LEN, KeyError, KeyId, MasterKey};
 pub use provider::{
     DpapiProvider, ExecProvider, FileProvider, MasterKeyProvider, Protection, ProviderError,
-    UnixHomeFileProvider, default_provider,
+    SealContext, Sealer, UnixHomeFileProvider, default_provider,
 };
 pub use settings::{MasterKeySettings, MasterKeySource, SettingsError};
 pub use store::{DatabaseKeyStore, KEY_FILE_NAME, PutOutcome, RotationReport, StoreError};

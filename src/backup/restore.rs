@@ -556,7 +556,7 @@ fn build_target(
     // A directory that appeared at the target since the check above makes the rename fail
     // (Windows; or Unix, unless it is empty, in which case nothing is lost). On any error the
     // working directory is removed when `work` drops; after the rename it holds only the lock.
-    if let Err(source) = fs::rename(&tree, target) {
+    if let Err(source) = work.rename_out(&tree, target) {
         return Err(if exists(target) {
             BackupError::TargetExists {
                 path: target.clone(),

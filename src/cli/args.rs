@@ -102,14 +102,15 @@ Examples:
   strongbox encrypt --key-file backup.key --chacha20 --segment-size 1M big.bin -o big.sbx")]
     Encrypt(EncryptArgs),
 
-    /// Decrypt a stream; to a file, the file appears only once the whole input is authenticated.
+    /// Decrypt a stream; to a regular file, it appears only once the whole input is authenticated.
     #[command(after_help = "\
 Examples:
   strongbox decrypt --db /var/lib/db1 dump.sbx -o dump.bin
   strongbox decrypt --key-file backup.key < mydb.sbx | psql mydb
 
-To stdout, plaintext is written as each segment authenticates: a failure part way (exit status 1)
-means what was written must be discarded. Use -o FILE to get all or nothing.")]
+To stdout, a FIFO or a device, plaintext is written as each segment authenticates: a failure part
+way (exit status 1) means what was written must be discarded. Use -o FILE (a regular file) to get
+all or nothing.")]
     Decrypt(DecryptArgs),
 
     /// Authenticate every segment of a stream, or check a backup or chain as `restore` would;
@@ -318,7 +319,10 @@ pub struct EncryptArgs {
     #[arg(value_name = "INPUT")]
     pub input: Option<PathBuf>,
 
-    /// Where to write; omitted or `-`: stdout.
+    /// Where to write; omitted or `-`: stdout. A regular file appears only when complete
+    /// (written beside it, then renamed over it, keeping its mode); a symbolic link's target is
+    /// what is replaced; a FIFO or a device is written in place. A read-only file or one with
+    /// other hard links is refused.
     #[arg(short, long, value_name = "OUTPUT")]
     pub output: Option<PathBuf>,
 
@@ -346,7 +350,10 @@ pub struct DecryptArgs {
     #[arg(value_name = "INPUT")]
     pub input: Option<PathBuf>,
 
-    /// Where to write; omitted or `-`: stdout.
+    /// Where to write; omitted or `-`: stdout. A regular file appears only when complete
+    /// (written beside it, then renamed over it, keeping its mode); a symbolic link's target is
+    /// what is replaced; a FIFO or a device is written in place. A read-only file or one with
+    /// other hard links is refused.
     #[arg(short, long, value_name = "OUTPUT")]
     pub output: Option<PathBuf>,
 
