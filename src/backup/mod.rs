@@ -1,5 +1,5 @@
 //! Database backup and restore: snapshots and logical (full / incremental) backups, the
-//! encryption policy, the manifest, and restore.
+//! encryption policy, the manifest, restore and verification.
 
 use std::borrow::Cow;
 use std::io;
@@ -17,6 +17,7 @@ mod restore;
 mod store;
 #[cfg(test)]
 mod vectors;
+mod verify;
 
 pub use create::{LogicalBackup, LogicalBackupWriter, SnapshotBackup};
 pub use keys::{MAX_KEY_COPIES, MasterKeys};
@@ -27,6 +28,7 @@ pub use policy::{
 pub use restore::{
     BackupInfo, DEFAULT_MAX_EXPANSION_RATIO, RestoreConfig, RestoreReport, inspect, restore,
 };
+pub use verify::{VerifyConfig, VerifyReport, verify};
 
 /// Header extension kind of the manifest (UTF-8 JSON, see `docs/BACKUP.md`).
 pub(crate) const EXT_MANIFEST: u16 = 0x0001;

@@ -73,7 +73,7 @@ pub fn decrypt(ctx: &Ctx, args: DecryptArgs) -> CliResult {
     Ok(())
 }
 
-/// `strongbox verify`
+/// `strongbox verify` of a raw stream (backups: [`super::verify_backup`]).
 pub fn verify(ctx: &Ctx, args: VerifyArgs) -> CliResult {
     let source = KeySource::from_args(&args.key, "verify")?;
     let input = InputSpec::of(Some(&args.input));
@@ -83,6 +83,7 @@ pub fn verify(ctx: &Ctx, args: VerifyArgs) -> CliResult {
     let threads = ctx.threads(args.threads.threads);
 
     let opened = open_stream(ctx, source.as_ref(), input.open()?)?;
+    super::verify_backup::refuse_backup(opened.reader.header(), &opened.name)?;
     let key_id = opened.reader.header().key_id();
     let mut reader = opened.reader.with_threads(threads);
     let len =

@@ -2,7 +2,8 @@
 //!
 //! One file per concept: [`args`] (the command line), [`master_key`] (master-key selection),
 //! [`key_input`] (data-key input), [`keys`] (key and master-key commands), [`crypt`] (encrypt,
-//! decrypt, verify, inspect), [`backup`] (backup, restore), [`files`] (stdin/stdout and atomic
+//! decrypt, verify, inspect), [`backup`] (backup, restore), [`verify_backup`] (verify of
+//! backups and chains), [`files`] (stdin/stdout and atomic
 //! output files), [`progress`] (the progress bar) and [`error`] (exit statuses and messages).
 
 use std::fmt;
@@ -23,6 +24,7 @@ mod key_input;
 mod keys;
 mod master_key;
 mod progress;
+mod verify_backup;
 
 use args::{Cli, Command};
 use error::{CliError, CliResult, Redactions, one_line};
@@ -146,7 +148,7 @@ fn run(cli: Cli, redactions: &Redactions) -> CliResult {
         Command::MasterKey(command) => keys::master_key(&ctx, command),
         Command::Encrypt(args) => crypt::encrypt(&ctx, args),
         Command::Decrypt(args) => crypt::decrypt(&ctx, args),
-        Command::Verify(args) => crypt::verify(&ctx, args),
+        Command::Verify(args) => verify_backup::verify(&ctx, args),
         Command::Inspect(args) => crypt::inspect(&ctx, args),
         Command::Backup(args) => backup::backup(&ctx, args),
         Command::Restore(args) => backup::restore(&ctx, args),
