@@ -696,3 +696,35 @@ fn after_a_sigkill_the_next_run_removes_the_stale_temporaries() {
     assert!(!stale.exists());
     assert!(other.exists());
 }
+
+#[test]
+fn a_backup_read_from_a_fifo_restores() {
+    let env = Env::new();
+    env.master_key_file("a.key", 1);
+    env.mkdir("db");
+    // More than the 16 MiB every compressed payload may always expand to, so that the
+    // expansion limit is applied to a payload whose size is not known in advance.
+    let plain = data(20 << 20, 6);
+    fs::write(env.path("export"), &plain).unwrap();
+    let master = ["--master-key-path", "a.key"];
+    env.cmd()
+        .args(master)
+        .args(["backup", "logical", "db", "export", "-o", "b.sbx"])
+        .run()
+        .success();
+    let backup = fs::read(env.path("b.sbx")).unwrap();
+    let input = fifo(&env, "in.fifo");
+    let feed = {
+        let input = input.clone();
+        std::thread::spawn(move || open_writer(&input).write_all(&backup))
+    };
+    let mut restore = strongbox(&env);
+    restore
+        .args(master)
+        .args(["restore", "in.fifo", "--to", "out"]);
+    let output = run_limited(restore);
+    feed.join().unwrap().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let restored = fs::read(env.path("out").join("0000-logical-full.export")).unwrap();
+    assert!(restored == plain, "the restored export differs");
+}

@@ -236,7 +236,8 @@ pub enum BackupError {
         position: usize,
         /// The file.
         path: PathBuf,
-        /// The number of decompressed bytes allowed for it.
+        /// The number of decompressed bytes allowed when it was exceeded (the ratio times the
+        /// compressed payload read by then, at least 16 MiB).
         limit: u64,
     },
     /// Another failure of the backup stream (not a strongbox file, unsupported version, ...).

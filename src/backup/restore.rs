@@ -313,6 +313,9 @@ pub(super) struct Member {
     header: Header,
     pub(super) manifest: Manifest,
     key: Option<DataKey>,
+    /// The authenticated reader of an input that cannot be opened twice (a pipe, a FIFO): read
+    /// on from where the header ended instead of opening the file again.
+    held: Cell<Option<RestoreReader<File>>>,
 }
 
 fn open_file(path: &Path) -> Result<File, BackupError> {
@@ -331,6 +334,7 @@ fn authenticate(
     channel: Channel,
 ) -> Result<Member, BackupError> {
     let mut file = open_file(path)?;
+    let regular = file.metadata().is_ok_and(|m| m.is_file());
     let header = Header::read_from(&mut file).map_err(|e| from_stream(e, path))?;
     if header.extension(EXT_MANIFEST).is_none() {
         return Err(no_manifest());
@@ -345,7 +349,7 @@ fn authenticate(
             })
         }
     };
-    RestoreReader::from_header(file, header.clone(), key.as_ref())
+    let reader = RestoreReader::from_header(file, header.clone(), key.as_ref())
         .map_err(|e| from_stream(e, path))?;
     let manifest = manifest_of(&header)?;
     wrapped_keys(&header)?;
@@ -354,6 +358,9 @@ fn authenticate(
         header,
         manifest,
         key,
+        // A regular file is closed until its payload is read, so that a chain of any length
+        // needs two file handles.
+        held: Cell::new((!regular).then_some(reader)),
     })
 }
 
@@ -374,14 +381,17 @@ fn unwrap_key(header: &Header, keys: &MasterKeys, key_id: KeyId) -> Result<DataK
     }
 }
 
-/// Opens an authenticated member again to read its payload; its header must not have changed.
-fn reopen(m: &Member, threads: NonZeroUsize) -> Result<(RestoreReader<File>, u64), BackupError> {
+/// Opens an authenticated member again to read its payload (its header must not have changed),
+/// or takes its held reader.
+fn reopen(m: &Member, threads: NonZeroUsize) -> Result<RestoreReader<File>, BackupError> {
+    if let Some(reader) = m.held.take() {
+        return Ok(reader.with_threads(threads));
+    }
     let mut file = open_file(&m.path)?;
     let io_err = |source| BackupError::Io {
         path: m.path.clone(),
         source,
     };
-    let len = file.metadata().map_err(io_err)?.len();
     let header = Header::read_from(&mut file).map_err(|e| from_stream(e, &m.path))?;
     if header != m.header {
         return Err(io_err(io::Error::other(
@@ -391,7 +401,7 @@ fn reopen(m: &Member, threads: NonZeroUsize) -> Result<(RestoreReader<File>, u64
     let reader = RestoreReader::from_header(file, header, m.key.as_ref())
         .map_err(|e| from_stream(e, &m.path))?
         .with_threads(threads);
-    Ok((reader, len))
+    Ok(reader)
 }
 
 /// Restores a snapshot or a logical chain into a new directory.
@@ -614,44 +624,47 @@ pub(crate) fn check_chain(chain: &[&Manifest]) -> Result<(), BackupError> {
 pub(super) struct Payload {
     reader: Box<dyn Read>,
     failed: TapSlot,
-    exceeded: Rc<Cell<bool>>,
+    /// The limit that was exceeded, if one was.
+    exceeded: Rc<Cell<Option<u64>>>,
     path: PathBuf,
     position: usize,
-    limit: u64,
 }
 
 impl Payload {
-    /// Step 7's start for one member: opens it again, with the expansion limit for its size.
+    /// Step 7's start for one member: opens it again, with the expansion limit.
     pub(super) fn open(
         reading: &Reading<'_>,
         m: &Member,
         position: usize,
     ) -> Result<Self, BackupError> {
-        let (reader, len) = reopen(m, reading.threads)?;
-        let limit = reading
-            .max_expansion_ratio
-            .map(|ratio| ratio.saturating_mul(len).max(MIN_EXPANSION_ALLOWANCE));
-        Self::new(reader, m, position, limit)
+        let reader = reopen(m, reading.threads)?;
+        Self::new(reader, m, position, reading.max_expansion_ratio)
     }
 
     fn new(
         reader: RestoreReader<File>,
         m: &Member,
         position: usize,
-        limit: Option<u64>,
+        ratio: Option<u64>,
     ) -> Result<Self, BackupError> {
         let (tap, failed) = Tap::new(reader);
+        let consumed = Rc::new(Cell::new(0));
+        let counted = Counted {
+            inner: tap,
+            count: Rc::clone(&consumed),
+        };
         // Large reads let a reader with several threads open runs of segments in place, in the
         // buffer, while it loads the next ones (small reads gain nothing from threads).
-        let buffered = io::BufReader::with_capacity(8 << 20, tap);
-        let exceeded = Rc::new(Cell::new(false));
-        let limit = limit.unwrap_or(u64::MAX);
+        let buffered = io::BufReader::with_capacity(8 << 20, counted);
+        let exceeded = Rc::new(Cell::new(None));
         let reader: Box<dyn Read> = match m.manifest.compression() {
             Compression::None => Box::new(buffered),
             Compression::Zstd => Box::new(Limited {
                 inner: zstd::stream::read::Decoder::with_buffer(buffered)
                     .map_err(|e| read_error(e, &failed, &m.path, "invalid zstd stream"))?,
-                left: limit,
+                out: 0,
+                ratio: ratio.unwrap_or(u64::MAX),
+                consumed,
                 exceeded: Rc::clone(&exceeded),
             }),
         };
@@ -661,17 +674,16 @@ impl Payload {
             exceeded,
             path: m.path.clone(),
             position,
-            limit,
         })
     }
 
     /// Attributes a read error: the expansion limit, the stream, or a malformed payload.
     fn error(&self, err: io::Error, what: &str) -> BackupError {
-        if self.exceeded.get() {
+        if let Some(limit) = self.exceeded.get() {
             return BackupError::ExpansionLimit {
                 position: self.position,
                 path: self.path.clone(),
-                limit: self.limit,
+                limit,
             };
         }
         read_error(err, &self.failed, &self.path, what)
@@ -710,26 +722,44 @@ impl Payload {
     }
 }
 
-/// Fails a read once more than `left` bytes came through.
+/// Counts the bytes read through it (the compressed payload read so far).
+struct Counted<R> {
+    inner: R,
+    count: Rc<Cell<u64>>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.set(self.count.get() + n as u64);
+        Ok(n)
+    }
+}
+
+/// Decompressed output that may grow to `ratio` times the compressed payload read so far (at
+/// least [`MIN_EXPANSION_ALLOWANCE`]); past that, an error, and `exceeded` holds the limit. The
+/// size of the input need not be known (a pipe).
 struct Limited<R> {
     inner: R,
-    left: u64,
-    exceeded: Rc<Cell<bool>>,
+    out: u64,
+    ratio: u64,
+    consumed: Rc<Cell<u64>>,
+    exceeded: Rc<Cell<Option<u64>>>,
 }
 
 impl<R: Read> Read for Limited<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        match self.left.checked_sub(n as u64) {
-            Some(left) => {
-                self.left = left;
-                Ok(n)
-            }
-            None => {
-                self.exceeded.set(true);
-                Err(io::Error::other("the expansion limit was exceeded"))
-            }
+        self.out += n as u64;
+        let limit = self
+            .ratio
+            .saturating_mul(self.consumed.get())
+            .max(MIN_EXPANSION_ALLOWANCE);
+        if self.out > limit {
+            self.exceeded.set(Some(limit));
+            return Err(io::Error::other("the expansion limit was exceeded"));
         }
+        Ok(n)
     }
 }
 
