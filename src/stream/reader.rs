@@ -255,6 +255,11 @@ impl<R: Read> RestoreReader<R> {
     ///   segment per thread, so a short stream or a short read after a seek decrypts little
     ///   more than it needs.
     ///
+    /// `threads` is capped at the number of cores ([`std::thread::available_parallelism`]), and
+    /// a large `read` starts no more threads than it has segments; a thread that cannot be
+    /// started is an I/O error ([`StreamError::Io`]) that leaves the reader as it was, so a
+    /// later `read` may retry.
+    ///
     /// May be called at any point; it applies from the next `read` (segments already being
     /// opened ahead keep their threads until the reader reaches the end, seeks or is dropped).
     ///
@@ -276,7 +281,7 @@ impl<R: Read> RestoreReader<R> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn with_threads(mut self, threads: NonZeroUsize) -> Self {
-        self.threads = threads;
+        self.threads = super::capped_threads(threads);
         self
     }
 
@@ -490,7 +495,10 @@ impl<R: Read> RestoreReader<R> {
         };
         // Segments of `out` written to (the rest is left as it was, untouched).
         let mut touched = 0;
-        let loaded = parallel::with_helpers(self.threads, open, |helpers| {
+        let threads = self
+            .threads
+            .min(NonZeroUsize::new(count).expect("count >= 1"));
+        let loaded = parallel::with_helpers(threads, open, |helpers| {
             let mut failed = usize::MAX;
             let (mut sent, mut finished) = (0, 0);
             // A whole segment not yet known to be non-final.
@@ -575,7 +583,14 @@ impl<R: Read> RestoreReader<R> {
             }
             (sent, failed, complete, tail, read, result)
         });
-        let (sent, failed, complete, tail, read, result) = loaded;
+        let (sent, failed, complete, tail, read, result) = match loaded {
+            Ok(loaded) => loaded,
+            Err(err) => {
+                // No thread to open them on: nothing was read, the next `read` may retry.
+                self.filled = have;
+                return Err(err.into());
+            }
+        };
         self.consumed += read as u64;
         if failed != usize::MAX {
             // Nothing after the failed segment may be released, nor left in clear.

@@ -188,7 +188,8 @@ impl<W: Write> BackupWriter<W> {
     fn seal_buffered(&mut self, last: bool) -> Result<(), StreamError> {
         let index = self.counter.advance(last)?;
         let len = std::mem::take(&mut self.filled) + TAG_LEN;
-        if self.threads.get() == 1 {
+        // A stream of one segment starts no thread.
+        if self.threads.get() == 1 || (last && self.pipeline.is_none()) {
             self.cipher.seal(index, last, &mut self.buf[..len]);
             self.inner.write_all(&self.buf[..len])?;
             return Ok(());
@@ -239,7 +240,8 @@ impl<W: Write> BackupWriter<W> {
                 ok: true,
             }
         };
-        parallel::with_helpers(self.threads, seal, |helpers| {
+        let segments = NonZeroUsize::new(data.len() / size).expect("a large write");
+        parallel::with_helpers(self.threads.min(segments), seal, |helpers| {
             for plain in data.chunks(size) {
                 // Room first, so that the buffer of the segment written out is reused.
                 let keep = order.limit() - 1;
@@ -250,7 +252,7 @@ impl<W: Write> BackupWriter<W> {
             }
             write_sealed(order, helpers, inner, 0)?;
             Ok(())
-        })
+        })?
     }
 
     /// Writes every segment handed to the sealing threads, waiting for them.
