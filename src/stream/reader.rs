@@ -285,6 +285,58 @@ impl<R: Read> RestoreReader<R> {
         self
     }
 
+    /// Writes the rest of the plaintext to `out`, one segment at a time straight from the
+    /// buffer it was opened in (no buffer of the caller's, no copy but the writes themselves);
+    /// returns the bytes written. What is written is exactly what `read` would return, and
+    /// errors are the same: `out` receives the plaintext of every segment before a failed one,
+    /// and nothing of it or after it.
+    ///
+    /// With several threads the segments are opened ahead on the reader's own threads (started
+    /// once, however long the stream) while the calling thread reads and writes.
+    ///
+    /// An error of `out` is returned as it is; the reader stays where it was (the segment
+    /// being written is written again by the next call, in full).
+    pub fn copy_to<W: io::Write + ?Sized>(&mut self, out: &mut W) -> io::Result<u64> {
+        let mut total = 0;
+        loop {
+            let (from, start, end) = if self.opened_start < self.opened_end {
+                (&self.opened, &mut self.opened_start, self.opened_end)
+            } else {
+                (&self.buf, &mut self.plain_start, self.plain_end)
+            };
+            if *start < end {
+                out.write_all(&from[*start..end])?;
+                let n = end - std::mem::replace(start, end);
+                self.offset += n as u64;
+                total += n as u64;
+                continue;
+            }
+            if self.next_segment() {
+                continue;
+            }
+            match self.state {
+                State::Done => return Ok(total),
+                State::Failed(failure) => return Err(failure.error().into_io()),
+                State::Reading => {}
+            }
+            let buffered = if self.ahead > 0 {
+                self.ahead
+            } else {
+                self.filled
+            };
+            let ahead = self.ahead_of_reads.as_ref().is_some_and(ReadAhead::busy)
+                || (self.threads.get() > 1 && self.skip == 0 && buffered < self.full());
+            let loaded = if ahead {
+                self.load_ahead(true).map(drop)
+            } else {
+                self.load_buffered()
+            };
+            if let Err(err) = loaded {
+                return Err(self.fail(err));
+            }
+        }
+    }
+
     /// The stream's header (authenticated).
     pub fn header(&self) -> &Header {
         &self.header
