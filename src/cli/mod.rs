@@ -117,10 +117,10 @@ impl Context<'_> {
         self.quiet
     }
 
-    /// Worker threads: `--threads`, else every core.
+    /// Worker threads: `--threads`, at most one per core; every core without it.
     pub fn threads(&self, requested: Option<NonZeroUsize>) -> NonZeroUsize {
-        requested
-            .unwrap_or_else(|| std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN))
+        let cores = std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN);
+        requested.map_or(cores, |requested| requested.min(cores))
     }
 
     /// A status line on stderr (not with `--quiet`), without any argument that reads as a key.
