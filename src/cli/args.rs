@@ -303,7 +303,7 @@ pub struct KeyInputArgs {
 /// Options shared by the streaming commands.
 #[derive(Debug, Args, Clone, Copy, Default)]
 pub struct ThreadArgs {
-    /// Worker threads for encryption / decryption [default: all cores].
+    /// Worker threads for encryption / decryption [default: all cores; at most one per core].
     #[arg(long, value_name = "N")]
     pub threads: Option<NonZeroUsize>,
 }

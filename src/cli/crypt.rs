@@ -8,7 +8,7 @@ use strongbox::{Algorithm, BackupWriter, DataKey, Header, RestoreReader, StreamC
 use super::Context as Ctx;
 use super::args::{DecryptArgs, EncryptArgs, InspectArgs, VerifyArgs};
 use super::error::{CliError, CliResult, Context as _};
-use super::files::{CopyError, Input, InputSpec, Output, copy};
+use super::files::{CopyError, Input, InputSpec, Output};
 use super::key_input::KeySource;
 use super::progress::Progress;
 
@@ -154,8 +154,8 @@ pub fn verify(ctx: &Ctx, args: VerifyArgs) -> CliResult {
     super::verify_backup::refuse_backup(opened.reader.header(), &opened.name)?;
     let key_id = opened.reader.header().key_id();
     let mut reader = opened.reader.with_threads(threads);
-    let len =
-        copy(&mut reader, &mut io::sink()).map_err(|e| e.describe(&opened.name, "nothing"))?;
+    let len = decrypt_to(&mut reader, &mut io::sink())
+        .map_err(|e| e.describe(&opened.name, "nothing"))?;
     opened.progress.finish();
     let mut stdout = io::stdout().lock();
     writeln!(

@@ -10,10 +10,6 @@ use strongbox::fs::OutputFile;
 
 use super::error::{CliError, CliResult, Context as _};
 
-/// Size of the copy buffer: large, so that whole segments go straight through the stream and
-/// its threads start once per 8 MiB.
-pub const COPY_BUFFER: usize = 8 << 20;
-
 /// An input: a file, or stdin.
 #[derive(Debug, Clone)]
 pub enum InputSpec {
@@ -190,30 +186,6 @@ impl CopyError {
             CopyError::Read(e) => CliError::fail(format!("reading {input}: {e}")),
             CopyError::Write(e) => CliError::fail(format!("writing {output}: {e}")),
         }
-    }
-}
-
-/// Copies everything from `reader` to `writer` through one large buffer, filled before each
-/// write (a pipe gives 64 KiB at a time; the stream is fastest with large writes); returns the
-/// byte count.
-pub fn copy(reader: &mut dyn Read, writer: &mut dyn Write) -> Result<u64, CopyError> {
-    let mut buf = zeroize::Zeroizing::new(vec![0u8; COPY_BUFFER]);
-    let mut total = 0u64;
-    loop {
-        let mut n = 0;
-        while n < buf.len() {
-            match reader.read(&mut buf[n..]) {
-                Ok(0) => break,
-                Ok(got) => n += got,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(CopyError::Read(e)),
-            }
-        }
-        if n == 0 {
-            return Ok(total);
-        }
-        writer.write_all(&buf[..n]).map_err(CopyError::Write)?;
-        total += n as u64;
     }
 }
 
