@@ -225,6 +225,51 @@ impl DatabaseKeyStore {
         Ok(key)
     }
 
+    /// The key of the database in `dir` (which must exist): loaded if the database has a key
+    /// file, otherwise created as by [`DatabaseKeyStore::create`]. What an engine calls when it
+    /// opens a database that is encrypted from its first byte.
+    ///
+    /// It holds the database's key-file lock from the check to the write, so two processes (or
+    /// threads) opening a new database at once take turns: one creates the key, the other loads
+    /// that same key; neither ever sees a half-written file, and no key is ever replaced.
+    ///
+    /// A key file that exists but cannot be read or opened is an error, never a reason to make
+    /// a new key: a file this provider cannot open ([`StoreError::Envelope`],
+    /// [`StoreError::NoProviderOpens`]), an unreadable or dangling entry ([`StoreError::Io`],
+    /// [`StoreError::NotFound`]). Replacing it would make everything encrypted with the old key
+    /// unreadable.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use strongbox::{DatabaseKeyStore, FileProvider};
+    /// # let tmp = tempfile::tempdir()?;
+    /// # let master_path = tmp.path().join("master.key");
+    /// # std::fs::write(&master_path, [7u8; 32])?;
+    /// # #[cfg(unix)] { use std::os::unix::fs::PermissionsExt;
+    /// # std::fs::set_permissions(&master_path, std::fs::Permissions::from_mode(0o600))?; }
+    /// # let db = tmp.path().join("db"); std::fs::create_dir(&db)?;
+    ///
+    /// let store = DatabaseKeyStore::new(Arc::new(FileProvider::new(master_path)));
+    /// let key = store.load_or_create(&db)?;       // first open: a new key
+    /// assert_eq!(store.load_or_create(&db)?.id(), key.id()); // then always that key
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn load_or_create(&self, dir: impl AsRef<Path>) -> Result<DataKey, StoreError> {
+        let dir = dir.as_ref();
+        let _lock = KeyFileLock::acquire(dir)?;
+        if self.exists(dir)? {
+            return self.load(dir);
+        }
+        let key = DataKey::generate().map_err(StoreError::Generate)?;
+        let blob =
+            ProtectedKey::protect(&key, &*self.current).map_err(|source| StoreError::Envelope {
+                path: Self::key_path(dir),
+                source,
+            })?;
+        write_key_file(dir, blob.as_bytes(), Replace::Never)?;
+        Ok(key)
+    }
+
     /// Loads (unprotects) the key of the database in `dir`.
     pub fn load(&self, dir: impl AsRef<Path>) -> Result<DataKey, StoreError> {
         let dir = dir.as_ref();
