@@ -112,26 +112,23 @@ pub(crate) fn parse_wrapped(mut bytes: &[u8]) -> Option<Vec<ProtectedKey>> {
     bytes.is_empty().then_some(out)
 }
 
-/// The outcome of trying the providers on the wrapped copies.
-pub(crate) enum Unwrapped {
-    Key(DataKey),
-    /// No copy opened. `corrupt` says a copy addressed to one of our providers failed to
-    /// authenticate, or opened to another key than the header names (either means the header
-    /// was altered); `failure` is the first provider failure, if any.
-    None {
-        corrupt: bool,
-        failure: Option<EnvelopeError>,
-    },
-}
-
-/// Tries every provider on every copy, looking for key `key_id`.
-pub(crate) fn unwrap_any(copies: &[ProtectedKey], keys: &MasterKeys, key_id: KeyId) -> Unwrapped {
+/// The backup key `key_id` from the first wrapped copy that one of `keys` opens.
+///
+/// Errors: [`BackupError::Tampered`] (header) when a copy addressed to one of `keys` fails to
+/// authenticate or opens to another key than `key_id` (either means the header was altered);
+/// otherwise, when no copy opens, [`BackupError::KeyUnavailable`] with the fingerprints the
+/// copies were wrapped for, those of the master keys tried, and the first provider failure.
+pub(crate) fn open_wrapped(
+    copies: &[ProtectedKey],
+    keys: &MasterKeys,
+    key_id: KeyId,
+) -> Result<DataKey, BackupError> {
     let mut corrupt = false;
     let mut failure = None;
     for copy in copies {
         for provider in keys.all() {
             match copy.unprotect(provider) {
-                Ok(key) if key.id() == key_id => return Unwrapped::Key(key),
+                Ok(key) if key.id() == key_id => return Ok(key),
                 Ok(_) | Err(EnvelopeError::Corrupt) => corrupt = true,
                 Err(e) if e.is_not_mine() => {}
                 Err(e) => {
@@ -140,7 +137,22 @@ pub(crate) fn unwrap_any(copies: &[ProtectedKey], keys: &MasterKeys, key_id: Key
             }
         }
     }
-    Unwrapped::None { corrupt, failure }
+    if corrupt {
+        return Err(BackupError::Tampered { segment: None });
+    }
+    Err(BackupError::KeyUnavailable {
+        key_id,
+        copies: copies.len(),
+        wrapped_for: copies
+            .iter()
+            .filter_map(ProtectedKey::fingerprint)
+            .collect(),
+        tried: keys
+            .all()
+            .filter_map(|p| p.fingerprint().ok().flatten())
+            .collect(),
+        cause: failure,
+    })
 }
 
 #[cfg(test)]
@@ -170,22 +182,20 @@ mod tests {
         let copies = parse_wrapped(&ext).unwrap();
         assert_eq!(copies.len(), 2);
         for only in [a, b] {
-            match unwrap_any(&copies, &MasterKeys::new(only), key.id()) {
-                Unwrapped::Key(k) => assert_eq!(k.id(), key.id()),
-                Unwrapped::None { .. } => panic!("a copy must open"),
-            }
+            let k = open_wrapped(&copies, &MasterKeys::new(only), key.id()).unwrap();
+            assert_eq!(k.id(), key.id());
         }
-        assert!(matches!(
-            unwrap_any(&copies, &MasterKeys::new(provider()), key.id()),
-            Unwrapped::None {
-                corrupt: false,
-                failure: None
-            }
-        ));
+        let stranger = provider();
+        let err = open_wrapped(&copies, &MasterKeys::new(stranger), key.id()).unwrap_err();
+        assert!(
+            matches!(&err, BackupError::KeyUnavailable { copies: 2, wrapped_for, tried, cause: None, .. }
+                if wrapped_for.len() == 2 && tried.len() == 1),
+            "{err:?}"
+        );
         // A header naming another key than the copies hold: tampering.
         assert!(matches!(
-            unwrap_any(&copies, &keys, DataKey::generate().unwrap().id()),
-            Unwrapped::None { corrupt: true, .. }
+            open_wrapped(&copies, &keys, DataKey::generate().unwrap().id()),
+            Err(BackupError::Tampered { segment: None })
         ));
 
         let mut trailing = ext.clone();
