@@ -385,6 +385,22 @@ impl DatabaseKeyStore {
     /// previous opens them all). A key that `new_provider` already opens is left untouched, so
     /// running the rotation again after an interruption finishes it. It stops at the first
     /// database that fails ([`StoreError::Rotation`]).
+    ///
+    /// # Existing backups
+    ///
+    /// Backups are not rewritten. An encrypted backup taken before the rotation carries the
+    /// database key wrapped only under the master keys of its time (the old current one and
+    /// the recovery ones), so a restore whose [`MasterKeys`] hold only the new master key fails
+    /// with [`BackupError::KeyUnavailable`], which lists the old master key's fingerprint among
+    /// those the backup was wrapped for. Keep the old master key for as long as such backups
+    /// are kept, and give it as a recovery master key when restoring them
+    /// ([`MasterKeys::with_recovery`]). Backups taken after the rotation wrap the key under the new one. Restoring with the
+    /// database key itself ([`RestoreConfig::with_key`](crate::RestoreConfig::with_key)) works
+    /// either way.
+    ///
+    /// [`MasterKeys`]: crate::MasterKeys
+    /// [`MasterKeys::with_recovery`]: crate::MasterKeys::with_recovery
+    /// [`BackupError::KeyUnavailable`]: crate::BackupError::KeyUnavailable
     pub fn rotate<I, P>(
         &self,
         dirs: I,

@@ -484,8 +484,9 @@ fn key_unavailable_wrong_key_and_key_for_unencrypted() {
     let err = restore(&RestoreConfig::new([&snap], fx.path("r")), &elsewhere, AUTH).unwrap_err();
     let (wrapped, tried) = (fingerprint(&fx.master), fingerprint(elsewhere.current()));
     assert!(
-        matches!(&err, BackupError::KeyUnavailable { key_id, copies: 1, wrapped_for, tried: t, cause: None }
-            if *key_id == key.id() && wrapped_for[..] == [wrapped] && t[..] == [tried]),
+        matches!(&err, BackupError::KeyUnavailable {
+                key_id, copies: 1, wrapped_for, tried: t, cause: None
+            } if *key_id == key.id() && wrapped_for[..] == [wrapped] && t[..] == [tried]),
         "{err:?}"
     );
     let text = err.to_string();

@@ -19,14 +19,33 @@ pub const MAX_KEY_COPIES: usize = 16;
 /// - Every encrypted backup carries its key wrapped under the current provider *and* under each
 ///   **recovery** provider (like age recipients), so that a restore on the same machine, or
 ///   anywhere with a recovery master key, needs no pasted key.
-/// - A restore without an explicit key tries every provider on every wrapped copy.
+/// - A restore without an explicit key tries every provider on every wrapped copy; when none
+///   opens it is [`BackupError::KeyUnavailable`], listing the fingerprints the backup was
+///   wrapped for and those tried.
+///
+/// # After a master-key rotation
+///
+/// The copies in a backup are made when it is taken and never change:
+/// [`DatabaseKeyStore::rotate`](crate::DatabaseKeyStore::rotate) re-protects database key
+/// files, not backups. A backup taken before the rotation opens only with the old master key
+/// (or a recovery key of its time), so keep the old master key for as long as such backups
+/// are kept and add it as a recovery provider to the `MasterKeys` of restores: they then find
+/// the backup's key, and store the restored database's key under the new current provider.
+/// Every recovery provider also receives a copy of the key of each new backup, so leave the old
+/// master key out of the `MasterKeys` used to take backups (above all when it was rotated out
+/// because it leaked). A backup's wrapped copies are never changed in place: to stop depending
+/// on the old master key, take new backups after the rotation and drop the old ones.
 ///
 /// ```no_run
 /// use std::sync::Arc;
 /// use strongbox::{FileProvider, MasterKeys, default_provider};
 ///
-/// let keys = MasterKeys::new(default_provider()?)
-///     .with_recovery(Arc::new(FileProvider::new("/secure/recovery-master.key")));
+/// let recovery = Arc::new(FileProvider::new("/secure/recovery-master.key"));
+/// let keys = MasterKeys::new(default_provider()?).with_recovery(recovery);
+/// // For restores only: also the master key before the last rotation, for older backups.
+/// let restore_keys = keys
+///     .clone()
+///     .with_recovery(Arc::new(FileProvider::new("/secure/previous-master.key")));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone)]
@@ -188,8 +207,9 @@ mod tests {
         let stranger = provider();
         let err = open_wrapped(&copies, &MasterKeys::new(stranger), key.id()).unwrap_err();
         assert!(
-            matches!(&err, BackupError::KeyUnavailable { copies: 2, wrapped_for, tried, cause: None, .. }
-                if wrapped_for.len() == 2 && tried.len() == 1),
+            matches!(&err, BackupError::KeyUnavailable {
+                copies: 2, wrapped_for, tried, cause: None, ..
+            } if wrapped_for.len() == 2 && tried.len() == 1),
             "{err:?}"
         );
         // A header naming another key than the copies hold: tampering.

@@ -136,9 +136,10 @@ pub enum BackupError {
     TooManyKeyCopies,
 
     // ----- restoring -----
-    /// An encrypted backup was to be restored without a key given, and none of its wrapped copies opens with the current or a recovery master key of
-    /// the [`MasterKeys`]: every copy is protected by a master key (or a sealer key) that was
-    /// not given, or a provider failed (`cause`).
+    /// An encrypted backup was to be restored without a key given, and none of its wrapped
+    /// copies opens with the current or a recovery master key of the [`MasterKeys`]: every
+    /// copy is protected by a master key (or a sealer key) that was not given, or a provider
+    /// failed (`cause`).
     ///
     /// The usual reason is a master-key rotation after the backup was taken
     /// ([`DatabaseKeyStore::rotate`](crate::DatabaseKeyStore::rotate) re-protects key files,
