@@ -15,7 +15,7 @@
 //!   (specified in `docs/KEYBLOB.md`).
 //! - [`DatabaseKeyStore`]: one protected key file ([`KEY_FILE_NAME`]) per database directory:
 //!   create, load, offline get-key / put-key, master-key rotation.
-//! - [`SnapshotBackup`], [`LogicalBackup`], [`restore`] and [`inspect`]: database backups and
+//! - [`SnapshotBackup`], [`LogicalBackup`], [`restore`], [`verify`] and [`inspect`]: database backups and
 //!   restores with RavenDB's encryption rules ([`BackupEncryptionSettings`]), an authenticated
 //!   manifest, the key carried wrapped under the master keys ([`MasterKeys`]), and a [`Channel`]
 //!   the engine must name for every operation (format and rules: `docs/BACKUP.md`).
@@ -56,6 +56,7 @@
 
 mod backup;
 mod envelope;
+pub mod fs;
 mod key;
 mod provider;
 mod settings;
@@ -66,7 +67,8 @@ pub use backup::{
     Authentication, BackupEncryptionSettings, BackupError, BackupId, BackupInfo, BackupKind,
     Channel, Compression, DEFAULT_MAX_EXPANSION_RATIO, EncryptionMode, LogicalBackup,
     LogicalBackupWriter, MAX_DATABASE_NAME_LEN, MAX_KEY_COPIES, Manifest, MasterKeys,
-    RestoreConfig, RestoreReport, SecretOperation, SnapshotBackup, inspect, printable, restore,
+    RestoreConfig, RestoreReport, SecretOperation, SnapshotBackup, VerifyConfig, VerifyReport,
+    inspect, printable, restore, verify,
 };
 pub use envelope::{EnvelopeError, ProtectedKey, Scheme};
 pub use key::{DataKey, Fingerprint, KEY_LEN, KeyError, KeyId, MasterKey};

@@ -2,13 +2,14 @@
 
 use std::fmt;
 use std::fs::File;
-use std::io::{self, Read, Write as _};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use secrecy::SecretString;
 
 use crate::envelope::{EnvelopeError, ProtectedKey};
+use crate::fs::Replace;
 use crate::key::{DataKey, KeyError, KeyId};
 use crate::provider::{MasterKeyProvider, ProviderError};
 
@@ -505,7 +506,7 @@ fn read_key_file(path: &Path) -> Result<ProtectedKey, StoreError> {
         path: path.to_path_buf(),
         source,
     };
-    let file = File::open(path).map_err(|e| match e.kind() {
+    let file = crate::fs::open_regular(path).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound => StoreError::NotFound {
             path: path.to_path_buf(),
         },
@@ -559,69 +560,28 @@ impl KeyFileLock {
             source,
         };
         let file = file.map_err(io_err)?;
-        loop {
-            // Called through the trait: std's own `File::lock` needs a newer Rust than our MSRV.
-            match fs4::fs_std::FileExt::lock_exclusive(&file) {
-                Ok(()) => return Ok(KeyFileLock { file }),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(io_err(e)),
-            }
-        }
+        crate::fs::lock(&file).map_err(io_err)?;
+        Ok(KeyFileLock { file })
     }
 }
 
 impl Drop for KeyFileLock {
     fn drop(&mut self) {
-        // Closing the file releases the lock too; unlocking first only makes it prompt.
-        let _ = fs4::fs_std::FileExt::unlock(&self.file);
+        crate::fs::unlock(&self.file);
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Replace {
-    Never,
-    Always,
-}
-
-/// Writes a key file atomically: a temporary file in `dir` (created exclusively, owner-only),
-/// written and synced, renamed into place (without replacing, for `Replace::Never`), then the
-/// directory synced.
+/// Writes a key file atomically (see [`crate::fs`]): a temporary file
+/// `.secret.key.encrypted.XXXXXX.tmp` in `dir` (owner-only, locked while it lives), written and
+/// synced, renamed into place (without replacing, for `Replace::Never`), then the directory
+/// synced. Stale temporaries of that pattern whose lock is free are removed first.
 fn write_key_file(dir: &Path, bytes: &[u8], replace: Replace) -> Result<(), StoreError> {
     let path = dir.join(KEY_FILE_NAME);
-    let io_err = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| StoreError::Io { path, source }
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".secret.key.encrypted.")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(io_err(dir))?;
-    tmp.write_all(bytes).map_err(io_err(tmp.path()))?;
-    tmp.as_file().sync_all().map_err(io_err(tmp.path()))?;
-    let persisted = match replace {
-        Replace::Always => tmp.persist(&path),
-        Replace::Never => tmp.persist_noclobber(&path),
-    };
-    match persisted {
-        Ok(_) => {}
-        Err(e) if replace == Replace::Never && e.error.kind() == io::ErrorKind::AlreadyExists => {
-            return Err(StoreError::AlreadyExists { path });
+    match crate::fs::write_atomic(&path, bytes, replace) {
+        Ok(()) => Ok(()),
+        Err(e) if replace == Replace::Never && e.kind() == io::ErrorKind::AlreadyExists => {
+            Err(StoreError::AlreadyExists { path })
         }
-        Err(e) => return Err(io_err(&path)(e.error)),
-    }
-    sync_dir(dir).map_err(io_err(dir))
-}
-
-/// Makes a rename in `dir` durable (Unix; elsewhere the rename itself is what the OS offers).
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        File::open(dir)?.sync_all()
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = dir;
-        Ok(())
+        Err(source) => Err(StoreError::Io { path, source }),
     }
 }

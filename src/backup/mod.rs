@@ -1,5 +1,5 @@
 //! Database backup and restore: snapshots and logical (full / incremental) backups, the
-//! encryption policy, the manifest, and restore.
+//! encryption policy, the manifest, restore and verification.
 
 use std::borrow::Cow;
 use std::io;
@@ -17,6 +17,7 @@ mod restore;
 mod store;
 #[cfg(test)]
 mod vectors;
+mod verify;
 
 pub use create::{LogicalBackup, LogicalBackupWriter, SnapshotBackup};
 pub use keys::{MAX_KEY_COPIES, MasterKeys};
@@ -27,6 +28,7 @@ pub use policy::{
 pub use restore::{
     BackupInfo, DEFAULT_MAX_EXPANSION_RATIO, RestoreConfig, RestoreReport, inspect, restore,
 };
+pub use verify::{VerifyConfig, VerifyReport, verify};
 
 /// Header extension kind of the manifest (UTF-8 JSON, see `docs/BACKUP.md`).
 pub(crate) const EXT_MANIFEST: u16 = 0x0001;
@@ -257,7 +259,8 @@ pub enum BackupError {
         position: usize,
         /// The file.
         path: PathBuf,
-        /// The number of decompressed bytes allowed for it.
+        /// The number of decompressed bytes allowed when it was exceeded (the ratio times the
+        /// compressed payload read by then, at least 16 MiB).
         limit: u64,
     },
     /// Another failure of the backup stream (not a strongbox file, unsupported version, ...).

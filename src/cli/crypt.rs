@@ -28,6 +28,7 @@ pub fn encrypt(ctx: &Ctx, args: EncryptArgs) -> CliResult {
     let key = source.load(|| ctx.provider())?;
     let input = input.open()?;
     let output = Output::create(args.output.as_deref())?;
+    output.check_not_input(&input.reader, &input.name)?;
     if output.is_stdout() && io::stdout().is_terminal() {
         return Err(CliError::fail(
             "refusing to write encrypted data to a terminal: use -o FILE or redirect stdout",
@@ -54,8 +55,15 @@ pub fn decrypt(ctx: &Ctx, args: DecryptArgs) -> CliResult {
     }
     let threads = ctx.threads(args.threads.threads);
 
-    let opened = open_stream(ctx, source.as_ref(), input.open()?)?;
+    let input = input.open()?;
+    let (input_file, input_name) = (
+        input.reader.try_clone().context(|| input.name.clone())?,
+        input.name.clone(),
+    );
+    // The header is authenticated before the output is opened (a FIFO's open waits for a reader).
+    let opened = open_stream(ctx, source.as_ref(), input)?;
     let mut output = Output::create(args.output.as_deref())?;
+    output.check_not_input(&input_file, &input_name)?;
     let out_name = output.name();
     let mut reader = opened.reader.with_threads(threads);
     copy(&mut reader, &mut output).map_err(|e| e.describe(&opened.name, &out_name))?;
@@ -65,7 +73,7 @@ pub fn decrypt(ctx: &Ctx, args: DecryptArgs) -> CliResult {
     Ok(())
 }
 
-/// `strongbox verify`
+/// `strongbox verify` of a raw stream (backups: [`super::verify_backup`]).
 pub fn verify(ctx: &Ctx, args: VerifyArgs) -> CliResult {
     let source = KeySource::from_args(&args.key, "verify")?;
     let input = InputSpec::of(Some(&args.input));
@@ -75,6 +83,7 @@ pub fn verify(ctx: &Ctx, args: VerifyArgs) -> CliResult {
     let threads = ctx.threads(args.threads.threads);
 
     let opened = open_stream(ctx, source.as_ref(), input.open()?)?;
+    super::verify_backup::refuse_backup(opened.reader.header(), &opened.name)?;
     let key_id = opened.reader.header().key_id();
     let mut reader = opened.reader.with_threads(threads);
     let len =
