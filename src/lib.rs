@@ -25,6 +25,7 @@
 //! (`provider`, `settings`, `envelope`, `store`) are private.
 //!
 //! ```
+//! use strongbox::secrecy::ExposeSecret as _;
 //! use strongbox::{DatabaseKeyStore, MasterKeySettings};
 //! # let tmp = tempfile::tempdir()?;
 //! # let master = tmp.path().join("master.key");
@@ -33,7 +34,6 @@
 //! # std::fs::set_permissions(&master, std::fs::Permissions::from_mode(0o600))?; }
 //! # let settings_json = format!(r#"{{"Security.MasterKey.Path": {:?}}}"#, master);
 //! # let db = tmp.path().join("orders"); std::fs::create_dir(&db)?;
-//! # use secrecy::ExposeSecret as _;
 //!
 //! // The engine's settings.json chooses the master key; nothing is read until first use.
 //! let provider = MasterKeySettings::from_json_str(&settings_json)?.provider()?;
@@ -76,6 +76,11 @@ pub use provider::{
     DpapiProvider, ExecProvider, FileProvider, MasterKeyProvider, Protection, ProviderError,
     SealContext, Sealer, UnixHomeFileProvider, default_provider,
 };
+/// The `secrecy` crate this crate's key types are built on, re-exported so that an engine reads
+/// key bytes (`use strongbox::secrecy::ExposeSecret;`, then `key.expose_secret()`) and the
+/// [`SecretString`](secrecy::SecretString)s of `to_base64` with the very version this crate
+/// uses, without a `secrecy` of its own in its `Cargo.toml`.
+pub use secrecy;
 pub use settings::{MasterKeySettings, MasterKeySource, SettingsError};
 pub use store::{DatabaseKeyStore, KEY_FILE_NAME, PutOutcome, RotationReport, StoreError};
 pub use stream::{

@@ -226,6 +226,51 @@ impl DatabaseKeyStore {
         Ok(key)
     }
 
+    /// The key of the database in `dir` (which must exist): loaded if the database has a key
+    /// file, otherwise created as by [`DatabaseKeyStore::create`]. What an engine calls when it
+    /// opens a database that is encrypted from its first byte.
+    ///
+    /// It holds the database's key-file lock from the check to the write, so two processes (or
+    /// threads) opening a new database at once take turns: one creates the key, the other loads
+    /// that same key; neither ever sees a half-written file, and no key is ever replaced.
+    ///
+    /// A key file that exists but cannot be read or opened is an error, never a reason to make
+    /// a new key: a file this provider cannot open ([`StoreError::Envelope`],
+    /// [`StoreError::NoProviderOpens`]), an unreadable or dangling entry ([`StoreError::Io`],
+    /// [`StoreError::NotFound`]). Replacing it would make everything encrypted with the old key
+    /// unreadable.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use strongbox::{DatabaseKeyStore, FileProvider};
+    /// # let tmp = tempfile::tempdir()?;
+    /// # let master_path = tmp.path().join("master.key");
+    /// # std::fs::write(&master_path, [7u8; 32])?;
+    /// # #[cfg(unix)] { use std::os::unix::fs::PermissionsExt;
+    /// # std::fs::set_permissions(&master_path, std::fs::Permissions::from_mode(0o600))?; }
+    /// # let db = tmp.path().join("db"); std::fs::create_dir(&db)?;
+    ///
+    /// let store = DatabaseKeyStore::new(Arc::new(FileProvider::new(master_path)));
+    /// let key = store.load_or_create(&db)?;       // first open: a new key
+    /// assert_eq!(store.load_or_create(&db)?.id(), key.id()); // then always that key
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn load_or_create(&self, dir: impl AsRef<Path>) -> Result<DataKey, StoreError> {
+        let dir = dir.as_ref();
+        let _lock = KeyFileLock::acquire(dir)?;
+        if self.exists(dir)? {
+            return self.load(dir);
+        }
+        let key = DataKey::generate().map_err(StoreError::Generate)?;
+        let blob =
+            ProtectedKey::protect(&key, &*self.current).map_err(|source| StoreError::Envelope {
+                path: Self::key_path(dir),
+                source,
+            })?;
+        write_key_file(dir, blob.as_bytes(), Replace::Never)?;
+        Ok(key)
+    }
+
     /// Loads (unprotects) the key of the database in `dir`.
     pub fn load(&self, dir: impl AsRef<Path>) -> Result<DataKey, StoreError> {
         let dir = dir.as_ref();
@@ -341,6 +386,22 @@ impl DatabaseKeyStore {
     /// previous opens them all). A key that `new_provider` already opens is left untouched, so
     /// running the rotation again after an interruption finishes it. It stops at the first
     /// database that fails ([`StoreError::Rotation`]).
+    ///
+    /// # Existing backups
+    ///
+    /// Backups are not rewritten. An encrypted backup taken before the rotation carries the
+    /// database key wrapped only under the master keys of its time (the old current one and
+    /// the recovery ones), so a restore whose [`MasterKeys`] hold only the new master key fails
+    /// with [`BackupError::KeyUnavailable`], which lists the old master key's fingerprint among
+    /// those the backup was wrapped for. Keep the old master key for as long as such backups
+    /// are kept, and give it as a recovery master key when restoring them
+    /// ([`MasterKeys::with_recovery`]). Backups taken after the rotation wrap the key under the new one. Restoring with the
+    /// database key itself ([`RestoreConfig::with_key`](crate::RestoreConfig::with_key)) works
+    /// either way.
+    ///
+    /// [`MasterKeys`]: crate::MasterKeys
+    /// [`MasterKeys::with_recovery`]: crate::MasterKeys::with_recovery
+    /// [`BackupError::KeyUnavailable`]: crate::BackupError::KeyUnavailable
     pub fn rotate<I, P>(
         &self,
         dirs: I,

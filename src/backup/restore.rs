@@ -16,7 +16,7 @@ use super::files::{
     RESTORE_TREE, Tap, TapSlot, exists, from_stream, parent_of, read_error, remove_stale_restores,
     restore_workdir, sync_dir,
 };
-use super::keys::{MasterKeys, Unwrapped, parse_wrapped, unwrap_any};
+use super::keys::{MasterKeys, open_wrapped, parse_wrapped};
 use super::manifest::{BackupKind, Compression, Manifest};
 use super::policy::{
     Authentication, Channel, EncryptionMode, SecretOperation, check_restore, deserialize_key,
@@ -366,19 +366,7 @@ fn authenticate(
 
 /// The key from a wrapped copy in the (not yet authenticated) header.
 fn unwrap_key(header: &Header, keys: &MasterKeys, key_id: KeyId) -> Result<DataKey, BackupError> {
-    let copies = wrapped_keys(header)?;
-    match unwrap_any(&copies, keys, key_id) {
-        Unwrapped::Key(key) => Ok(key),
-        Unwrapped::None { corrupt: true, .. } => Err(BackupError::Tampered { segment: None }),
-        Unwrapped::None {
-            corrupt: false,
-            failure,
-        } => Err(BackupError::KeyUnavailable {
-            key_id,
-            copies: copies.len(),
-            cause: failure,
-        }),
-    }
+    open_wrapped(&wrapped_keys(header)?, keys, key_id)
 }
 
 /// Opens an authenticated member again to read its payload (its header must not have changed),
