@@ -3,7 +3,7 @@
 //! place).
 
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use strongbox::fs::OutputFile;
