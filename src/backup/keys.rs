@@ -170,7 +170,7 @@ pub(crate) fn open_wrapped(
             .all()
             .filter_map(|p| p.fingerprint().ok().flatten())
             .collect(),
-        cause: failure,
+        cause: failure.map(Box::new),
     })
 }
 

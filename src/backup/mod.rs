@@ -175,7 +175,7 @@ pub enum BackupError {
         tried: Box<[Fingerprint]>,
         /// The first failure of a master-key provider, if one failed.
         #[source]
-        cause: Option<EnvelopeError>,
+        cause: Option<Box<EnvelopeError>>,
     },
     /// The key given is not the backup's key.
     #[error("wrong key: the backup needs key {expected}, but key {provided} was given")]
