@@ -124,12 +124,16 @@ impl Output {
     /// Refuses an input that is the regular file this output writes or replaces (`cat`'s
     /// "input file is output file"): reading a file while appending to it never ends.
     pub fn check_not_input(&self, input: &File, input_name: &str) -> CliResult {
-        let in_meta = input.metadata().context(|| input_name.to_owned())?;
         let same = match self {
             Output::Stdout(out) => strongbox::fs::is_same_file(input, out).context(|| "stdout")?,
             Output::File { file, .. } => file.is_same_file(input).context(|| self.name())?,
         };
-        if same && in_meta.is_file() {
+        if same
+            && input
+                .metadata()
+                .context(|| input_name.to_owned())?
+                .is_file()
+        {
             return Err(CliError::fail(format!(
                 "{}: input file is output file",
                 input_name
