@@ -87,13 +87,17 @@ pub struct VerifyReport {
 /// use std::io::Write;
 /// use std::sync::Arc;
 /// use strongbox::{
-///     Authentication, BackupEncryptionSettings, Channel, DataKey, LogicalBackup, MasterKeys,
-///     UnixHomeFileProvider, VerifyConfig, verify,
+///     Authentication, BackupEncryptionSettings, Channel, DataKey, FileProvider, LogicalBackup,
+///     MasterKeys, VerifyConfig, verify,
 /// };
 /// # let tmp = tempfile::tempdir()?;
 /// # let db = tmp.path().join("orders");
 /// # std::fs::create_dir(&db)?;
-/// let keys = MasterKeys::new(Arc::new(UnixHomeFileProvider::at(tmp.path().join("mk/secret.key"))));
+/// # let master_path = tmp.path().join("master.key");
+/// # std::fs::write(&master_path, [7u8; 32])?;
+/// # #[cfg(unix)] { use std::os::unix::fs::PermissionsExt;
+/// # std::fs::set_permissions(&master_path, std::fs::Permissions::from_mode(0o600))?; }
+/// let keys = MasterKeys::new(Arc::new(FileProvider::new(master_path)));
 /// let key = DataKey::generate()?;
 /// let key_id = key.id();
 /// let mut full = LogicalBackup::full(&db)
