@@ -1311,7 +1311,13 @@ fn names_from_a_backup_are_escaped_in_errors() {
     let snap = crafted_snapshot(&fx, "s", &key, &builder.into_inner().unwrap());
     let config = RestoreConfig::new([&snap], fx.path("r")).with_key(key);
     let err = restore(&config, &fx.keys, AUTH).unwrap_err();
-    assert!(matches!(err, BackupError::Malformed(_)), "{err:?}");
+    // Windows refuses the name (control characters) when the first entry is written, before the
+    // second shows it twice: the error then names the path, escaped the same way.
+    let refused_by_windows = cfg!(windows) && matches!(err, BackupError::Io { .. });
+    assert!(
+        matches!(err, BackupError::Malformed(_)) || refused_by_windows,
+        "{err:?}"
+    );
     let text = err.to_string();
     assert!(
         !text.contains('\u{1b}') && !text.contains('\u{7}'),
