@@ -55,13 +55,12 @@
 #![deny(missing_docs, rustdoc::broken_intra_doc_links)]
 
 mod backup;
-mod envelope;
 pub mod fs;
 mod key;
-mod provider;
-mod settings;
-mod store;
+mod keys;
 mod stream;
+
+use keys::{envelope, provider, settings, store};
 
 pub use backup::{
     Authentication, BackupEncryptionSettings, BackupError, BackupId, BackupInfo, BackupKind,
