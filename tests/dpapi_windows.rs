@@ -7,10 +7,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use secrecy::ExposeSecret as _;
-use strongbox::{
-    DataKey, DatabaseKeyStore, DpapiProvider, EnvelopeError, FileProvider, KeyId,
-    MasterKeyProvider, MasterKeySettings, MasterKeySource, ProtectedKey, Protection, ProviderError,
+use strongbox::keys::{
+    DpapiProvider, EnvelopeError, FileProvider, MasterKeySource, Protection, ProviderError,
     PutOutcome, Scheme, StoreError, default_provider,
+};
+use strongbox::{
+    DataKey, DatabaseKeyStore, KeyId, MasterKeyProvider, MasterKeySettings, ProtectedKey,
 };
 
 // The scheme-2 (DPAPI) blob layout of docs/KEYBLOB.md.
