@@ -54,15 +54,19 @@
 #![cfg_attr(windows, deny(unsafe_code))]
 #![deny(missing_docs, rustdoc::broken_intra_doc_links)]
 
+#[cfg(feature = "backup")]
 mod backup;
+mod base64;
 mod envelope;
 pub mod fs;
 mod key;
 mod provider;
+#[cfg(feature = "settings")]
 mod settings;
 mod store;
 mod stream;
 
+#[cfg(feature = "backup")]
 pub use backup::{
     Authentication, BackupEncryptionSettings, BackupError, BackupId, BackupInfo, BackupKind,
     Channel, Compression, DEFAULT_MAX_EXPANSION_RATIO, EncryptionMode, LogicalBackup,
@@ -76,6 +80,7 @@ pub use provider::{
     DpapiProvider, ExecProvider, FileProvider, MasterKeyProvider, Protection, ProviderError,
     SealContext, Sealer, UnixHomeFileProvider, default_provider,
 };
+#[cfg(feature = "settings")]
 pub use settings::{MasterKeySettings, MasterKeySource, SettingsError};
 pub use store::{DatabaseKeyStore, KEY_FILE_NAME, PutOutcome, RotationReport, StoreError};
 pub use stream::{
