@@ -24,7 +24,21 @@
 //! `strongbox::ExecProvider`, `strongbox::ProtectedKey`), and the modules that define them
 //! (`provider`, `settings`, `envelope`, `store`) are private.
 //!
+//! ## Cargo features
+//!
+//! Without default features (`default-features = false`) the crate is the keys, the providers
+//! (set up in code), [`ProtectedKey`], [`DatabaseKeyStore`] and the backup stream, on ring,
+//! zeroize, secrecy, thiserror and tempfile alone (and rustix on Unix, windows-sys on Windows).
+//! - `backup`: database backups ([`SnapshotBackup`], [`LogicalBackup`], [`restore`], [`verify`],
+//!   [`inspect`]) and their JSON ([`BackupEncryptionSettings`], [`RestoreConfig`]); tar, zstd,
+//!   serde, serde_json.
+//! - `settings`: [`MasterKeySettings`], the provider chosen from an engine's `settings.json`;
+//!   serde, serde_json, shell-words. A feature of its own, apart from `backup`, so that an engine
+//!   can read its settings without the backup code.
+//! - `cli` (the one default): the `strongbox` tool; implies `backup` and `settings`.
+//!
 //! ```
+//! # #[cfg(feature = "settings")] fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use strongbox::{DatabaseKeyStore, MasterKeySettings};
 //! # let tmp = tempfile::tempdir()?;
 //! # let master = tmp.path().join("master.key");
@@ -42,7 +56,8 @@
 //! let key = store.create(&db)?;                       // <db>/secret.key.encrypted
 //! let again = store.load_expecting(&db, key.id())?;   // on every open
 //! assert_eq!(again.expose_secret(), key.expose_secret());
-//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # Ok(()) }
+//! # #[cfg(not(feature = "settings"))] fn main() {}
 //! ```
 // No `unsafe` anywhere, except in the one module that calls the Windows Data Protection API
 // (`provider::dpapi_windows`). `forbid` cannot be relaxed for a single module, so:
