@@ -68,6 +68,12 @@
 #![cfg_attr(not(windows), forbid(unsafe_code))]
 #![cfg_attr(windows, deny(unsafe_code))]
 #![deny(missing_docs, rustdoc::broken_intra_doc_links)]
+// The crate documentation links to the items of the optional features; without them those
+// links cannot resolve (and show as plain text).
+#![cfg_attr(
+    not(all(feature = "backup", feature = "settings")),
+    allow(rustdoc::broken_intra_doc_links)
+)]
 
 #[cfg(feature = "backup")]
 mod backup;
