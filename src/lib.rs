@@ -31,7 +31,22 @@
 //! through its module (for example `strongbox::keys::ExecProvider`,
 //! `strongbox::stream::StreamError`).
 //!
+//! ## Cargo features
+//!
+//! Without default features (`default-features = false`) the crate is the keys, the providers
+//! (set up in code), [`ProtectedKey`], [`DatabaseKeyStore`] and the backup stream, on ring,
+//! zeroize, secrecy, thiserror and tempfile alone (and rustix on Unix, windows-sys on Windows).
+//! - `backup`: the [`backup`] module (database backups: [`SnapshotBackup`], [`LogicalBackup`],
+//!   [`backup::restore`], [`backup::verify`], [`backup::inspect`], and their JSON
+//!   [`BackupEncryptionSettings`](backup::BackupEncryptionSettings) /
+//!   [`RestoreConfig`](backup::RestoreConfig)); tar, zstd, serde, serde_json.
+//! - `settings`: [`MasterKeySettings`], the provider chosen from an engine's `settings.json`;
+//!   serde, serde_json, shell-words. A feature of its own, apart from `backup`, so that an engine
+//!   can read its settings without the backup code.
+//! - `cli` (the one default): the `strongbox` tool; implies `backup` and `settings`.
+//!
 //! ```
+//! # #[cfg(feature = "settings")] fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use strongbox::secrecy::ExposeSecret as _;
 //! use strongbox::{DatabaseKeyStore, MasterKeySettings};
 //! # let tmp = tempfile::tempdir()?;
@@ -49,7 +64,8 @@
 //! let key = store.create(&db)?;                       // <db>/secret.key.encrypted
 //! let again = store.load_expecting(&db, key.id())?;   // on every open
 //! assert_eq!(again.expose_secret(), key.expose_secret());
-//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # Ok(()) }
+//! # #[cfg(not(feature = "settings"))] fn main() {}
 //! ```
 // No `unsafe` anywhere, except in the one module that calls the Windows Data Protection API
 // (`keys::provider::dpapi_windows`). `forbid` cannot be relaxed for a single module, so:
@@ -60,16 +76,27 @@
 #![cfg_attr(not(windows), forbid(unsafe_code))]
 #![cfg_attr(windows, deny(unsafe_code))]
 #![deny(missing_docs, rustdoc::broken_intra_doc_links)]
+// The crate documentation links to the items of the optional features; without them those
+// links cannot resolve (and show as plain text).
+#![cfg_attr(
+    not(all(feature = "backup", feature = "settings")),
+    allow(rustdoc::broken_intra_doc_links)
+)]
 
+#[cfg(feature = "backup")]
 pub mod backup;
+mod base64;
 pub mod fs;
 pub mod key;
 pub mod keys;
 pub mod stream;
 
+#[cfg(feature = "backup")]
 pub use backup::{LogicalBackup, SnapshotBackup};
 pub use key::{DataKey, KeyId, MasterKey};
-pub use keys::{DatabaseKeyStore, MasterKeyProvider, MasterKeySettings, ProtectedKey};
+#[cfg(feature = "settings")]
+pub use keys::MasterKeySettings;
+pub use keys::{DatabaseKeyStore, MasterKeyProvider, ProtectedKey};
 /// The `secrecy` crate this crate's key types are built on, re-exported so that an engine reads
 /// key bytes (`use strongbox::secrecy::ExposeSecret;`, then `key.expose_secret()`) and the
 /// [`SecretString`](secrecy::SecretString)s of `to_base64` with the very version this crate

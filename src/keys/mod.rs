@@ -5,6 +5,7 @@
 
 pub(crate) mod envelope;
 pub(crate) mod provider;
+#[cfg(feature = "settings")]
 pub(crate) mod settings;
 pub(crate) mod store;
 
@@ -13,5 +14,6 @@ pub use provider::{
     DpapiProvider, ExecProvider, FileProvider, MasterKeyProvider, Protection, ProviderError,
     SealContext, Sealer, UnixHomeFileProvider, default_provider,
 };
+#[cfg(feature = "settings")]
 pub use settings::{MasterKeySettings, MasterKeySource, SettingsError};
 pub use store::{DatabaseKeyStore, KEY_FILE_NAME, PutOutcome, RotationReport, StoreError};
