@@ -23,11 +23,6 @@ const LOOKAHEAD: usize = TAG_LEN + 1;
 /// (the threads start once per `read`): 64 MiB with the default segment size.
 const MAX_DIRECT_SEGMENTS: usize = 1024;
 
-/// With several threads, a `read` of at least this many segments (4 MiB with the default
-/// segment size) opens them straight into the caller's buffer, on threads started for that
-/// `read`; a smaller one is served from segments opened ahead by the reader's own threads.
-const DIRECT_READ_SEGMENTS: usize = 64;
-
 /// Decrypts a backup written by [`BackupWriter`](super::BackupWriter) from any [`Read`]er.
 ///
 /// Construction reads the header and authenticates it: a wrong key is reported as
@@ -924,7 +919,7 @@ impl<R: Read> Read for RestoreReader<R> {
             };
             // Straight into `out`: one segment with one thread, a run with several (or, for a
             // smaller read, from the segments the reader's threads open ahead).
-            let large = out.len() / DIRECT_READ_SEGMENTS >= self.segment_size;
+            let large = super::is_large_io(out.len(), self.segment_size);
             let direct = if self.ahead_of_reads.as_ref().is_some_and(ReadAhead::busy) {
                 Some(self.load_ahead(!large))
             } else if self.skip > 0 || buffered >= full {
