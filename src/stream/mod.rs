@@ -37,8 +37,11 @@ use std::num::NonZeroUsize;
 
 use crate::key::KeyId;
 
+mod cursor;
 mod header;
+mod large_read;
 mod parallel;
+mod read_ahead;
 mod reader;
 mod segment;
 mod writer;
