@@ -10,7 +10,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use common::script;
-use strongbox::{ExecProvider, MasterKeyProvider, ProviderError};
+use strongbox::MasterKeyProvider;
+use strongbox::keys::{ExecProvider, ProviderError};
 
 /// Held by each test: `kill_running_programs` must not end another test's program.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -41,10 +42,10 @@ fn ends_soon(pid: &str) -> bool {
 /// Reads the pid a key script wrote, once it has written it.
 fn child_pid(pidfile: &std::path::Path) -> String {
     for _ in 0..400 {
-        if let Ok(pid) = std::fs::read_to_string(pidfile) {
-            if pid.ends_with('\n') {
-                return pid.trim().to_string();
-            }
+        if let Ok(pid) = std::fs::read_to_string(pidfile)
+            && pid.ends_with('\n')
+        {
+            return pid.trim().to_string();
         }
         std::thread::sleep(Duration::from_millis(50));
     }

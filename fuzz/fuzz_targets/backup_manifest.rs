@@ -15,7 +15,9 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use strongbox::{BackupKind, BackupWriter, DataKey, Extension, StreamConfig, inspect};
+use strongbox::{BackupWriter, DataKey, StreamConfig};
+use strongbox::backup::{BackupKind, inspect};
+use strongbox::stream::Extension;
 
 fn key() -> &'static DataKey {
     static KEY: OnceLock<DataKey> = OnceLock::new();
@@ -85,7 +87,7 @@ fuzz_target!(|data: &[u8]| {
                 "previous backup id iff incremental"
             );
             assert!(!m.database_name().is_empty());
-            assert!(m.database_name().len() <= strongbox::MAX_DATABASE_NAME_LEN);
+            assert!(m.database_name().len() <= strongbox::backup::MAX_DATABASE_NAME_LEN);
             let _ = (m.created_at(), m.created_at_rfc3339(), m.compression(), m.backup_id());
             let _ = format!("{info:?} {m:?}");
             for k in info.wrapped_keys() {

@@ -38,7 +38,8 @@ use crate::key::{DataKey, fill_random};
 ///
 /// ```
 /// use std::io::Write;
-/// use strongbox::{Algorithm, BackupWriter, DataKey, StreamConfig};
+/// use strongbox::{BackupWriter, DataKey, StreamConfig};
+/// use strongbox::stream::Algorithm;
 ///
 /// let key = DataKey::generate()?;
 /// let config = StreamConfig::default().algorithm(Algorithm::ChaCha20Poly1305);

@@ -3,7 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use strongbox::{MasterKey, MasterKeyProvider, Protection, ProviderError};
+use strongbox::keys::{Protection, ProviderError};
+use strongbox::{MasterKey, MasterKeyProvider};
 
 pub mod vectors;
 
@@ -28,7 +29,7 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 pub fn unhex(text: &str) -> Vec<u8> {
-    assert!(text.len() % 2 == 0, "odd hex length");
+    assert!(text.len().is_multiple_of(2), "odd hex length");
     (0..text.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())

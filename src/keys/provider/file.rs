@@ -27,11 +27,12 @@ const FILE_CAP: usize = 4096;
 /// The file is read once, on first use; the key is kept in memory (zeroized on drop).
 ///
 /// ```no_run
-/// use strongbox::{FileProvider, MasterKeyProvider};
+/// use strongbox::MasterKeyProvider;
+/// use strongbox::keys::FileProvider;
 ///
 /// let provider = FileProvider::new("/etc/myengine/master.key");
 /// println!("master key {:?}", provider.fingerprint()?);
-/// # Ok::<(), strongbox::ProviderError>(())
+/// # Ok::<(), strongbox::keys::ProviderError>(())
 /// ```
 pub struct FileProvider {
     path: PathBuf,
@@ -125,13 +126,13 @@ pub(crate) fn read_key_file(
     if check_mode {
         use std::os::unix::fs::{MetadataExt, PermissionsExt};
         // The file opened must be the one checked (no swap for a link in between).
-        if let Some(link_meta) = link_meta {
-            if (link_meta.dev(), link_meta.ino()) != (meta.dev(), meta.ino()) {
-                return Err(ProviderError::KeyFileIsSymlink {
-                    path: path.to_path_buf(),
-                    opt_out,
-                });
-            }
+        if let Some(link_meta) = link_meta
+            && (link_meta.dev(), link_meta.ino()) != (meta.dev(), meta.ino())
+        {
+            return Err(ProviderError::KeyFileIsSymlink {
+                path: path.to_path_buf(),
+                opt_out,
+            });
         }
         check_owner(path, meta.uid(), opt_out)?;
         let mode = meta.permissions().mode() & 0o7777;

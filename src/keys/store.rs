@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use secrecy::SecretString;
 
-use crate::envelope::{EnvelopeError, ProtectedKey};
 use crate::fs::Replace;
 use crate::key::{DataKey, KeyError, KeyId};
-use crate::provider::{MasterKeyProvider, ProviderError};
+use crate::keys::envelope::{EnvelopeError, ProtectedKey};
+use crate::keys::provider::{MasterKeyProvider, ProviderError};
 
 /// The name of a database's protected key file, in the database directory.
 pub const KEY_FILE_NAME: &str = "secret.key.encrypted";
@@ -19,6 +19,7 @@ pub const KEY_FILE_NAME: &str = "secret.key.encrypted";
 /// The name of the (empty) lock file that serializes changes to a database's key file, in the
 /// database directory, where directories cannot be locked (not Unix). See [`KeyFileLock`].
 /// Snapshots never pack it.
+#[cfg(any(windows, feature = "backup"))]
 pub(crate) const KEY_LOCK_FILE_NAME: &str = ".secret.key.lock";
 
 /// What [`DatabaseKeyStore::put`] / [`DatabaseKeyStore::put_base64`] did.
@@ -154,7 +155,8 @@ pub enum StoreError {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use strongbox::{DatabaseKeyStore, FileProvider};
+/// use strongbox::DatabaseKeyStore;
+/// use strongbox::keys::FileProvider;
 /// # let tmp = tempfile::tempdir()?;
 /// # let master_path = tmp.path().join("master.key");
 /// # std::fs::write(&master_path, [7u8; 32])?;
@@ -242,7 +244,8 @@ impl DatabaseKeyStore {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use strongbox::{DatabaseKeyStore, FileProvider};
+    /// use strongbox::DatabaseKeyStore;
+    /// use strongbox::keys::FileProvider;
     /// # let tmp = tempfile::tempdir()?;
     /// # let master_path = tmp.path().join("master.key");
     /// # std::fs::write(&master_path, [7u8; 32])?;
@@ -396,12 +399,12 @@ impl DatabaseKeyStore {
     /// those the backup was wrapped for. Keep the old master key for as long as such backups
     /// are kept, and give it as a recovery master key when restoring them
     /// ([`MasterKeys::with_recovery`]). Backups taken after the rotation wrap the key under the new one. Restoring with the
-    /// database key itself ([`RestoreConfig::with_key`](crate::RestoreConfig::with_key)) works
-    /// either way.
+    /// database key itself
+    /// ([`RestoreConfig::with_key`](crate::backup::RestoreConfig::with_key)) works either way.
     ///
-    /// [`MasterKeys`]: crate::MasterKeys
-    /// [`MasterKeys::with_recovery`]: crate::MasterKeys::with_recovery
-    /// [`BackupError::KeyUnavailable`]: crate::BackupError::KeyUnavailable
+    /// [`MasterKeys`]: crate::backup::MasterKeys
+    /// [`MasterKeys::with_recovery`]: crate::backup::MasterKeys::with_recovery
+    /// [`BackupError::KeyUnavailable`]: crate::backup::BackupError::KeyUnavailable
     pub fn rotate<I, P>(
         &self,
         dirs: I,
@@ -528,7 +531,7 @@ fn read_key_file(path: &Path) -> Result<ProtectedKey, StoreError> {
 /// rotation could read a key, another process `put` a new key, and the rotation then write the
 /// old key back over it.
 ///
-/// It is an advisory OS lock taken through `fs4`: on Unix, `flock` on the database directory
+/// It is an advisory OS lock taken through std's `File::lock`: on Unix, `flock` on the database directory
 /// itself (so nothing is added to the directory); elsewhere, `LockFileEx` on the empty file
 /// `.secret.key.lock` ([`KEY_FILE_NAME`]'s neighbour), created on first use and never deleted (deleting
 /// a lock file lets two processes lock two different files). Every open is a separate lock, so
