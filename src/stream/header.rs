@@ -65,6 +65,26 @@ pub struct Header {
     bytes: Vec<u8>,
 }
 
+/// Sorts `extensions` by kind and returns the length of their area; fails on a repeated kind or
+/// an area over [`Extension::MAX_AREA_LEN`].
+fn sorted_area_len(extensions: &mut [Extension]) -> Result<usize, StreamError> {
+    extensions.sort_by_key(|e| e.kind);
+    if extensions.windows(2).any(|w| w[0].kind == w[1].kind) {
+        return Err(StreamError::InvalidExtensions(
+            "an extension kind occurs more than once",
+        ));
+    }
+    extensions
+        .iter()
+        .try_fold(0usize, |sum, e| {
+            sum.checked_add(ENTRY_PREFIX_LEN + e.value.len())
+        })
+        .filter(|&len| len <= Extension::MAX_AREA_LEN)
+        .ok_or(StreamError::InvalidExtensions(
+            "the extensions take more than 1 MiB",
+        ))
+}
+
 impl Header {
     /// The format version (always 1 for a header this library parsed).
     pub fn version(&self) -> u8 {
@@ -230,22 +250,7 @@ impl Header {
     ) -> Result<(Header, SegmentCipher), StreamError> {
         check_segment_size(segment_size)
             .ok_or(StreamError::InvalidSegmentSize { size: segment_size })?;
-        extensions.sort_by_key(|e| e.kind);
-        if extensions.windows(2).any(|w| w[0].kind == w[1].kind) {
-            return Err(StreamError::InvalidExtensions(
-                "an extension kind occurs more than once",
-            ));
-        }
-        let area_len = extensions
-            .iter()
-            .try_fold(0usize, |sum, e| {
-                sum.checked_add(ENTRY_PREFIX_LEN + e.value.len())
-            })
-            .filter(|&len| len <= Extension::MAX_AREA_LEN)
-            .ok_or(StreamError::InvalidExtensions(
-                "the extensions take more than 1 MiB",
-            ))?;
-
+        let area_len = sorted_area_len(&mut extensions)?;
         let (algorithm_id, key_id) = match key {
             Some((key, algorithm)) => (algorithm.id(), *key.id().as_bytes()),
             None => (ALGORITHM_NONE, [0; 16]),

@@ -37,8 +37,11 @@ use std::num::NonZeroUsize;
 
 use crate::key::KeyId;
 
+mod cursor;
 mod header;
+mod large_read;
 mod parallel;
+mod read_ahead;
 mod reader;
 mod segment;
 mod writer;
@@ -135,8 +138,8 @@ impl StreamConfig {
     /// With `n > 1` the writer starts `n - 1` threads of its own when its first segment is
     /// full (no global pool is used) and joins them when it is finished or dropped. Each segment
     /// goes to them as soon as it is full; the calling thread copies data in, writes sealed
-    /// segments out in order, and seals too when they fall behind. A single `write` of more
-    /// than 64 segments is instead sealed by `n - 1` threads started for that call, which copy
+    /// segments out in order, and seals too when they fall behind. A single `write` of at
+    /// least 64 segments is instead sealed by `n - 1` threads started for that call, which copy
     /// the data in themselves. The output is byte-for-byte
     /// the same as with one thread; memory is a few segments per thread (at most `4 n` segments,
     /// or about `n` MiB for segments over 256 KiB, in flight). [`RestoreReader::with_threads`]
@@ -180,6 +183,16 @@ impl Default for StreamConfig {
 /// `n`, or the number of cores if it is smaller (1 if that cannot be known).
 pub(crate) fn capped_threads(n: NonZeroUsize) -> NonZeroUsize {
     n.min(std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN))
+}
+
+/// With several threads, a single `write` or `read` of at least this many segments (4 MiB with
+/// the default segment size) is sealed or opened straight in the caller's buffer, on threads
+/// started for that call; a smaller one goes through the writer's or reader's own threads.
+const LARGE_IO_SEGMENTS: usize = 64;
+
+/// Whether a `write` or `read` of `len` bytes is large (see [`LARGE_IO_SEGMENTS`]).
+pub(crate) fn is_large_io(len: usize, segment_size: usize) -> bool {
+    len / LARGE_IO_SEGMENTS >= segment_size
 }
 
 fn check_segment_size(size: usize) -> Option<()> {

@@ -743,7 +743,7 @@ fn any_number_of_threads_writes_the_same_bytes_and_reads_them_back() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Small contracts found by mutation testing (issue 8): each would let a changed line go unnoticed.
+// Small contracts: each would let a changed line go unnoticed.
 
 #[test]
 fn stream_config_reports_what_was_selected() {
@@ -1440,4 +1440,12 @@ fn copy_to_returns_a_failed_write_and_can_go_on() {
         assert!(out.got == plain, "{threads} threads");
         assert!(resent < written);
     }
+}
+
+#[test]
+fn writer_and_reader_share_one_large_call_threshold() {
+    // Sixty-four segments, no fewer, go straight through the caller's buffer on both sides.
+    assert!(!is_large_io(64 * S - 1, S));
+    assert!(is_large_io(64 * S, S));
+    assert!(is_large_io(64 * S + S - 1, S));
 }

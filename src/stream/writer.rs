@@ -13,11 +13,6 @@ use super::segment::{SegmentCipher, SegmentCounter};
 use super::{Algorithm, Extension, StreamConfig, StreamError, TAG_LEN};
 use crate::key::{DataKey, fill_random};
 
-/// With several threads, a `write` of more than this many segments (4 MiB with the default
-/// segment size) seals them on threads started for that `write`, which copy each segment
-/// straight from the caller's data; a smaller one goes through the writer's own threads.
-const DIRECT_WRITE_SEGMENTS: usize = 64;
-
 /// Encrypts a backup into any [`Write`]r, one authenticated segment at a time.
 ///
 /// The header is written by the constructor. Plaintext is buffered until a whole segment is
@@ -27,8 +22,8 @@ const DIRECT_WRITE_SEGMENTS: usize = 64;
 ///
 /// With [`StreamConfig::threads`] set to `n > 1`, the writer seals on `n` threads: the calling
 /// thread and `n - 1` threads of its own, started on first need and joined when the writer is
-/// finished or dropped (no global pool is used). The segments of writes of up to 64 segments
-/// go to those threads as they fill; a `write` of more than 64 segments (4 MiB by default) is
+/// finished or dropped (no global pool is used). The segments of writes of fewer than 64
+/// segments go to those threads as they fill; a `write` of at least 64 segments (4 MiB by default) is
 /// copied in and sealed by threads started for that call, straight from its data. Either way
 /// the calling thread writes the segments in order as they are sealed (and seals one itself
 /// when the threads fall behind). The output is the same bytes as with one thread, and memory
@@ -362,10 +357,7 @@ impl<W: Write> Write for BackupWriter<W> {
                 // More data follows, so the buffered segment is not the last one.
                 self.emit(false)?;
             }
-            if self.filled == 0
-                && self.threads.get() > 1
-                && rest.len() / DIRECT_WRITE_SEGMENTS > size
-            {
+            if self.filled == 0 && self.threads.get() > 1 && super::is_large_io(rest.len(), size) {
                 // Every whole segment of `rest` that more of `rest` follows is not the last.
                 let whole = (rest.len() - 1) / size * size;
                 self.poisoning(|w| w.seal_direct(&rest[..whole]))?;

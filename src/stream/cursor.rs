@@ -1,0 +1,354 @@
+//! The sequential segment rules of a [`RestoreReader`](super::RestoreReader): where a segment
+//! ends, which one is the last, truncation and trailing data. Read-ahead and parallel opening
+//! are built on [`Cursor::load_into`] and [`Cursor::open_end`]; they never decide these rules.
+
+use std::io::{self, Read};
+use std::sync::Arc;
+
+use zeroize::Zeroizing;
+
+use super::segment::SegmentCipher;
+use super::{StreamError, TAG_LEN};
+
+/// How many bytes past a full-size segment the reader looks before deciding whether that segment
+/// is the last one: the shortest segment that may follow a full one (1 byte of plaintext and its
+/// tag). Fewer bytes than this after a full segment cannot be a segment, so that segment must be
+/// the last one and those bytes are trailing data.
+pub(super) const LOOKAHEAD: usize = TAG_LEN + 1;
+
+/// Where a cursor stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum State {
+    Reading,
+    /// The last segment has been loaded; nothing follows.
+    Done,
+    Failed(Failure),
+}
+
+/// A permanent failure, repeated by every later `read` until a successful seek.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Failure {
+    Corrupt(u64),
+    Truncated,
+    Trailing,
+    TooManySegments,
+    /// A seek failed part way, or a thread holding segments opened ahead panicked: the position
+    /// is unknown until the next successful seek.
+    Unpositioned,
+}
+
+impl Failure {
+    pub(super) fn of(err: &StreamError) -> Option<Failure> {
+        match err {
+            StreamError::CorruptSegment { index } => Some(Failure::Corrupt(*index)),
+            StreamError::Truncated => Some(Failure::Truncated),
+            StreamError::TrailingData => Some(Failure::Trailing),
+            StreamError::TooManySegments => Some(Failure::TooManySegments),
+            _ => None,
+        }
+    }
+
+    pub(super) fn error(self) -> StreamError {
+        match self {
+            Failure::Corrupt(index) => StreamError::CorruptSegment { index },
+            Failure::Truncated => StreamError::Truncated,
+            Failure::Trailing => StreamError::TrailingData,
+            Failure::TooManySegments => StreamError::TooManySegments,
+            Failure::Unpositioned => StreamError::InvalidSeek,
+        }
+    }
+}
+
+/// Reads the segments of a stream in order from `inner`, one at a time, and authenticates them.
+pub(super) struct Cursor<R> {
+    pub(super) inner: R,
+    pub(super) cipher: Arc<SegmentCipher>,
+    segment_size: usize,
+    /// One ciphertext segment and the lookahead after it, laid out as in the stream; zeroized
+    /// on drop.
+    buf: Zeroizing<Vec<u8>>,
+    /// Bytes read from the input and not yet used: `buf[at..at + held]`, the start of segment
+    /// `index`.
+    at: usize,
+    held: usize,
+    /// Authenticated plaintext not yet returned: `buf[plain_start..plain_end]`.
+    plain_start: usize,
+    plain_end: usize,
+    /// Index of the next segment to load.
+    index: u64,
+    /// Plaintext bytes to drop from the start of the next segment (after a seek).
+    skip: usize,
+    /// Bytes read from `inner` since the start of the stream (header included).
+    consumed: u64,
+    state: State,
+    /// The plaintext length, once the last segment has been authenticated.
+    plain_len: Option<u64>,
+    /// Copy of a full-size candidate last segment, to tell truncation from corruption.
+    scratch: Zeroizing<Vec<u8>>,
+}
+
+impl<R: Read> Cursor<R> {
+    /// A cursor at the first segment; `consumed` bytes (the header) have been read.
+    pub(super) fn new(inner: R, cipher: SegmentCipher, segment_size: usize, consumed: u64) -> Self {
+        Cursor {
+            inner,
+            cipher: Arc::new(cipher),
+            segment_size,
+            buf: Zeroizing::new(vec![0; segment_size + TAG_LEN + LOOKAHEAD]),
+            at: 0,
+            held: 0,
+            plain_start: 0,
+            plain_end: 0,
+            index: 0,
+            skip: 0,
+            consumed,
+            state: State::Reading,
+            plain_len: None,
+            scratch: Zeroizing::new(Vec::new()),
+        }
+    }
+
+    pub(super) fn segment_size(&self) -> usize {
+        self.segment_size
+    }
+
+    /// Length of a full ciphertext segment.
+    pub(super) fn full(&self) -> usize {
+        self.segment_size + TAG_LEN
+    }
+
+    pub(super) fn index(&self) -> u64 {
+        self.index
+    }
+
+    pub(super) fn state(&self) -> State {
+        self.state
+    }
+
+    pub(super) fn plain_len(&self) -> Option<u64> {
+        self.plain_len
+    }
+
+    pub(super) fn consumed(&self) -> u64 {
+        self.consumed
+    }
+
+    /// Records a stream error as permanent (I/O errors stay retryable) and converts it.
+    pub(super) fn fail(&mut self, err: StreamError) -> io::Error {
+        if let Some(failure) = Failure::of(&err) {
+            self.state = State::Failed(failure);
+        }
+        err.into_io()
+    }
+
+    /// Marks the position unknown (until [`restart`](Self::restart)).
+    pub(super) fn unposition(&mut self) {
+        self.state = State::Failed(Failure::Unpositioned);
+    }
+
+    /// Records `err`, met while positioning, as permanent: the position is unknown if it is not
+    /// a stream failure.
+    pub(super) fn lose(&mut self, err: &StreamError) {
+        self.state = State::Failed(Failure::of(err).unwrap_or(Failure::Unpositioned));
+    }
+
+    /// Marks the end of the stream reached, with no plaintext pending.
+    pub(super) fn finish(&mut self) {
+        self.plain_start = self.plain_end;
+        self.state = State::Done;
+    }
+
+    /// Restarts at segment `index`, `consumed` bytes into the stream, dropping `skip` plaintext
+    /// bytes of it; the inner reader must be there.
+    pub(super) fn restart(&mut self, index: u64, consumed: u64, skip: usize) {
+        self.index = index;
+        self.consumed = consumed;
+        self.skip = skip;
+        self.at = 0;
+        self.held = 0;
+        self.plain_start = 0;
+        self.plain_end = 0;
+        self.state = State::Reading;
+    }
+
+    /// Authenticated plaintext not yet returned.
+    pub(super) fn pending(&self) -> &[u8] {
+        &self.buf[self.plain_start..self.plain_end]
+    }
+
+    /// Marks the first `n` pending bytes returned.
+    pub(super) fn consume(&mut self, n: usize) {
+        self.plain_start += n;
+    }
+
+    /// Whether the next segment may be loaded straight into a buffer of the caller's (with
+    /// [`load_into`](Self::load_into)): no plaintext is to be skipped and less than a segment
+    /// is held.
+    pub(super) fn at_boundary(&self) -> bool {
+        self.skip == 0 && self.held < self.full()
+    }
+
+    /// Loads the next segment into the cursor's buffer and authenticates it; its plaintext
+    /// becomes pending. A segment followed by at least [`LOOKAHEAD`] bytes is not the last; if
+    /// the input ends within the load, the segment where it ends is handled as the last one.
+    pub(super) fn load(&mut self) -> Result<(), StreamError> {
+        self.compact();
+        let full = self.full();
+        let (got, result) = fill(
+            &mut self.inner,
+            &mut self.buf[..full + LOOKAHEAD],
+            self.held,
+        );
+        self.consumed += (got - self.held) as u64;
+        self.held = got;
+        result?;
+        if got < full + LOOKAHEAD {
+            return self.open_end();
+        }
+        let index = self.index;
+        let next = index.checked_add(1).ok_or(StreamError::TooManySegments)?;
+        self.cipher
+            .open(index, false, &mut self.buf[..full])
+            .map_err(|_| StreamError::CorruptSegment { index })?;
+        self.index = next;
+        self.at = full;
+        self.held = LOOKAHEAD;
+        self.release(self.segment_size);
+        Ok(())
+    }
+
+    /// Reads the next segment, its first `body.len()` bytes (at most a full segment) into
+    /// `body`, the rest into the cursor's buffer, then the lookahead after it; used only
+    /// [`at_boundary`](Self::at_boundary). Returns the segment's index when whole and followed
+    /// by the lookahead (so not the last): the caller opens it, its tag bytes past `body` are
+    /// [`tail`](Self::tail). `None` when the input ended within it or its lookahead: what was
+    /// read is back in the cursor's buffer, for [`open_end`](Self::open_end). An error leaves
+    /// it there too, for a retry.
+    pub(super) fn load_into(&mut self, body: &mut [u8]) -> Result<Option<u64>, StreamError> {
+        self.compact();
+        let (split, want, have) = (body.len(), self.full() + LOOKAHEAD, self.held);
+        let in_body = have.min(split);
+        body[..in_body].copy_from_slice(&self.buf[..in_body]);
+        let (mut got, mut result) = fill(&mut self.inner, body, in_body);
+        if got == split && result.is_ok() {
+            let (rest, more) = fill(&mut self.inner, &mut self.buf[split..want], have - in_body);
+            (got, result) = (split + rest, more);
+        }
+        self.consumed += (got.max(have) - have) as u64;
+        let next = self.index.checked_add(1);
+        if let (true, Some(next)) = (got == want, next) {
+            self.index = next;
+            self.at = self.full();
+            self.held = LOOKAHEAD;
+            return Ok(Some(next - 1));
+        }
+        let in_body = got.min(split);
+        self.buf[..in_body].copy_from_slice(&body[..in_body]);
+        self.held = got.max(have);
+        result?;
+        match next {
+            None if got == want => Err(StreamError::TooManySegments),
+            _ => Ok(None),
+        }
+    }
+
+    /// The bytes of the segment just loaded by [`load_into`](Self::load_into) past its body.
+    pub(super) fn tail(&self, from: usize) -> &[u8] {
+        &self.buf[from..self.full()]
+    }
+
+    /// Authenticates what the cursor holds as the end of the input (never reading it again):
+    /// the last segment, or a truncation or trailing data. Its plaintext becomes pending.
+    pub(super) fn open_end(&mut self) -> Result<(), StreamError> {
+        self.compact();
+        let full = self.full();
+        let held = std::mem::take(&mut self.held);
+        let seg_len = held.min(full);
+        let plain_len = authenticate(
+            &self.cipher,
+            &mut self.scratch,
+            self.index,
+            full,
+            &mut self.buf[..seg_len],
+            held - seg_len,
+        )?;
+        let len = self
+            .index
+            .checked_mul(self.segment_size as u64)
+            .and_then(|start| start.checked_add(plain_len as u64))
+            .ok_or(StreamError::TooManySegments)?;
+        self.state = State::Done;
+        self.plain_len = Some(len);
+        self.release(plain_len);
+        Ok(())
+    }
+
+    /// Makes `buf[..len]` the pending plaintext, less what is to be skipped.
+    fn release(&mut self, len: usize) {
+        let skip = std::mem::take(&mut self.skip);
+        self.plain_start = skip.min(len);
+        self.plain_end = len;
+    }
+
+    /// Moves the bytes held to the front of `buf`, where segment `index` starts.
+    fn compact(&mut self) {
+        if self.at > 0 {
+            self.buf.copy_within(self.at..self.at + self.held, 0);
+            self.at = 0;
+        }
+    }
+}
+
+/// Reads into `buf[filled..]` until `buf` is full or the input ends. Returns the new fill level
+/// and the error that stopped it, if any (`Interrupted` is retried).
+fn fill<R: Read>(inner: &mut R, buf: &mut [u8], mut filled: usize) -> (usize, io::Result<()>) {
+    while filled < buf.len() {
+        match inner.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return (filled, Err(e)),
+        }
+    }
+    (filled, Ok(()))
+}
+
+/// Authenticates segment `index`, the last one before the end of the input, in place; returns
+/// its plaintext length. `seg` holds the bytes that may form it (at most one full ciphertext
+/// segment, `full` bytes) and `extra` counts the bytes after it (fewer than [`LOOKAHEAD`]).
+fn authenticate(
+    cipher: &SegmentCipher,
+    scratch: &mut Vec<u8>,
+    index: u64,
+    full: usize,
+    seg: &mut [u8],
+    extra: usize,
+) -> Result<usize, StreamError> {
+    let corrupt = |_| StreamError::CorruptSegment { index };
+    // Only the last segment of an empty stream may be empty.
+    let min_len = if index == 0 { TAG_LEN } else { TAG_LEN + 1 };
+    if seg.len() < min_len {
+        return Err(StreamError::Truncated);
+    }
+    if seg.len() < full {
+        cipher.open(index, true, seg).map_err(corrupt)?;
+        return Ok(seg.len() - TAG_LEN);
+    }
+    // A full-size segment at the end: either the genuine last segment, or a non-last one whose
+    // successors were cut off (or replaced by fewer than LOOKAHEAD bytes). Keep a copy to try
+    // both; this happens at most once per pass over the stream.
+    scratch.clear();
+    scratch.extend_from_slice(seg);
+    if cipher.open(index, true, seg).is_ok() {
+        return if extra > 0 {
+            Err(StreamError::TrailingData)
+        } else {
+            Ok(full - TAG_LEN)
+        };
+    }
+    if cipher.open(index, false, scratch).is_ok() {
+        scratch.fill(0);
+        return Err(StreamError::Truncated);
+    }
+    Err(StreamError::CorruptSegment { index })
+}
