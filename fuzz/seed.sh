@@ -72,3 +72,27 @@ w=$(mktemp)
     printf '\000\000\000\172'; cat "$corpus/keyblob/$f"; done; } > "$w"
 seed_manifest full_enc_wrapped 3 "{\"version\":1,\"kind\":\"logical-full\",$base,\"compression\":\"zstd\",\"encryption\":\"UseDatabaseKey\",\"key_id\":\"KEYID\",\"previous_backup_id\":null}" "$w"
 rm -f "$w"
+
+# snapshot_archive: tar payloads. The hostile archives of tests/tar_cases/, decrypted from their
+# vectors tests/vectors/backup/fail_tar_* (which hold the same bytes) with the `strongbox` CLI;
+# and archives that restore, written by GNU tar (GNU and ustar formats, 512-byte records).
+a="$corpus/snapshot_archive"
+mkdir -p "$a"
+cargo build -q --manifest-path "$here/../Cargo.toml" --bin strongbox
+strongbox=$(cargo metadata -q --format-version 1 --manifest-path "$here/../Cargo.toml" --no-deps |
+    sed 's/.*"target_directory":"\([^"]*\)".*/\1/')/debug/strongbox
+t=$(mktemp -d)
+for f in "$vectors"/backup/fail_tar_*.sbx; do
+    name=$(basename "$f" .sbx)
+    (umask 077; sed -n 's/^key: //p' "${f%.sbx}.txt" | xxd -r -p | base64 > "$t/key")
+    "$strongbox" decrypt --key-file "$t/key" "$f" -o "$a/$name"
+done
+mkdir -p "$t/db/d/e" "$t/db/empty"
+printf 'data' > "$t/db/a"; printf '' > "$t/db/d/b"; head -c 1500 /dev/zero > "$t/db/d/e/c"
+long="$t/db/d/$(printf 'n%.0s' $(seq 1 60))"
+mkdir "$long"; printf 'x' > "$long/$(printf 'm%.0s' $(seq 1 60))"
+for format in gnu ustar; do
+    tar -C "$t/db" --format=$format -b 1 --sort=name --owner=0 --group=0 --numeric-owner \
+        --mtime=@1700000000 -cf "$a/tar_$format" a d empty
+done
+rm -rf "$t"
