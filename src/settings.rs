@@ -44,8 +44,9 @@ const MAX_SETTINGS_LEN: u64 = 16 << 20;
 /// (`{"Security": {"MasterKey": {"Path": "/k"}}}` is `Security.MasterKey.Path`). A master-key
 /// setting must never be lost to a mistake and silently select the OS default, so these are
 /// errors:
-/// - an unknown key under `Security.MasterKey` (also written with `:` or `_` between the
-///   parts), with the known key it most resembles ("did you mean");
+/// - an unknown key under `Security.MasterKey`, with the known key it most resembles ("did you
+///   mean"); "under" compares only letters and digits, so `Security:MasterKey:Path`,
+///   `Security_MasterKey_Exec` and `Security.Master.Key.Path` are such keys;
 /// - a master-key setting given twice, in any spelling or nesting;
 /// - a master-key setting whose value is `null` or `""` (remove it to unset it).
 ///
@@ -353,19 +354,29 @@ fn known_setting(key: &str) -> Result<Option<&'static str>, SettingsError> {
     if let Some(known) = KNOWN.iter().find(|k| k.eq_ignore_ascii_case(key)) {
         return Ok(Some(known));
     }
-    let folded = key.to_ascii_lowercase().replace([':', '_'], ".");
-    if !folded.starts_with("security.masterkey") {
+    let folded = letters_and_digits(key);
+    if !folded.starts_with("securitymasterkey") {
         return Ok(None);
     }
     let suggestion = KNOWN
         .iter()
-        .min_by_key(|k| edit_distance(&k.to_ascii_lowercase(), &folded))
+        .min_by_key(|k| edit_distance(&letters_and_digits(k), &folded))
         .copied()
         .unwrap_or(PATH);
     Err(SettingsError::UnknownSetting {
         key: key.to_string(),
         suggestion,
     })
+}
+
+/// `key` in lower case without anything but ASCII letters and digits: how a key is compared
+/// with the known ones to find a misspelt master-key setting (`Security.Master.Key.Path`,
+/// `Security_MasterKey_Path` and ` Security:MasterKey:Path` all fold to `securitymasterkeypath`).
+fn letters_and_digits(key: &str) -> String {
+    key.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
 }
 
 /// Levenshtein distance between `a` and `b`, by characters.

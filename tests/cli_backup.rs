@@ -412,7 +412,9 @@ fn an_integrity_only_incremental_in_an_encrypted_chain_is_refused() {
         }
         let line = assert_failure(cmd.run());
         assert!(
-            line.contains("backup 1 (1.sbx)") && line.contains("not encrypted"),
+            line.contains("backup 1 (1.sbx)")
+                && line.contains("not encrypted")
+                && line.ends_with("; option: --allow-unauthenticated-members"),
             "{line}"
         );
         assert!(!env.path("r").exists());
@@ -514,7 +516,8 @@ fn a_zstd_bomb_is_refused_unless_the_limit_is_lifted() {
         .success();
     let line = assert_failure(env.cmd().args(["restore", "bomb.sbx", "--to", "r"]).run());
     assert!(
-        line.contains("backup 0 (bomb.sbx) decompresses to more than 16777216 bytes"),
+        line.contains("backup 0 (bomb.sbx) decompresses to more than 16777216 bytes")
+            && line.ends_with("; option: --max-expansion-ratio N (0: no limit)"),
         "{line}"
     );
     assert!(!env.path("r").exists());
@@ -534,5 +537,44 @@ fn a_zstd_bomb_is_refused_unless_the_limit_is_lifted() {
             .unwrap()
             .len(),
         20 << 20
+    );
+}
+
+/// Restoring a backup that nothing authenticates is never silent: the warning names the file and
+/// says that only integrity tags checked it, with `--quiet` too; an encrypted one is reported by
+/// its key, and `--quiet` leaves that line out.
+#[test]
+fn a_restore_warns_about_integrity_only_backups_even_when_quiet() {
+    let env = Env::new();
+    let plain = env.mkdir("plain");
+    let (encrypted, _) = env.init_db("encrypted");
+    for (db, file) in [(&plain, "plain.sbx"), (&encrypted, "enc.sbx")] {
+        populate(db);
+        env.cmd()
+            .args(["backup", "snapshot"])
+            .arg(db)
+            .args(["-o", file])
+            .run()
+            .success();
+    }
+    let stderr = |args: &[&str]| {
+        let out = env.cmd().args(args).run().success().stdout("");
+        String::from_utf8_lossy(&out.get_output().stderr).into_owned()
+    };
+    let warning = "warning: backup 0 (plain.sbx): NOT authenticated (not encrypted): only \
+                   checked against corruption by integrity tags\n";
+    assert_eq!(
+        stderr(&["--quiet", "restore", "plain.sbx", "--to", "r0"]),
+        warning
+    );
+    assert!(
+        stderr(&["restore", "plain.sbx", "--to", "r1"]).contains(warning),
+        "no warning"
+    );
+    assert_eq!(stderr(&["--quiet", "restore", "enc.sbx", "--to", "r2"]), "");
+    assert!(
+        stderr(&["restore", "enc.sbx", "--to", "r3"])
+            .contains("backup 0 (enc.sbx): authenticated by key "),
+        "no key line"
     );
 }

@@ -439,6 +439,52 @@ fn master_key_exec_runs_the_program_with_its_arguments_and_timeout() {
     assert!(line.contains("not found"), "{line}");
 }
 
+/// The settings.json mistakes that used to select a new OS-default master key (lost with a
+/// throwaway HOME, and every key it protects): each is honoured as RavenDB reads it, or refused;
+/// `key init` never creates the default master key.
+#[test]
+fn settings_json_spellings_never_fall_back_to_the_default_master_key() {
+    let env = Env::new();
+    let mk = env.master_key_file("m.key", 5);
+    let honoured = [
+        r#"{"Security.Masterkey.Path": "m.key"}"#,
+        r#"{"security.masterkey.path": "m.key"}"#,
+        r#"{"Security": {"MasterKey": {"Path": "m.key"}}}"#,
+        "\u{feff}{\"Security.MasterKey.Path\": \"m.key\"}",
+    ];
+    let refused = [
+        r#"{"Security.MasterKey.Path": "m.key", "Security.MasterKey.Path": null}"#,
+        r#"{"Security.MasterKey.Path": "m.key", "Security.MasterKey.Path": ""}"#,
+        r#"{"Security.MasterKey.Path": "m.key", "security.masterkey.path": "m.key"}"#,
+        r#"{"Security.MasterKey.Pth": "m.key"}"#,
+        r#"{"Security.MasterKey.Path": null}"#,
+    ];
+    for (i, json) in honoured.iter().chain(&refused).enumerate() {
+        std::fs::write(env.path("settings.json"), json).unwrap();
+        let db = env.mkdir(&format!("db{i}"));
+        let run = env
+            .cmd()
+            .args(["--settings", "settings.json", "key", "init"])
+            .arg(&db)
+            .run();
+        if i < honoured.len() {
+            run.success();
+            env.cmd()
+                .arg("--master-key-path")
+                .arg(&mk)
+                .args(["key", "get"])
+                .arg(&db)
+                .run()
+                .success();
+        } else {
+            let line = assert_failure(run);
+            assert!(line.contains("Security.MasterKey.Path"), "{json}: {line}");
+            assert!(!db.join("secret.key.encrypted").exists(), "{json}");
+        }
+        assert!(!env.home_master_key().exists(), "{json}");
+    }
+}
+
 #[cfg(unix)]
 #[test]
 fn a_master_key_file_readable_by_others_is_refused() {
@@ -677,6 +723,44 @@ fn a_key_pasted_where_a_path_belongs_is_never_printed_back() {
             let stderr = assert_usage(env.cmd().args(&args).run());
             assert!(!stderr.contains(&key[..16]), "{args:?}: {stderr}");
             assert!(stderr.contains("reads as a key, not shown"), "{stderr}");
+        }
+    }
+}
+
+/// The master key itself written in settings.json where its file's path (or the program)
+/// belongs: refused without printing it (the file-not-found message would quote it), for every
+/// spelling of a key and for the rotation target's settings too.
+#[test]
+fn a_key_in_settings_json_where_a_path_belongs_is_never_printed_back() {
+    let env = Env::new();
+    let (db, _) = env.init_db("db");
+    let hex: String = base64::engine::general_purpose::STANDARD
+        .decode(KEY_A)
+        .unwrap()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    for key in [KEY_A, KEY_A.trim_end_matches('='), hex.as_str()] {
+        for setting in ["Security.MasterKey.Path", "Security.MasterKey.Exec"] {
+            for value in [key.to_string(), format!("/etc/strongbox/{key}")] {
+                let json = format!("{{\"{setting}\": \"{value}\"}}");
+                std::fs::write(env.path("settings.json"), json).unwrap();
+                let failures = [
+                    env.cmd()
+                        .args(["--settings", "settings.json", "key", "get"])
+                        .arg(&db)
+                        .run(),
+                    env.cmd()
+                        .args(["key", "rotate", "--to-settings", "settings.json"])
+                        .arg(&db)
+                        .run(),
+                ];
+                for assert in failures {
+                    let line = assert_failure(assert);
+                    assert!(!line.contains(&key[..16]), "{line}");
+                    assert!(line.contains(setting), "{line}");
+                }
+            }
         }
     }
 }

@@ -96,7 +96,7 @@ fn neither_set_is_the_os_default() {
     for json in [
         "{}",
         r#"{"ServerUrl": "x"}"#,
-        r#"{"Security": {"Certificate": {"Path": "c.pfx"}}, "SecurityMasterKey": 1}"#,
+        r#"{"Security": {"Certificate": {"Path": "c.pfx"}}, "SecurityMaster": 1}"#,
     ] {
         assert_eq!(
             source(json).unwrap(),
@@ -346,6 +346,22 @@ fn master_key_settings_never_fall_back_to_the_os_default() {
         ),
         (
             r#"{"Security_MasterKey_Exec": "/k"}"#,
+            "Security.MasterKey.Exec",
+        ),
+        (
+            r#"{"Security.Master.Key.Path": "/k"}"#,
+            "Security.MasterKey.Path",
+        ),
+        (
+            r#"{"Security": {"Master": {"Key": {"Path": "/k"}}}}"#,
+            "Security.MasterKey.Path",
+        ),
+        (
+            r#"{" Security.MasterKey.Path": "/k"}"#,
+            "Security.MasterKey.Path",
+        ),
+        (
+            r#"{"Security-MasterKey-Exec": "/k"}"#,
             "Security.MasterKey.Exec",
         ),
     ] {

@@ -69,6 +69,8 @@ struct Backup {
     key_id_text: Option<String>,
     /// The wrapped-keys extension when it is not the key's blob (encrypted) or absent.
     wrapped_keys: Option<Option<Vec<u8>>>,
+    /// JSON members written after the manifest's own (`,"name":value...`).
+    extra_members: &'static str,
 }
 
 fn full(id: &str) -> Backup {
@@ -81,6 +83,7 @@ fn full(id: &str) -> Backup {
         payload: format!("full export {id}").into_bytes(),
         key_id_text: None,
         wrapped_keys: None,
+        extra_members: "",
     }
 }
 
@@ -115,7 +118,7 @@ impl Backup {
             concat!(
                 r#"{{"version":1,"kind":"{}","backup_id":"{}","database":"orders","#,
                 r#""created_unix":1700000000,"compression":"{}","encryption":"{}","#,
-                r#""key_id":{},"previous_backup_id":{}}}"#
+                r#""key_id":{},"previous_backup_id":{}{}}}"#
             ),
             self.kind,
             self.id,
@@ -123,6 +126,7 @@ impl Backup {
             encryption,
             quoted(key_id.as_deref()),
             quoted(self.previous.as_deref()),
+            self.extra_members,
         )
     }
 
@@ -238,6 +242,15 @@ fn policy_vectors() -> Vec<Vector> {
         Some(0),
     );
     allowed.allow_unauthenticated_members = true;
+    let mut key_for_unencrypted_allowed = fail(
+        "fail_key_for_unencrypted_full_allowed",
+        "an integrity-only full backup, key 1 given, integrity-only members explicitly allowed \
+         (the override never lets a key be given for backups that are not encrypted)",
+        vec![full("42")],
+        Some(0),
+        "KeyForUnencryptedBackup",
+    );
+    key_for_unencrypted_allowed.allow_unauthenticated_members = true;
     vec![
         ok(
             "ok_encrypted_chain",
@@ -287,6 +300,7 @@ fn policy_vectors() -> Vec<Vector> {
             Some(0),
             "KeyForUnencryptedBackup",
         ),
+        key_for_unencrypted_allowed,
         fail(
             "fail_member_key_mismatch",
             "a full backup encrypted with key 1, an incremental with key 2; no key given, both \
@@ -307,6 +321,9 @@ fn manifest_vectors() -> Vec<Vector> {
     };
     let mut trailing = wrapped(&[&key1_blob]);
     trailing.push(0);
+    let mut past_end = wrapped(&[&key1_blob]);
+    let len = (key1_blob.len() as u32 + 1).to_be_bytes();
+    past_end[1..5].copy_from_slice(&len);
     let upper_id = Backup {
         id: "AB".repeat(16),
         ..keyed(full("ab"), 0)
@@ -366,6 +383,50 @@ fn manifest_vectors() -> Vec<Vector> {
             )],
             Some(0),
             "MalformedWrappedKeys",
+        ),
+        fail(
+            "fail_wrapped_keys_missing_no_key",
+            "an encrypted backup without the wrapped-keys extension, no key given (refused before \
+             anything is authenticated)",
+            vec![with_wrapped(None, keyed(full("65"), 0))],
+            None,
+            "MalformedWrappedKeys",
+        ),
+        fail(
+            "fail_wrapped_keys_count_zero",
+            "a wrapped-keys extension whose count is 0; key 1 given (the header authenticates)",
+            vec![with_wrapped(Some(vec![0]), keyed(full("66"), 0))],
+            Some(0),
+            "MalformedWrappedKeys",
+        ),
+        fail(
+            "fail_wrapped_keys_count_17",
+            "a wrapped-keys extension with 17 copies of key 1's blob (at most 16); key 1 given",
+            vec![with_wrapped(
+                Some(wrapped(&[key1_blob.as_slice(); 17])),
+                keyed(full("67"), 0),
+            )],
+            Some(0),
+            "MalformedWrappedKeys",
+        ),
+        fail(
+            "fail_wrapped_keys_length_past_end",
+            "a wrapped-keys extension whose one copy's length is one more than the bytes left; \
+             key 1 given",
+            vec![with_wrapped(Some(past_end), keyed(full("68"), 0))],
+            Some(0),
+            "MalformedWrappedKeys",
+        ),
+        fail(
+            "fail_manifest_member_twice",
+            "a manifest with the member backup_id given twice (the second a valid id too); key 1 \
+             given",
+            vec![Backup {
+                extra_members: r#","backup_id":"69696969696969696969696969696969""#,
+                ..keyed(full("6a"), 0)
+            }],
+            Some(0),
+            "Malformed",
         ),
         fail(
             "fail_wrapped_keys_trailing_byte",

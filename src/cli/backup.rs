@@ -7,9 +7,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use strongbox::{
-    Authentication, BackupEncryptionSettings, Channel, Compression, EncryptionMode, FileProvider,
-    Header, LogicalBackup, Manifest, MasterKeyProvider, MasterKeys, RestoreConfig, Scheme,
-    SnapshotBackup, printable,
+    Authentication, BackupEncryptionSettings, BackupError, Channel, Compression, EncryptionMode,
+    FileProvider, Header, LogicalBackup, Manifest, MasterKeyProvider, MasterKeys, RestoreConfig,
+    Scheme, SnapshotBackup, printable,
 };
 
 use super::Context as Ctx;
@@ -17,7 +17,7 @@ use super::args::{
     BackupArgs, BackupCommon, BackupKindArgs, LogicalArgs, RestoreArgs, SnapshotArgs,
 };
 use super::crypt::stream_config;
-use super::error::{CliError, CliResult, Context as _};
+use super::error::{CliError, CliResult, Context as _, describe};
 use super::files::InputSpec;
 use super::key_input::KeySource;
 use super::keys::eprintln_safe;
@@ -113,8 +113,9 @@ pub fn restore(ctx: &Ctx, args: RestoreArgs) -> CliResult {
         config = config.with_max_expansion_ratio((ratio > 0).then_some(ratio));
     }
     let keys = master_keys(ctx, &args.recovery_master_key_path)?;
-    let report =
-        strongbox::restore(&config, &keys, Channel::Authenticated).context(|| "restore")?;
+    let report = strongbox::restore(&config, &keys, Channel::Authenticated).map_err(|err| {
+        CliError::fail(format!("restore: {}{}", describe(&err), option_for(&err)))
+    })?;
     ctx.note(format_args!(
         "restored {} backup(s) into {}: {} file(s), {} bytes{}",
         report.manifests.len(),
@@ -135,6 +136,16 @@ pub fn restore(ctx: &Ctx, args: RestoreArgs) -> CliResult {
         ));
     }
     Ok(())
+}
+
+/// The `restore` option that lifts a refusal the operator may override, as text to append to
+/// the error (the library's message describes the option, not the CLI's name for it).
+fn option_for(err: &BackupError) -> &'static str {
+    match err {
+        BackupError::IntegrityOnlyMember { .. } => "; option: --allow-unauthenticated-members",
+        BackupError::ExpansionLimit { .. } => "; option: --max-expansion-ratio N (0: no limit)",
+        _ => "",
+    }
 }
 
 /// One line per restored backup: the key that authenticated it, or (a warning, shown even with

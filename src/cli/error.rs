@@ -152,7 +152,7 @@ impl Redactions {
 /// Whether `arg` reads as a 32-byte key: 43 or 44 characters of base64 (standard or URL-safe,
 /// padded or not), 64 hexadecimal digits, or up to 32 bytes that are not plain text (a raw key,
 /// whose trailing newlines the shell's `$(...)` dropped); surrounding whitespace ignored.
-fn reads_as_a_key(arg: &[u8]) -> bool {
+pub fn reads_as_a_key(arg: &[u8]) -> bool {
     let trimmed = arg.trim_ascii();
     let unpadded = trimmed.strip_suffix(b"=").unwrap_or(trimmed);
     let base64 = unpadded.len() == 43

@@ -1,14 +1,14 @@
 //! Master-key selection: `--settings`, `--master-key-path`, `--master-key-exec` (or their
 //! `--to-*` twins of `key rotate`), else the OS default provider.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use strongbox::{MasterKeyProvider, MasterKeySettings, default_provider};
+use strongbox::{MasterKeyProvider, MasterKeySettings, MasterKeySource, default_provider};
 
 use super::args::{MasterKeyArgs, ToMasterKeyArgs};
-use super::error::{CliResult, Context as _, OrFail as _};
+use super::error::{CliError, CliResult, Context as _, OrFail as _, reads_as_a_key};
 
 /// Where a master key comes from (clap has already refused conflicting options).
 #[derive(Debug, Clone)]
@@ -75,10 +75,13 @@ impl MasterKeyChoice {
     /// The provider. Nothing is run or read yet: that happens on first use.
     pub fn provider(&self) -> CliResult<Arc<dyn MasterKeyProvider>> {
         match self {
-            MasterKeyChoice::Settings(path) => MasterKeySettings::from_json_file(path)
-                .or_fail()?
-                .provider()
-                .context(|| format!("master-key settings {}", path.display())),
+            MasterKeyChoice::Settings(path) => {
+                let settings = MasterKeySettings::from_json_file(path).or_fail()?;
+                refuse_a_key_as_a_file_name(&settings, path)?;
+                settings
+                    .provider()
+                    .context(|| format!("master-key settings {}", path.display()))
+            }
             MasterKeyChoice::Path(path) => MasterKeySettings::path(path).provider().or_fail(),
             MasterKeyChoice::Exec {
                 program,
@@ -94,4 +97,25 @@ impl MasterKeyChoice {
             MasterKeyChoice::OsDefault => default_provider().context(|| "default master key"),
         }
     }
+}
+
+/// Refuses settings whose `Security.MasterKey.Path` or `.Exec` names no file and reads as a key
+/// (whole, or one of its `/`-separated components): the master key written where its file's
+/// name belongs. Every later message would print the value; this one does not.
+fn refuse_a_key_as_a_file_name(settings: &MasterKeySettings, file: &Path) -> CliResult {
+    let (setting, value) = match settings.source() {
+        Ok(MasterKeySource::File { path, .. }) => ("Security.MasterKey.Path", path),
+        Ok(MasterKeySource::Exec { program, .. }) => ("Security.MasterKey.Exec", program),
+        _ => return Ok(()),
+    };
+    let bytes = value.as_os_str().as_encoded_bytes();
+    let reads_as_a_key = reads_as_a_key(bytes) || bytes.split(|b| *b == b'/').any(reads_as_a_key);
+    if !reads_as_a_key || value.exists() {
+        return Ok(());
+    }
+    Err(CliError::fail(format!(
+        "master-key settings {}: {setting} names no file, and its value (not shown) reads as a \
+         key: give the path of the key's file (or program), never the key",
+        file.display()
+    )))
 }
