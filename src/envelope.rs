@@ -4,9 +4,10 @@
 //! under a wrapping key derived for this blob alone (HKDF-SHA256 from a fresh random 256-bit salt
 //! and the blob header), with every byte of the blob before the sealed key as associated data:
 //! the header (magic, version, scheme, master-key fingerprint, key id) cannot be altered without
-//! the blob failing to open. The HKDF input is the master key (scheme 1), or, for DPAPI
-//! (scheme 2), a fresh random 256-bit secret that DPAPI protects for the current user with
-//! per-blob random entropy stored in the blob.
+//! the blob failing to open. The HKDF input is the master key (scheme 1), or, for every other
+//! scheme, a fresh random 256-bit secret that the provider's [`Sealer`] seals: the blob stores
+//! the sealer's output as opaque bytes between the salt and the sealed key, and only the
+//! sealer's scheme knows their layout.
 //!
 //! `LessSafeKey` is used here and nowhere else: each wrapping key seals exactly one message, so
 //! the fixed all-zero nonce is never reused under a key.
@@ -18,7 +19,7 @@ use secrecy::ExposeSecret as _;
 use zeroize::Zeroizing;
 
 use crate::key::{DataKey, Fingerprint, KEY_LEN, KeyError, KeyId, fill_random, hkdf_sha256};
-use crate::provider::{MasterKeyProvider, Protection, ProviderError};
+use crate::provider::{self, MasterKeyProvider, Protection, ProviderError, SealContext, Sealer};
 
 /// The blob's magic bytes.
 const MAGIC: &[u8; 8] = b"sbox-key";
@@ -28,16 +29,12 @@ const VERSION: u8 = 1;
 const HEADER_LEN: usize = 8 + 1 + 1 + 16 + 16;
 /// Length of the HKDF salt.
 const SALT_LEN: usize = 32;
-/// Length of the DPAPI entropy.
-const ENTROPY_LEN: usize = 32;
+/// Offset of a sealer's sealed secret (after the header and the salt).
+const SEALED_SECRET_OFFSET: usize = HEADER_LEN + SALT_LEN;
 /// Length of the sealed data key: ciphertext and GCM tag.
 const SEALED_LEN: usize = KEY_LEN + 16;
-/// Length of a scheme-1 blob.
+/// Length of a scheme-1 blob, and of every blob without its sealed secret.
 const MASTER_KEY_BLOB_LEN: usize = HEADER_LEN + SALT_LEN + SEALED_LEN;
-/// Offset of the DPAPI blob in a scheme-2 blob (after its 2-byte length).
-const DPAPI_OFFSET: usize = HEADER_LEN + SALT_LEN + ENTROPY_LEN + 2;
-/// Largest DPAPI blob accepted.
-const MAX_DPAPI_LEN: usize = 4096;
 /// HKDF `info` label of the wrapping key (followed by the 42-byte header).
 const WRAP_LABEL: &[u8] = b"strongbox/v1/keyblob-wrap";
 
@@ -47,7 +44,8 @@ const WRAP_LABEL: &[u8] = b"strongbox/v1/keyblob-wrap";
 pub enum Scheme {
     /// Scheme 1: wrapped under a 256-bit master key (Exec, File, UnixHomeFile providers).
     MasterKey,
-    /// Scheme 2: wrapped under a random secret that Windows DPAPI protects for the current user.
+    /// Scheme 2: wrapped under a random secret that Windows DPAPI protects for the current user
+    /// ([`DpapiProvider`](crate::DpapiProvider), a [`Sealer`]).
     Dpapi,
 }
 
@@ -71,7 +69,7 @@ impl Scheme {
     fn of(protection: &Protection<'_>) -> Self {
         match protection {
             Protection::MasterKey(_) => Scheme::MasterKey,
-            Protection::Dpapi(_) => Scheme::Dpapi,
+            Protection::Sealer(sealer) => sealer.scheme(),
         }
     }
 }
@@ -131,6 +129,13 @@ pub enum EnvelopeError {
         /// The fingerprint of the provider's key.
         provider: Fingerprint,
     },
+    /// The blob was sealed by another key of the provider's sealer (another KMS key, say), as
+    /// the sealed secret records it.
+    #[error("the key was sealed by another {scheme} key than the provider's")]
+    OtherSealerKey {
+        /// The blob's (and the provider's) scheme.
+        scheme: Scheme,
+    },
     /// The blob was protected by another kind of protection than the provider's.
     #[error("the key was protected by {blob}, but the provider protects with {provider}")]
     SchemeMismatch {
@@ -164,7 +169,9 @@ impl EnvelopeError {
     pub fn is_not_mine(&self) -> bool {
         matches!(
             self,
-            EnvelopeError::WrongMasterKey { .. } | EnvelopeError::SchemeMismatch { .. }
+            EnvelopeError::WrongMasterKey { .. }
+                | EnvelopeError::SchemeMismatch { .. }
+                | EnvelopeError::OtherSealerKey { .. }
         )
     }
 }
@@ -211,42 +218,27 @@ impl ProtectedKey {
     /// The largest blob [`ProtectedKey::from_bytes`] accepts.
     pub const MAX_LEN: usize = 8192;
 
-    /// Protects `key` with `provider` (a fresh random salt, and for DPAPI a fresh secret and
-    /// entropy, per blob).
+    /// Protects `key` with `provider` (a fresh random salt, and for a sealer a fresh secret, per
+    /// blob).
     pub fn protect(key: &DataKey, provider: &dyn MasterKeyProvider) -> Result<Self, EnvelopeError> {
         let protection = provider.protection()?;
         let mut salt = [0u8; SALT_LEN];
         fill_random(&mut salt)?;
         let bytes = match protection {
             Protection::MasterKey(master) => {
-                let prefix = prefix(
+                let header = header(
                     Scheme::MasterKey,
                     *master.fingerprint().as_bytes(),
                     key.id(),
-                    &salt,
-                    None,
                 );
-                seal(prefix, master.expose_secret(), key)
+                seal(prefix(&header, &salt, &[]), master.expose_secret(), key)
             }
-            Protection::Dpapi(dpapi) => {
+            Protection::Sealer(sealer) => {
+                let header = header(sealer.scheme(), [0; 16], key.id());
                 let mut secret = Zeroizing::new([0u8; KEY_LEN]);
                 fill_random(&mut secret[..])?;
-                let mut entropy = [0u8; ENTROPY_LEN];
-                fill_random(&mut entropy)?;
-                let protected = dpapi.protect_secret(&secret[..], &entropy)?;
-                if protected.is_empty() || protected.len() > MAX_DPAPI_LEN {
-                    return Err(EnvelopeError::Malformed {
-                        reason: "DPAPI returned a blob of unexpected size",
-                    });
-                }
-                let prefix = prefix(
-                    Scheme::Dpapi,
-                    [0; 16],
-                    key.id(),
-                    &salt,
-                    Some((&entropy, &protected)),
-                );
-                seal(prefix, &secret[..], key)
+                let sealed = sealer.seal(&secret, &SealContext::new(key.id(), &header))?;
+                seal(prefix(&header, &salt, &sealed), &secret[..], key)
             }
         };
         Self::from_bytes(&bytes)
@@ -254,9 +246,10 @@ impl ProtectedKey {
 
     /// Opens the blob with `provider`.
     ///
-    /// Errors: [`EnvelopeError::SchemeMismatch`] or [`EnvelopeError::WrongMasterKey`] (with
-    /// both fingerprints) when the blob is not the provider's; [`EnvelopeError::Corrupt`] when
-    /// it is, but does not authenticate; [`EnvelopeError::Provider`] when the provider fails.
+    /// Errors: [`EnvelopeError::SchemeMismatch`], [`EnvelopeError::WrongMasterKey`] (with
+    /// both fingerprints) or [`EnvelopeError::OtherSealerKey`] when the blob is not the
+    /// provider's; [`EnvelopeError::Corrupt`] when it is, but does not authenticate;
+    /// [`EnvelopeError::Provider`] when the provider fails.
     pub fn unprotect(&self, provider: &dyn MasterKeyProvider) -> Result<DataKey, EnvelopeError> {
         let protection = provider.protection()?;
         let theirs = Scheme::of(&protection);
@@ -266,7 +259,6 @@ impl ProtectedKey {
                 provider: theirs,
             });
         }
-        let salt = self.salt();
         let plain = match protection {
             Protection::MasterKey(master) => {
                 let blob = self.fingerprint.ok_or(EnvelopeError::Corrupt)?;
@@ -276,16 +268,9 @@ impl ProtectedKey {
                         provider: master.fingerprint(),
                     });
                 }
-                open(&self.bytes, master.expose_secret(), salt)?
+                open(&self.bytes, master.expose_secret(), self.salt())?
             }
-            Protection::Dpapi(dpapi) => {
-                let entropy = &self.bytes[HEADER_LEN + SALT_LEN..][..ENTROPY_LEN];
-                let secret = dpapi.unprotect_secret(self.dpapi_blob(), entropy)?;
-                if secret.len() != KEY_LEN {
-                    return Err(EnvelopeError::Corrupt);
-                }
-                open(&self.bytes, &secret, salt)?
-            }
+            Protection::Sealer(sealer) => self.open_sealed(sealer)?,
         };
         let key = DataKey::from_bytes(&plain[..KEY_LEN]).map_err(|_| EnvelopeError::Corrupt)?;
         // The header is authenticated, so only a blob made by a holder of the master key can
@@ -294,6 +279,24 @@ impl ProtectedKey {
             return Err(EnvelopeError::Corrupt);
         }
         Ok(key)
+    }
+
+    /// Unseals the blob's secret with `sealer` (of the blob's scheme) and opens the sealed key.
+    fn open_sealed(
+        &self,
+        sealer: &dyn Sealer,
+    ) -> Result<Zeroizing<[u8; SEALED_LEN]>, EnvelopeError> {
+        if !sealer.recognizes(self.sealed_secret()) {
+            return Err(EnvelopeError::OtherSealerKey {
+                scheme: self.scheme,
+            });
+        }
+        let context = SealContext::new(self.key_id, &self.bytes[..HEADER_LEN]);
+        let secret = sealer.unseal(self.sealed_secret(), &context)?;
+        if secret.len() != KEY_LEN {
+            return Err(EnvelopeError::Corrupt);
+        }
+        open(&self.bytes, &secret, self.salt())
     }
 
     /// Like [`ProtectedKey::unprotect`], after checking (before any decryption) that the blob
@@ -312,46 +315,22 @@ impl ProtectedKey {
         self.unprotect(provider)
     }
 
-    /// Whether the blob was protected by `provider`'s kind of protection and (for a master key)
-    /// by its key, judged from the header alone. A DPAPI blob cannot say which Windows user
-    /// protected it: `true` means only "DPAPI".
+    /// Whether the blob was protected by `provider`'s kind of protection and by its key, judged
+    /// without unsealing: from the header's fingerprint for a master key, from what the sealed
+    /// secret records for a sealer ([`Sealer::recognizes`]). A DPAPI blob cannot say which
+    /// Windows user protected it: `true` means only "DPAPI".
     pub fn is_protected_by(&self, provider: &dyn MasterKeyProvider) -> Result<bool, ProviderError> {
         Ok(match provider.protection()? {
             Protection::MasterKey(master) => self.fingerprint == Some(master.fingerprint()),
-            Protection::Dpapi(_) => self.scheme == Scheme::Dpapi,
+            Protection::Sealer(sealer) => {
+                self.scheme == sealer.scheme() && sealer.recognizes(self.sealed_secret())
+            }
         })
     }
 
     /// Parses a blob, checking its structure (not its authenticity, which needs the key).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, EnvelopeError> {
-        if bytes.len() > Self::MAX_LEN {
-            return Err(EnvelopeError::TooLarge {
-                len: bytes.len(),
-                max: Self::MAX_LEN,
-            });
-        }
-        if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
-            return Err(EnvelopeError::NotAKeyBlob);
-        }
-        let truncated = EnvelopeError::Malformed {
-            reason: "truncated header",
-        };
-        let version = *bytes.get(8).ok_or(truncated)?;
-        if version != VERSION {
-            return Err(EnvelopeError::UnsupportedVersion { version });
-        }
-        let scheme_id = *bytes.get(9).ok_or(EnvelopeError::Malformed {
-            reason: "truncated header",
-        })?;
-        let scheme = Scheme::from_id(scheme_id)
-            .ok_or(EnvelopeError::UnsupportedScheme { scheme: scheme_id })?;
-        if bytes.len() < HEADER_LEN {
-            return Err(EnvelopeError::Malformed {
-                reason: "truncated header",
-            });
-        }
-        let fingerprint: [u8; 16] = bytes[10..26].try_into().expect("16 bytes");
-        let key_id = KeyId::from_bytes(bytes[26..42].try_into().expect("16 bytes"));
+        let (scheme, fingerprint, key_id) = parse_header(bytes)?;
         let fingerprint = match scheme {
             Scheme::MasterKey => {
                 if bytes.len() != MASTER_KEY_BLOB_LEN {
@@ -361,31 +340,8 @@ impl ProtectedKey {
                 }
                 Some(Fingerprint::from_bytes(fingerprint))
             }
-            Scheme::Dpapi => {
-                if fingerprint != [0; 16] {
-                    return Err(EnvelopeError::Malformed {
-                        reason: "the fingerprint field of a DPAPI blob must be zero",
-                    });
-                }
-                if bytes.len() < DPAPI_OFFSET {
-                    return Err(EnvelopeError::Malformed {
-                        reason: "truncated DPAPI blob",
-                    });
-                }
-                let len = usize::from(u16::from_be_bytes([
-                    bytes[DPAPI_OFFSET - 2],
-                    bytes[DPAPI_OFFSET - 1],
-                ]));
-                if len == 0 || len > MAX_DPAPI_LEN {
-                    return Err(EnvelopeError::Malformed {
-                        reason: "the DPAPI blob length is out of range (1 to 4096)",
-                    });
-                }
-                if bytes.len() != DPAPI_OFFSET + len + SEALED_LEN {
-                    return Err(EnvelopeError::Malformed {
-                        reason: "the DPAPI blob length does not match the blob's length",
-                    });
-                }
+            sealed => {
+                check_sealed_blob(sealed, fingerprint, bytes)?;
                 None
             }
         };
@@ -422,7 +378,7 @@ impl ProtectedKey {
         self.scheme
     }
 
-    /// The fingerprint of the master key that protected the key; `None` for DPAPI.
+    /// The fingerprint of the master key that protected the key; `None` for a sealer's blob (DPAPI).
     pub fn fingerprint(&self) -> Option<Fingerprint> {
         self.fingerprint
     }
@@ -438,8 +394,9 @@ impl ProtectedKey {
             .expect("32 bytes")
     }
 
-    fn dpapi_blob(&self) -> &[u8] {
-        &self.bytes[DPAPI_OFFSET..self.bytes.len() - SEALED_LEN]
+    /// The sealer's opaque bytes (empty for a master-key blob).
+    fn sealed_secret(&self) -> &[u8] {
+        &self.bytes[SEALED_SECRET_OFFSET..self.bytes.len() - SEALED_LEN]
     }
 }
 
@@ -455,28 +412,75 @@ impl fmt::Debug for ProtectedKey {
     }
 }
 
-/// Everything before the sealed key: header, salt, and for DPAPI entropy and DPAPI blob.
-fn prefix(
+/// The magic, version, scheme, fingerprint and key id of a blob, checked in the order of
+/// `docs/KEYBLOB.md` ("Reading", steps 1 to 3).
+fn parse_header(bytes: &[u8]) -> Result<(Scheme, [u8; 16], KeyId), EnvelopeError> {
+    if bytes.len() > ProtectedKey::MAX_LEN {
+        return Err(EnvelopeError::TooLarge {
+            len: bytes.len(),
+            max: ProtectedKey::MAX_LEN,
+        });
+    }
+    if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
+        return Err(EnvelopeError::NotAKeyBlob);
+    }
+    let truncated = EnvelopeError::Malformed {
+        reason: "truncated header",
+    };
+    let version = *bytes.get(8).ok_or(truncated)?;
+    if version != VERSION {
+        return Err(EnvelopeError::UnsupportedVersion { version });
+    }
+    let scheme_id = *bytes.get(9).ok_or(EnvelopeError::Malformed {
+        reason: "truncated header",
+    })?;
+    let scheme =
+        Scheme::from_id(scheme_id).ok_or(EnvelopeError::UnsupportedScheme { scheme: scheme_id })?;
+    if bytes.len() < HEADER_LEN {
+        return Err(EnvelopeError::Malformed {
+            reason: "truncated header",
+        });
+    }
+    let fingerprint: [u8; 16] = bytes[10..26].try_into().expect("16 bytes");
+    let key_id = KeyId::from_bytes(bytes[26..42].try_into().expect("16 bytes"));
+    Ok((scheme, fingerprint, key_id))
+}
+
+/// Checks the structure of a sealer's blob: a zero fingerprint field, and a sealed secret with
+/// the layout of its scheme.
+fn check_sealed_blob(
     scheme: Scheme,
     fingerprint: [u8; 16],
-    key_id: KeyId,
-    salt: &[u8; SALT_LEN],
-    dpapi: Option<(&[u8; ENTROPY_LEN], &[u8])>,
-) -> Vec<u8> {
-    let mut out = Vec::with_capacity(MASTER_KEY_BLOB_LEN + ENTROPY_LEN + 2 + MAX_DPAPI_LEN);
-    out.extend_from_slice(MAGIC);
-    out.push(VERSION);
-    out.push(scheme.id());
-    out.extend_from_slice(&fingerprint);
-    out.extend_from_slice(key_id.as_bytes());
-    out.extend_from_slice(salt);
-    if let Some((entropy, blob)) = dpapi {
-        out.extend_from_slice(entropy);
-        let len = u16::try_from(blob.len()).expect("DPAPI blob length checked by the caller");
-        out.extend_from_slice(&len.to_be_bytes());
-        out.extend_from_slice(blob);
+    bytes: &[u8],
+) -> Result<(), EnvelopeError> {
+    if fingerprint != [0; 16] {
+        return Err(EnvelopeError::Malformed {
+            reason: "the fingerprint field of a sealed-secret blob must be zero",
+        });
     }
+    if bytes.len() <= MASTER_KEY_BLOB_LEN {
+        return Err(EnvelopeError::Malformed {
+            reason: "truncated blob (no sealed secret)",
+        });
+    }
+    let sealed = &bytes[SEALED_SECRET_OFFSET..bytes.len() - SEALED_LEN];
+    provider::check_sealed(scheme, sealed).map_err(|reason| EnvelopeError::Malformed { reason })
+}
+
+/// The 42-byte header: magic, version, scheme, fingerprint field, key id.
+fn header(scheme: Scheme, fingerprint: [u8; 16], key_id: KeyId) -> [u8; HEADER_LEN] {
+    let mut out = [0u8; HEADER_LEN];
+    out[..8].copy_from_slice(MAGIC);
+    out[8] = VERSION;
+    out[9] = scheme.id();
+    out[10..26].copy_from_slice(&fingerprint);
+    out[26..].copy_from_slice(key_id.as_bytes());
     out
+}
+
+/// Everything before the sealed key: header, salt and the sealer's sealed secret (if any).
+fn prefix(header: &[u8; HEADER_LEN], salt: &[u8; SALT_LEN], sealed_secret: &[u8]) -> Vec<u8> {
+    [&header[..], salt, sealed_secret].concat()
 }
 
 /// The AES-256-GCM key for one blob: HKDF-SHA256(salt, ikm, WRAP_LABEL ‖ header).

@@ -63,6 +63,16 @@ pub enum KeyError {
     /// The operating system's random number generator failed.
     #[error("the system random number generator failed")]
     Random,
+    /// A [`KeyId`] or [`Fingerprint`] in text that is not exactly 32 lower-case hexadecimal
+    /// digits.
+    #[error(
+        "an identifier must be exactly 32 lower-case hexadecimal digits (as strongbox prints \
+         it), but the input is {len} bytes long"
+    )]
+    InvalidIdentifier {
+        /// Length of the rejected input in bytes.
+        len: usize,
+    },
 }
 
 /// Fills `out` from the operating system's CSPRNG.
@@ -192,6 +202,24 @@ fn hex_digit(c: u8) -> Option<u8> {
     }
 }
 
+/// 32 lower-case hexadecimal digits as 16 bytes.
+fn parse_lower_hex_16(text: &str) -> Result<[u8; 16], KeyError> {
+    let invalid = KeyError::InvalidIdentifier { len: text.len() };
+    let digit = |c: u8| match c {
+        b'0'..=b'9' | b'a'..=b'f' => hex_digit(c),
+        _ => None,
+    };
+    if text.len() != 32 {
+        return Err(invalid);
+    }
+    let mut out = [0u8; 16];
+    for (byte, pair) in out.iter_mut().zip(text.as_bytes().chunks_exact(2)) {
+        let (hi, lo) = digit(pair[0]).zip(digit(pair[1])).ok_or(invalid.clone())?;
+        *byte = (hi << 4) | lo;
+    }
+    Ok(out)
+}
+
 fn write_hex(f: &mut fmt::Formatter<'_>, bytes: &[u8]) -> fmt::Result {
     bytes.iter().try_for_each(|b| write!(f, "{b:02x}"))
 }
@@ -216,6 +244,22 @@ macro_rules! public_id {
             /// The 16 bytes of the identifier.
             pub const fn as_bytes(&self) -> &[u8; 16] {
                 &self.0
+            }
+
+            #[doc = concat!(
+                "Parses the text form that `Display` prints: exactly 32 lower-case hexadecimal ",
+                "digits, nothing around them. Upper-case digits, whitespace, a `0x` prefix or any ",
+                "other length are refused with [`KeyError::InvalidIdentifier`], so that a ",
+                "parsed identifier always prints back as the text it came from.\n\n",
+                "```\n",
+                "let id = strongbox::", stringify!($name), "::from_hex(\"00112233445566778899aabbccddeeff\")?;\n",
+                "assert_eq!(id.to_string(), \"00112233445566778899aabbccddeeff\");\n",
+                "assert!(strongbox::", stringify!($name), "::from_hex(\"00112233445566778899AABBCCDDEEFF\").is_err());\n",
+                "# Ok::<(), strongbox::KeyError>(())\n",
+                "```"
+            )]
+            pub fn from_hex(text: &str) -> Result<Self, KeyError> {
+                parse_lower_hex_16(text).map(Self)
             }
         }
 
@@ -259,14 +303,22 @@ public_id!(
 /// The bytes are zeroized when the key is dropped. `Debug` shows only the [`KeyId`]; there is no
 /// `Display` and no `Clone` (use [`DataKey::try_clone`] where a second copy is really needed).
 ///
+/// The raw bytes are read through the [`ExposeSecret`](crate::secrecy::ExposeSecret) trait of
+/// the `secrecy` crate, which this crate re-exports as [`strongbox::secrecy`](crate::secrecy):
+/// import the trait from there, and no `secrecy` of a matching version is needed in the
+/// engine's `Cargo.toml`. The same trait reads the [`SecretString`] of
+/// [`DataKey::to_base64`]. Every read of key bytes is thus an explicit, searchable
+/// `expose_secret()` call.
+///
 /// ```
 /// use strongbox::DataKey;
-/// use secrecy::ExposeSecret;
+/// use strongbox::secrecy::ExposeSecret;
 ///
 /// let key = DataKey::generate()?;
+/// let bytes: &[u8; 32] = key.expose_secret();    // what the engine encrypts its data with
 /// let pasted = key.to_base64();                  // what a user keeps for a restore
 /// let again = DataKey::from_base64(pasted.expose_secret())?;
-/// assert_eq!(key.id(), again.id());
+/// assert_eq!(again.expose_secret(), bytes);
 /// assert!(!format!("{key:?}").contains(pasted.expose_secret()));
 /// # Ok::<(), strongbox::KeyError>(())
 /// ```
@@ -324,7 +376,19 @@ impl fmt::Debug for DataKey {
 
 /// A 256-bit master key, which protects data keys (see the `provider` and `envelope` modules).
 ///
-/// Zeroized on drop; `Debug` shows only the [`Fingerprint`]; no `Display`, no `Clone`.
+/// Zeroized on drop; `Debug` shows only the [`Fingerprint`]; no `Display`, no `Clone`. The raw
+/// bytes are read as a [`DataKey`]'s are, through the re-exported
+/// [`strongbox::secrecy::ExposeSecret`](crate::secrecy::ExposeSecret).
+///
+/// ```
+/// use strongbox::MasterKey;
+/// use strongbox::secrecy::ExposeSecret;
+///
+/// let master = MasterKey::generate()?;
+/// let again = MasterKey::from_bytes(master.expose_secret())?;
+/// assert_eq!(again.fingerprint(), master.fingerprint());
+/// # Ok::<(), strongbox::KeyError>(())
+/// ```
 pub struct MasterKey(Secret32);
 
 impl MasterKey {
@@ -359,6 +423,8 @@ impl MasterKey {
 }
 
 impl ExposeSecret<[u8; KEY_LEN]> for MasterKey {
+    /// The raw key bytes, for a master key kept elsewhere (a key-management service, a file
+    /// written by the engine).
     fn expose_secret(&self) -> &[u8; KEY_LEN] {
         self.0.0.expose_secret()
     }

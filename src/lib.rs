@@ -15,7 +15,7 @@
 //!   (specified in `docs/KEYBLOB.md`).
 //! - [`DatabaseKeyStore`]: one protected key file ([`KEY_FILE_NAME`]) per database directory:
 //!   create, load, offline get-key / put-key, master-key rotation.
-//! - [`SnapshotBackup`], [`LogicalBackup`], [`restore`] and [`inspect`]: database backups and
+//! - [`SnapshotBackup`], [`LogicalBackup`], [`restore`], [`verify`] and [`inspect`]: database backups and
 //!   restores with RavenDB's encryption rules ([`BackupEncryptionSettings`]), an authenticated
 //!   manifest, the key carried wrapped under the master keys ([`MasterKeys`]), and a [`Channel`]
 //!   the engine must name for every operation (format and rules: `docs/BACKUP.md`).
@@ -25,6 +25,7 @@
 //! (`provider`, `settings`, `envelope`, `store`) are private.
 //!
 //! ```
+//! use strongbox::secrecy::ExposeSecret as _;
 //! use strongbox::{DatabaseKeyStore, MasterKeySettings};
 //! # let tmp = tempfile::tempdir()?;
 //! # let master = tmp.path().join("master.key");
@@ -33,7 +34,6 @@
 //! # std::fs::set_permissions(&master, std::fs::Permissions::from_mode(0o600))?; }
 //! # let settings_json = format!(r#"{{"Security.MasterKey.Path": {:?}}}"#, master);
 //! # let db = tmp.path().join("orders"); std::fs::create_dir(&db)?;
-//! # use secrecy::ExposeSecret as _;
 //!
 //! // The engine's settings.json chooses the master key; nothing is read until first use.
 //! let provider = MasterKeySettings::from_json_str(&settings_json)?.provider()?;
@@ -56,6 +56,7 @@
 
 mod backup;
 mod envelope;
+pub mod fs;
 mod key;
 mod provider;
 mod settings;
@@ -66,14 +67,20 @@ pub use backup::{
     Authentication, BackupEncryptionSettings, BackupError, BackupId, BackupInfo, BackupKind,
     Channel, Compression, DEFAULT_MAX_EXPANSION_RATIO, EncryptionMode, LogicalBackup,
     LogicalBackupWriter, MAX_DATABASE_NAME_LEN, MAX_KEY_COPIES, Manifest, MasterKeys,
-    RestoreConfig, RestoreReport, SecretOperation, SnapshotBackup, inspect, printable, restore,
+    RestoreConfig, RestoreReport, SecretOperation, SnapshotBackup, VerifyConfig, VerifyReport,
+    inspect, printable, restore, verify,
 };
 pub use envelope::{EnvelopeError, ProtectedKey, Scheme};
 pub use key::{DataKey, Fingerprint, KEY_LEN, KeyError, KeyId, MasterKey};
 pub use provider::{
     DpapiProvider, ExecProvider, FileProvider, MasterKeyProvider, Protection, ProviderError,
-    UnixHomeFileProvider, default_provider,
+    SealContext, Sealer, UnixHomeFileProvider, default_provider,
 };
+/// The `secrecy` crate this crate's key types are built on, re-exported so that an engine reads
+/// key bytes (`use strongbox::secrecy::ExposeSecret;`, then `key.expose_secret()`) and the
+/// [`SecretString`](secrecy::SecretString)s of `to_base64` with the very version this crate
+/// uses, without a `secrecy` of its own in its `Cargo.toml`.
+pub use secrecy;
 pub use settings::{MasterKeySettings, MasterKeySource, SettingsError};
 pub use store::{DatabaseKeyStore, KEY_FILE_NAME, PutOutcome, RotationReport, StoreError};
 pub use stream::{

@@ -136,7 +136,7 @@ impl MasterKeySettings {
             source,
         };
         let mut text = Vec::new();
-        std::fs::File::open(path)
+        crate::fs::open_regular(path)
             .map_err(io_err)?
             .take(MAX_SETTINGS_LEN + 1)
             .read_to_end(&mut text)

@@ -2,13 +2,14 @@
 
 use std::fmt;
 use std::fs::File;
-use std::io::{self, Read, Write as _};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use secrecy::SecretString;
 
 use crate::envelope::{EnvelopeError, ProtectedKey};
+use crate::fs::Replace;
 use crate::key::{DataKey, KeyError, KeyId};
 use crate::provider::{MasterKeyProvider, ProviderError};
 
@@ -225,6 +226,51 @@ impl DatabaseKeyStore {
         Ok(key)
     }
 
+    /// The key of the database in `dir` (which must exist): loaded if the database has a key
+    /// file, otherwise created as by [`DatabaseKeyStore::create`]. What an engine calls when it
+    /// opens a database that is encrypted from its first byte.
+    ///
+    /// It holds the database's key-file lock from the check to the write, so two processes (or
+    /// threads) opening a new database at once take turns: one creates the key, the other loads
+    /// that same key; neither ever sees a half-written file, and no key is ever replaced.
+    ///
+    /// A key file that exists but cannot be read or opened is an error, never a reason to make
+    /// a new key: a file this provider cannot open ([`StoreError::Envelope`],
+    /// [`StoreError::NoProviderOpens`]), an unreadable or dangling entry ([`StoreError::Io`],
+    /// [`StoreError::NotFound`]). Replacing it would make everything encrypted with the old key
+    /// unreadable.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use strongbox::{DatabaseKeyStore, FileProvider};
+    /// # let tmp = tempfile::tempdir()?;
+    /// # let master_path = tmp.path().join("master.key");
+    /// # std::fs::write(&master_path, [7u8; 32])?;
+    /// # #[cfg(unix)] { use std::os::unix::fs::PermissionsExt;
+    /// # std::fs::set_permissions(&master_path, std::fs::Permissions::from_mode(0o600))?; }
+    /// # let db = tmp.path().join("db"); std::fs::create_dir(&db)?;
+    ///
+    /// let store = DatabaseKeyStore::new(Arc::new(FileProvider::new(master_path)));
+    /// let key = store.load_or_create(&db)?;       // first open: a new key
+    /// assert_eq!(store.load_or_create(&db)?.id(), key.id()); // then always that key
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn load_or_create(&self, dir: impl AsRef<Path>) -> Result<DataKey, StoreError> {
+        let dir = dir.as_ref();
+        let _lock = KeyFileLock::acquire(dir)?;
+        if self.exists(dir)? {
+            return self.load(dir);
+        }
+        let key = DataKey::generate().map_err(StoreError::Generate)?;
+        let blob =
+            ProtectedKey::protect(&key, &*self.current).map_err(|source| StoreError::Envelope {
+                path: Self::key_path(dir),
+                source,
+            })?;
+        write_key_file(dir, blob.as_bytes(), Replace::Never)?;
+        Ok(key)
+    }
+
     /// Loads (unprotects) the key of the database in `dir`.
     pub fn load(&self, dir: impl AsRef<Path>) -> Result<DataKey, StoreError> {
         let dir = dir.as_ref();
@@ -340,6 +386,22 @@ impl DatabaseKeyStore {
     /// previous opens them all). A key that `new_provider` already opens is left untouched, so
     /// running the rotation again after an interruption finishes it. It stops at the first
     /// database that fails ([`StoreError::Rotation`]).
+    ///
+    /// # Existing backups
+    ///
+    /// Backups are not rewritten. An encrypted backup taken before the rotation carries the
+    /// database key wrapped only under the master keys of its time (the old current one and
+    /// the recovery ones), so a restore whose [`MasterKeys`] hold only the new master key fails
+    /// with [`BackupError::KeyUnavailable`], which lists the old master key's fingerprint among
+    /// those the backup was wrapped for. Keep the old master key for as long as such backups
+    /// are kept, and give it as a recovery master key when restoring them
+    /// ([`MasterKeys::with_recovery`]). Backups taken after the rotation wrap the key under the new one. Restoring with the
+    /// database key itself ([`RestoreConfig::with_key`](crate::RestoreConfig::with_key)) works
+    /// either way.
+    ///
+    /// [`MasterKeys`]: crate::MasterKeys
+    /// [`MasterKeys::with_recovery`]: crate::MasterKeys::with_recovery
+    /// [`BackupError::KeyUnavailable`]: crate::BackupError::KeyUnavailable
     pub fn rotate<I, P>(
         &self,
         dirs: I,
@@ -444,7 +506,7 @@ fn read_key_file(path: &Path) -> Result<ProtectedKey, StoreError> {
         path: path.to_path_buf(),
         source,
     };
-    let file = File::open(path).map_err(|e| match e.kind() {
+    let file = crate::fs::open_regular(path).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound => StoreError::NotFound {
             path: path.to_path_buf(),
         },
@@ -498,69 +560,28 @@ impl KeyFileLock {
             source,
         };
         let file = file.map_err(io_err)?;
-        loop {
-            // Called through the trait: std's own `File::lock` needs a newer Rust than our MSRV.
-            match fs4::fs_std::FileExt::lock_exclusive(&file) {
-                Ok(()) => return Ok(KeyFileLock { file }),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(io_err(e)),
-            }
-        }
+        crate::fs::lock(&file).map_err(io_err)?;
+        Ok(KeyFileLock { file })
     }
 }
 
 impl Drop for KeyFileLock {
     fn drop(&mut self) {
-        // Closing the file releases the lock too; unlocking first only makes it prompt.
-        let _ = fs4::fs_std::FileExt::unlock(&self.file);
+        crate::fs::unlock(&self.file);
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Replace {
-    Never,
-    Always,
-}
-
-/// Writes a key file atomically: a temporary file in `dir` (created exclusively, owner-only),
-/// written and synced, renamed into place (without replacing, for `Replace::Never`), then the
-/// directory synced.
+/// Writes a key file atomically (see [`crate::fs`]): a temporary file
+/// `.secret.key.encrypted.XXXXXX.tmp` in `dir` (owner-only, locked while it lives), written and
+/// synced, renamed into place (without replacing, for `Replace::Never`), then the directory
+/// synced. Stale temporaries of that pattern whose lock is free are removed first.
 fn write_key_file(dir: &Path, bytes: &[u8], replace: Replace) -> Result<(), StoreError> {
     let path = dir.join(KEY_FILE_NAME);
-    let io_err = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| StoreError::Io { path, source }
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".secret.key.encrypted.")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(io_err(dir))?;
-    tmp.write_all(bytes).map_err(io_err(tmp.path()))?;
-    tmp.as_file().sync_all().map_err(io_err(tmp.path()))?;
-    let persisted = match replace {
-        Replace::Always => tmp.persist(&path),
-        Replace::Never => tmp.persist_noclobber(&path),
-    };
-    match persisted {
-        Ok(_) => {}
-        Err(e) if replace == Replace::Never && e.error.kind() == io::ErrorKind::AlreadyExists => {
-            return Err(StoreError::AlreadyExists { path });
+    match crate::fs::write_atomic(&path, bytes, replace) {
+        Ok(()) => Ok(()),
+        Err(e) if replace == Replace::Never && e.kind() == io::ErrorKind::AlreadyExists => {
+            Err(StoreError::AlreadyExists { path })
         }
-        Err(e) => return Err(io_err(&path)(e.error)),
-    }
-    sync_dir(dir).map_err(io_err(dir))
-}
-
-/// Makes a rename in `dir` durable (Unix; elsewhere the rename itself is what the OS offers).
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        File::open(dir)?.sync_all()
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = dir;
-        Ok(())
+        Err(source) => Err(StoreError::Io { path, source }),
     }
 }

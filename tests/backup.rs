@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use strongbox::{
     Authentication, BackupEncryptionSettings, BackupError, BackupKind, Channel, Compression,
-    DataKey, DatabaseKeyStore, EncryptionMode, LogicalBackup, MasterKey, MasterKeyProvider,
-    MasterKeys, Protection, ProviderError, RestoreConfig, SecretOperation, SnapshotBackup,
-    StreamConfig, StreamError, inspect, restore,
+    DataKey, DatabaseKeyStore, EncryptionMode, Fingerprint, LogicalBackup, MasterKey,
+    MasterKeyProvider, MasterKeys, Protection, ProviderError, RestoreConfig, SecretOperation,
+    SnapshotBackup, StreamConfig, StreamError, inspect, restore,
 };
 
 /// A master key held in memory.
@@ -25,6 +25,10 @@ impl MasterKeyProvider for Fixed {
 
 fn provider() -> Arc<dyn MasterKeyProvider> {
     Arc::new(Fixed(MasterKey::generate().unwrap()))
+}
+
+fn fingerprint(provider: &Arc<dyn MasterKeyProvider>) -> Fingerprint {
+    provider.fingerprint().unwrap().unwrap()
 }
 
 const AUTH: Channel = Channel::Authenticated;
@@ -478,9 +482,19 @@ fn key_unavailable_wrong_key_and_key_for_unencrypted() {
     // Another machine: another master key, no key given.
     let elsewhere = MasterKeys::new(provider());
     let err = restore(&RestoreConfig::new([&snap], fx.path("r")), &elsewhere, AUTH).unwrap_err();
+    let (wrapped, tried) = (fingerprint(&fx.master), fingerprint(elsewhere.current()));
     assert!(
-        matches!(err, BackupError::KeyUnavailable { key_id, copies: 1, cause: None } if key_id == key.id()),
-        "{err}"
+        matches!(&err, BackupError::KeyUnavailable {
+                key_id, copies: 1, wrapped_for, tried: t, cause: None
+            } if *key_id == key.id() && wrapped_for[..] == [wrapped] && t[..] == [tried]),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!(
+            "wrapped for master key(s) {wrapped}, and master key(s) {tried} were tried"
+        )),
+        "{text}"
     );
     // ... where the pasted key works, and becomes the restored database's key.
     let config = RestoreConfig::new([&snap], fx.path("r")).with_key(key.try_clone().unwrap());
@@ -536,6 +550,41 @@ fn recovery_master_key_restores_without_a_pasted_key() {
     assert!(report.key_stored);
     // The restored key is stored under the new machine's current master key.
     let store = DatabaseKeyStore::new(new_machine);
+    assert_eq!(store.load(fx.path("r")).unwrap().id(), key.id());
+}
+
+#[test]
+fn a_backup_from_before_a_rotation_needs_the_old_master_key_as_recovery_key() {
+    let (fx, key) = Fx::encrypted();
+    let before = fx.snapshot("s");
+    let old = Arc::clone(&fx.master);
+    let new = provider();
+    let report = fx.store().rotate([&fx.db], Arc::clone(&new)).unwrap();
+    assert_eq!(report.rotated, std::slice::from_ref(&fx.db));
+    let (old_fp, new_fp) = (fingerprint(&old), fingerprint(&new));
+
+    // Rotation re-protected the key file only: the backup's key is wrapped under the old key.
+    let only_new = MasterKeys::new(Arc::clone(&new));
+    let err = restore(
+        &RestoreConfig::new([&before], fx.path("r")),
+        &only_new,
+        AUTH,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&err, BackupError::KeyUnavailable { key_id, wrapped_for, tried, cause: None, .. }
+            if *key_id == key.id() && wrapped_for[..] == [old_fp] && tried[..] == [new_fp]),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains(&old_fp.to_string()), "{err}");
+    assert!(!fx.path("r").exists());
+
+    // The old master key kept as a recovery key restores it, under the new current key.
+    let keys = MasterKeys::new(Arc::clone(&new)).with_recovery(old);
+    let report = restore(&RestoreConfig::new([&before], fx.path("r")), &keys, AUTH).unwrap();
+    assert!(report.key_stored);
+    assert_eq!(listing(&fx.path("r")), listing(&fx.db));
+    let store = DatabaseKeyStore::new(new);
     assert_eq!(store.load(fx.path("r")).unwrap().id(), key.id());
 }
 

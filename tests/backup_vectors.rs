@@ -1,14 +1,18 @@
 //! The backup test vectors (`tests/vectors/backup/*.txt`, format in that folder's README.md),
-//! each restored through the public API with the master keys the vectors are made for.
+//! each restored and verified through the public API with the master keys the vectors are made
+//! for: `verify` must reach the same outcome as `restore`.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod common;
+
+use common::vectors::{dir, files, meta, names};
+use common::{hex, unhex};
 use strongbox::{
     BackupError, Channel, DataKey, MasterKey, MasterKeyProvider, MasterKeys, Protection,
-    ProviderError, RestoreConfig, restore,
+    ProviderError, RestoreConfig, VerifyConfig, restore, verify,
 };
 
 #[derive(Debug)]
@@ -20,21 +24,6 @@ impl MasterKeyProvider for Fixed {
     }
 }
 
-fn dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/backup")
-}
-
-fn unhex(text: &str) -> Vec<u8> {
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
-        .collect()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The current master key 00..1f and the recovery master key ff..ff (the key blob vectors'
 /// `ok_master_key` and `ok_master_key_2`).
 fn master_keys() -> MasterKeys {
@@ -42,27 +31,6 @@ fn master_keys() -> MasterKeys {
         Arc::new(Fixed(MasterKey::from_bytes(&bytes).unwrap()))
     };
     MasterKeys::new(fixed((0u8..32).collect())).with_recovery(fixed(vec![0xff; 32]))
-}
-
-fn meta(name: &str) -> BTreeMap<String, String> {
-    fs::read_to_string(dir().join(format!("{name}.txt")))
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.split_once(": "))
-        .map(|(k, v)| (k.to_string(), v.trim().to_string()))
-        .collect()
-}
-
-/// `NAME.sbx`, or the chain `NAME.0.sbx`, `NAME.1.sbx`, ...
-fn files(name: &str) -> Vec<PathBuf> {
-    let single = dir().join(format!("{name}.sbx"));
-    if single.exists() {
-        return vec![single];
-    }
-    (0..)
-        .map(|i| dir().join(format!("{name}.{i}.sbx")))
-        .take_while(|p| p.exists())
-        .collect()
 }
 
 /// The `BackupError` variant's name: its `Debug` text up to the first `{`, `(` or space.
@@ -97,9 +65,11 @@ fn run(name: &str, tmp: &Path) {
     assert!(!files.is_empty(), "{name}: no .sbx file");
     let target = tmp.join(name);
     let mut config = RestoreConfig::new(&files, &target);
-    match meta["key"].as_str() {
-        "none" => {}
-        text => config = config.with_key(DataKey::from_bytes(&unhex(text)).unwrap()),
+    let mut checks = VerifyConfig::new(&files);
+    if let Some(text) = meta.get("key").filter(|k| *k != "none") {
+        let key = || DataKey::from_bytes(&unhex(text)).unwrap();
+        config = config.with_key(key());
+        checks = checks.with_key(key());
     }
     if meta
         .get("allow_unauthenticated_members")
@@ -107,8 +77,19 @@ fn run(name: &str, tmp: &Path) {
         == Some("yes")
     {
         config = config.dangerously_allow_unauthenticated_members();
+        checks = checks.dangerously_allow_unauthenticated_members();
     }
+    let verified = verify(&checks, &master_keys(), Channel::Authenticated);
     let got = restore(&config, &master_keys(), Channel::Authenticated);
+    assert_eq!(
+        verified.as_ref().err().map(variant),
+        got.as_ref().err().map(variant),
+        "{name}: verify and restore disagree"
+    );
+    if let (Ok(verified), Ok(restored)) = (&verified, &got) {
+        assert_eq!(verified.authentication, restored.authentication, "{name}");
+        assert_eq!(verified.bytes, restored.bytes, "{name}");
+    }
     match meta["expect"].strip_prefix("error ") {
         None => {
             assert_eq!(meta["expect"], "ok", "{name}");
@@ -135,14 +116,7 @@ fn run(name: &str, tmp: &Path) {
 
 #[test]
 fn backup_vectors() {
-    let mut names: Vec<String> = fs::read_dir(dir())
-        .unwrap()
-        .filter_map(|e| {
-            let name = e.unwrap().file_name().into_string().unwrap();
-            name.strip_suffix(".txt").map(str::to_string)
-        })
-        .collect();
-    names.sort();
+    let names = names();
     assert!(names.iter().filter(|n| n.starts_with("ok_")).count() >= 4);
     assert!(names.iter().filter(|n| n.starts_with("fail_")).count() >= 13);
     let tmp = tempfile::tempdir().unwrap();

@@ -419,22 +419,33 @@ fn an_integrity_only_incremental_in_an_encrypted_chain_is_refused() {
         );
         assert!(!env.path("r").exists());
     }
-    // verify says what vouches for one file, and refuses a key for an unencrypted one.
-    let verify = |file: &str, key: bool| {
+    // verify refuses the chain as restore does, and says what vouches for each file.
+    let verify = |key: bool, allow: bool| {
         let mut cmd = env.cmd();
-        cmd.args(["verify", file]);
+        cmd.args(["verify", "0.sbx", "1.sbx"]);
         if key {
             cmd.arg("--key-file").arg(&key_file);
         }
+        if allow {
+            cmd.arg("--allow-unauthenticated-members");
+        }
         cmd.run()
     };
-    verify("0.sbx", true)
-        .success()
-        .stdout(predicate::str::contains("authenticated by key"));
-    verify("1.sbx", false)
-        .success()
-        .stdout(predicate::str::contains("NOT authenticated"));
-    assert_failure(verify("1.sbx", true));
+    for with_key in [false, true] {
+        let line = assert_failure(verify(with_key, false));
+        assert!(
+            line.starts_with("error: verify: backup 1 (1.sbx)")
+                && line.ends_with("; option: --allow-unauthenticated-members"),
+            "{line}"
+        );
+        let out = verify(with_key, true).success();
+        let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+        assert!(
+            stdout.contains("backup 0 (0.sbx): OK, logical-full, authenticated by key")
+                && stdout.contains("backup 1 (1.sbx): OK, logical-incremental, NOT authenticated"),
+            "{stdout}"
+        );
+    }
     let out = env
         .cmd()
         .args(["restore", "0.sbx", "1.sbx", "--to", "r"])

@@ -76,7 +76,7 @@ fn database(root: &Path, name: &str) -> std::path::PathBuf {
 fn dpapi_is_the_os_default_on_windows() {
     assert!(matches!(
         default_provider().unwrap().protection().unwrap(),
-        Protection::Dpapi(_)
+        Protection::Sealer(sealer) if sealer.scheme() == Scheme::Dpapi
     ));
     assert!(matches!(
         MasterKeySource::os_default(),
@@ -88,7 +88,7 @@ fn dpapi_is_the_os_default_on_windows() {
         .unwrap();
     assert!(matches!(
         from_settings.protection().unwrap(),
-        Protection::Dpapi(_)
+        Protection::Sealer(sealer) if sealer.scheme() == Scheme::Dpapi
     ));
     assert_eq!(dpapi().fingerprint().unwrap(), None);
 }

@@ -94,6 +94,10 @@ impl std::fmt::Debug for ErrText<'_> {
     }
 }
 
+fn master_fingerprint(bytes: &[u8]) -> strongbox::Fingerprint {
+    MasterKey::from_bytes(bytes).unwrap().fingerprint()
+}
+
 fn data_key() -> DataKey {
     DataKey::from_bytes(DATA).unwrap()
 }
@@ -454,12 +458,12 @@ impl MasterKeyProvider for Broken {
 
 /// Expects an error of the variant `pattern`, and returns it with a label for [`check_chain`].
 macro_rules! expect {
-    ($what:expr, $result:expr, $pattern:pat) => {{
+    ($what:expr, $result:expr, $pattern:pat $(if $guard:expr)?) => {{
         let err: BackupError = match $result {
             Ok(_) => panic!("{}: succeeded", $what),
             Err(e) => e,
         };
-        assert!(matches!(err, $pattern), "{}: {err:?}", $what);
+        assert!(matches!(err, $pattern $(if $guard)?), "{}: {err:?}", $what);
         ($what, err)
     }};
 }
@@ -701,7 +705,11 @@ fn backup_errors() {
         expect!(
             "no master key opens",
             run(&[&snap], "r", None, &other_keys),
-            E::KeyUnavailable { cause: None, .. }
+            // The fingerprints of both master keys are named (they are public identifiers);
+            // `check` below proves that no byte of either key is.
+            E::KeyUnavailable { cause: None, ref wrapped_for, ref tried, .. }
+                if wrapped_for[..] == [master_fingerprint(MASTER)]
+                    && tried[..] == [master_fingerprint(OTHER_MASTER)]
         ),
         expect!(
             "no master key opens, a provider fails",

@@ -9,10 +9,11 @@ use std::sync::{Arc, Barrier};
 
 use common::*;
 use ring::aead;
-use secrecy::ExposeSecret as _;
+// Through the crate's re-export: an engine needs no `secrecy` of its own.
+use strongbox::secrecy::ExposeSecret as _;
 use strongbox::{
-    DataKey, DatabaseKeyStore, EnvelopeError, FileProvider, KEY_FILE_NAME, MasterKey,
-    MasterKeyProvider, Protection, ProviderError, PutOutcome, StoreError,
+    DataKey, DatabaseKeyStore, EnvelopeError, FileProvider, Fingerprint, KEY_FILE_NAME, KeyError,
+    KeyId, MasterKey, MasterKeyProvider, Protection, ProviderError, PutOutcome, StoreError,
 };
 
 fn provider(byte: u8) -> Arc<dyn MasterKeyProvider> {
@@ -533,4 +534,115 @@ fn debug_shows_no_secret() {
     let text = format!("{store:?} {key:?} {:?}", store.protected_key(&db).unwrap());
     assert_no_secret(&text, &[0xA5; 32]);
     assert_no_secret(&text, key.expose_secret());
+}
+
+#[test]
+fn load_or_create_creates_once_and_racing_opens_get_the_same_key() {
+    let root = tempfile::tempdir().unwrap();
+    let db = databases(root.path(), 1).remove(0);
+    let store = Arc::new(DatabaseKeyStore::new(provider(2)));
+    let barrier = Arc::new(Barrier::new(6));
+    let handles: Vec<_> = (0..6)
+        .map(|_| {
+            let (store, barrier, db) = (store.clone(), barrier.clone(), db.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                store.load_or_create(&db).map(|k| k.id())
+            })
+        })
+        .collect();
+    let ids: Vec<_> = handles
+        .into_iter()
+        .map(|h| h.join().unwrap().unwrap())
+        .collect();
+    assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+    assert_eq!(store.load(&db).unwrap().id(), ids[0]);
+    assert_eq!(store.load_or_create(&db).unwrap().id(), ids[0]);
+    let names: Vec<_> = std::fs::read_dir(&db)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, [KEY_FILE_NAME], "no temporary file is left");
+}
+
+#[test]
+fn load_or_create_never_replaces_a_key_file_it_cannot_open() {
+    let root = tempfile::tempdir().unwrap();
+    let [other, garbage] = <[PathBuf; 2]>::try_from(databases(root.path(), 2)).unwrap();
+    DatabaseKeyStore::new(provider(1)).create(&other).unwrap();
+    std::fs::write(DatabaseKeyStore::key_path(&garbage), b"not a key blob").unwrap();
+    let store = DatabaseKeyStore::new(provider(2));
+    for db in [&other, &garbage] {
+        let before = std::fs::read(DatabaseKeyStore::key_path(db)).unwrap();
+        let err = store.load_or_create(db).unwrap_err();
+        assert!(matches!(err, StoreError::Envelope { .. }), "{err:?}");
+        assert_eq!(
+            std::fs::read(DatabaseKeyStore::key_path(db)).unwrap(),
+            before
+        );
+    }
+    let err = store.load_or_create(&other).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Envelope {
+                source: EnvelopeError::WrongMasterKey { .. },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn load_or_create_refuses_a_dangling_key_file_link() {
+    let root = tempfile::tempdir().unwrap();
+    let db = databases(root.path(), 1).remove(0);
+    let link = DatabaseKeyStore::key_path(&db);
+    std::os::unix::fs::symlink(root.path().join("elsewhere"), &link).unwrap();
+    let err = DatabaseKeyStore::new(provider(2))
+        .load_or_create(&db)
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
+    assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
+    assert!(!root.path().join("elsewhere").exists());
+}
+
+#[test]
+fn key_ids_and_fingerprints_parse_from_their_printed_form_only() {
+    let key = DataKey::generate().unwrap();
+    let master = MasterKey::generate().unwrap();
+    let (id, fp) = (key.id(), master.fingerprint());
+    assert_eq!(KeyId::from_hex(&id.to_string()), Ok(id));
+    assert_eq!(Fingerprint::from_hex(&fp.to_string()), Ok(fp));
+    let text = "00112233445566778899aabbccddeeff";
+    assert_eq!(
+        KeyId::from_hex(text).unwrap().as_bytes(),
+        &[
+            0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd,
+            0xee, 0xff
+        ]
+    );
+    let upper = text.to_uppercase();
+    let spaced = format!(" {text}\n");
+    let prefixed = format!("0x{}", &text[2..]);
+    let short = &text[..31];
+    let long = format!("{text}0");
+    let not_hex = text.replace('f', "g");
+    let non_ascii = format!("{}é", &text[..30]);
+    for bad in [
+        upper.as_str(),
+        &spaced,
+        &prefixed,
+        short,
+        &long,
+        &not_hex,
+        &non_ascii,
+        "",
+    ] {
+        let expected = KeyError::InvalidIdentifier { len: bad.len() };
+        assert_eq!(KeyId::from_hex(bad), Err(expected.clone()), "{bad:?}");
+        assert_eq!(Fingerprint::from_hex(bad), Err(expected), "{bad:?}");
+    }
 }

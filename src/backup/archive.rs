@@ -384,9 +384,10 @@ impl Read for Exact {
 
 // ----- unpacking -----
 
-/// Unpacks a tar archive into `dest`, an existing empty directory; returns the reader positioned
-/// after the end-of-archive marker.
-pub(crate) fn unpack<R: Read>(input: R, dest: &Path) -> Result<(R, Totals), UnpackError> {
+/// Unpacks a tar archive into `dest`, an existing empty directory (`None`: checks the archive
+/// with the same rules and discards its files); returns the reader positioned after the
+/// end-of-archive marker.
+pub(crate) fn unpack<R: Read>(input: R, dest: Option<&Path>) -> Result<(R, Totals), UnpackError> {
     let mut archive = Archive::new(input);
     let mut unpacking = Unpacking {
         dest,
@@ -414,7 +415,8 @@ fn malformed(what: impl Into<String>) -> UnpackError {
 
 /// The state of one unpacking.
 struct Unpacking<'a> {
-    dest: &'a Path,
+    /// Where files are written; `None`: nowhere.
+    dest: Option<&'a Path>,
     totals: Totals,
     /// Every path unpacked so far, and whether it is a directory.
     seen: HashMap<PathBuf, bool>,
@@ -445,19 +447,22 @@ impl Unpacking<'_> {
             }
         };
         let rel = self.claim(&name, is_dir)?;
-        let path = self.dest.join(&rel);
-        let write_err = |source| UnpackError::Write {
-            path: path.clone(),
-            source,
+        if is_dir && entry.size() != 0 {
+            return Err(malformed(format!(
+                "directory entry `{}` has data",
+                shown(&name)
+            )));
+        }
+        let Some(dest) = self.dest else {
+            return if is_dir {
+                Ok(())
+            } else {
+                self.count_file(&mut entry, &name, &mut io::sink(), Path::new(""))
+            };
         };
+        let path = dest.join(&rel);
         if is_dir {
-            if entry.size() != 0 {
-                return Err(malformed(format!(
-                    "directory entry `{}` has data",
-                    shown(&name)
-                )));
-            }
-            return fs::create_dir_all(&path).map_err(write_err);
+            return fs::create_dir_all(&path).map_err(|source| UnpackError::Write { path, source });
         }
         self.write_file(&mut entry, &name, &path)
     }
@@ -490,11 +495,22 @@ impl Unpacking<'_> {
                     write_err(e)
                 }
             })?;
-        let len = copy(entry, &mut file, path)?;
+        self.count_file(entry, name, &mut file, path)?;
+        file.sync_all().map_err(write_err)
+    }
+
+    /// Copies a regular file's data to `out` (the file at `path`) and counts it.
+    fn count_file<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        name: &[u8],
+        out: &mut impl Write,
+        path: &Path,
+    ) -> Result<(), UnpackError> {
+        let len = copy(entry, out, path)?;
         if len != entry.size() {
             return Err(malformed(format!("entry `{}` is cut short", shown(name))));
         }
-        file.sync_all().map_err(write_err)?;
         self.totals.files += 1;
         self.totals.bytes += len;
         Ok(())
@@ -588,7 +604,7 @@ fn end_marker(input: &mut impl Read) -> Result<(), UnpackError> {
 }
 
 /// Copies an entry's bytes, keeping read errors (the stream's) apart from write errors.
-fn copy(from: &mut impl Read, to: &mut File, path: &Path) -> Result<u64, UnpackError> {
+fn copy(from: &mut impl Read, to: &mut impl Write, path: &Path) -> Result<u64, UnpackError> {
     let mut buf = vec![0u8; 64 * 1024];
     let mut total = 0u64;
     loop {
@@ -654,8 +670,11 @@ mod tests {
         let (bytes, totals) = pack(src.path(), Selection::Directory, Vec::new()).unwrap();
         assert_eq!(totals.files, 4);
         let dst = tempfile::tempdir().unwrap();
-        let (rest, back) = unpack(&bytes[..], dst.path()).unwrap();
+        let (rest, back) = unpack(&bytes[..], Some(dst.path())).unwrap();
         assert_eq!(back, totals);
+        assert!(rest.iter().all(|&b| b == 0));
+        let (rest, checked) = unpack(&bytes[..], None).unwrap();
+        assert_eq!(checked, totals);
         assert!(rest.iter().all(|&b| b == 0));
         let mut expected = listing(src.path());
         expected.retain(|(p, _)| p != Path::new(KEY_FILE_NAME));
@@ -668,7 +687,7 @@ mod tests {
         let files = [PathBuf::from("a/b/c/deep.bin"), PathBuf::from("top.db")];
         let (bytes, _) = pack(src.path(), Selection::Files(&files), Vec::new()).unwrap();
         let dst = tempfile::tempdir().unwrap();
-        unpack(&bytes[..], dst.path()).unwrap();
+        unpack(&bytes[..], Some(dst.path())).unwrap();
         let got: Vec<_> = listing(dst.path())
             .into_iter()
             .filter(|(_, c)| c.is_some())
@@ -745,11 +764,13 @@ mod tests {
             let outer = tempfile::tempdir().unwrap();
             let dst = outer.path().join("dst");
             fs::create_dir(&dst).unwrap();
-            let err = unpack(&bytes[..], &dst).unwrap_err();
+            let err = unpack(&bytes[..], Some(&dst)).unwrap_err();
             assert!(
                 matches!(err, UnpackError::Malformed(_) | UnpackError::Read(_)),
                 "case {i}: {err:?}"
             );
+            let checked = unpack(&bytes[..], None).unwrap_err();
+            assert_eq!(format!("{checked:?}"), format!("{err:?}"), "case {i}");
             assert!(!outer.path().join("escape").exists(), "case {i}");
         }
     }
@@ -800,9 +821,11 @@ mod tests {
     fn the_hostile_cases_are_refused_as_malformed() {
         for case in super::tar_cases::cases() {
             let dst = tempfile::tempdir().unwrap();
-            match unpack(&case.tar[..], dst.path()) {
-                Err(UnpackError::Malformed(m)) if m.contains(case.reason) => {}
-                other => panic!("{}: {other:?}", case.name),
+            for dest in [Some(dst.path()), None] {
+                match unpack(&case.tar[..], dest) {
+                    Err(UnpackError::Malformed(m)) if m.contains(case.reason) => {}
+                    other => panic!("{} ({dest:?}): {other:?}", case.name),
+                }
             }
         }
     }

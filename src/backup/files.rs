@@ -4,47 +4,26 @@
 use std::cell::RefCell;
 use std::fs;
 use std::io::{self, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::rc::Rc;
-
-use tempfile::NamedTempFile;
 
 use super::BackupError;
 use super::manifest::Compression;
+use crate::fs::{
+    Replace, TempDir, TempFile, abandoned, remove_stale, temp_names, temp_prefix, try_lock,
+};
 use crate::{BackupWriter, StreamError};
 
 /// zstd level of logical backups (the library's default: fast, good ratio).
 const ZSTD_LEVEL: i32 = 3;
 
-/// The parent directory of `path` (`.` for a bare file name).
-pub(crate) fn parent_of(path: &Path) -> &Path {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    }
-}
+pub(crate) use crate::fs::{parent_dir as parent_of, sync_dir};
 
 /// Whether anything (even a dangling symlink) exists at `path`.
 pub(crate) fn exists(path: &Path) -> bool {
     fs::symlink_metadata(path).is_ok()
 }
 
-/// fsyncs a directory so that a rename into it is durable (no-op where directories cannot be
-/// opened, e.g. Windows).
-pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        fs::File::open(dir)?.sync_all()
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = dir;
-        Ok(())
-    }
-}
-
-/// How many random characters the temporary names hold (`tempfile`'s: ASCII letters and digits).
-const RAND_LEN: usize = 6;
 /// Suffix of a backup file being written.
 const PARTIAL_SUFFIX: &str = ".partial";
 /// Name of the lock file inside a restore's working directory.
@@ -52,73 +31,15 @@ const RESTORE_LOCK: &str = "lock";
 /// Name of the directory being built inside a restore's working directory.
 pub(crate) const RESTORE_TREE: &str = "tree";
 
-/// Prefix of the temporary names of a backup file `dest`: `.<name>.`.
-fn partial_prefix(dest: &Path) -> Option<String> {
-    Some(format!(".{}.", dest.file_name()?.to_string_lossy()))
-}
-
-/// Prefix of the working directories of a restore to `target`: `.<name>.restoring-`.
+/// Prefix of the working directories of a restore to `target`: `.<name>.restoring-` (the name
+/// cut as in temporary file names, see [`crate::fs`]).
 fn restore_prefix(target: &Path) -> String {
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    format!(".{name}.restoring-")
-}
-
-/// The entries of `dir` named exactly `prefix`, [`RAND_LEN`] ASCII letters or digits, `suffix`.
-fn temp_names(dir: &Path, prefix: &str, suffix: &str) -> Vec<PathBuf> {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(Result::ok)
-        .filter(|e| {
-            e.file_name()
-                .to_str()
-                .and_then(|n| n.strip_prefix(prefix))
-                .and_then(|n| n.strip_suffix(suffix))
-                .is_some_and(|r| {
-                    r.len() == RAND_LEN && r.bytes().all(|b| b.is_ascii_alphanumeric())
-                })
-        })
-        .map(|e| e.path())
-        .collect()
-}
-
-/// Takes the exclusive lock of `file` without waiting: `true` if this handle now holds it.
-/// `false` if another handle holds it, or the file system has no locks.
-fn try_lock(file: &fs::File) -> bool {
-    // Through the trait: std's own `File::try_lock` needs a newer Rust than our MSRV.
-    matches!(fs4::fs_std::FileExt::try_lock_exclusive(file), Ok(true))
-}
-
-/// Whether the regular file at `path` exists and nobody holds its lock: its writer is gone.
-fn abandoned(path: &Path) -> bool {
-    match fs::symlink_metadata(path) {
-        Ok(meta) if meta.is_file() => fs::File::open(path).is_ok_and(|f| try_lock(&f)),
-        _ => false,
-    }
-}
-
-/// Removes the temporary files that killed backups to `dest` left beside it: regular files
-/// named `.<name>.XXXXXX.partial` whose lock nobody holds (a running backup holds the lock of
-/// its file until it ends). Best effort: a file that cannot be removed stays.
-fn remove_stale_partials(dest: &Path) {
-    let Some(prefix) = partial_prefix(dest) else {
-        return;
-    };
-    for path in temp_names(parent_of(dest), &prefix, PARTIAL_SUFFIX) {
-        // The lock is released before the removal: a file's lock is only ever taken by the
-        // backup that created it, so a lock once free stays free.
-        if abandoned(&path) {
-            let _ = fs::remove_file(&path);
-        }
-    }
+    let prefix = temp_prefix(target).unwrap_or_else(|| "..".to_owned());
+    format!("{prefix}restoring-")
 }
 
 /// Removes the working directories that killed restores to `target` left beside it:
-/// directories named `.<name>.restoring-XXXXXX` whose `lock` file nobody holds (a running
+/// directories named exactly `.<name>.restoring-XXXXXX` whose `lock` file nobody holds (a running
 /// restore holds it until it ends), and empty ones without a `lock` file (a restore killed
 /// before it made one). Best effort: what cannot be removed stays.
 pub(crate) fn remove_stale_restores(target: &Path) {
@@ -139,11 +60,8 @@ pub(crate) fn remove_stale_restores(target: &Path) {
 /// Creates a restore's working directory beside `target` and takes its lock: the directory
 /// holds the `lock` file, locked while the returned handle lives, and the empty directory
 /// `tree` (owner-only on Unix) in which the result is built.
-pub(crate) fn restore_workdir(target: &Path) -> io::Result<(tempfile::TempDir, fs::File)> {
-    let work = tempfile::Builder::new()
-        .prefix(&restore_prefix(target))
-        .rand_bytes(RAND_LEN)
-        .tempdir_in(parent_of(target))?;
+pub(crate) fn restore_workdir(target: &Path) -> io::Result<(TempDir, fs::File)> {
+    let work = TempDir::new_in(parent_of(target), &restore_prefix(target))?;
     let lock = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -157,63 +75,44 @@ pub(crate) fn restore_workdir(target: &Path) -> io::Result<(tempfile::TempDir, f
     Ok((work, lock))
 }
 
-/// A backup file being written under a temporary name in its destination directory.
+/// A backup file being written under the temporary name `.<name>.XXXXXX.partial` in its
+/// destination directory ([`crate::fs::TempFile`]: locked and registered while it lives).
 ///
 /// Dropping it deletes the temporary file; [`PendingFile::commit`] fsyncs it and renames it to
-/// its final name (never replacing an existing file), then fsyncs the directory. The file is
-/// locked while it is written, so that [`remove_stale_partials`] leaves it alone.
+/// its final name (never replacing an existing file), then fsyncs the directory.
 pub(crate) struct PendingFile {
-    tmp: NamedTempFile,
-    dest: PathBuf,
+    tmp: TempFile,
 }
 
 impl PendingFile {
+    /// Removes what killed backups to `dest` left, refuses an existing `dest`, and creates the
+    /// temporary file.
     pub(crate) fn create(dest: &Path) -> Result<Self, BackupError> {
-        remove_stale_partials(dest);
+        let io_err = |source| BackupError::Io {
+            path: dest.to_path_buf(),
+            source,
+        };
+        if let Some(prefix) = temp_prefix(dest) {
+            remove_stale(parent_of(dest), &prefix, PARTIAL_SUFFIX);
+        }
         if exists(dest) {
             return Err(BackupError::DestinationExists {
                 path: dest.to_path_buf(),
             });
         }
-        let prefix = partial_prefix(dest).ok_or_else(|| BackupError::Io {
-            path: dest.to_path_buf(),
-            source: io::Error::new(io::ErrorKind::InvalidInput, "not a file name"),
-        })?;
-        let tmp = tempfile::Builder::new()
-            .prefix(&prefix)
-            .suffix(PARTIAL_SUFFIX)
-            .rand_bytes(RAND_LEN)
-            .tempfile_in(parent_of(dest))
-            .map_err(|source| BackupError::Io {
-                path: dest.to_path_buf(),
-                source,
-            })?;
-        // Without locks (some network file systems) nothing is ever taken for abandoned.
-        try_lock(tmp.as_file());
-        Ok(Self {
-            tmp,
-            dest: dest.to_path_buf(),
-        })
+        let tmp = TempFile::beside(dest, PARTIAL_SUFFIX).map_err(io_err)?;
+        Ok(Self { tmp })
     }
 
     pub(crate) fn commit(self) -> Result<(), BackupError> {
-        let io_err = |source| BackupError::Io {
-            path: self.dest.clone(),
-            source,
-        };
-        self.tmp.as_file().sync_all().map_err(io_err)?;
-        let dest = self.dest.clone();
-        self.tmp.persist_noclobber(&dest).map_err(|e| {
-            if e.error.kind() == io::ErrorKind::AlreadyExists {
-                BackupError::DestinationExists { path: dest.clone() }
+        let dest = self.tmp.dest().to_path_buf();
+        self.tmp.commit(Replace::Never).map_err(|source| {
+            if source.kind() == io::ErrorKind::AlreadyExists {
+                BackupError::DestinationExists { path: dest }
             } else {
-                BackupError::Io {
-                    path: dest.clone(),
-                    source: e.error,
-                }
+                BackupError::Io { path: dest, source }
             }
-        })?;
-        sync_dir(parent_of(&dest)).map_err(|source| BackupError::Io { path: dest, source })
+        })
     }
 }
 

@@ -19,14 +19,33 @@ pub const MAX_KEY_COPIES: usize = 16;
 /// - Every encrypted backup carries its key wrapped under the current provider *and* under each
 ///   **recovery** provider (like age recipients), so that a restore on the same machine, or
 ///   anywhere with a recovery master key, needs no pasted key.
-/// - A restore without an explicit key tries every provider on every wrapped copy.
+/// - A restore without an explicit key tries every provider on every wrapped copy; when none
+///   opens it is [`BackupError::KeyUnavailable`], listing the fingerprints the backup was
+///   wrapped for and those tried.
+///
+/// # After a master-key rotation
+///
+/// The copies in a backup are made when it is taken and never change:
+/// [`DatabaseKeyStore::rotate`](crate::DatabaseKeyStore::rotate) re-protects database key
+/// files, not backups. A backup taken before the rotation opens only with the old master key
+/// (or a recovery key of its time), so keep the old master key for as long as such backups
+/// are kept and add it as a recovery provider to the `MasterKeys` of restores: they then find
+/// the backup's key, and store the restored database's key under the new current provider.
+/// Every recovery provider also receives a copy of the key of each new backup, so leave the old
+/// master key out of the `MasterKeys` used to take backups (above all when it was rotated out
+/// because it leaked). A backup's wrapped copies are never changed in place: to stop depending
+/// on the old master key, take new backups after the rotation and drop the old ones.
 ///
 /// ```no_run
 /// use std::sync::Arc;
 /// use strongbox::{FileProvider, MasterKeys, default_provider};
 ///
-/// let keys = MasterKeys::new(default_provider()?)
-///     .with_recovery(Arc::new(FileProvider::new("/secure/recovery-master.key")));
+/// let recovery = Arc::new(FileProvider::new("/secure/recovery-master.key"));
+/// let keys = MasterKeys::new(default_provider()?).with_recovery(recovery);
+/// // For restores only: also the master key before the last rotation, for older backups.
+/// let restore_keys = keys
+///     .clone()
+///     .with_recovery(Arc::new(FileProvider::new("/secure/previous-master.key")));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone)]
@@ -112,26 +131,23 @@ pub(crate) fn parse_wrapped(mut bytes: &[u8]) -> Option<Vec<ProtectedKey>> {
     bytes.is_empty().then_some(out)
 }
 
-/// The outcome of trying the providers on the wrapped copies.
-pub(crate) enum Unwrapped {
-    Key(DataKey),
-    /// No copy opened. `corrupt` says a copy addressed to one of our providers failed to
-    /// authenticate, or opened to another key than the header names (either means the header
-    /// was altered); `failure` is the first provider failure, if any.
-    None {
-        corrupt: bool,
-        failure: Option<EnvelopeError>,
-    },
-}
-
-/// Tries every provider on every copy, looking for key `key_id`.
-pub(crate) fn unwrap_any(copies: &[ProtectedKey], keys: &MasterKeys, key_id: KeyId) -> Unwrapped {
+/// The backup key `key_id` from the first wrapped copy that one of `keys` opens.
+///
+/// Errors: [`BackupError::Tampered`] (header) when a copy addressed to one of `keys` fails to
+/// authenticate or opens to another key than `key_id` (either means the header was altered);
+/// otherwise, when no copy opens, [`BackupError::KeyUnavailable`] with the fingerprints the
+/// copies were wrapped for, those of the master keys tried, and the first provider failure.
+pub(crate) fn open_wrapped(
+    copies: &[ProtectedKey],
+    keys: &MasterKeys,
+    key_id: KeyId,
+) -> Result<DataKey, BackupError> {
     let mut corrupt = false;
     let mut failure = None;
     for copy in copies {
         for provider in keys.all() {
             match copy.unprotect(provider) {
-                Ok(key) if key.id() == key_id => return Unwrapped::Key(key),
+                Ok(key) if key.id() == key_id => return Ok(key),
                 Ok(_) | Err(EnvelopeError::Corrupt) => corrupt = true,
                 Err(e) if e.is_not_mine() => {}
                 Err(e) => {
@@ -140,7 +156,22 @@ pub(crate) fn unwrap_any(copies: &[ProtectedKey], keys: &MasterKeys, key_id: Key
             }
         }
     }
-    Unwrapped::None { corrupt, failure }
+    if corrupt {
+        return Err(BackupError::Tampered { segment: None });
+    }
+    Err(BackupError::KeyUnavailable {
+        key_id,
+        copies: copies.len(),
+        wrapped_for: copies
+            .iter()
+            .filter_map(ProtectedKey::fingerprint)
+            .collect(),
+        tried: keys
+            .all()
+            .filter_map(|p| p.fingerprint().ok().flatten())
+            .collect(),
+        cause: failure,
+    })
 }
 
 #[cfg(test)]
@@ -170,22 +201,21 @@ mod tests {
         let copies = parse_wrapped(&ext).unwrap();
         assert_eq!(copies.len(), 2);
         for only in [a, b] {
-            match unwrap_any(&copies, &MasterKeys::new(only), key.id()) {
-                Unwrapped::Key(k) => assert_eq!(k.id(), key.id()),
-                Unwrapped::None { .. } => panic!("a copy must open"),
-            }
+            let k = open_wrapped(&copies, &MasterKeys::new(only), key.id()).unwrap();
+            assert_eq!(k.id(), key.id());
         }
-        assert!(matches!(
-            unwrap_any(&copies, &MasterKeys::new(provider()), key.id()),
-            Unwrapped::None {
-                corrupt: false,
-                failure: None
-            }
-        ));
+        let stranger = provider();
+        let err = open_wrapped(&copies, &MasterKeys::new(stranger), key.id()).unwrap_err();
+        assert!(
+            matches!(&err, BackupError::KeyUnavailable {
+                copies: 2, wrapped_for, tried, cause: None, ..
+            } if wrapped_for.len() == 2 && tried.len() == 1),
+            "{err:?}"
+        );
         // A header naming another key than the copies hold: tampering.
         assert!(matches!(
-            unwrap_any(&copies, &keys, DataKey::generate().unwrap().id()),
-            Unwrapped::None { corrupt: true, .. }
+            open_wrapped(&copies, &keys, DataKey::generate().unwrap().id()),
+            Err(BackupError::Tampered { segment: None })
         ));
 
         let mut trailing = ext.clone();

@@ -1,11 +1,11 @@
 //! Database backup and restore: snapshots and logical (full / incremental) backups, the
-//! encryption policy, the manifest, and restore.
+//! encryption policy, the manifest, restore and verification.
 
 use std::borrow::Cow;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::{EnvelopeError, KeyId, StoreError, StreamError};
+use crate::{EnvelopeError, Fingerprint, KeyId, StoreError, StreamError};
 
 mod archive;
 mod create;
@@ -17,6 +17,7 @@ mod restore;
 mod store;
 #[cfg(test)]
 mod vectors;
+mod verify;
 
 pub use create::{LogicalBackup, LogicalBackupWriter, SnapshotBackup};
 pub use keys::{MAX_KEY_COPIES, MasterKeys};
@@ -27,6 +28,7 @@ pub use policy::{
 pub use restore::{
     BackupInfo, DEFAULT_MAX_EXPANSION_RATIO, RestoreConfig, RestoreReport, inspect, restore,
 };
+pub use verify::{VerifyConfig, VerifyReport, verify};
 
 /// Header extension kind of the manifest (UTF-8 JSON, see `docs/BACKUP.md`).
 pub(crate) const EXT_MANIFEST: u16 = 0x0001;
@@ -136,11 +138,26 @@ pub enum BackupError {
     TooManyKeyCopies,
 
     // ----- restoring -----
-    /// The backup is encrypted, no key was given, and no wrapped copy in it opens with the
-    /// current or a recovery master key.
+    /// An encrypted backup was to be restored without a key given, and none of its wrapped
+    /// copies opens with the current or a recovery master key of the [`MasterKeys`]: every
+    /// copy is protected by a master key (or a sealer key) that was not given, or a provider
+    /// failed (`cause`).
+    ///
+    /// The usual reason is a master-key rotation after the backup was taken
+    /// ([`DatabaseKeyStore::rotate`](crate::DatabaseKeyStore::rotate) re-protects key files,
+    /// never backups): the backup's key is wrapped only under the old master key, which must be
+    /// given as a recovery master key ([`MasterKeys::with_recovery`]), or the backup's key
+    /// given. Compare `wrapped_for` with `tried` to see which master key is missing.
+    ///
+    /// A copy that names one of the given master keys but does not authenticate, or opens to
+    /// another key than the header names, is not this error but
+    /// [`BackupError::Tampered`]` { segment: None }`.
     #[error(
         "the backup is encrypted with key {key_id}, no key was given, and none of its {copies} \
-         wrapped copies opens with the configured master keys{}",
+         wrapped copies opens with the configured master keys: it was wrapped for master key(s) \
+         {}, and master key(s) {} were tried{}",
+        fingerprint_list(wrapped_for),
+        fingerprint_list(tried),
         cause.as_ref().map(|c| format!(" ({c})")).unwrap_or_default()
     )]
     KeyUnavailable {
@@ -148,6 +165,14 @@ pub enum BackupError {
         key_id: KeyId,
         /// How many wrapped copies the backup carries.
         copies: usize,
+        /// The fingerprints of the master keys the copies are wrapped under, in the backup's
+        /// order (a copy sealed by a service such as DPAPI has none, and is only counted in
+        /// `copies`). Read from the header before it is authenticated. Fingerprints are public
+        /// identifiers: they reveal nothing of the keys.
+        wrapped_for: Box<[Fingerprint]>,
+        /// The fingerprints of the given master keys that were tried: the current one, then
+        /// the recovery ones (a sealer, or a provider that failed, has none).
+        tried: Box<[Fingerprint]>,
         /// The first failure of a master-key provider, if one failed.
         #[source]
         cause: Option<EnvelopeError>,
@@ -234,7 +259,8 @@ pub enum BackupError {
         position: usize,
         /// The file.
         path: PathBuf,
-        /// The number of decompressed bytes allowed for it.
+        /// The number of decompressed bytes allowed when it was exceeded (the ratio times the
+        /// compressed payload read by then, at least 16 MiB).
         limit: u64,
     },
     /// Another failure of the backup stream (not a strongbox file, unsupported version, ...).
@@ -350,6 +376,15 @@ pub fn printable(text: &str) -> Cow<'_, str> {
         }
     }
     Cow::Owned(out)
+}
+
+/// Fingerprints as comma-separated hexadecimal, or `none`.
+fn fingerprint_list(fingerprints: &[Fingerprint]) -> String {
+    if fingerprints.is_empty() {
+        return "none".to_string();
+    }
+    let hex: Vec<String> = fingerprints.iter().map(Fingerprint::to_string).collect();
+    hex.join(", ")
 }
 
 /// A path as [`printable`] text (lossy for bytes that are not UTF-8).

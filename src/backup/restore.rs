@@ -1,5 +1,5 @@
-//! Restoring backups ([`restore`], [`RestoreConfig`]) and reading a backup's description without
-//! a key ([`inspect`]).
+//! Restoring backups ([`restore`], [`RestoreConfig`]), the steps a verification shares with a
+//! restore, and reading a backup's description without a key ([`inspect`]).
 
 use std::cell::Cell;
 use std::fmt;
@@ -11,12 +11,12 @@ use std::rc::Rc;
 
 use serde::Deserialize;
 
-use super::archive::{self, UnpackError};
+use super::archive::{self, Totals, UnpackError};
 use super::files::{
     RESTORE_TREE, Tap, TapSlot, exists, from_stream, parent_of, read_error, remove_stale_restores,
     restore_workdir, sync_dir,
 };
-use super::keys::{MasterKeys, Unwrapped, parse_wrapped, unwrap_any};
+use super::keys::{MasterKeys, open_wrapped, parse_wrapped};
 use super::manifest::{BackupKind, Compression, Manifest};
 use super::policy::{
     Authentication, Channel, EncryptionMode, SecretOperation, check_restore, deserialize_key,
@@ -86,13 +86,84 @@ pub struct RestoreConfig {
     max_expansion_ratio: Option<u64>,
 }
 
-fn one_thread() -> NonZeroUsize {
+pub(super) fn one_thread() -> NonZeroUsize {
     NonZeroUsize::MIN
 }
 
-fn default_ratio() -> Option<u64> {
+pub(super) fn default_ratio() -> Option<u64> {
     Some(DEFAULT_MAX_EXPANSION_RATIO)
 }
+
+/// What a restore and a verification read, and how: the part of their configurations that
+/// steps 0 to 6 and the payload reading share.
+pub(super) struct Reading<'a> {
+    pub(super) files: &'a [PathBuf],
+    pub(super) key: Option<&'a DataKey>,
+    pub(super) allow_unauthenticated_members: bool,
+    pub(super) max_expansion_ratio: Option<u64>,
+    pub(super) threads: NonZeroUsize,
+}
+
+/// The methods [`RestoreConfig`] and `VerifyConfig` share (over fields of the same names):
+/// the options, the accessors, and the [`Reading`] they make. `$what` names the operation in
+/// the docs, `$report` the type of its result.
+macro_rules! shared_options {
+    ($what:literal, $What:literal, $report:literal) => {
+        #[doc = concat!("Also accept integrity-only (unencrypted) backups in a ", $what, " that a")]
+        /// key protects (a key was given, or another backup of the chain is encrypted). Such a
+        /// backup is only checked against corruption: anyone who can write the backup folder
+        /// could have made it.
+        #[doc = concat!("[`", $report, "::authentication`] says which backups only integrity")]
+        /// tags checked. Set it only from an explicit operator decision.
+        pub fn dangerously_allow_unauthenticated_members(mut self) -> Self {
+            self.allow_unauthenticated_members = true;
+            self
+        }
+
+        /// Limits how far a compressed backup may expand: at most `ratio` bytes of payload per
+        /// byte of its file (or 16 MiB, whichever is more), else
+        /// [`BackupError::ExpansionLimit`](crate::BackupError::ExpansionLimit). `None` removes
+        /// the limit. Default:
+        /// [`DEFAULT_MAX_EXPANSION_RATIO`](crate::DEFAULT_MAX_EXPANSION_RATIO).
+        pub fn with_max_expansion_ratio(mut self, ratio: Option<u64>) -> Self {
+            self.max_expansion_ratio = ratio;
+            self
+        }
+
+        /// Decrypt with this many worker threads (default 1; see `StreamConfig::threads`).
+        pub fn with_threads(mut self, threads: NonZeroUsize) -> Self {
+            self.threads = threads;
+            self
+        }
+
+        #[doc = concat!($What, " with this key instead of a wrapped copy from the backup.")]
+        pub fn with_key(mut self, key: DataKey) -> Self {
+            self.encryption_key = Some(key);
+            self
+        }
+
+        /// The backup files, in order.
+        pub fn backup_files(&self) -> &[PathBuf] {
+            &self.backup_files
+        }
+
+        #[doc = concat!("The key given for the ", $what, ", if any.")]
+        pub fn encryption_key(&self) -> Option<&DataKey> {
+            self.encryption_key.as_ref()
+        }
+
+        pub(super) fn reading(&self) -> Reading<'_> {
+            Reading {
+                files: &self.backup_files,
+                key: self.encryption_key.as_ref(),
+                allow_unauthenticated_members: self.allow_unauthenticated_members,
+                max_expansion_ratio: self.max_expansion_ratio,
+                threads: self.threads,
+            }
+        }
+    };
+}
+pub(super) use shared_options;
 
 impl RestoreConfig {
     /// Restore `backup_files` (one snapshot, or a logical chain in order) into the new directory
@@ -112,49 +183,11 @@ impl RestoreConfig {
         }
     }
 
-    /// Also restore integrity-only (unencrypted) backups in a restore that a key protects (a
-    /// key was given, or another backup of the chain is encrypted). Such a backup is only
-    /// checked against corruption: anyone who can write the backup folder could have made it.
-    /// [`RestoreReport::authentication`] says which backups were restored that way. Set it only
-    /// from an explicit operator decision.
-    pub fn dangerously_allow_unauthenticated_members(mut self) -> Self {
-        self.allow_unauthenticated_members = true;
-        self
-    }
-
-    /// Limits how far a compressed backup may expand: at most `ratio` bytes of payload per byte
-    /// of its file (or 16 MiB, whichever is more), else [`BackupError::ExpansionLimit`].
-    /// `None` removes the limit. Default: [`DEFAULT_MAX_EXPANSION_RATIO`].
-    pub fn with_max_expansion_ratio(mut self, ratio: Option<u64>) -> Self {
-        self.max_expansion_ratio = ratio;
-        self
-    }
-
-    /// Decrypt with this many worker threads (default 1; see `StreamConfig::threads`).
-    pub fn with_threads(mut self, threads: NonZeroUsize) -> Self {
-        self.threads = threads;
-        self
-    }
-
-    /// Restore with this key instead of a wrapped copy from the backup.
-    pub fn with_key(mut self, key: DataKey) -> Self {
-        self.encryption_key = Some(key);
-        self
-    }
-
-    /// The backup files, in order.
-    pub fn backup_files(&self) -> &[PathBuf] {
-        &self.backup_files
-    }
+    shared_options!("restore", "Restore", "RestoreReport");
 
     /// The directory the restore creates.
     pub fn target_dir(&self) -> &Path {
         &self.target_dir
-    }
-
-    /// The key given for the restore, if any.
-    pub fn encryption_key(&self) -> Option<&DataKey> {
-        self.encryption_key.as_ref()
     }
 }
 
@@ -275,11 +308,14 @@ fn manifest_of(header: &Header) -> Result<Manifest, BackupError> {
 
 /// One backup file whose header was authenticated, closed again (a restore holds one backup
 /// file open at a time).
-struct Member {
+pub(super) struct Member {
     path: PathBuf,
     header: Header,
-    manifest: Manifest,
+    pub(super) manifest: Manifest,
     key: Option<DataKey>,
+    /// The authenticated reader of an input that cannot be opened twice (a pipe, a FIFO): read
+    /// on from where the header ended instead of opening the file again.
+    held: Cell<Option<RestoreReader<File>>>,
 }
 
 fn open_file(path: &Path) -> Result<File, BackupError> {
@@ -298,6 +334,7 @@ fn authenticate(
     channel: Channel,
 ) -> Result<Member, BackupError> {
     let mut file = open_file(path)?;
+    let regular = file.metadata().is_ok_and(|m| m.is_file());
     let header = Header::read_from(&mut file).map_err(|e| from_stream(e, path))?;
     if header.extension(EXT_MANIFEST).is_none() {
         return Err(no_manifest());
@@ -312,7 +349,7 @@ fn authenticate(
             })
         }
     };
-    RestoreReader::from_header(file, header.clone(), key.as_ref())
+    let reader = RestoreReader::from_header(file, header.clone(), key.as_ref())
         .map_err(|e| from_stream(e, path))?;
     let manifest = manifest_of(&header)?;
     wrapped_keys(&header)?;
@@ -321,34 +358,28 @@ fn authenticate(
         header,
         manifest,
         key,
+        // A regular file is closed until its payload is read, so that a chain of any length
+        // needs two file handles.
+        held: Cell::new((!regular).then_some(reader)),
     })
 }
 
 /// The key from a wrapped copy in the (not yet authenticated) header.
 fn unwrap_key(header: &Header, keys: &MasterKeys, key_id: KeyId) -> Result<DataKey, BackupError> {
-    let copies = wrapped_keys(header)?;
-    match unwrap_any(&copies, keys, key_id) {
-        Unwrapped::Key(key) => Ok(key),
-        Unwrapped::None { corrupt: true, .. } => Err(BackupError::Tampered { segment: None }),
-        Unwrapped::None {
-            corrupt: false,
-            failure,
-        } => Err(BackupError::KeyUnavailable {
-            key_id,
-            copies: copies.len(),
-            cause: failure,
-        }),
-    }
+    open_wrapped(&wrapped_keys(header)?, keys, key_id)
 }
 
-/// Opens an authenticated member again to read its payload; its header must not have changed.
-fn reopen(m: &Member, threads: NonZeroUsize) -> Result<(RestoreReader<File>, u64), BackupError> {
+/// Opens an authenticated member again to read its payload (its header must not have changed),
+/// or takes its held reader.
+fn reopen(m: &Member, threads: NonZeroUsize) -> Result<RestoreReader<File>, BackupError> {
+    if let Some(reader) = m.held.take() {
+        return Ok(reader.with_threads(threads));
+    }
     let mut file = open_file(&m.path)?;
     let io_err = |source| BackupError::Io {
         path: m.path.clone(),
         source,
     };
-    let len = file.metadata().map_err(io_err)?.len();
     let header = Header::read_from(&mut file).map_err(|e| from_stream(e, &m.path))?;
     if header != m.header {
         return Err(io_err(io::Error::other(
@@ -358,7 +389,7 @@ fn reopen(m: &Member, threads: NonZeroUsize) -> Result<(RestoreReader<File>, u64
     let reader = RestoreReader::from_header(file, header, m.key.as_ref())
         .map_err(|e| from_stream(e, &m.path))?
         .with_threads(threads);
-    Ok((reader, len))
+    Ok(reader)
 }
 
 /// Restores a snapshot or a logical chain into a new directory.
@@ -386,20 +417,15 @@ fn reopen(m: &Member, threads: NonZeroUsize) -> Result<(RestoreReader<File>, u64
 /// existing `target_dir` is never touched.
 ///
 /// Over [`Channel::Unauthenticated`], restoring with a key or restoring an encrypted backup is
-/// refused.
+/// refused. [`verify`](super::verify) makes the same checks without writing anything.
 pub fn restore(
     config: &RestoreConfig,
     keys: &MasterKeys,
     channel: Channel,
 ) -> Result<RestoreReport, BackupError> {
-    let given = config.encryption_key.as_ref();
-    if given.is_some() {
-        channel.require(SecretOperation::RestoreWithKey)?;
-    }
+    let reading = config.reading();
+    check_request(&reading, channel)?;
     let target = &config.target_dir;
-    if config.backup_files.is_empty() {
-        return Err(BackupError::NoBackupFiles);
-    }
     remove_stale_restores(target);
     if exists(target) {
         return Err(BackupError::TargetExists {
@@ -416,12 +442,7 @@ pub fn restore(
             ),
         });
     }
-    let members = config
-        .backup_files
-        .iter()
-        .map(|p| authenticate(p, given, keys, channel))
-        .collect::<Result<Vec<_>, _>>()?;
-    let authentication = check_members(config, &members)?;
+    let (members, authentication) = open_members(&reading, keys, channel)?;
     let mut report = RestoreReport {
         manifests: members.iter().map(|m| m.manifest.clone()).collect(),
         authentication,
@@ -439,9 +460,37 @@ pub fn restore(
     Ok(report)
 }
 
+/// Step 0 without the target: a given key needs a channel that permits keys, and there must be
+/// a file.
+pub(super) fn check_request(reading: &Reading<'_>, channel: Channel) -> Result<(), BackupError> {
+    if reading.key.is_some() {
+        channel.require(SecretOperation::RestoreWithKey)?;
+    }
+    if reading.files.is_empty() {
+        return Err(BackupError::NoBackupFiles);
+    }
+    Ok(())
+}
+
+/// Steps 1 to 6: each file's header authenticated, then the kinds, the chain and the restore
+/// policy. Returns the members and what vouches for each.
+pub(super) fn open_members(
+    reading: &Reading<'_>,
+    keys: &MasterKeys,
+    channel: Channel,
+) -> Result<(Vec<Member>, Vec<Authentication>), BackupError> {
+    let members = reading
+        .files
+        .iter()
+        .map(|p| authenticate(p, reading.key, keys, channel))
+        .collect::<Result<Vec<_>, _>>()?;
+    let authentication = check_members(reading, &members)?;
+    Ok((members, authentication))
+}
+
 /// Steps 5 and 6: the kinds and the chain, then the restore policy.
 fn check_members(
-    config: &RestoreConfig,
+    reading: &Reading<'_>,
     members: &[Member],
 ) -> Result<Vec<Authentication>, BackupError> {
     if members.len() > 1 {
@@ -464,8 +513,8 @@ fn check_members(
         .collect();
     check_restore(
         &ids,
-        config.encryption_key.is_some(),
-        config.allow_unauthenticated_members,
+        reading.key.is_some(),
+        reading.allow_unauthenticated_members,
     )
 }
 
@@ -484,11 +533,7 @@ fn build_target(
     })?;
     let tree = work.path().join(RESTORE_TREE);
     for (position, m) in members.iter().enumerate() {
-        let (reader, len) = reopen(m, config.threads)?;
-        let limit = config
-            .max_expansion_ratio
-            .map(|ratio| ratio.saturating_mul(len).max(MIN_EXPANSION_ALLOWANCE));
-        let payload = Payload::new(reader, m, position, limit)?;
+        let payload = Payload::open(&config.reading(), m, position)?;
         if m.manifest.kind() == BackupKind::Snapshot {
             restore_snapshot(payload, m, &tree, keys, report)?;
         } else {
@@ -509,7 +554,7 @@ fn build_target(
     // A directory that appeared at the target since the check above makes the rename fail
     // (Windows; or Unix, unless it is empty, in which case nothing is lost). On any error the
     // working directory is removed when `work` drops; after the rename it holds only the lock.
-    if let Err(source) = fs::rename(&tree, target) {
+    if let Err(source) = work.rename_out(&tree, target) {
         return Err(if exists(target) {
             BackupError::TargetExists {
                 path: target.clone(),
@@ -564,34 +609,50 @@ pub(crate) fn check_chain(chain: &[&Manifest]) -> Result<(), BackupError> {
 
 /// The decrypted, decompressed payload of one backup, with what attributes its read errors:
 /// the stream's tap, and the expansion limit.
-struct Payload {
+pub(super) struct Payload {
     reader: Box<dyn Read>,
     failed: TapSlot,
-    exceeded: Rc<Cell<bool>>,
+    /// The limit that was exceeded, if one was.
+    exceeded: Rc<Cell<Option<u64>>>,
     path: PathBuf,
     position: usize,
-    limit: u64,
 }
 
 impl Payload {
+    /// Step 7's start for one member: opens it again, with the expansion limit.
+    pub(super) fn open(
+        reading: &Reading<'_>,
+        m: &Member,
+        position: usize,
+    ) -> Result<Self, BackupError> {
+        let reader = reopen(m, reading.threads)?;
+        Self::new(reader, m, position, reading.max_expansion_ratio)
+    }
+
     fn new(
         reader: RestoreReader<File>,
         m: &Member,
         position: usize,
-        limit: Option<u64>,
+        ratio: Option<u64>,
     ) -> Result<Self, BackupError> {
         let (tap, failed) = Tap::new(reader);
+        let consumed = Rc::new(Cell::new(0));
+        let counted = Counted {
+            inner: tap,
+            count: Rc::clone(&consumed),
+        };
         // Large reads let a reader with several threads open runs of segments in place, in the
         // buffer, while it loads the next ones (small reads gain nothing from threads).
-        let buffered = io::BufReader::with_capacity(8 << 20, tap);
-        let exceeded = Rc::new(Cell::new(false));
-        let limit = limit.unwrap_or(u64::MAX);
+        let buffered = io::BufReader::with_capacity(8 << 20, counted);
+        let exceeded = Rc::new(Cell::new(None));
         let reader: Box<dyn Read> = match m.manifest.compression() {
             Compression::None => Box::new(buffered),
             Compression::Zstd => Box::new(Limited {
                 inner: zstd::stream::read::Decoder::with_buffer(buffered)
                     .map_err(|e| read_error(e, &failed, &m.path, "invalid zstd stream"))?,
-                left: limit,
+                out: 0,
+                ratio: ratio.unwrap_or(u64::MAX),
+                consumed,
                 exceeded: Rc::clone(&exceeded),
             }),
         };
@@ -601,48 +662,97 @@ impl Payload {
             exceeded,
             path: m.path.clone(),
             position,
-            limit,
         })
     }
 
     /// Attributes a read error: the expansion limit, the stream, or a malformed payload.
     fn error(&self, err: io::Error, what: &str) -> BackupError {
-        if self.exceeded.get() {
+        if let Some(limit) = self.exceeded.get() {
             return BackupError::ExpansionLimit {
                 position: self.position,
                 path: self.path.clone(),
-                limit: self.limit,
+                limit,
             };
         }
         read_error(err, &self.failed, &self.path, what)
     }
+
+    /// A snapshot's archive unpacked into `dir` (`None`: checked by the same rules and
+    /// discarded), and the payload read to its end.
+    pub(super) fn unpack(mut self, dir: Option<&Path>) -> Result<Totals, BackupError> {
+        let reader = std::mem::replace(&mut self.reader, Box::new(io::empty()));
+        let (mut rest, totals) = archive::unpack(reader, dir).map_err(|e| match e {
+            UnpackError::Read(e) => self.error(e, "invalid snapshot archive"),
+            UnpackError::Write { path, source } => BackupError::Io { path, source },
+            UnpackError::Malformed(what) => BackupError::Malformed(what),
+        })?;
+        drain_zeros(&mut rest, &self)?;
+        Ok(totals)
+    }
+
+    /// A logical payload read to its end, each piece handed to `out`; returns its length.
+    pub(super) fn read_all(
+        mut self,
+        mut out: impl FnMut(&[u8]) -> Result<(), BackupError>,
+    ) -> Result<u64, BackupError> {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut total = 0u64;
+        loop {
+            let n = match self.reader.read(&mut buf) {
+                Ok(0) => return Ok(total),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(self.error(e, "invalid logical payload")),
+            };
+            out(&buf[..n])?;
+            total += n as u64;
+        }
+    }
 }
 
-/// Fails a read once more than `left` bytes came through.
+/// Counts the bytes read through it (the compressed payload read so far).
+struct Counted<R> {
+    inner: R,
+    count: Rc<Cell<u64>>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.set(self.count.get() + n as u64);
+        Ok(n)
+    }
+}
+
+/// Decompressed output that may grow to `ratio` times the compressed payload read so far (at
+/// least [`MIN_EXPANSION_ALLOWANCE`]); past that, an error, and `exceeded` holds the limit. The
+/// size of the input need not be known (a pipe).
 struct Limited<R> {
     inner: R,
-    left: u64,
-    exceeded: Rc<Cell<bool>>,
+    out: u64,
+    ratio: u64,
+    consumed: Rc<Cell<u64>>,
+    exceeded: Rc<Cell<Option<u64>>>,
 }
 
 impl<R: Read> Read for Limited<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        match self.left.checked_sub(n as u64) {
-            Some(left) => {
-                self.left = left;
-                Ok(n)
-            }
-            None => {
-                self.exceeded.set(true);
-                Err(io::Error::other("the expansion limit was exceeded"))
-            }
+        self.out += n as u64;
+        let limit = self
+            .ratio
+            .saturating_mul(self.consumed.get())
+            .max(MIN_EXPANSION_ALLOWANCE);
+        if self.out > limit {
+            self.exceeded.set(Some(limit));
+            return Err(io::Error::other("the expansion limit was exceeded"));
         }
+        Ok(n)
     }
 }
 
 fn restore_snapshot(
-    mut payload: Payload,
+    payload: Payload,
     m: &Member,
     dir: &Path,
     keys: &MasterKeys,
@@ -652,13 +762,7 @@ fn restore_snapshot(
         EncryptionMode::UseDatabaseKey => m.key.as_ref().map(DataKey::try_clone).transpose()?,
         _ => None,
     };
-    let reader = std::mem::replace(&mut payload.reader, Box::new(io::empty()));
-    let (mut rest, totals) = archive::unpack(reader, dir).map_err(|e| match e {
-        UnpackError::Read(e) => payload.error(e, "invalid snapshot archive"),
-        UnpackError::Write { path, source } => BackupError::Io { path, source },
-        UnpackError::Malformed(what) => BackupError::Malformed(what),
-    })?;
-    drain_zeros(&mut rest, &payload)?;
+    let totals = payload.unpack(Some(dir))?;
     report.files += totals.files;
     report.bytes += totals.bytes;
     if let Some(key) = store_key {
@@ -688,7 +792,7 @@ fn drain_zeros(rest: &mut dyn Read, payload: &Payload) -> Result<(), BackupError
 }
 
 fn restore_export(
-    mut payload: Payload,
+    payload: Payload,
     out: &Path,
     report: &mut RestoreReport,
 ) -> Result<(), BackupError> {
@@ -701,17 +805,7 @@ fn restore_export(
         .create_new(true)
         .open(out)
         .map_err(write_err)?;
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = match payload.reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(payload.error(e, "invalid logical payload")),
-        };
-        file.write_all(&buf[..n]).map_err(write_err)?;
-        report.bytes += n as u64;
-    }
+    report.bytes += payload.read_all(|chunk| file.write_all(chunk).map_err(write_err))?;
     file.sync_all().map_err(write_err)?;
     report.files += 1;
     Ok(())

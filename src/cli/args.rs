@@ -102,21 +102,28 @@ Examples:
   strongbox encrypt --key-file backup.key --chacha20 --segment-size 1M big.bin -o big.sbx")]
     Encrypt(EncryptArgs),
 
-    /// Decrypt a stream; to a file, the file appears only once the whole input is authenticated.
+    /// Decrypt a stream; to a regular file, it appears only once the whole input is authenticated.
     #[command(after_help = "\
 Examples:
   strongbox decrypt --db /var/lib/db1 dump.sbx -o dump.bin
   strongbox decrypt --key-file backup.key < mydb.sbx | psql mydb
 
-To stdout, plaintext is written as each segment authenticates: a failure part way (exit status 1)
-means what was written must be discarded. Use -o FILE to get all or nothing.")]
+To stdout, a FIFO or a device, plaintext is written as each segment authenticates: a failure part
+way (exit status 1) means what was written must be discarded. Use -o FILE (a regular file) to get
+all or nothing.")]
     Decrypt(DecryptArgs),
 
-    /// Authenticate every segment of a stream or backup, write nothing, report the plaintext size.
+    /// Authenticate every segment of a stream, or check a backup or chain as `restore` would;
+    /// write nothing.
     #[command(after_help = "\
 Examples:
   strongbox verify --db /var/lib/db1 dump.sbx
-  strongbox verify --key - dump.sbx < backup.key")]
+  strongbox verify --key - dump.sbx < backup.key
+  strongbox verify full.sbx incr1.sbx incr2.sbx     # a logical chain, in order
+
+A backup (a file with a manifest, or several files) is checked as `restore` checks it, with the
+same key options and refusals, and nothing is written: one line per backup says whether a key
+authenticated it or only integrity tags checked it.")]
     Verify(VerifyArgs),
 
     /// Show a stream's header or a backup's manifest, without a key.
@@ -296,7 +303,7 @@ pub struct KeyInputArgs {
 /// Options shared by the streaming commands.
 #[derive(Debug, Args, Clone, Copy, Default)]
 pub struct ThreadArgs {
-    /// Worker threads for encryption / decryption [default: all cores].
+    /// Worker threads for encryption / decryption [default: all cores; at most one per core].
     #[arg(long, value_name = "N")]
     pub threads: Option<NonZeroUsize>,
 }
@@ -312,7 +319,10 @@ pub struct EncryptArgs {
     #[arg(value_name = "INPUT")]
     pub input: Option<PathBuf>,
 
-    /// Where to write; omitted or `-`: stdout.
+    /// Where to write; omitted or `-`: stdout. A regular file appears only when complete
+    /// (written beside it, then renamed over it, keeping its mode); a symbolic link's target is
+    /// what is replaced; a FIFO or a device is written in place. A read-only file or one with
+    /// other hard links is refused.
     #[arg(short, long, value_name = "OUTPUT")]
     pub output: Option<PathBuf>,
 
@@ -340,7 +350,10 @@ pub struct DecryptArgs {
     #[arg(value_name = "INPUT")]
     pub input: Option<PathBuf>,
 
-    /// Where to write; omitted or `-`: stdout.
+    /// Where to write; omitted or `-`: stdout. A regular file appears only when complete
+    /// (written beside it, then renamed over it, keeping its mode); a symbolic link's target is
+    /// what is replaced; a FIFO or a device is written in place. A read-only file or one with
+    /// other hard links is refused.
     #[arg(short, long, value_name = "OUTPUT")]
     pub output: Option<PathBuf>,
 
@@ -352,13 +365,22 @@ pub struct DecryptArgs {
 /// `strongbox verify`
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The key (not needed for an unencrypted stream).
+    /// The file to verify (`-`: stdin): a stream, a backup, or a logical chain's full backup.
+    #[arg(value_name = "INPUT")]
+    pub input: PathBuf,
+
+    /// The incremental backups that follow INPUT in a logical chain, in order.
+    #[arg(value_name = "INCREMENTAL")]
+    pub chain: Vec<PathBuf>,
+
+    /// The key (not needed for an unencrypted stream, nor for a backup whose wrapped copy a
+    /// master key opens).
     #[command(flatten)]
     pub key: KeyInputArgs,
 
-    /// The file to verify (`-`: stdin).
-    #[arg(value_name = "INPUT")]
-    pub input: PathBuf,
+    /// For a backup: how it is read, as by `restore`.
+    #[command(flatten)]
+    pub reading: BackupReadArgs,
 
     /// Threads.
     #[command(flatten)]
@@ -500,11 +522,24 @@ pub struct RestoreArgs {
     #[command(flatten)]
     pub key: BackupKeyArgs,
 
+    /// How the backups are read.
+    #[command(flatten)]
+    pub reading: BackupReadArgs,
+
+    /// Threads.
+    #[command(flatten)]
+    pub threads: ThreadArgs,
+}
+
+/// How `restore` and `verify` read backups: master keys, integrity-only members, the
+/// expansion limit.
+#[derive(Debug, Args)]
+pub struct BackupReadArgs {
     /// Also try this recovery master-key file on the backup's wrapped keys (repeat for several).
     #[arg(long, value_name = "FILE", action = clap::ArgAction::Append)]
     pub recovery_master_key_path: Vec<PathBuf>,
 
-    /// Also restore unencrypted backups that nothing authenticates, when a key was given or
+    /// Also accept unencrypted backups that nothing authenticates, when a key was given or
     /// another backup of the chain is encrypted (anyone who can write the backup folder could
     /// have made them).
     #[arg(long)]
@@ -514,10 +549,6 @@ pub struct RestoreArgs {
     /// (or 16 MiB, whichever is more); 0: no limit. Default: 1024.
     #[arg(long, value_name = "N")]
     pub max_expansion_ratio: Option<u64>,
-
-    /// Threads.
-    #[command(flatten)]
-    pub threads: ThreadArgs,
 }
 
 /// Parses a byte size: `65536`, `64K`, `64KiB`, `1M`, `1MiB` (powers of 1024).

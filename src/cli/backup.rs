@@ -106,13 +106,13 @@ pub fn restore(ctx: &Ctx, args: RestoreArgs) -> CliResult {
     if let Some(source) = &source {
         config = config.with_key(source.load(|| ctx.provider())?);
     }
-    if args.allow_unauthenticated_members {
+    if args.reading.allow_unauthenticated_members {
         config = config.dangerously_allow_unauthenticated_members();
     }
-    if let Some(ratio) = args.max_expansion_ratio {
+    if let Some(ratio) = args.reading.max_expansion_ratio {
         config = config.with_max_expansion_ratio((ratio > 0).then_some(ratio));
     }
-    let keys = master_keys(ctx, &args.recovery_master_key_path)?;
+    let keys = master_keys(ctx, &args.reading.recovery_master_key_path)?;
     let report = strongbox::restore(&config, &keys, Channel::Authenticated).map_err(|err| {
         CliError::fail(format!("restore: {}{}", describe(&err), option_for(&err)))
     })?;
@@ -140,7 +140,7 @@ pub fn restore(ctx: &Ctx, args: RestoreArgs) -> CliResult {
 
 /// The `restore` option that lifts a refusal the operator may override, as text to append to
 /// the error (the library's message describes the option, not the CLI's name for it).
-fn option_for(err: &BackupError) -> &'static str {
+pub fn option_for(err: &BackupError) -> &'static str {
     match err {
         BackupError::IntegrityOnlyMember { .. } => "; option: --allow-unauthenticated-members",
         BackupError::ExpansionLimit { .. } => "; option: --max-expansion-ratio N (0: no limit)",
@@ -201,7 +201,7 @@ fn compression(common: &BackupCommon) -> Option<Compression> {
 }
 
 /// The current master key, plus a recovery provider per `--recovery-master-key-path`.
-fn master_keys(ctx: &Ctx, recovery: &[std::path::PathBuf]) -> CliResult<MasterKeys> {
+pub fn master_keys(ctx: &Ctx, recovery: &[std::path::PathBuf]) -> CliResult<MasterKeys> {
     let mut keys = MasterKeys::new(ctx.provider()?);
     for path in recovery {
         let provider: Arc<dyn MasterKeyProvider> = Arc::new(FileProvider::new(path));

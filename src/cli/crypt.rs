@@ -8,7 +8,7 @@ use strongbox::{Algorithm, BackupWriter, DataKey, Header, RestoreReader, StreamC
 use super::Context as Ctx;
 use super::args::{DecryptArgs, EncryptArgs, InspectArgs, VerifyArgs};
 use super::error::{CliError, CliResult, Context as _};
-use super::files::{Input, InputSpec, Output, copy};
+use super::files::{CopyError, Input, InputSpec, Output};
 use super::key_input::KeySource;
 use super::progress::Progress;
 
@@ -28,6 +28,7 @@ pub fn encrypt(ctx: &Ctx, args: EncryptArgs) -> CliResult {
     let key = source.load(|| ctx.provider())?;
     let input = input.open()?;
     let output = Output::create(args.output.as_deref())?;
+    output.check_not_input(&input.reader, &input.name)?;
     if output.is_stdout() && io::stdout().is_terminal() {
         return Err(CliError::fail(
             "refusing to write encrypted data to a terminal: use -o FILE or redirect stdout",
@@ -37,12 +38,80 @@ pub fn encrypt(ctx: &Ctx, args: EncryptArgs) -> CliResult {
     let progress = Progress::new(ctx.quiet(), input.len, "encrypting");
     let mut writer = BackupWriter::with_config(output, &key, &config, Vec::new())
         .context(|| format!("writing {out_name}"))?;
-    copy(&mut progress.wrap(input.reader), &mut writer)
+    encrypt_from(&mut writer, &mut progress.wrap(input.reader))
         .map_err(|e| e.describe(&input.name, &out_name))?;
     let output = writer.finish().context(|| format!("writing {out_name}"))?;
     output.commit()?;
     progress.finish();
     Ok(())
+}
+
+/// Reads all of `input` into `writer` (straight into its segments), telling a failed read from
+/// a failed write.
+fn encrypt_from<W: io::Write>(
+    writer: &mut BackupWriter<W>,
+    input: &mut dyn io::Read,
+) -> Result<u64, CopyError> {
+    let mut input = KeepError::new(input);
+    let copied = writer.copy_from(&mut input);
+    copied.map_err(|err| match input.failed.take() {
+        Some(read) => CopyError::Read(read),
+        None => CopyError::Write(err),
+    })
+}
+
+/// Writes all of the plaintext of `reader` to `output` (straight from the segments it opens),
+/// telling a failed read (of the input, or of the stream) from a failed write.
+fn decrypt_to<R: io::Read>(
+    reader: &mut RestoreReader<R>,
+    output: &mut dyn io::Write,
+) -> Result<u64, CopyError> {
+    let mut output = KeepError::new(output);
+    let copied = reader.copy_to(&mut output);
+    copied.map_err(|err| match output.failed.take() {
+        Some(write) => CopyError::Write(write),
+        None => CopyError::Read(err),
+    })
+}
+
+/// A reader or writer that keeps its last error (handing on one of the same kind), so that the
+/// caller of a copy can tell it from an error of the other side.
+struct KeepError<T> {
+    inner: T,
+    failed: Option<io::Error>,
+}
+
+impl<T> KeepError<T> {
+    fn new(inner: T) -> Self {
+        KeepError {
+            inner,
+            failed: None,
+        }
+    }
+
+    fn keep(&mut self, err: io::Error) -> io::Error {
+        let kind = err.kind();
+        if kind != io::ErrorKind::Interrupted {
+            self.failed = Some(err);
+        }
+        io::Error::from(kind)
+    }
+}
+
+impl io::Read for KeepError<&mut dyn io::Read> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf).map_err(|err| self.keep(err))
+    }
+}
+
+impl io::Write for KeepError<&mut dyn io::Write> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write(buf).map_err(|err| self.keep(err))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush().map_err(|err| self.keep(err))
+    }
 }
 
 /// `strongbox decrypt`
@@ -54,18 +123,25 @@ pub fn decrypt(ctx: &Ctx, args: DecryptArgs) -> CliResult {
     }
     let threads = ctx.threads(args.threads.threads);
 
-    let opened = open_stream(ctx, source.as_ref(), input.open()?)?;
+    let input = input.open()?;
+    let (input_file, input_name) = (
+        input.reader.try_clone().context(|| input.name.clone())?,
+        input.name.clone(),
+    );
+    // The header is authenticated before the output is opened (a FIFO's open waits for a reader).
+    let opened = open_stream(ctx, source.as_ref(), input)?;
     let mut output = Output::create(args.output.as_deref())?;
+    output.check_not_input(&input_file, &input_name)?;
     let out_name = output.name();
     let mut reader = opened.reader.with_threads(threads);
-    copy(&mut reader, &mut output).map_err(|e| e.describe(&opened.name, &out_name))?;
+    decrypt_to(&mut reader, &mut output).map_err(|e| e.describe(&opened.name, &out_name))?;
     // Only now, with every segment (the last one included) authenticated, does a file appear.
     output.commit()?;
     opened.progress.finish();
     Ok(())
 }
 
-/// `strongbox verify`
+/// `strongbox verify` of a raw stream (backups: [`super::verify_backup`]).
 pub fn verify(ctx: &Ctx, args: VerifyArgs) -> CliResult {
     let source = KeySource::from_args(&args.key, "verify")?;
     let input = InputSpec::of(Some(&args.input));
@@ -75,10 +151,11 @@ pub fn verify(ctx: &Ctx, args: VerifyArgs) -> CliResult {
     let threads = ctx.threads(args.threads.threads);
 
     let opened = open_stream(ctx, source.as_ref(), input.open()?)?;
+    super::verify_backup::refuse_backup(opened.reader.header(), &opened.name)?;
     let key_id = opened.reader.header().key_id();
     let mut reader = opened.reader.with_threads(threads);
-    let len =
-        copy(&mut reader, &mut io::sink()).map_err(|e| e.describe(&opened.name, "nothing"))?;
+    let len = decrypt_to(&mut reader, &mut io::sink())
+        .map_err(|e| e.describe(&opened.name, "nothing"))?;
     opened.progress.finish();
     let mut stdout = io::stdout().lock();
     writeln!(

@@ -1,15 +1,14 @@
-//! Inputs and outputs: a file or stdin/stdout (`-` or omitted), and output files that appear only
-//! when complete (a temporary file in the same directory, synced, then renamed into place).
+//! Inputs and outputs: a file or stdin/stdout (`-` or omitted), and output files
+//! ([`OutputFile`]: a regular file appears only when complete; a FIFO or a device is written in
+//! place).
 
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use super::error::{CliError, CliResult, Context as _};
+use strongbox::fs::OutputFile;
 
-/// Size of the copy buffer: large, so that whole segments go straight through the stream and
-/// its threads start once per 8 MiB.
-pub const COPY_BUFFER: usize = 8 << 20;
+use super::error::{CliError, CliResult, Context as _};
 
 /// An input: a file, or stdin.
 #[derive(Debug, Clone)]
@@ -80,45 +79,32 @@ pub struct Input {
     pub name: String,
 }
 
-/// An output: stdout, or a file that appears only on [`Output::commit`].
+/// An output: stdout, or a file ([`OutputFile`]: a regular file or a new name appears only on
+/// [`Output::commit`]; a FIFO or a device is written in place).
 pub enum Output {
     /// Standard output (a duplicate of its descriptor, unbuffered).
     Stdout(File),
-    /// A temporary file beside `dest`.
+    /// A file.
     File {
-        /// The temporary file (deleted if dropped uncommitted).
-        tmp: tempfile::NamedTempFile,
-        /// The final path.
+        /// The output.
+        file: OutputFile,
+        /// The path given.
         dest: PathBuf,
     },
 }
 
 impl Output {
-    /// `None` or `-`: stdout; else a temporary file in the directory of `path` (owner-only).
+    /// `None` or `-`: stdout; else the file `path`.
     pub fn create(path: Option<&Path>) -> CliResult<Self> {
         match path {
             None => Ok(Output::Stdout(stdout_file().context(|| "stdout")?)),
             Some(p) if p == Path::new("-") => {
                 Ok(Output::Stdout(stdout_file().context(|| "stdout")?))
             }
-            Some(dest) => {
-                if dest.is_dir() {
-                    return Err(CliError::fail(format!(
-                        "{}: is a directory",
-                        dest.display()
-                    )));
-                }
-                let dir = parent_dir(dest);
-                let tmp = tempfile::Builder::new()
-                    .prefix(".strongbox-")
-                    .suffix(".partial")
-                    .tempfile_in(dir)
-                    .context(|| format!("creating a file in {}", dir.display()))?;
-                Ok(Output::File {
-                    tmp,
-                    dest: dest.to_path_buf(),
-                })
-            }
+            Some(dest) => Ok(Output::File {
+                file: OutputFile::create(dest).context(|| dest.display())?,
+                dest: dest.to_path_buf(),
+            }),
         }
     }
 
@@ -135,17 +121,28 @@ impl Output {
         }
     }
 
-    /// Flushes; for a file, syncs it to disk and renames it into place (replacing a file there).
+    /// Refuses an input that is the regular file this output writes or replaces (`cat`'s
+    /// "input file is output file"): reading a file while appending to it never ends.
+    pub fn check_not_input(&self, input: &File, input_name: &str) -> CliResult {
+        let in_meta = input.metadata().context(|| input_name.to_owned())?;
+        let same = match self {
+            Output::Stdout(out) => strongbox::fs::is_same_file(input, out).context(|| "stdout")?,
+            Output::File { file, .. } => file.is_same_file(input).context(|| self.name())?,
+        };
+        if same && in_meta.is_file() {
+            return Err(CliError::fail(format!(
+                "{}: input file is output file",
+                input_name
+            )));
+        }
+        Ok(())
+    }
+
+    /// Flushes; a regular file is synced and renamed into place (replacing a file there).
     pub fn commit(self) -> CliResult {
         match self {
             Output::Stdout(mut out) => out.flush().context(|| "writing to stdout"),
-            Output::File { mut tmp, dest } => {
-                let name = || dest.display().to_string();
-                tmp.flush().context(name)?;
-                tmp.as_file().sync_all().context(name)?;
-                tmp.persist(&dest).map_err(|e| e.error).context(name)?;
-                super::keys::sync_dir(parent_dir(&dest)).context(name)
-            }
+            Output::File { file, dest } => file.commit().context(|| dest.display()),
         }
     }
 }
@@ -154,30 +151,22 @@ impl Write for Output {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Output::Stdout(out) => out.write(buf),
-            Output::File { tmp, .. } => tmp.write(buf),
+            Output::File { file, .. } => file.write(buf),
         }
     }
 
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         match self {
             Output::Stdout(out) => out.write_all(buf),
-            Output::File { tmp, .. } => tmp.write_all(buf),
+            Output::File { file, .. } => file.write_all(buf),
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Output::Stdout(out) => out.flush(),
-            Output::File { tmp, .. } => tmp.flush(),
+            Output::File { file, .. } => file.flush(),
         }
-    }
-}
-
-/// The directory a file is in (`.` for a bare name).
-pub fn parent_dir(path: &Path) -> &Path {
-    match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
     }
 }
 
@@ -197,30 +186,6 @@ impl CopyError {
             CopyError::Read(e) => CliError::fail(format!("reading {input}: {e}")),
             CopyError::Write(e) => CliError::fail(format!("writing {output}: {e}")),
         }
-    }
-}
-
-/// Copies everything from `reader` to `writer` through one large buffer, filled before each
-/// write (a pipe gives 64 KiB at a time; the stream is fastest with large writes); returns the
-/// byte count.
-pub fn copy(reader: &mut dyn Read, writer: &mut dyn Write) -> Result<u64, CopyError> {
-    let mut buf = zeroize::Zeroizing::new(vec![0u8; COPY_BUFFER]);
-    let mut total = 0u64;
-    loop {
-        let mut n = 0;
-        while n < buf.len() {
-            match reader.read(&mut buf[n..]) {
-                Ok(0) => break,
-                Ok(got) => n += got,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(CopyError::Read(e)),
-            }
-        }
-        if n == 0 {
-            return Ok(total);
-        }
-        writer.write_all(&buf[..n]).map_err(CopyError::Write)?;
-        total += n as u64;
     }
 }
 

@@ -2,7 +2,6 @@
 //! the command line: it would show in the process list and the shell history.
 
 use std::ffi::OsString;
-use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -73,7 +72,8 @@ impl KeySource {
     ) -> CliResult<DataKey> {
         match self {
             KeySource::File(path) => {
-                let file = File::open(path).context(|| format!("key file {}", path.display()))?;
+                let file = strongbox::fs::open_regular(path)
+                    .context(|| format!("key file {}", path.display()))?;
                 let text =
                     read_key_text(file).context(|| format!("key file {}", path.display()))?;
                 DataKey::from_base64(text.expose_secret())

@@ -148,9 +148,8 @@ fn generate(ctx: &Ctx, path: &Path) -> CliResult {
 }
 
 /// Writes `contents` to the new file `path`, owner-only (0600 on Unix) from its first byte and
-/// complete or absent: a temporary file in the same directory is written, synced and linked
-/// into place without replacing anything. An existing `path` (`kind`, e.g. "a key file") is
-/// never overwritten.
+/// complete or absent ([`strongbox::fs::write_new`]). An existing `path` (`kind`, e.g. "a key
+/// file") is never overwritten.
 fn write_new_secret_file<D: std::fmt::Display>(
     path: &Path,
     contents: &[u8],
@@ -166,37 +165,10 @@ fn write_new_secret_file<D: std::fmt::Display>(
     if std::fs::symlink_metadata(path).is_ok() {
         return Err(exists());
     }
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    // `tempfile` creates the file exclusively, owner-only (0600 on Unix).
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".strongbox-secret.")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .context(&what)?;
-    tmp.write_all(contents).context(&what)?;
-    tmp.as_file().sync_all().context(&what)?;
-    // Never replaces a file that appeared meanwhile.
-    match tmp.persist_noclobber(path) {
-        Ok(_) => {}
-        Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => return Err(exists()),
-        Err(e) => return Err(e.error).context(&what),
-    }
-    sync_dir(dir).context(what)
-}
-
-/// Makes a rename in `dir` durable (no-op where directories cannot be synced).
-pub fn sync_dir(dir: &Path) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        std::fs::File::open(dir)?.sync_all()
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = dir;
-        Ok(())
+    match strongbox::fs::write_new(path, contents) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(exists()),
+        Err(e) => Err(e).context(what),
     }
 }
 

@@ -2,7 +2,8 @@
 //!
 //! One file per concept: [`args`] (the command line), [`master_key`] (master-key selection),
 //! [`key_input`] (data-key input), [`keys`] (key and master-key commands), [`crypt`] (encrypt,
-//! decrypt, verify, inspect), [`backup`] (backup, restore), [`files`] (stdin/stdout and atomic
+//! decrypt, verify, inspect), [`backup`] (backup, restore), [`verify_backup`] (verify of
+//! backups and chains), [`files`] (stdin/stdout and atomic
 //! output files), [`progress`] (the progress bar) and [`error`] (exit statuses and messages).
 
 use std::fmt;
@@ -23,15 +24,18 @@ mod key_input;
 mod keys;
 mod master_key;
 mod progress;
+mod verify_backup;
 
 use args::{Cli, Command};
 use error::{CliError, CliResult, Redactions, one_line};
 use master_key::MasterKeyChoice;
 
 /// Parses the command line, runs the command and turns the outcome into an exit status:
-/// 0 success, 2 usage error (clap's message), 1 any other failure (one `error:` line). No
-/// message shows an argument that reads as a key ([`Redactions`]).
+/// 0 success, 2 usage error (clap's message), 1 any other failure (one `error:` line), 130 on
+/// SIGINT, 143 on SIGTERM and 129 on SIGHUP (see [`on_interruption`]). No message shows an
+/// argument that reads as a key ([`Redactions`]).
 pub fn main() -> ExitCode {
+    handle_interruptions();
     let redactions = Redactions::from_args(std::env::args_os());
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -60,6 +64,35 @@ fn usage_error(err: &clap::Error, redactions: &Redactions) -> ExitCode {
     ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(2))
 }
 
+/// Runs [`on_interruption`] on the first SIGINT, SIGTERM or SIGHUP, in a thread of its own (Unix;
+/// elsewhere the system's default applies).
+fn handle_interruptions() {
+    #[cfg(unix)]
+    {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+            return;
+        };
+        // Without the thread, a signal ends the process the default way (no clean-up).
+        let _ = std::thread::Builder::new()
+            .name("strongbox-signals".into())
+            .spawn(move || {
+                if let Some(signal) = signals.forever().next() {
+                    on_interruption(signal);
+                }
+            });
+    }
+}
+
+#[cfg(unix)]
+/// Ends the process on `signal`: ends the process groups of running master-key programs,
+/// removes every temporary file and directory it has alive (no partial output and no plaintext
+/// is left behind) and exits with `128 + signal`.
+fn on_interruption(signal: i32) -> ! {
+    strongbox::ExecProvider::kill_running_programs();
+    strongbox::fs::exit_removing_temporaries(128 + signal)
+}
+
 /// What every command may need: the master-key choice (its provider built once, on first use)
 /// and the global flags.
 pub struct Context<'a> {
@@ -84,10 +117,10 @@ impl Context<'_> {
         self.quiet
     }
 
-    /// Worker threads: `--threads`, else every core.
+    /// Worker threads: `--threads`, at most one per core; every core without it.
     pub fn threads(&self, requested: Option<NonZeroUsize>) -> NonZeroUsize {
-        requested
-            .unwrap_or_else(|| std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN))
+        let cores = std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN);
+        requested.map_or(cores, |requested| requested.min(cores))
     }
 
     /// A status line on stderr (not with `--quiet`), without any argument that reads as a key.
@@ -115,7 +148,7 @@ fn run(cli: Cli, redactions: &Redactions) -> CliResult {
         Command::MasterKey(command) => keys::master_key(&ctx, command),
         Command::Encrypt(args) => crypt::encrypt(&ctx, args),
         Command::Decrypt(args) => crypt::decrypt(&ctx, args),
-        Command::Verify(args) => crypt::verify(&ctx, args),
+        Command::Verify(args) => verify_backup::verify(&ctx, args),
         Command::Inspect(args) => crypt::inspect(&ctx, args),
         Command::Backup(args) => backup::backup(&ctx, args),
         Command::Restore(args) => backup::restore(&ctx, args),

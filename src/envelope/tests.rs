@@ -1,4 +1,7 @@
+use std::sync::Mutex;
+
 use super::*;
+use crate::provider::{dpapi, private};
 
 /// A provider holding a fixed master key.
 #[derive(Debug)]
@@ -113,11 +116,9 @@ fn a_forged_key_id_is_refused() {
     let master = crate::MasterKey::from_bytes(&[5; 32]).unwrap();
     let (a, b) = (DataKey::generate().unwrap(), DataKey::generate().unwrap());
     let pre = prefix(
-        Scheme::MasterKey,
-        *master.fingerprint().as_bytes(),
-        b.id(),
+        &header(Scheme::MasterKey, *master.fingerprint().as_bytes(), b.id()),
         &[9; 32],
-        None,
+        &[],
     );
     let blob = ProtectedKey::from_bytes(&seal(pre, master.expose_secret(), &a)).unwrap();
     let p = Fixed(MasterKeyBox(master));
@@ -164,16 +165,18 @@ fn structure_errors() {
     );
 }
 
+/// Offset of the DPAPI blob in a scheme-2 key blob: header, salt, entropy, 2-byte length.
+const DPAPI_OFFSET: usize = SEALED_SECRET_OFFSET + 32 + 2;
+
 /// A syntactically valid DPAPI blob (the DPAPI part is not real: only Windows can make one).
 fn fake_dpapi_blob(dpapi_len: usize) -> Vec<u8> {
     let key = DataKey::from_bytes(&[0x33; 32]).unwrap();
     let dpapi = vec![0xd0; dpapi_len];
+    let sealed = dpapi::join_sealed(&[0x55; 32], &dpapi).unwrap();
     let pre = prefix(
-        Scheme::Dpapi,
-        [0; 16],
-        key.id(),
+        &header(Scheme::Dpapi, [0; 16], key.id()),
         &[0x44; 32],
-        Some((&[0x55; 32], &dpapi)),
+        &sealed,
     );
     seal(pre, &[0x66; 32], &key)
 }
@@ -184,7 +187,8 @@ fn dpapi_blobs_parse_and_refuse_a_master_key_provider() {
     let blob = ProtectedKey::from_bytes(&bytes).unwrap();
     assert_eq!(blob.scheme(), Scheme::Dpapi);
     assert_eq!(blob.fingerprint(), None);
-    assert_eq!(blob.dpapi_blob(), &[0xd0; 200][..]);
+    assert_eq!(&blob.sealed_secret()[..32], &[0x55; 32][..]);
+    assert_eq!(&blob.sealed_secret()[34..], &[0xd0; 200][..]);
     let p = fixed(7);
     assert!(!blob.is_protected_by(&p).unwrap());
     let err = blob.unprotect(&p).unwrap_err();
@@ -210,12 +214,182 @@ fn dpapi_blobs_parse_and_refuse_a_master_key_provider() {
         ProtectedKey::from_bytes(&bytes[..bytes.len() - 1]),
         Err(EnvelopeError::Malformed { .. })
     ));
-    assert!(ProtectedKey::from_bytes(&fake_dpapi_blob(MAX_DPAPI_LEN)).is_ok());
+    assert!(ProtectedKey::from_bytes(&fake_dpapi_blob(4096)).is_ok());
     let mut zero_len = fake_dpapi_blob(1);
     zero_len[DPAPI_OFFSET - 1] = 0;
     assert!(matches!(
         ProtectedKey::from_bytes(&zero_len),
         Err(EnvelopeError::Malformed { .. })
+    ));
+}
+
+/// A sealer standing in for a remote service, with the scheme-2 layout: "seals" by XOR with its
+/// key byte, records that byte where DPAPI keeps its entropy, records every context it is given,
+/// and can be told to fail or to return a short secret.
+#[derive(Debug, Default)]
+struct FakeSealer {
+    key: u8,
+    fail: bool,
+    short: bool,
+    contexts: Mutex<Vec<(KeyId, Vec<u8>)>>,
+}
+
+impl FakeSealer {
+    fn new(key: u8) -> Self {
+        Self {
+            key,
+            ..Self::default()
+        }
+    }
+
+    /// Records `context`; the service's answer when told to fail.
+    fn call(&self, context: &SealContext<'_>) -> Result<(), ProviderError> {
+        let mut contexts = self.contexts.lock().unwrap();
+        contexts.push((context.key_id(), context.header().to_vec()));
+        if self.fail {
+            return Err(ProviderError::Other(
+                "the key service is unreachable".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn xor(&self, bytes: &[u8]) -> Vec<u8> {
+        bytes.iter().map(|b| b ^ self.key).collect()
+    }
+}
+
+impl private::InCrate for FakeSealer {}
+
+impl Sealer for FakeSealer {
+    fn scheme(&self) -> Scheme {
+        Scheme::Dpapi
+    }
+
+    fn seal(
+        &self,
+        secret: &[u8; KEY_LEN],
+        context: &SealContext<'_>,
+    ) -> Result<Vec<u8>, ProviderError> {
+        self.call(context)?;
+        Ok(dpapi::join_sealed(&[self.key; 32], &self.xor(secret)).unwrap())
+    }
+
+    fn unseal(
+        &self,
+        sealed: &[u8],
+        context: &SealContext<'_>,
+    ) -> Result<Zeroizing<Vec<u8>>, ProviderError> {
+        self.call(context)?;
+        let (_, inner) = dpapi::split_sealed(sealed).unwrap();
+        let mut plain = Zeroizing::new(self.xor(inner));
+        if self.short {
+            plain.pop();
+        }
+        Ok(plain)
+    }
+
+    fn recognizes(&self, sealed: &[u8]) -> bool {
+        sealed[..32] == [self.key; 32]
+    }
+}
+
+impl MasterKeyProvider for FakeSealer {
+    fn protection(&self) -> Result<Protection<'_>, ProviderError> {
+        Ok(Protection::Sealer(self))
+    }
+}
+
+#[test]
+fn a_sealer_seals_a_fresh_secret_bound_to_the_header() {
+    let sealer = FakeSealer::new(7);
+    let key = DataKey::generate().unwrap();
+    let blob = ProtectedKey::protect(&key, &sealer).unwrap();
+    let bytes = blob.to_bytes();
+    assert_eq!((blob.scheme(), blob.fingerprint()), (Scheme::Dpapi, None));
+    assert_eq!(&bytes[10..26], &[0; 16]);
+    assert_eq!(blob.sealed_secret()[..32], [7; 32]);
+    assert_eq!(bytes.len(), MASTER_KEY_BLOB_LEN + 34 + KEY_LEN);
+    assert!(blob.is_protected_by(&sealer).unwrap());
+    assert_eq!(
+        blob.unprotect(&sealer).unwrap().expose_secret(),
+        key.expose_secret()
+    );
+    let again = ProtectedKey::protect(&key, &sealer).unwrap();
+    assert_ne!(again.sealed_secret(), blob.sealed_secret(), "fresh secret");
+    let contexts = sealer.contexts.lock().unwrap();
+    assert_eq!(contexts.len(), 3);
+    for (key_id, header) in &contexts[..2] {
+        assert_eq!(*key_id, key.id());
+        assert_eq!(header[..], bytes[..HEADER_LEN]);
+    }
+}
+
+#[test]
+fn a_failing_sealer_is_a_typed_error() {
+    let key = DataKey::generate().unwrap();
+    let down = FakeSealer {
+        fail: true,
+        ..FakeSealer::new(7)
+    };
+    let err = ProtectedKey::protect(&key, &down).unwrap_err();
+    assert!(
+        matches!(err, EnvelopeError::Provider(ProviderError::Other(_))),
+        "{err:?}"
+    );
+    let blob = ProtectedKey::protect(&key, &FakeSealer::new(7)).unwrap();
+    let err = blob.unprotect(&down).unwrap_err();
+    assert_eq!(err.to_string(), "the key service is unreachable");
+    assert!(!err.is_not_mine());
+    let short = FakeSealer {
+        short: true,
+        ..FakeSealer::new(7)
+    };
+    assert!(matches!(
+        blob.unprotect(&short),
+        Err(EnvelopeError::Corrupt)
+    ));
+}
+
+#[test]
+fn another_sealer_key_is_not_mine() {
+    let key = DataKey::generate().unwrap();
+    let blob = ProtectedKey::protect(&key, &FakeSealer::new(7)).unwrap();
+    let other = FakeSealer::new(8);
+    assert!(!blob.is_protected_by(&other).unwrap());
+    let err = blob.unprotect(&other).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            EnvelopeError::OtherSealerKey {
+                scheme: Scheme::Dpapi
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.is_not_mine());
+    assert!(other.contexts.lock().unwrap().is_empty(), "never unsealed");
+    let master = blob.unprotect(&fixed(1)).unwrap_err();
+    assert!(matches!(master, EnvelopeError::SchemeMismatch { .. }));
+}
+
+#[test]
+fn a_sealed_secret_moved_into_another_blob_does_not_open_it() {
+    let sealer = FakeSealer::new(7);
+    let a = ProtectedKey::protect(&DataKey::generate().unwrap(), &sealer).unwrap();
+    let b = ProtectedKey::protect(&DataKey::generate().unwrap(), &sealer).unwrap();
+    let (a, b) = (a.into_bytes(), b.into_bytes());
+    let end = b.len() - SEALED_LEN;
+    let graft = [
+        &b[..SEALED_SECRET_OFFSET],
+        &a[SEALED_SECRET_OFFSET..end],
+        &b[end..],
+    ]
+    .concat();
+    let graft = ProtectedKey::from_bytes(&graft).unwrap();
+    assert!(matches!(
+        graft.unprotect(&sealer),
+        Err(EnvelopeError::Corrupt)
     ));
 }
 
@@ -271,11 +445,9 @@ fn vector(
 fn master_blob(master: &[u8; 32], key: &DataKey, key_id: KeyId, salt: &[u8; 32]) -> Vec<u8> {
     let m = crate::MasterKey::from_bytes(master).unwrap();
     let pre = prefix(
-        Scheme::MasterKey,
-        *m.fingerprint().as_bytes(),
-        key_id,
+        &header(Scheme::MasterKey, *m.fingerprint().as_bytes(), key_id),
         salt,
-        None,
+        &[],
     );
     seal(pre, master, key)
 }

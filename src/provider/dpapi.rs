@@ -1,11 +1,17 @@
 //! The DPAPI provider: Windows protects data keys for the current user.
 //!
+//! # The sealed secret
+//!
+//! [`DpapiProvider`] is a [`Sealer`] (scheme 2 of `docs/KEYBLOB.md`): the envelope hands it each
+//! blob's fresh 32-byte wrapping secret, and it returns `entropy (32) ‖ n (u16, big-endian) ‖
+//! DPAPI blob (n bytes, 1 ≤ n ≤ 4096)`, where the entropy is random and fresh per blob and the
+//! DPAPI blob protects the secret with that entropy. [`split_sealed`] checks that layout on every
+//! platform, so that a DPAPI key blob parses (and is refused as such) anywhere.
+//!
 //! # The Windows side
 //!
-//! Everything platform-independent (the blob layout, the per-blob secret and entropy, the
-//! AES-256-GCM wrap that binds the blob header and the DPAPI blob) is in the `envelope` module.
-//! The Windows side is two functions in `src/provider/dpapi_windows.rs`, the only module of the
-//! crate allowed `unsafe`:
+//! Two functions in `src/provider/dpapi_windows.rs`, the only module of the crate allowed
+//! `unsafe`:
 //!
 //! - `protect(plaintext, entropy)`: `CryptProtectData`, current-user scope,
 //!   `CRYPTPROTECT_UI_FORBIDDEN`, with `entropy` as the optional entropy;
@@ -22,8 +28,17 @@ use std::fmt;
 
 #[cfg(windows)]
 use super::dpapi_windows;
-use super::{MasterKeyProvider, Protection, ProviderError};
+use super::{MasterKeyProvider, Protection, ProviderError, SealContext, Sealer, private};
+use crate::envelope::Scheme;
+use crate::key::{KEY_LEN, fill_random};
 use zeroize::Zeroizing;
+
+/// Length of the per-blob entropy at the start of the sealed secret.
+const ENTROPY_LEN: usize = 32;
+/// Offset of the DPAPI blob in the sealed secret (after the entropy and its 2-byte length).
+const BLOB_OFFSET: usize = ENTROPY_LEN + 2;
+/// Largest DPAPI blob accepted.
+pub(crate) const MAX_BLOB_LEN: usize = 4096;
 
 /// Protects data keys with the Windows Data Protection API for the current user (the default
 /// master-key provider on Windows): a key protected this way can be unprotected only by the same
@@ -147,9 +162,79 @@ pub(crate) fn error_message(operation: &str, code: u32) -> String {
     format!("DPAPI refused to {operation}: {reason} ({shown})")
 }
 
+/// The sealed secret of scheme 2: `entropy ‖ n ‖ DPAPI blob`; `None` if the DPAPI blob is empty
+/// or longer than [`MAX_BLOB_LEN`].
+pub(crate) fn join_sealed(entropy: &[u8; ENTROPY_LEN], blob: &[u8]) -> Option<Vec<u8>> {
+    if blob.is_empty() || blob.len() > MAX_BLOB_LEN {
+        return None;
+    }
+    let len = u16::try_from(blob.len()).ok()?;
+    Some([&entropy[..], &len.to_be_bytes(), blob].concat())
+}
+
+/// The entropy and the DPAPI blob of a scheme-2 sealed secret, or why its layout is wrong.
+pub(crate) fn split_sealed(sealed: &[u8]) -> Result<(&[u8], &[u8]), &'static str> {
+    if sealed.len() < BLOB_OFFSET {
+        return Err("truncated DPAPI blob");
+    }
+    let (entropy, rest) = sealed.split_at(ENTROPY_LEN);
+    let (len, blob) = rest.split_at(2);
+    let len = usize::from(u16::from_be_bytes([len[0], len[1]]));
+    if len == 0 || len > MAX_BLOB_LEN {
+        return Err("the DPAPI blob length is out of range (1 to 4096)");
+    }
+    if blob.len() != len {
+        return Err("the DPAPI blob length does not match the blob's length");
+    }
+    Ok((entropy, blob))
+}
+
 impl MasterKeyProvider for DpapiProvider {
     fn protection(&self) -> Result<Protection<'_>, ProviderError> {
-        Ok(Protection::Dpapi(self))
+        Ok(Protection::Sealer(self))
+    }
+}
+
+impl private::InCrate for DpapiProvider {}
+
+/// DPAPI binds the secret to fresh random entropy rather than to the context: the envelope's
+/// associated data binds the whole sealed secret (entropy, length, DPAPI blob) to the header.
+impl Sealer for DpapiProvider {
+    fn scheme(&self) -> Scheme {
+        Scheme::Dpapi
+    }
+
+    fn seal(
+        &self,
+        secret: &[u8; KEY_LEN],
+        _context: &SealContext<'_>,
+    ) -> Result<Vec<u8>, ProviderError> {
+        let mut entropy = [0u8; ENTROPY_LEN];
+        fill_random(&mut entropy).map_err(|_| ProviderError::Random)?;
+        let blob = self.protect_secret(secret, &entropy)?;
+        join_sealed(&entropy, &blob).ok_or(ProviderError::SealedLength {
+            sealer: "DPAPI",
+            len: blob.len(),
+            max: MAX_BLOB_LEN,
+        })
+    }
+
+    fn unseal(
+        &self,
+        sealed: &[u8],
+        _context: &SealContext<'_>,
+    ) -> Result<Zeroizing<Vec<u8>>, ProviderError> {
+        // A malformed layout is what DPAPI itself answers to a damaged blob: invalid data.
+        let (entropy, blob) = split_sealed(sealed).map_err(|_| ProviderError::Dpapi {
+            operation: "unprotect",
+            code: codes::ERROR_INVALID_DATA,
+        })?;
+        self.unprotect_secret(blob, entropy)
+    }
+
+    /// A DPAPI blob cannot say which Windows user protected it.
+    fn recognizes(&self, _sealed: &[u8]) -> bool {
+        true
     }
 }
 
@@ -161,7 +246,38 @@ impl fmt::Debug for DpapiProvider {
 
 #[cfg(test)]
 mod tests {
-    use super::{ProviderError, codes};
+    use super::{MAX_BLOB_LEN, ProviderError, codes, join_sealed, split_sealed};
+
+    #[test]
+    fn the_sealed_secret_is_entropy_length_and_dpapi_blob() {
+        let sealed = join_sealed(&[0xe1; 32], &[0xd0; 300]).unwrap();
+        assert_eq!(sealed.len(), 32 + 2 + 300);
+        assert_eq!(&sealed[32..34], &[0x01, 0x2c]);
+        let (entropy, blob) = split_sealed(&sealed).unwrap();
+        assert_eq!((entropy, blob), (&[0xe1; 32][..], &[0xd0; 300][..]));
+
+        let largest = vec![0xd0; MAX_BLOB_LEN];
+        assert!(split_sealed(&join_sealed(&[0; 32], &largest).unwrap()).is_ok());
+        assert_eq!(join_sealed(&[0; 32], &[0xd0; MAX_BLOB_LEN + 1]), None);
+        assert_eq!(join_sealed(&[0; 32], &[]), None);
+        for bad in [&sealed[..33], &sealed[..sealed.len() - 1], &[0; 34][..]] {
+            assert!(split_sealed(bad).is_err(), "{}", bad.len());
+        }
+        let too_long = [&[0; 32][..], &[0x10, 0x01], &[0; 4097]].concat();
+        assert_eq!(
+            split_sealed(&too_long),
+            Err("the DPAPI blob length is out of range (1 to 4096)")
+        );
+        let err = ProviderError::SealedLength {
+            sealer: "DPAPI",
+            len: 5000,
+            max: MAX_BLOB_LEN,
+        };
+        assert_eq!(
+            err.to_string(),
+            "DPAPI returned 5000 bytes; a key blob holds 1 to 4096 bytes of its output"
+        );
+    }
 
     #[test]
     fn dpapi_errors_say_what_the_code_means() {

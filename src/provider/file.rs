@@ -1,7 +1,6 @@
 //! The File provider: a file holds the master key.
 
 use std::fmt;
-use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
@@ -114,7 +113,7 @@ pub(crate) fn read_key_file(
     } else {
         None
     };
-    let mut file = File::open(path).map_err(missing)?;
+    let mut file = crate::fs::open_regular(path).map_err(missing)?;
     let meta = file.metadata().map_err(io_err)?;
     if !meta.is_file() {
         return Err(io_err(io::Error::new(

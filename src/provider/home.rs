@@ -107,10 +107,7 @@ fn load_or_create(_path: &Path) -> Result<MasterKey, ProviderError> {
 fn load_or_create(path: &Path) -> Result<MasterKey, ProviderError> {
     use super::file::read_key_file;
 
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
+    let dir = crate::fs::parent_dir(path);
     // Another process may create the file between our read and our create, or (in theory) delete
     // it between our failed create and our read: a few rounds settle it.
     for _ in 0..3 {
@@ -152,7 +149,6 @@ fn check_dir(dir: &Path) -> Result<(), ProviderError> {
 /// Generates a key into `path` unless it exists. `Ok(None)`: another process created it first.
 #[cfg(unix)]
 fn create_key_file(dir: &Path, path: &Path) -> Result<Option<MasterKey>, ProviderError> {
-    use std::io::Write as _;
     use std::os::unix::fs::DirBuilderExt;
 
     use secrecy::ExposeSecret as _;
@@ -169,23 +165,11 @@ fn create_key_file(dir: &Path, path: &Path) -> Result<Option<MasterKey>, Provide
     check_dir(dir)?;
 
     let key = MasterKey::generate().map_err(|_| ProviderError::Random)?;
-    // `tempfile` creates the file exclusively (O_EXCL) with mode 0600.
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".secret.key.")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(io_err(dir))?;
-    tmp.write_all(key.expose_secret())
-        .map_err(io_err(tmp.path()))?;
-    tmp.as_file().sync_all().map_err(io_err(tmp.path()))?;
-    // Atomic, and never replaces: renameat2(RENAME_NOREPLACE), or link + unlink.
-    match tmp.persist_noclobber(path) {
-        Ok(_) => {}
-        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => return Ok(None),
-        Err(e) => return Err(io_err(path)(e.error)),
+    // Atomic, owner-only, and never replaces.
+    match crate::fs::write_new(path, key.expose_secret()) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(None),
+        Err(e) => return Err(io_err(path)(e)),
     }
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err(dir))?;
     Ok(Some(key))
 }

@@ -7,9 +7,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use crate::key::{Fingerprint, KeyError, MasterKey};
+use zeroize::Zeroizing;
 
-mod dpapi;
+use crate::envelope::Scheme;
+use crate::key::{Fingerprint, KEY_LEN, KeyError, KeyId, MasterKey};
+
+pub(crate) mod dpapi;
 // The DPAPI FFI: the only module of the crate allowed `unsafe` (see lib.rs).
 #[cfg(windows)]
 #[allow(unsafe_code)]
@@ -30,9 +33,9 @@ pub(crate) const ALLOW_INSECURE_PERMISSIONS_SETTING: &str =
 /// A source of protection for data keys: where the master key comes from.
 ///
 /// Its answer, a [`Protection`], is either a 256-bit [`MasterKey`] (the [`ExecProvider`],
-/// [`FileProvider`] and [`UnixHomeFileProvider`] all hand out key bytes), or the operating
-/// system's own protection of secrets for the current user ([`DpapiProvider`], which never
-/// exposes a key).
+/// [`FileProvider`] and [`UnixHomeFileProvider`] all hand out key bytes), or a [`Sealer`]: a
+/// service that protects secrets without exposing its key ([`DpapiProvider`], the operating
+/// system's protection of secrets for the current user).
 ///
 /// # Why the trait is this small
 ///
@@ -43,10 +46,11 @@ pub(crate) const ALLOW_INSECURE_PERMISSIONS_SETTING: &str =
 /// what a blob records or checks. An embedder's own provider (a KMS client, say) implements one
 /// method, [`MasterKeyProvider::protection`], returning [`Protection::MasterKey`].
 ///
-/// A provider can say "not mine" apart from "failed". A blob records the [`Fingerprint`] of the
-/// master key that protected it (and its scheme), so
+/// A provider can say "not mine" apart from "failed". A blob records its scheme and the
+/// [`Fingerprint`] of the master key that protected it (a sealer records its own key, if any, in
+/// its sealed secret: [`Sealer::recognizes`]), so
 /// [`ProtectedKey::is_protected_by`](crate::ProtectedKey::is_protected_by) and the
-/// `WrongMasterKey` / `SchemeMismatch` errors of
+/// `WrongMasterKey` / `SchemeMismatch` / `OtherSealerKey` errors of
 /// [`ProtectedKey::unprotect`](crate::ProtectedKey::unprotect) (see
 /// [`EnvelopeError::is_not_mine`](crate::EnvelopeError::is_not_mine)) report a key that belongs
 /// to another master key, while a [`ProviderError`] means the provider itself failed (program
@@ -88,7 +92,7 @@ pub trait MasterKeyProvider: Send + Sync + fmt::Debug {
     fn fingerprint(&self) -> Result<Option<Fingerprint>, ProviderError> {
         Ok(match self.protection()? {
             Protection::MasterKey(key) => Some(key.fingerprint()),
-            Protection::Dpapi(_) => None,
+            Protection::Sealer(_) => None,
         })
     }
 }
@@ -112,8 +116,102 @@ pub enum Protection<'a> {
     /// A 256-bit master key: data keys are wrapped with it by the shared master-key scheme
     /// (HKDF-SHA256 + AES-256-GCM, see `docs/KEYBLOB.md`).
     MasterKey(&'a MasterKey),
-    /// The Windows Data Protection API, for the current user (only constructible on Windows).
-    Dpapi(&'a DpapiProvider),
+    /// A service that seals each blob's wrapping secret without exposing its own key (Windows
+    /// DPAPI; only constructible where the service exists).
+    Sealer(&'a dyn Sealer),
+}
+
+/// A service that protects secrets under a key it never exposes: the operating system's
+/// protection of a user's secrets ([`DpapiProvider`]), a key-management service.
+///
+/// # What it seals
+///
+/// The data key itself never reaches a sealer. For every blob,
+/// [`ProtectedKey`](crate::ProtectedKey) draws a fresh random 256-bit secret, wraps the data key
+/// under a key derived from that secret (HKDF-SHA256 + AES-256-GCM, the same wrap as for a
+/// master key), and asks the sealer to seal the secret. The blob stores the sealer's output as
+/// opaque bytes, its *sealed secret*, whose layout belongs to the sealer's [`Scheme`]
+/// (`docs/KEYBLOB.md`): anything the sealer must find again, such as the id of the remote key
+/// or its own entropy, goes inside those bytes.
+///
+/// # Context
+///
+/// Both calls get a [`SealContext`]: the data key's id and the blob header. A sealer that can
+/// bind associated data to its ciphertext (a KMS encryption context, say) binds the header, so
+/// that a sealed secret moved into another blob does not unseal. The envelope binds the sealed
+/// bytes to the header in any case: they are part of the wrap's associated data.
+///
+/// # Failure
+///
+/// A sealer may be remote and slow: it is called synchronously, once per blob, and reports
+/// every failure (refusal, timeout, unreachable service) as a [`ProviderError`], never a panic.
+/// No error it returns may carry the secret.
+///
+/// Each sealer has a scheme byte in the blob header and a sealed-secret layout specified in
+/// `docs/KEYBLOB.md`, so the trait can only be implemented in this crate. An embedder with its
+/// own key service delivers a 256-bit key as [`Protection::MasterKey`] instead.
+pub trait Sealer: private::InCrate + Send + Sync + fmt::Debug {
+    /// The scheme recorded in the header of the blobs it seals (never [`Scheme::MasterKey`]).
+    fn scheme(&self) -> Scheme;
+
+    /// Seals `secret` for the blob described by `context`; the result is stored in the blob as
+    /// its sealed secret and must follow the scheme's layout.
+    fn seal(
+        &self,
+        secret: &[u8; KEY_LEN],
+        context: &SealContext<'_>,
+    ) -> Result<Vec<u8>, ProviderError>;
+
+    /// Unseals a sealed secret made by [`Sealer::seal`] for the same context. A result of another
+    /// length than the secret's makes the blob corrupt.
+    fn unseal(
+        &self,
+        sealed: &[u8],
+        context: &SealContext<'_>,
+    ) -> Result<Zeroizing<Vec<u8>>, ProviderError>;
+
+    /// Whether `sealed` (of this sealer's scheme) names this sealer's key, judged without
+    /// unsealing: `false` reports the blob as another key's, as a master-key fingerprint does.
+    /// A sealer whose output names no key (DPAPI) answers `true`.
+    fn recognizes(&self, sealed: &[u8]) -> bool;
+}
+
+pub(crate) mod private {
+    /// Restricts [`Sealer`](super::Sealer) to this crate: each one needs a scheme byte.
+    pub trait InCrate {}
+}
+
+/// What a sealed secret belongs to, given to every [`Sealer`] call: the data key's id and the
+/// blob header (magic, version, scheme, fingerprint field, key id; see `docs/KEYBLOB.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SealContext<'a> {
+    key_id: KeyId,
+    header: &'a [u8],
+}
+
+impl<'a> SealContext<'a> {
+    pub(crate) fn new(key_id: KeyId, header: &'a [u8]) -> Self {
+        Self { key_id, header }
+    }
+
+    /// The id of the data key the blob protects (the database's key id).
+    pub fn key_id(&self) -> KeyId {
+        self.key_id
+    }
+
+    /// The blob header, the associated data to bind where the service can.
+    pub fn header(&self) -> &'a [u8] {
+        self.header
+    }
+}
+
+/// Checks the layout of a sealed secret of `scheme` (not its authenticity): the reason it is
+/// malformed otherwise.
+pub(crate) fn check_sealed(scheme: Scheme, sealed: &[u8]) -> Result<(), &'static str> {
+    match scheme {
+        Scheme::MasterKey => Err("the master-key scheme has no sealed secret"),
+        Scheme::Dpapi => dpapi::split_sealed(sealed).map(|_| ()),
+    }
 }
 
 /// The OS default master-key provider: [`DpapiProvider`] on Windows, [`UnixHomeFileProvider`]
@@ -341,6 +439,16 @@ pub enum ProviderError {
         operation: &'static str,
         /// The Windows error code (`GetLastError`).
         code: u32,
+    },
+    /// A sealer's service returned output of a size a key blob cannot hold.
+    #[error("{sealer} returned {len} bytes; a key blob holds 1 to {max} bytes of its output")]
+    SealedLength {
+        /// The sealer's name.
+        sealer: &'static str,
+        /// The length returned.
+        len: usize,
+        /// The largest length the sealer's scheme allows.
+        max: usize,
     },
     /// The operating system's random number generator failed.
     #[error("the system random number generator failed")]

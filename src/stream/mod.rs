@@ -140,12 +140,17 @@ impl StreamConfig {
     /// the same as with one thread; memory is a few segments per thread (at most `4 n` segments,
     /// or about `n` MiB for segments over 256 KiB, in flight). [`RestoreReader::with_threads`]
     /// is the reading counterpart.
+    ///
+    /// `n` is capped at the number of cores ([`std::thread::available_parallelism`]): more
+    /// threads only take turns on them. A single `write` starts no more threads than it has
+    /// segments, a stream of one segment starts none, and a thread that cannot be started is an
+    /// I/O error ([`StreamError::Io`], and the writer is poisoned), never an abort.
     pub fn threads(mut self, n: NonZeroUsize) -> Self {
-        self.threads = n;
+        self.threads = capped_threads(n);
         self
     }
 
-    /// The configured number of threads.
+    /// The configured number of threads (after the cap at the number of cores).
     pub fn selected_threads(&self) -> NonZeroUsize {
         self.threads
     }
@@ -169,6 +174,11 @@ impl Default for StreamConfig {
             threads: NonZeroUsize::MIN,
         }
     }
+}
+
+/// `n`, or the number of cores if it is smaller (1 if that cannot be known).
+pub(crate) fn capped_threads(n: NonZeroUsize) -> NonZeroUsize {
+    n.min(std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN))
 }
 
 fn check_segment_size(size: usize) -> Option<()> {

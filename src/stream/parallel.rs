@@ -230,7 +230,8 @@ impl std::ops::DerefMut for Pipeline {
 /// tasks itself when it has nothing else to do ([`Helpers::help`]) and collects results
 /// ([`Helpers::done`]). The helpers stop when `body` returns and are joined before
 /// `with_helpers` returns (a panic in one is resumed on the calling thread): no thread outlives
-/// the call.
+/// the call. A helper that cannot be started is an error (`body` does not run; those started
+/// are joined first).
 ///
 /// Tasks flow through the queue for as long as `body` runs, so a long `read` starts its
 /// threads once, and I/O on the calling thread overlaps the work of the helpers.
@@ -238,18 +239,26 @@ pub(crate) fn with_helpers<'a, T, U, R>(
     threads: NonZeroUsize,
     work: impl Fn(T) -> U + Send + Sync + 'a,
     body: impl FnOnce(&Helpers<'a, T, U>) -> R,
-) -> R
+) -> io::Result<R>
 where
     T: Send,
     U: Send,
 {
     let (helpers, done) = Helpers::new(work);
     thread::scope(|scope| {
-        let workers: Vec<_> = (1..threads.get())
-            .map(|_| scope.spawn(helpers.helper(&done)))
-            .collect();
+        let mut workers = Vec::with_capacity(threads.get() - 1);
+        let mut started = Ok(());
+        for _ in 1..threads.get() {
+            match thread::Builder::new().spawn_scoped(scope, helpers.helper(&done)) {
+                Ok(worker) => workers.push(worker),
+                Err(err) => {
+                    started = Err(not_started(err));
+                    break;
+                }
+            }
+        }
         drop(done);
-        let value = body(&helpers);
+        let value = started.map(|()| body(&helpers));
         // Closes the queue (also if `body` panics): the helpers stop after their current task.
         drop(helpers);
         for worker in workers {
@@ -259,6 +268,11 @@ where
         }
         value
     })
+}
+
+/// The error for a thread the OS did not start (out of threads, processes or memory).
+fn not_started(err: io::Error) -> io::Error {
+    io::Error::new(err.kind(), format!("cannot start a worker thread: {err}"))
 }
 
 /// Helper threads owned by a reader or writer, for as long as it lives: the same queue as
@@ -285,7 +299,8 @@ impl<T: Send + 'static, U: Send + 'static> Crew<T, U> {
         for _ in 0..count {
             let worker = thread::Builder::new()
                 .name(name.into())
-                .spawn(crew.helpers.helper(&done))?;
+                .spawn(crew.helpers.helper(&done))
+                .map_err(not_started)?;
             crew.workers.push(worker);
         }
         Ok(crew)
@@ -534,7 +549,7 @@ mod tests {
                     results
                 },
             );
-            let mut results = results;
+            let mut results = results.unwrap();
             results.sort_unstable();
             assert_eq!(results, (0..1000).map(|x| x * x).collect::<Vec<_>>());
         }

@@ -255,6 +255,11 @@ impl<R: Read> RestoreReader<R> {
     ///   segment per thread, so a short stream or a short read after a seek decrypts little
     ///   more than it needs.
     ///
+    /// `threads` is capped at the number of cores ([`std::thread::available_parallelism`]), and
+    /// a large `read` starts no more threads than it has segments; a thread that cannot be
+    /// started is an I/O error ([`StreamError::Io`]) that leaves the reader as it was, so a
+    /// later `read` may retry.
+    ///
     /// May be called at any point; it applies from the next `read` (segments already being
     /// opened ahead keep their threads until the reader reaches the end, seeks or is dropped).
     ///
@@ -276,8 +281,60 @@ impl<R: Read> RestoreReader<R> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn with_threads(mut self, threads: NonZeroUsize) -> Self {
-        self.threads = threads;
+        self.threads = super::capped_threads(threads);
         self
+    }
+
+    /// Writes the rest of the plaintext to `out`, one segment at a time straight from the
+    /// buffer it was opened in (no buffer of the caller's, no copy but the writes themselves);
+    /// returns the bytes written. What is written is exactly what `read` would return, and
+    /// errors are the same: `out` receives the plaintext of every segment before a failed one,
+    /// and nothing of it or after it.
+    ///
+    /// With several threads the segments are opened ahead on the reader's own threads (started
+    /// once, however long the stream) while the calling thread reads and writes.
+    ///
+    /// An error of `out` is returned as it is; the reader stays where it was (the segment
+    /// being written is written again by the next call, in full).
+    pub fn copy_to<W: io::Write + ?Sized>(&mut self, out: &mut W) -> io::Result<u64> {
+        let mut total = 0;
+        loop {
+            let (from, start, end) = if self.opened_start < self.opened_end {
+                (&self.opened, &mut self.opened_start, self.opened_end)
+            } else {
+                (&self.buf, &mut self.plain_start, self.plain_end)
+            };
+            if *start < end {
+                out.write_all(&from[*start..end])?;
+                let n = end - std::mem::replace(start, end);
+                self.offset += n as u64;
+                total += n as u64;
+                continue;
+            }
+            if self.next_segment() {
+                continue;
+            }
+            match self.state {
+                State::Done => return Ok(total),
+                State::Failed(failure) => return Err(failure.error().into_io()),
+                State::Reading => {}
+            }
+            let buffered = if self.ahead > 0 {
+                self.ahead
+            } else {
+                self.filled
+            };
+            let ahead = self.ahead_of_reads.as_ref().is_some_and(ReadAhead::busy)
+                || (self.threads.get() > 1 && self.skip == 0 && buffered < self.full());
+            let loaded = if ahead {
+                self.load_ahead(true).map(drop)
+            } else {
+                self.load_buffered()
+            };
+            if let Err(err) = loaded {
+                return Err(self.fail(err));
+            }
+        }
     }
 
     /// The stream's header (authenticated).
@@ -490,7 +547,10 @@ impl<R: Read> RestoreReader<R> {
         };
         // Segments of `out` written to (the rest is left as it was, untouched).
         let mut touched = 0;
-        let loaded = parallel::with_helpers(self.threads, open, |helpers| {
+        let threads = self
+            .threads
+            .min(NonZeroUsize::new(count).expect("count >= 1"));
+        let loaded = parallel::with_helpers(threads, open, |helpers| {
             let mut failed = usize::MAX;
             let (mut sent, mut finished) = (0, 0);
             // A whole segment not yet known to be non-final.
@@ -575,7 +635,14 @@ impl<R: Read> RestoreReader<R> {
             }
             (sent, failed, complete, tail, read, result)
         });
-        let (sent, failed, complete, tail, read, result) = loaded;
+        let (sent, failed, complete, tail, read, result) = match loaded {
+            Ok(loaded) => loaded,
+            Err(err) => {
+                // No thread to open them on: nothing was read, the next `read` may retry.
+                self.filled = have;
+                return Err(err.into());
+            }
+        };
         self.consumed += read as u64;
         if failed != usize::MAX {
             // Nothing after the failed segment may be released, nor left in clear.

@@ -1,7 +1,7 @@
 //! [`BackupWriter`]: seals a stream of any length in constant memory.
 
 use std::fmt;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 
@@ -153,6 +153,45 @@ impl<W: Write> BackupWriter<W> {
         &self.inner
     }
 
+    /// Reads `input` to its end into the stream, straight into the segment buffers: no buffer
+    /// of the caller's, and no copy but the reads themselves (each read asks for the rest of a
+    /// segment and the room for its tag). Returns the bytes read. The stream is the same as
+    /// `write`ing the same bytes; call [`finish`](Self::finish) after it.
+    ///
+    /// With several threads the segments go to the writer's own threads as they fill (started
+    /// once, however long the input), while the calling thread reads and writes.
+    ///
+    /// A failed read (other than [`io::ErrorKind::Interrupted`], which is retried) is returned
+    /// as it is and leaves the writer usable: what was read before it is in the stream. A
+    /// failed write poisons the writer, as with `write`.
+    pub fn copy_from<R: Read + ?Sized>(&mut self, input: &mut R) -> io::Result<u64> {
+        if self.poisoned {
+            return Err(StreamError::Poisoned.into());
+        }
+        let size = self.segment_size;
+        let mut total = 0u64;
+        loop {
+            let got = match input.read(&mut self.buf[self.filled..size + TAG_LEN]) {
+                Ok(0) => return Ok(total),
+                Ok(got) => got,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) => return Err(err),
+            };
+            total += got as u64;
+            self.filled += got;
+            if self.filled > size {
+                // Bytes past the segment: it is not the last. They start the next one.
+                let mut spill = Zeroizing::new([0; TAG_LEN]);
+                let spilled = self.filled - size;
+                spill[..spilled].copy_from_slice(&self.buf[size..self.filled]);
+                self.filled = size;
+                self.emit(false)?;
+                self.buf[..spilled].copy_from_slice(&spill[..spilled]);
+                self.filled = spilled;
+            }
+        }
+    }
+
     /// Seals and writes the last segment, flushes the inner writer and returns it.
     ///
     /// The last segment holds the buffered plaintext (1 byte to one segment); a stream with no
@@ -188,7 +227,8 @@ impl<W: Write> BackupWriter<W> {
     fn seal_buffered(&mut self, last: bool) -> Result<(), StreamError> {
         let index = self.counter.advance(last)?;
         let len = std::mem::take(&mut self.filled) + TAG_LEN;
-        if self.threads.get() == 1 {
+        // A stream of one segment starts no thread.
+        if self.threads.get() == 1 || (last && self.pipeline.is_none()) {
             self.cipher.seal(index, last, &mut self.buf[..len]);
             self.inner.write_all(&self.buf[..len])?;
             return Ok(());
@@ -239,7 +279,8 @@ impl<W: Write> BackupWriter<W> {
                 ok: true,
             }
         };
-        parallel::with_helpers(self.threads, seal, |helpers| {
+        let segments = NonZeroUsize::new(data.len() / size).expect("a large write");
+        parallel::with_helpers(self.threads.min(segments), seal, |helpers| {
             for plain in data.chunks(size) {
                 // Room first, so that the buffer of the segment written out is reused.
                 let keep = order.limit() - 1;
@@ -250,7 +291,7 @@ impl<W: Write> BackupWriter<W> {
             }
             write_sealed(order, helpers, inner, 0)?;
             Ok(())
-        })
+        })?
     }
 
     /// Writes every segment handed to the sealing threads, waiting for them.

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use strongbox::{MasterKey, MasterKeyProvider, Protection, ProviderError};
 
+pub mod vectors;
+
 /// A provider holding a fixed master key (what an embedder's own provider looks like).
 #[derive(Debug)]
 pub struct InMemory(pub MasterKey);

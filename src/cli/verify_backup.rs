@@ -1,0 +1,106 @@
+//! `verify` of database backups: a file whose header carries a manifest, or a logical chain of
+//! several files, is checked by the library's [`strongbox::verify`], as `restore` would check
+//! it, writing nothing. Anything else is a raw stream, for [`super::crypt::verify`].
+
+use std::fs::File;
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+
+use strongbox::{Authentication, Channel, Header, VerifyConfig, printable};
+
+use super::Context as Ctx;
+use super::args::VerifyArgs;
+use super::backup::{master_keys, option_for};
+use super::crypt;
+use super::error::{CliError, CliResult, Context as _, describe};
+use super::key_input::KeySource;
+
+/// Header extension kind of a backup's manifest (`docs/BACKUP.md`, section 1).
+const MANIFEST_EXTENSION: u16 = 0x0001;
+
+/// `strongbox verify`: a backup or a chain here, a raw stream in [`crypt::verify`].
+pub fn verify(ctx: &Ctx, args: VerifyArgs) -> CliResult {
+    let stdin = args.input == Path::new("-");
+    if args.chain.is_empty() && (stdin || !carries_manifest(&args.input)) {
+        return crypt::verify(ctx, args);
+    }
+    let files: Vec<PathBuf> = std::iter::once(&args.input)
+        .chain(&args.chain)
+        .cloned()
+        .collect();
+    if files.iter().any(|f| f == Path::new("-")) {
+        return Err(CliError::usage(
+            &["verify"],
+            "the backups of a chain are read from files: `-` (stdin) is not accepted among them",
+        ));
+    }
+    let config = config(ctx, &args, &files)?;
+    let keys = master_keys(ctx, &args.reading.recovery_master_key_path)?;
+    let report = strongbox::verify(&config, &keys, Channel::Authenticated)
+        .map_err(|err| CliError::fail(format!("verify: {}{}", describe(&err), option_for(&err))))?;
+    let mut stdout = io::stdout().lock();
+    let members = files
+        .iter()
+        .zip(&report.manifests)
+        .zip(&report.authentication);
+    for (position, ((file, manifest), auth)) in members.enumerate() {
+        let kind = manifest.kind();
+        writeln!(
+            stdout,
+            "backup {position} ({}): OK, {kind}, {}",
+            printable(&file.to_string_lossy()),
+            match auth {
+                Authentication::Key(key_id) => format!("authenticated by key {key_id}"),
+                _ => "NOT authenticated: unencrypted, checked by integrity tags only".to_owned(),
+            }
+        )
+        .context(|| "writing to stdout")?;
+    }
+    ctx.note(format_args!(
+        "verified {} backup(s): {} file(s), {} bytes of payload",
+        report.manifests.len(),
+        report.files,
+        report.bytes
+    ));
+    Ok(())
+}
+
+/// The library's configuration from the key and reading options.
+fn config(ctx: &Ctx, args: &VerifyArgs, files: &[PathBuf]) -> CliResult<VerifyConfig> {
+    let mut config = VerifyConfig::new(files).with_threads(ctx.threads(args.threads.threads));
+    if let Some(source) = KeySource::from_args(&args.key, "verify")? {
+        config = config.with_key(source.load(|| ctx.provider())?);
+    }
+    if args.reading.allow_unauthenticated_members {
+        config = config.dangerously_allow_unauthenticated_members();
+    }
+    if let Some(ratio) = args.reading.max_expansion_ratio {
+        config = config.with_max_expansion_ratio((ratio > 0).then_some(ratio));
+    }
+    Ok(config)
+}
+
+/// Whether a regular file's (not yet authenticated) header carries a manifest. Only a regular
+/// file is read here (a pipe's bytes would be gone); a file that cannot be read as a stream is
+/// not a backup: the raw verification reports why.
+fn carries_manifest(path: &Path) -> bool {
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        return false;
+    }
+    File::open(path)
+        .ok()
+        .and_then(|mut file| Header::read_from(&mut file).ok())
+        .is_some_and(|header| header.extension(MANIFEST_EXTENSION).is_some())
+}
+
+/// Refuses a backup read as a raw stream (from stdin or a pipe): its manifest, archive and
+/// policy would go unchecked, so it would pass where `restore` refuses it.
+pub fn refuse_backup(header: &Header, name: &str) -> CliResult {
+    if header.extension(MANIFEST_EXTENSION).is_some() {
+        return Err(CliError::fail(format!(
+            "{name} is a database backup: give it as a regular file (not stdin or a pipe) to \
+             verify it as `restore` would read it"
+        )));
+    }
+    Ok(())
+}
