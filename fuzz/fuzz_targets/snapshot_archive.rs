@@ -9,7 +9,8 @@
 //! Checked: no panic, hang or over-allocation, and either the restore failed and left nothing
 //! beside the backup (no target, no `.restoring-` directory), or it succeeded and the target
 //! holds only regular files and directories, as many files and bytes as the report counts, none
-//! of them a file of the key store at the top, and nothing was written anywhere else.
+//! of them a file of the key store at the top, and nothing was written anywhere else. `verify`
+//! of the same backup agrees: it fails with the same error, or succeeds with the same counts.
 #![no_main]
 
 use std::fs;
@@ -19,7 +20,8 @@ use std::sync::{Arc, OnceLock};
 use libfuzzer_sys::{fuzz_mutator, fuzz_target};
 use strongbox::{
     BackupWriter, Channel, DataKey, Extension, MasterKey, MasterKeyProvider, MasterKeys,
-    ProtectedKey, Protection, ProviderError, RestoreConfig, StreamConfig, restore,
+    ProtectedKey, Protection, ProviderError, RestoreConfig, StreamConfig, VerifyConfig, restore,
+    verify,
 };
 
 const BLOCK: usize = 512;
@@ -149,6 +151,17 @@ fuzz_target!(|tar: &[u8]| {
     let config =
         RestoreConfig::new([&backup], &target).with_key(DataKey::from_bytes(&KEY).unwrap());
     let result = restore(&config, &f.keys, Channel::Authenticated);
+    let checked = VerifyConfig::new([&backup]).with_key(DataKey::from_bytes(&KEY).unwrap());
+    let checked = verify(&checked, &f.keys, Channel::Authenticated);
+    match (&result, &checked) {
+        (Ok(restored), Ok(verified)) => assert_eq!(
+            (restored.files, restored.bytes),
+            (verified.files, verified.bytes),
+            "restore and verify count differently"
+        ),
+        (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+        _ => panic!("restore {result:?}, verify {checked:?}"),
+    }
     // The root's and `work`'s entries (what is deeper is inside one of them).
     let mut beside: Vec<String> = walk(f.root.path())
         .into_iter()
