@@ -87,7 +87,9 @@ pub fn open_regular(path: &Path) -> io::Result<File> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::custom_flags(
         &mut options,
-        libc::O_NONBLOCK | libc::O_NOCTTY,
+        (rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOCTTY)
+            .bits()
+            .cast_signed(),
     );
     let file = options.open(path)?;
     if !file.metadata()?.is_file() {
@@ -128,17 +130,16 @@ pub(crate) fn temp_names(dir: &Path, prefix: &str, suffix: &str) -> Vec<PathBuf>
 }
 
 /// Takes the exclusive lock of `file` without waiting: `true` if this handle now holds it.
-/// `false` if another handle holds it, or the file system has no locks.
+/// `false` if another handle holds it, or the file system has no locks. The lock is `flock(2)`
+/// on Unix and `LockFileEx` over the whole file on Windows.
 pub(crate) fn try_lock(file: &File) -> bool {
-    // Through the trait: std's own `File::try_lock` needs a newer Rust than our MSRV.
-    matches!(fs4::fs_std::FileExt::try_lock_exclusive(file), Ok(true))
+    file.try_lock().is_ok()
 }
 
 /// Takes the exclusive lock of `file`, waiting for it.
 pub(crate) fn lock(file: &File) -> io::Result<()> {
     loop {
-        // Through the trait: std's own `File::lock` needs a newer Rust than our MSRV.
-        match fs4::fs_std::FileExt::lock_exclusive(file) {
+        match file.lock() {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             result => return result,
         }
@@ -147,7 +148,7 @@ pub(crate) fn lock(file: &File) -> io::Result<()> {
 
 /// Releases the lock of `file` (closing it releases it too; this only makes it prompt).
 pub(crate) fn unlock(file: &File) {
-    let _ = fs4::fs_std::FileExt::unlock(file);
+    let _ = file.unlock();
 }
 
 /// Whether the regular file at `path` exists and nobody holds its lock: its writer is gone.
@@ -193,6 +194,7 @@ pub(crate) struct TempFile {
 
 impl TempFile {
     /// A temporary file `.<name>.XXXXXX<suffix>` beside `dest`.
+    #[cfg(feature = "backup")]
     pub(crate) fn beside(dest: &Path, suffix: &str) -> io::Result<Self> {
         let prefix = temp_prefix(dest)
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a file name"))?;
@@ -234,6 +236,7 @@ impl TempFile {
     }
 
     /// The final path.
+    #[cfg(feature = "backup")]
     pub(crate) fn dest(&self) -> &Path {
         &self.dest
     }
@@ -322,10 +325,12 @@ pub(crate) const TMP_SUFFIX: &str = ".tmp";
 
 /// A temporary directory `<prefix>XXXXXX` in `dir`, registered while it lives (removed with
 /// everything in it when dropped or on [`exit_removing_temporaries`]).
+#[cfg(feature = "backup")]
 pub(crate) struct TempDir {
     dir: Option<tempfile::TempDir>,
 }
 
+#[cfg(feature = "backup")]
 impl TempDir {
     pub(crate) fn new_in(dir: &Path, prefix: &str) -> io::Result<Self> {
         let mut registry = live();
@@ -350,6 +355,7 @@ impl TempDir {
     }
 }
 
+#[cfg(feature = "backup")]
 impl Drop for TempDir {
     fn drop(&mut self) {
         if let Some(dir) = self.dir.take() {
@@ -433,7 +439,10 @@ impl OutputFile {
         let mut options = OpenOptions::new();
         options.write(true).append(is_file);
         #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOCTTY);
+        std::os::unix::fs::OpenOptionsExt::custom_flags(
+            &mut options,
+            rustix::fs::OFlags::NOCTTY.bits().cast_signed(),
+        );
         let file = options.open(path)?;
         let meta = Box::new(file.metadata()?);
         Ok(Self {
@@ -603,7 +612,7 @@ mod tests {
     fn stale_temporaries_go_live_ones_and_other_names_stay() {
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("out");
-        let live = TempFile::beside(&dest, ".partial").unwrap();
+        let live = TempFile::named(&dest, ".out.", ".partial").unwrap();
         let stale = dir.path().join(".out.AbC123.partial");
         let others = [
             ".out.AbC12.partial",

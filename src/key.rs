@@ -7,8 +7,7 @@
 
 use std::fmt;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
+use crate::base64;
 use ring::hkdf;
 use ring::rand::{SecureRandom, SystemRandom};
 use secrecy::{ExposeSecret, ExposeSecretMut, SecretBox, SecretString};
@@ -139,13 +138,13 @@ impl Secret32 {
                 actual: text.len() * 3 / 4,
             });
         }
-        let decoded = Zeroizing::new(BASE64.decode(text).map_err(|_| KeyError::InvalidBase64)?);
-        if decoded.len() != KEY_LEN {
-            return Err(KeyError::Base64Length {
-                actual: decoded.len(),
-            });
+        let mut decoded = Zeroizing::new([0u8; 48]);
+        let len = base64::decode(text.as_bytes(), &mut decoded[..])
+            .map_err(|_| KeyError::InvalidBase64)?;
+        if len != KEY_LEN {
+            return Err(KeyError::Base64Length { actual: len });
         }
-        Self::from_slice(&decoded)
+        Self::from_slice(&decoded[..len])
     }
 
     fn from_hex(text: &str) -> Result<Self, KeyError> {
@@ -183,7 +182,7 @@ impl Secret32 {
     }
 
     fn to_base64(&self) -> SecretString {
-        SecretString::from(BASE64.encode(self.0.expose_secret()))
+        SecretString::from(base64::encode(self.0.expose_secret(), base64::STANDARD))
     }
 
     fn id(&self, label: &[u8]) -> [u8; 16] {

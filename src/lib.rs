@@ -24,7 +24,21 @@
 //! `strongbox::ExecProvider`, `strongbox::ProtectedKey`), and the modules that define them
 //! (`provider`, `settings`, `envelope`, `store`) are private.
 //!
+//! ## Cargo features
+//!
+//! Without default features (`default-features = false`) the crate is the keys, the providers
+//! (set up in code), [`ProtectedKey`], [`DatabaseKeyStore`] and the backup stream, on ring,
+//! zeroize, secrecy, thiserror and tempfile alone (and rustix on Unix, windows-sys on Windows).
+//! - `backup`: database backups ([`SnapshotBackup`], [`LogicalBackup`], [`restore`], [`verify`],
+//!   [`inspect`]) and their JSON ([`BackupEncryptionSettings`], [`RestoreConfig`]); tar, zstd,
+//!   serde, serde_json.
+//! - `settings`: [`MasterKeySettings`], the provider chosen from an engine's `settings.json`;
+//!   serde, serde_json, shell-words. A feature of its own, apart from `backup`, so that an engine
+//!   can read its settings without the backup code.
+//! - `cli` (the one default): the `strongbox` tool; implies `backup` and `settings`.
+//!
 //! ```
+//! # #[cfg(feature = "settings")] fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use strongbox::secrecy::ExposeSecret as _;
 //! use strongbox::{DatabaseKeyStore, MasterKeySettings};
 //! # let tmp = tempfile::tempdir()?;
@@ -42,7 +56,8 @@
 //! let key = store.create(&db)?;                       // <db>/secret.key.encrypted
 //! let again = store.load_expecting(&db, key.id())?;   // on every open
 //! assert_eq!(again.expose_secret(), key.expose_secret());
-//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # Ok(()) }
+//! # #[cfg(not(feature = "settings"))] fn main() {}
 //! ```
 // No `unsafe` anywhere, except in the one module that calls the Windows Data Protection API
 // (`provider::dpapi_windows`). `forbid` cannot be relaxed for a single module, so:
@@ -53,16 +68,26 @@
 #![cfg_attr(not(windows), forbid(unsafe_code))]
 #![cfg_attr(windows, deny(unsafe_code))]
 #![deny(missing_docs, rustdoc::broken_intra_doc_links)]
+// The crate documentation links to the items of the optional features; without them those
+// links cannot resolve (and show as plain text).
+#![cfg_attr(
+    not(all(feature = "backup", feature = "settings")),
+    allow(rustdoc::broken_intra_doc_links)
+)]
 
+#[cfg(feature = "backup")]
 mod backup;
+mod base64;
 mod envelope;
 pub mod fs;
 mod key;
 mod provider;
+#[cfg(feature = "settings")]
 mod settings;
 mod store;
 mod stream;
 
+#[cfg(feature = "backup")]
 pub use backup::{
     Authentication, BackupEncryptionSettings, BackupError, BackupId, BackupInfo, BackupKind,
     Channel, Compression, DEFAULT_MAX_EXPANSION_RATIO, EncryptionMode, LogicalBackup,
@@ -81,6 +106,7 @@ pub use provider::{
 /// [`SecretString`](secrecy::SecretString)s of `to_base64` with the very version this crate
 /// uses, without a `secrecy` of its own in its `Cargo.toml`.
 pub use secrecy;
+#[cfg(feature = "settings")]
 pub use settings::{MasterKeySettings, MasterKeySource, SettingsError};
 pub use store::{DatabaseKeyStore, KEY_FILE_NAME, PutOutcome, RotationReport, StoreError};
 pub use stream::{

@@ -19,6 +19,7 @@ pub const KEY_FILE_NAME: &str = "secret.key.encrypted";
 /// The name of the (empty) lock file that serializes changes to a database's key file, in the
 /// database directory, where directories cannot be locked (not Unix). See [`KeyFileLock`].
 /// Snapshots never pack it.
+#[cfg(any(windows, feature = "backup"))]
 pub(crate) const KEY_LOCK_FILE_NAME: &str = ".secret.key.lock";
 
 /// What [`DatabaseKeyStore::put`] / [`DatabaseKeyStore::put_base64`] did.
@@ -528,7 +529,7 @@ fn read_key_file(path: &Path) -> Result<ProtectedKey, StoreError> {
 /// rotation could read a key, another process `put` a new key, and the rotation then write the
 /// old key back over it.
 ///
-/// It is an advisory OS lock taken through `fs4`: on Unix, `flock` on the database directory
+/// It is an advisory OS lock taken through std's `File::lock`: on Unix, `flock` on the database directory
 /// itself (so nothing is added to the directory); elsewhere, `LockFileEx` on the empty file
 /// `.secret.key.lock` ([`KEY_FILE_NAME`]'s neighbour), created on first use and never deleted (deleting
 /// a lock file lets two processes lock two different files). Every open is a separate lock, so

@@ -46,7 +46,7 @@ fn fifo_bytes(reader: Receiver<Vec<u8>>) -> Vec<u8> {
 fn release_reader(path: &Path) {
     let _ = fs::OpenOptions::new()
         .write(true)
-        .custom_flags(libc::O_NONBLOCK)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits().cast_signed())
         .open(path);
 }
 
@@ -505,7 +505,7 @@ fn open_writer(path: &Path) -> fs::File {
     wait_until("the FIFO's reader", || {
         fs::OpenOptions::new()
             .write(true)
-            .custom_flags(libc::O_NONBLOCK)
+            .custom_flags(rustix::fs::OFlags::NONBLOCK.bits().cast_signed())
             .open(path)
             .is_ok()
     });

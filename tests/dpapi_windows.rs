@@ -9,8 +9,8 @@ use std::sync::Arc;
 use secrecy::ExposeSecret as _;
 use strongbox::{
     DataKey, DatabaseKeyStore, DpapiProvider, EnvelopeError, FileProvider, KeyId,
-    MasterKeyProvider, MasterKeySettings, MasterKeySource, ProtectedKey, Protection, ProviderError,
-    PutOutcome, Scheme, StoreError, default_provider,
+    MasterKeyProvider, ProtectedKey, Protection, ProviderError, PutOutcome, Scheme, StoreError,
+    default_provider,
 };
 
 // The scheme-2 (DPAPI) blob layout of docs/KEYBLOB.md.
@@ -78,6 +78,13 @@ fn dpapi_is_the_os_default_on_windows() {
         default_provider().unwrap().protection().unwrap(),
         Protection::Sealer(sealer) if sealer.scheme() == Scheme::Dpapi
     ));
+    assert_eq!(dpapi().fingerprint().unwrap(), None);
+}
+
+#[test]
+#[cfg(feature = "settings")]
+fn dpapi_is_the_default_of_empty_settings_on_windows() {
+    use strongbox::{MasterKeySettings, MasterKeySource};
     assert!(matches!(
         MasterKeySource::os_default(),
         MasterKeySource::Dpapi
@@ -90,7 +97,6 @@ fn dpapi_is_the_os_default_on_windows() {
         from_settings.protection().unwrap(),
         Protection::Sealer(sealer) if sealer.scheme() == Scheme::Dpapi
     ));
-    assert_eq!(dpapi().fingerprint().unwrap(), None);
 }
 
 #[test]

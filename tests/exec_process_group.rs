@@ -41,10 +41,10 @@ fn ends_soon(pid: &str) -> bool {
 /// Reads the pid a key script wrote, once it has written it.
 fn child_pid(pidfile: &std::path::Path) -> String {
     for _ in 0..400 {
-        if let Ok(pid) = std::fs::read_to_string(pidfile) {
-            if pid.ends_with('\n') {
-                return pid.trim().to_string();
-            }
+        if let Ok(pid) = std::fs::read_to_string(pidfile)
+            && pid.ends_with('\n')
+        {
+            return pid.trim().to_string();
         }
         std::thread::sleep(Duration::from_millis(50));
     }

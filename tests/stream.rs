@@ -433,7 +433,7 @@ fn every_truncation_is_detected() {
             let (out, result) = open_chunked(mode, &backup[..len], &[777]);
             let err = result.expect_err("truncation must be detected");
             assert!(plain.starts_with(&out) && out.len() < plain.len());
-            if len >= hl && (len - hl) % (S + TAG_LEN) == 0 {
+            if len >= hl && (len - hl).is_multiple_of(S + TAG_LEN) {
                 assert!(matches!(err, StreamError::Truncated), "{len}: {err:?}");
             }
         }
@@ -981,7 +981,7 @@ fn io_errors_pass_through_and_reading_resumes() {
         let mut turn = 0usize;
         loop {
             turn += 1;
-            let size = if turn % 2 == 0 { 3 * S } else { 100 };
+            let size = if turn.is_multiple_of(2) { 3 * S } else { 100 };
             match r.read(&mut buf[..size]) {
                 Ok(0) => break,
                 Ok(n) => out.extend_from_slice(&buf[..n]),

@@ -197,14 +197,13 @@ impl SnapshotBackup {
     ) -> Result<Manifest, BackupError> {
         let dest = destination.as_ref();
         let root = &self.common.database_dir;
-        if self.files.is_none() {
-            if let (Ok(root), Ok(parent)) = (root.canonicalize(), parent_of(dest).canonicalize()) {
-                if parent.starts_with(&root) {
-                    return Err(BackupError::DestinationInsideSource {
-                        path: dest.to_path_buf(),
-                    });
-                }
-            }
+        if self.files.is_none()
+            && let (Ok(root), Ok(parent)) = (root.canonicalize(), parent_of(dest).canonicalize())
+            && parent.starts_with(&root)
+        {
+            return Err(BackupError::DestinationInsideSource {
+                path: dest.to_path_buf(),
+            });
         }
         let (sink, manifest) =
             self.common

@@ -493,16 +493,15 @@ fn check_members(
     reading: &Reading<'_>,
     members: &[Member],
 ) -> Result<Vec<Authentication>, BackupError> {
-    if members.len() > 1 {
-        if let Some(m) = members
+    if members.len() > 1
+        && let Some(m) = members
             .iter()
             .find(|m| m.manifest.kind() == BackupKind::Snapshot)
-        {
-            return Err(BackupError::UnexpectedKind {
-                path: m.path.clone(),
-                kind: BackupKind::Snapshot,
-            });
-        }
+    {
+        return Err(BackupError::UnexpectedKind {
+            path: m.path.clone(),
+            kind: BackupKind::Snapshot,
+        });
     }
     if members[0].manifest.kind() != BackupKind::Snapshot {
         check_chain(&members.iter().map(|m| &m.manifest).collect::<Vec<_>>())?;

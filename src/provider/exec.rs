@@ -446,22 +446,14 @@ fn shown_stderr(stderr: &Pipe, stdout: &Pipe) -> String {
 
 /// Replaces every copy of `key` in `text`, raw, in base64 or in hexadecimal, by `[redacted]`.
 fn redact_key(text: &mut Zeroizing<Vec<u8>>, key: &MasterKey) {
-    use base64::Engine as _;
+    use crate::base64::{STANDARD, URL_SAFE, encode};
     use secrecy::ExposeSecret as _;
     let raw = key.expose_secret();
     let hex: Zeroizing<String> = Zeroizing::new(raw.iter().map(|b| format!("{b:02x}")).collect());
     let encodings = [
         Zeroizing::new(raw.to_vec()),
-        Zeroizing::new(
-            base64::engine::general_purpose::STANDARD
-                .encode(raw)
-                .into_bytes(),
-        ),
-        Zeroizing::new(
-            base64::engine::general_purpose::URL_SAFE
-                .encode(raw)
-                .into_bytes(),
-        ),
+        Zeroizing::new(encode(raw, STANDARD).into_bytes()),
+        Zeroizing::new(encode(raw, URL_SAFE).into_bytes()),
         Zeroizing::new(hex.as_bytes().to_vec()),
         Zeroizing::new(hex.to_ascii_uppercase().into_bytes()),
     ];

@@ -125,13 +125,13 @@ pub(crate) fn read_key_file(
     if check_mode {
         use std::os::unix::fs::{MetadataExt, PermissionsExt};
         // The file opened must be the one checked (no swap for a link in between).
-        if let Some(link_meta) = link_meta {
-            if (link_meta.dev(), link_meta.ino()) != (meta.dev(), meta.ino()) {
-                return Err(ProviderError::KeyFileIsSymlink {
-                    path: path.to_path_buf(),
-                    opt_out,
-                });
-            }
+        if let Some(link_meta) = link_meta
+            && (link_meta.dev(), link_meta.ino()) != (meta.dev(), meta.ino())
+        {
+            return Err(ProviderError::KeyFileIsSymlink {
+                path: path.to_path_buf(),
+                opt_out,
+            });
         }
         check_owner(path, meta.uid(), opt_out)?;
         let mode = meta.permissions().mode() & 0o7777;
