@@ -27,7 +27,8 @@ use criterion::{
 use std::num::NonZeroUsize;
 
 use ring::aead::{AES_256_GCM, Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
-use strongbox::{Algorithm, BackupWriter, DataKey, RestoreReader, StreamConfig, TAG_LEN};
+use strongbox::stream::{Algorithm, TAG_LEN};
+use strongbox::{BackupWriter, DataKey, RestoreReader, StreamConfig};
 
 const LEN: usize = 64 << 20;
 const DEFAULT: usize = StreamConfig::DEFAULT_SEGMENT_SIZE;

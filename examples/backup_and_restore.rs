@@ -20,10 +20,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use strongbox::{
-    BackupError, Channel, DataKey, DatabaseKeyStore, LogicalBackup, MasterKeyProvider, MasterKeys,
-    RestoreConfig, SnapshotBackup, restore,
-};
+use strongbox::backup::{BackupError, Channel, MasterKeys, RestoreConfig, restore};
+use strongbox::{DataKey, DatabaseKeyStore, LogicalBackup, MasterKeyProvider, SnapshotBackup};
 
 fn main() -> Result<(), Box<dyn Error>> {
     let (provider, location) = default_master_key()?;
@@ -36,20 +34,21 @@ fn main() -> Result<(), Box<dyn Error>> {
 /// The platform's default master key, or `$STRONGBOX_HOME/secret.key` when that is set.
 fn default_master_key() -> Result<(Arc<dyn MasterKeyProvider>, String), Box<dyn Error>> {
     if let Some(dir) = std::env::var_os("STRONGBOX_HOME") {
-        let provider = strongbox::UnixHomeFileProvider::at(PathBuf::from(dir).join("secret.key"));
+        let provider =
+            strongbox::keys::UnixHomeFileProvider::at(PathBuf::from(dir).join("secret.key"));
         let location = format!("{} (from STRONGBOX_HOME)", provider.path().display());
         return Ok((Arc::new(provider), location));
     }
     #[cfg(not(windows))]
     {
-        let provider = strongbox::UnixHomeFileProvider::new()?;
+        let provider = strongbox::keys::UnixHomeFileProvider::new()?;
         let location = format!("{} (the default home-file key)", provider.path().display());
         Ok((Arc::new(provider), location))
     }
     #[cfg(windows)]
     {
         Ok((
-            strongbox::default_provider()?,
+            strongbox::keys::default_provider()?,
             "DPAPI, protected for the current Windows user".to_string(),
         ))
     }

@@ -251,10 +251,10 @@ macro_rules! public_id {
                 "other length are refused with [`KeyError::InvalidIdentifier`], so that a ",
                 "parsed identifier always prints back as the text it came from.\n\n",
                 "```\n",
-                "let id = strongbox::", stringify!($name), "::from_hex(\"00112233445566778899aabbccddeeff\")?;\n",
+                "let id = strongbox::key::", stringify!($name), "::from_hex(\"00112233445566778899aabbccddeeff\")?;\n",
                 "assert_eq!(id.to_string(), \"00112233445566778899aabbccddeeff\");\n",
-                "assert!(strongbox::", stringify!($name), "::from_hex(\"00112233445566778899AABBCCDDEEFF\").is_err());\n",
-                "# Ok::<(), strongbox::KeyError>(())\n",
+                "assert!(strongbox::key::", stringify!($name), "::from_hex(\"00112233445566778899AABBCCDDEEFF\").is_err());\n",
+                "# Ok::<(), strongbox::key::KeyError>(())\n",
                 "```"
             )]
             pub fn from_hex(text: &str) -> Result<Self, KeyError> {
@@ -302,7 +302,7 @@ public_id!(
 /// The bytes are zeroized when the key is dropped. `Debug` shows only the [`KeyId`]; there is no
 /// `Display` and no `Clone` (use [`DataKey::try_clone`] where a second copy is really needed).
 ///
-/// The raw bytes are read through the [`ExposeSecret`](crate::secrecy::ExposeSecret) trait of
+/// The raw bytes are read through the [`ExposeSecret`] trait of
 /// the `secrecy` crate, which this crate re-exports as [`strongbox::secrecy`](crate::secrecy):
 /// import the trait from there, and no `secrecy` of a matching version is needed in the
 /// engine's `Cargo.toml`. The same trait reads the [`SecretString`] of
@@ -319,7 +319,7 @@ public_id!(
 /// let again = DataKey::from_base64(pasted.expose_secret())?;
 /// assert_eq!(again.expose_secret(), bytes);
 /// assert!(!format!("{key:?}").contains(pasted.expose_secret()));
-/// # Ok::<(), strongbox::KeyError>(())
+/// # Ok::<(), strongbox::key::KeyError>(())
 /// ```
 pub struct DataKey(Secret32);
 
@@ -386,7 +386,7 @@ impl fmt::Debug for DataKey {
 /// let master = MasterKey::generate()?;
 /// let again = MasterKey::from_bytes(master.expose_secret())?;
 /// assert_eq!(again.fingerprint(), master.fingerprint());
-/// # Ok::<(), strongbox::KeyError>(())
+/// # Ok::<(), strongbox::key::KeyError>(())
 /// ```
 pub struct MasterKey(Secret32);
 

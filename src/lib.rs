@@ -3,35 +3,43 @@
 //! Envelope-encrypted database keys and authenticated, streaming backup encryption for storage
 //! engines.
 //!
-//! - [`DataKey`]: a 256-bit database key (or a user-provided backup key), zeroized on drop,
-//!   never printed.
-//! - [`MasterKey`]: the 256-bit key that protects data keys at rest.
-//! - [`BackupWriter`] / [`RestoreReader`]: the authenticated, streaming encryption of a backup
-//!   of any size in constant memory, with random access on restore (format: `docs/FORMAT.md`).
-//! - [`MasterKeyProvider`]: where the master key comes from: [`ExecProvider`],
-//!   [`FileProvider`], [`UnixHomeFileProvider`] (the Unix default) and [`DpapiProvider`] (the
-//!   Windows default), chosen in code or from a `settings.json` with [`MasterKeySettings`].
-//! - [`ProtectedKey`]: a data key protected by a provider, as self-contained, versioned bytes
-//!   (specified in `docs/KEYBLOB.md`).
-//! - [`DatabaseKeyStore`]: one protected key file ([`KEY_FILE_NAME`]) per database directory:
-//!   create, load, offline get-key / put-key, master-key rotation.
-//! - [`SnapshotBackup`], [`LogicalBackup`], [`restore`], [`verify`] and [`inspect`]: database backups and
-//!   restores with RavenDB's encryption rules ([`BackupEncryptionSettings`]), an authenticated
-//!   manifest, the key carried wrapped under the master keys ([`MasterKeys`]), and a [`Channel`]
-//!   the engine must name for every operation (format and rules: `docs/BACKUP.md`).
+//! The public modules are the table of contents, from the bottom layer up:
 //!
-//! The public surface is flat: every type is re-exported here at the crate root (for example
-//! `strongbox::ExecProvider`, `strongbox::ProtectedKey`), and the modules that define them
-//! (`provider`, `settings`, `envelope`, `store`) are private.
+//! - [`key`]: the key types everything else builds on: [`DataKey`], a 256-bit database key (or
+//!   a user-provided backup key), zeroized on drop, never printed; [`MasterKey`], the 256-bit key
+//!   that protects data keys at rest; their public identifiers [`KeyId`] and
+//!   [`Fingerprint`](key::Fingerprint).
+//! - [`stream`]: [`BackupWriter`] / [`RestoreReader`], the authenticated, streaming encryption
+//!   of a backup of any size in constant memory, with random access on restore (format:
+//!   `docs/FORMAT.md`).
+//! - [`keys`]: key management. [`MasterKeyProvider`] is where the master key comes from
+//!   ([`ExecProvider`](keys::ExecProvider), [`FileProvider`](keys::FileProvider),
+//!   [`UnixHomeFileProvider`](keys::UnixHomeFileProvider), the Unix default, and
+//!   [`DpapiProvider`](keys::DpapiProvider), the Windows default), chosen in code or from a
+//!   `settings.json` with [`MasterKeySettings`]; [`ProtectedKey`] is a data key protected by a
+//!   provider, as self-contained, versioned bytes (`docs/KEYBLOB.md`); [`DatabaseKeyStore`] keeps
+//!   one protected key file ([`KEY_FILE_NAME`](keys::KEY_FILE_NAME)) per database directory:
+//!   create, load, offline get-key / put-key, master-key rotation.
+//! - [`backup`]: database backups and restores ([`SnapshotBackup`], [`LogicalBackup`],
+//!   [`backup::restore`], [`backup::verify`], [`backup::inspect`]) with RavenDB's encryption
+//!   rules, an authenticated manifest, the key carried wrapped under the master keys, and a
+//!   [`Channel`](backup::Channel) the engine must name for every operation (format and rules:
+//!   `docs/BACKUP.md`).
+//! - [`fs`]: the durable file operations the crate and its command-line tool share.
+//!
+//! The crate root re-exports the types an engine starts from; everything else is reached
+//! through its module (for example `strongbox::keys::ExecProvider`,
+//! `strongbox::stream::StreamError`).
 //!
 //! ## Cargo features
 //!
 //! Without default features (`default-features = false`) the crate is the keys, the providers
 //! (set up in code), [`ProtectedKey`], [`DatabaseKeyStore`] and the backup stream, on ring,
 //! zeroize, secrecy, thiserror and tempfile alone (and rustix on Unix, windows-sys on Windows).
-//! - `backup`: database backups ([`SnapshotBackup`], [`LogicalBackup`], [`restore`], [`verify`],
-//!   [`inspect`]) and their JSON ([`BackupEncryptionSettings`], [`RestoreConfig`]); tar, zstd,
-//!   serde, serde_json.
+//! - `backup`: the [`backup`] module (database backups: [`SnapshotBackup`], [`LogicalBackup`],
+//!   [`backup::restore`], [`backup::verify`], [`backup::inspect`], and their JSON
+//!   [`BackupEncryptionSettings`](backup::BackupEncryptionSettings) /
+//!   [`RestoreConfig`](backup::RestoreConfig)); tar, zstd, serde, serde_json.
 //! - `settings`: [`MasterKeySettings`], the provider chosen from an engine's `settings.json`;
 //!   serde, serde_json, shell-words. A feature of its own, apart from `backup`, so that an engine
 //!   can read its settings without the backup code.
@@ -60,11 +68,11 @@
 //! # #[cfg(not(feature = "settings"))] fn main() {}
 //! ```
 // No `unsafe` anywhere, except in the one module that calls the Windows Data Protection API
-// (`provider::dpapi_windows`). `forbid` cannot be relaxed for a single module, so:
+// (`keys::provider::dpapi_windows`). `forbid` cannot be relaxed for a single module, so:
 // - everywhere but Windows, where that module is not compiled, the crate keeps `forbid`: the Linux
 //   build proves that no other code has `unsafe`, not even behind an `allow`;
-// - on Windows the crate `deny`s unsafe code and that module alone (declared in provider/mod.rs)
-//   `allow`s it.
+// - on Windows the crate `deny`s unsafe code and that module alone (declared in
+//   keys/provider/mod.rs) `allow`s it.
 #![cfg_attr(not(windows), forbid(unsafe_code))]
 #![cfg_attr(windows, deny(unsafe_code))]
 #![deny(missing_docs, rustdoc::broken_intra_doc_links)]
@@ -76,39 +84,22 @@
 )]
 
 #[cfg(feature = "backup")]
-mod backup;
+pub mod backup;
 mod base64;
-mod envelope;
 pub mod fs;
-mod key;
-mod provider;
-#[cfg(feature = "settings")]
-mod settings;
-mod store;
-mod stream;
+pub mod key;
+pub mod keys;
+pub mod stream;
 
 #[cfg(feature = "backup")]
-pub use backup::{
-    Authentication, BackupEncryptionSettings, BackupError, BackupId, BackupInfo, BackupKind,
-    Channel, Compression, DEFAULT_MAX_EXPANSION_RATIO, EncryptionMode, LogicalBackup,
-    LogicalBackupWriter, MAX_DATABASE_NAME_LEN, MAX_KEY_COPIES, Manifest, MasterKeys,
-    RestoreConfig, RestoreReport, SecretOperation, SnapshotBackup, VerifyConfig, VerifyReport,
-    inspect, printable, restore, verify,
-};
-pub use envelope::{EnvelopeError, ProtectedKey, Scheme};
-pub use key::{DataKey, Fingerprint, KEY_LEN, KeyError, KeyId, MasterKey};
-pub use provider::{
-    DpapiProvider, ExecProvider, FileProvider, MasterKeyProvider, Protection, ProviderError,
-    SealContext, Sealer, UnixHomeFileProvider, default_provider,
-};
+pub use backup::{LogicalBackup, SnapshotBackup};
+pub use key::{DataKey, KeyId, MasterKey};
+#[cfg(feature = "settings")]
+pub use keys::MasterKeySettings;
+pub use keys::{DatabaseKeyStore, MasterKeyProvider, ProtectedKey};
 /// The `secrecy` crate this crate's key types are built on, re-exported so that an engine reads
 /// key bytes (`use strongbox::secrecy::ExposeSecret;`, then `key.expose_secret()`) and the
 /// [`SecretString`](secrecy::SecretString)s of `to_base64` with the very version this crate
 /// uses, without a `secrecy` of its own in its `Cargo.toml`.
 pub use secrecy;
-#[cfg(feature = "settings")]
-pub use settings::{MasterKeySettings, MasterKeySource, SettingsError};
-pub use store::{DatabaseKeyStore, KEY_FILE_NAME, PutOutcome, RotationReport, StoreError};
-pub use stream::{
-    Algorithm, BackupWriter, Extension, Header, RestoreReader, StreamConfig, StreamError, TAG_LEN,
-};
+pub use stream::{BackupWriter, RestoreReader, StreamConfig};

@@ -6,11 +6,16 @@ use std::io::{Read as _, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use strongbox::{
+use strongbox::backup::{
     Authentication, BackupEncryptionSettings, BackupError, BackupKind, Channel, Compression,
-    DataKey, DatabaseKeyStore, EncryptionMode, Fingerprint, LogicalBackup, MasterKey,
-    MasterKeyProvider, MasterKeys, Protection, ProviderError, RestoreConfig, SecretOperation,
-    SnapshotBackup, StreamConfig, StreamError, inspect, restore,
+    EncryptionMode, MasterKeys, RestoreConfig, SecretOperation, inspect, restore,
+};
+use strongbox::key::Fingerprint;
+use strongbox::keys::{Protection, ProviderError};
+use strongbox::stream::StreamError;
+use strongbox::{
+    DataKey, DatabaseKeyStore, LogicalBackup, MasterKey, MasterKeyProvider, SnapshotBackup,
+    StreamConfig,
 };
 
 /// A master key held in memory.
@@ -81,7 +86,12 @@ impl Fx {
         out
     }
 
-    fn logical(&self, name: &str, previous: Option<strongbox::BackupId>, data: &[u8]) -> PathBuf {
+    fn logical(
+        &self,
+        name: &str,
+        previous: Option<strongbox::backup::BackupId>,
+        data: &[u8],
+    ) -> PathBuf {
         let out = self.path(name);
         let b = match previous {
             None => LogicalBackup::full(&self.db),
@@ -141,7 +151,7 @@ fn restore_to(
     fx: &Fx,
     files: &[&Path],
     target: &str,
-) -> Result<strongbox::RestoreReport, BackupError> {
+) -> Result<strongbox::backup::RestoreReport, BackupError> {
     restore(
         &RestoreConfig::new(files.iter().copied(), fx.path(target)),
         &fx.keys,
@@ -404,7 +414,7 @@ fn logical_backups_may_use_any_mode() {
     LogicalBackup::full(&fx.db)
         .stream_config(
             StreamConfig::default()
-                .algorithm(strongbox::Algorithm::ChaCha20Poly1305)
+                .algorithm(strongbox::stream::Algorithm::ChaCha20Poly1305)
                 .segment_size(1 << 20)
                 .unwrap(),
         )
@@ -413,7 +423,7 @@ fn logical_backups_may_use_any_mode() {
     let header = inspect(fx.path("chacha")).unwrap();
     assert_eq!(
         header.header().algorithm(),
-        Some(strongbox::Algorithm::ChaCha20Poly1305)
+        Some(strongbox::stream::Algorithm::ChaCha20Poly1305)
     );
     assert_eq!(header.header().segment_size(), 1 << 20);
     for (i, f) in ["follow", "plain", "provided", "chacha"]
@@ -876,7 +886,12 @@ fn logical_chain_round_trip_and_chain_errors() {
 }
 
 /// An unencrypted logical backup of `fx`'s database following `previous`.
-fn unencrypted(fx: &Fx, name: &str, previous: Option<strongbox::BackupId>, data: &[u8]) -> PathBuf {
+fn unencrypted(
+    fx: &Fx,
+    name: &str,
+    previous: Option<strongbox::backup::BackupId>,
+    data: &[u8],
+) -> PathBuf {
     let b = match previous {
         None => LogicalBackup::full(&fx.db),
         Some(p) => LogicalBackup::incremental(&fx.db, p),
@@ -1259,8 +1274,8 @@ fn types_cross_threads() {
     send_sync::<BackupError>();
     send_sync::<MasterKeys>();
     send_sync::<RestoreConfig>();
-    send_sync::<strongbox::Manifest>();
-    send::<strongbox::LogicalBackupWriter>();
+    send_sync::<strongbox::backup::Manifest>();
+    send::<strongbox::backup::LogicalBackupWriter>();
     send::<SnapshotBackup>();
     send::<LogicalBackup>();
 }
@@ -1284,8 +1299,8 @@ fn crafted_snapshot(fx: &Fx, name: &str, key: &DataKey, tar: &[u8]) -> PathBuf {
     wrapped.extend_from_slice(&(blob.len() as u32).to_be_bytes());
     wrapped.extend_from_slice(&blob);
     let exts = vec![
-        strongbox::Extension::new(1, manifest.into_bytes()),
-        strongbox::Extension::new(2, wrapped),
+        strongbox::stream::Extension::new(1, manifest.into_bytes()),
+        strongbox::stream::Extension::new(2, wrapped),
     ];
     let mut w =
         strongbox::BackupWriter::with_config(Vec::new(), key, &StreamConfig::default(), exts)

@@ -10,10 +10,12 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use strongbox::backup::{BackupError, Channel, MasterKeys, RestoreConfig, restore};
+use strongbox::keys::{Protection, ProviderError};
+use strongbox::stream::Extension;
 use strongbox::{
-    BackupError, BackupWriter, Channel, DataKey, DatabaseKeyStore, Extension, MasterKey,
-    MasterKeyProvider, MasterKeys, ProtectedKey, Protection, ProviderError, RestoreConfig,
-    RestoreReader, SnapshotBackup, StreamConfig, restore,
+    BackupWriter, DataKey, DatabaseKeyStore, MasterKey, MasterKeyProvider, ProtectedKey,
+    RestoreReader, SnapshotBackup, StreamConfig,
 };
 
 use tar_cases::{archive, end, entry, pax};

@@ -10,10 +10,11 @@ mod common;
 
 use common::vectors::{dir, files, meta, names};
 use common::{hex, unhex};
-use strongbox::{
-    BackupError, Channel, DataKey, MasterKey, MasterKeyProvider, MasterKeys, Protection,
-    ProviderError, RestoreConfig, VerifyConfig, restore, verify,
+use strongbox::backup::{
+    BackupError, Channel, MasterKeys, RestoreConfig, VerifyConfig, restore, verify,
 };
+use strongbox::keys::{Protection, ProviderError};
+use strongbox::{DataKey, MasterKey, MasterKeyProvider};
 
 #[derive(Debug)]
 struct Fixed(MasterKey);

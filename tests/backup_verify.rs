@@ -1,16 +1,16 @@
-//! `strongbox::verify` through the public API: it accepts what a restore accepts and refuses
-//! what a restore refuses, with the same errors, and writes nothing.
+//! `strongbox::backup::verify` through the public API: it accepts what a restore accepts and
+//! refuses what a restore refuses, with the same errors, and writes nothing.
 
 use std::fs;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use strongbox::{
-    Authentication, BackupEncryptionSettings, BackupError, BackupId, Channel, Compression, DataKey,
-    DatabaseKeyStore, LogicalBackup, MasterKeys, RestoreConfig, SecretOperation, SnapshotBackup,
-    VerifyConfig, inspect, restore, verify,
+use strongbox::backup::{
+    Authentication, BackupEncryptionSettings, BackupError, BackupId, Channel, Compression,
+    MasterKeys, RestoreConfig, SecretOperation, VerifyConfig, inspect, restore, verify,
 };
+use strongbox::{DataKey, DatabaseKeyStore, LogicalBackup, SnapshotBackup};
 
 mod common;
 
@@ -268,5 +268,5 @@ fn a_raw_stream_is_not_a_backup() {
 fn types_cross_threads() {
     fn send_sync<T: Send + Sync>() {}
     send_sync::<VerifyConfig>();
-    send_sync::<strongbox::VerifyReport>();
+    send_sync::<strongbox::backup::VerifyReport>();
 }

@@ -480,7 +480,9 @@ fn inspect_escapes_control_characters_in_the_database_name() {
 #[test]
 fn a_long_chain_restores_under_a_low_open_file_limit() {
     use std::sync::Arc;
-    use strongbox::{Channel, FileProvider, LogicalBackup, MasterKeys};
+    use strongbox::LogicalBackup;
+    use strongbox::backup::{Channel, MasterKeys};
+    use strongbox::keys::FileProvider;
 
     let env = Env::new();
     let db = env.mkdir("db");

@@ -17,9 +17,10 @@ use std::time::{Duration, Instant};
 
 use common::InMemory;
 use secrecy::ExposeSecret as _;
+use strongbox::backup::{Channel, MasterKeys, RestoreConfig, restore};
 use strongbox::{
-    BackupWriter, Channel, DataKey, DatabaseKeyStore, LogicalBackup, MasterKeyProvider, MasterKeys,
-    RestoreConfig, RestoreReader, SnapshotBackup, StreamConfig, restore,
+    BackupWriter, DataKey, DatabaseKeyStore, LogicalBackup, MasterKeyProvider, RestoreReader,
+    SnapshotBackup, StreamConfig,
 };
 
 const CHILD_ENV: &str = "STRONGBOX_TEST_CRASH_SCENARIO";
@@ -335,7 +336,7 @@ fn tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 fn assert_restored(source: &Path, key: &DataKey, restored: &Path, what: &str) {
     let without_key = |t: Vec<(PathBuf, Vec<u8>)>| -> Vec<(PathBuf, Vec<u8>)> {
         t.into_iter()
-            .filter(|(p, _)| p != Path::new(strongbox::KEY_FILE_NAME))
+            .filter(|(p, _)| p != Path::new(strongbox::keys::KEY_FILE_NAME))
             .collect()
     };
     assert!(
@@ -520,7 +521,10 @@ fn the_next_backup_to_a_destination_removes_what_killed_ones_left() {
         .write(root.join("out"), &keys, Channel::Authenticated)
         .unwrap_err();
     assert!(
-        matches!(err, strongbox::BackupError::DestinationExists { .. }),
+        matches!(
+            err,
+            strongbox::backup::BackupError::DestinationExists { .. }
+        ),
         "{err}"
     );
     let mut expected: Vec<String> = decoys.iter().map(|d| d.to_string()).collect();
@@ -614,7 +618,7 @@ fn the_next_restore_to_a_target_removes_what_killed_ones_left() {
     assert!(root.join(&live[0]).join("lock").exists());
     let err = restore(&config, &keys, Channel::Authenticated).unwrap_err();
     assert!(
-        matches!(err, strongbox::BackupError::TargetExists { .. }),
+        matches!(err, strongbox::backup::BackupError::TargetExists { .. }),
         "{err}"
     );
     let mut expected: Vec<String> = decoys.iter().map(|d| d.to_string()).collect();

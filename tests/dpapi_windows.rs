@@ -7,11 +7,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use secrecy::ExposeSecret as _;
-use strongbox::{
-    DataKey, DatabaseKeyStore, DpapiProvider, EnvelopeError, FileProvider, KeyId,
-    MasterKeyProvider, ProtectedKey, Protection, ProviderError, PutOutcome, Scheme, StoreError,
-    default_provider,
+use strongbox::keys::{
+    DpapiProvider, EnvelopeError, FileProvider, Protection, ProviderError, PutOutcome, Scheme,
+    StoreError, default_provider,
 };
+use strongbox::{DataKey, DatabaseKeyStore, KeyId, MasterKeyProvider, ProtectedKey};
 
 // The scheme-2 (DPAPI) blob layout of docs/KEYBLOB.md.
 const MAGIC: std::ops::Range<usize> = 0..8;
@@ -84,7 +84,7 @@ fn dpapi_is_the_os_default_on_windows() {
 #[test]
 #[cfg(feature = "settings")]
 fn dpapi_is_the_default_of_empty_settings_on_windows() {
-    use strongbox::{MasterKeySettings, MasterKeySource};
+    use strongbox::keys::{MasterKeySettings, MasterKeySource};
     assert!(matches!(
         MasterKeySource::os_default(),
         MasterKeySource::Dpapi

@@ -7,11 +7,14 @@ use std::io::{Cursor, Read, Write as _};
 use std::sync::Arc;
 
 use base64::Engine as _;
+use strongbox::backup::{
+    BackupEncryptionSettings, BackupError, Channel, EncryptionMode, MasterKeys, RestoreConfig,
+};
+use strongbox::keys::{Protection, ProviderError};
+use strongbox::stream::StreamError;
 use strongbox::{
-    BackupEncryptionSettings, BackupError, BackupWriter, Channel, DataKey, DatabaseKeyStore,
-    EncryptionMode, LogicalBackup, MasterKey, MasterKeyProvider, MasterKeySettings, MasterKeys,
-    ProtectedKey, Protection, ProviderError, RestoreConfig, RestoreReader, SnapshotBackup,
-    StreamConfig, StreamError,
+    BackupWriter, DataKey, DatabaseKeyStore, LogicalBackup, MasterKey, MasterKeyProvider,
+    MasterKeySettings, ProtectedKey, RestoreReader, SnapshotBackup, StreamConfig,
 };
 
 /// Printable key bytes that no message could contain by chance, so that a raw copy in a message would be visible as text.
@@ -94,7 +97,7 @@ impl std::fmt::Debug for ErrText<'_> {
     }
 }
 
-fn master_fingerprint(bytes: &[u8]) -> strongbox::Fingerprint {
+fn master_fingerprint(bytes: &[u8]) -> strongbox::key::Fingerprint {
     MasterKey::from_bytes(bytes).unwrap().fingerprint()
 }
 
@@ -106,7 +109,7 @@ fn data_key() -> DataKey {
 fn key_errors() {
     let hex = common::hex(DATA);
     let b64 = base64::engine::general_purpose::STANDARD.encode(DATA);
-    let cases: Vec<(&str, strongbox::KeyError)> = vec![
+    let cases: Vec<(&str, strongbox::key::KeyError)> = vec![
         (
             "data too long",
             DataKey::from_bytes(&[&DATA[..], b"x"].concat()).unwrap_err(),
@@ -193,7 +196,7 @@ fn provider_errors() {
         common::write_with_mode(&path, &content, mode);
         errors.push((
             name.into(),
-            strongbox::FileProvider::new(&path)
+            strongbox::keys::FileProvider::new(&path)
                 .fingerprint()
                 .unwrap_err(),
         ));
@@ -243,7 +246,7 @@ fn provider_errors() {
         ),
     ] {
         let program = common::script(dir.path(), &format!("{name}.sh"), &body);
-        let provider = strongbox::ExecProvider::new(program)
+        let provider = strongbox::keys::ExecProvider::new(program)
             .with_args([b64.clone(), hex.clone()])
             .with_timeout(std::time::Duration::from_millis(500));
         errors.push((name.into(), provider.fingerprint().unwrap_err()));
@@ -270,7 +273,7 @@ fn provider_errors() {
     ] {
         let program = dir.path().join(format!("{name}.cmd"));
         std::fs::write(&program, format!("@echo off\r\n{}\r\n", lines.join("\r\n"))).unwrap();
-        let provider = strongbox::ExecProvider::new(program)
+        let provider = strongbox::keys::ExecProvider::new(program)
             .with_args([b64.clone(), hex.clone()])
             .with_timeout(std::time::Duration::from_millis(500));
         let err = provider.fingerprint().unwrap_err();
@@ -513,7 +516,10 @@ fn backup_errors() {
         .write_from(&mut &b"x"[..], &other_full, &keys, AUTH)
         .unwrap();
     let bytes = std::fs::read(&snap).unwrap();
-    let header_len = strongbox::inspect(&snap).unwrap().header().encoded_len();
+    let header_len = strongbox::backup::inspect(&snap)
+        .unwrap()
+        .header()
+        .encoded_len();
     let write = |name: &str, content: &[u8]| {
         std::fs::write(path(name), content).unwrap();
         path(name)
@@ -543,7 +549,7 @@ fn backup_errors() {
     });
     // A snapshot header (manifest, wrapped keys) over a payload that is no archive: the key.
     let bad_archive = write("bad-archive", &{
-        let header = strongbox::inspect(&snap).unwrap().header().clone();
+        let header = strongbox::backup::inspect(&snap).unwrap().header().clone();
         let mut w = BackupWriter::with_config(
             Vec::new(),
             &data_key(),
@@ -559,7 +565,7 @@ fn backup_errors() {
         if let Some(key) = key {
             config = config.with_key(key);
         }
-        strongbox::restore(&config, k, AUTH)
+        strongbox::backup::restore(&config, k, AUTH)
     };
     let snapshot = |dir: &std::path::Path, settings: Option<BackupEncryptionSettings>| {
         let mut b = SnapshotBackup::of_directory(dir);
@@ -569,9 +575,10 @@ fn backup_errors() {
         b.write(path("new.snapshot"), &keys, AUTH)
     };
     let recovery_broken = MasterKeys::new(fixed(MASTER)).with_recovery(Arc::new(Broken));
-    let too_many = (0..strongbox::MAX_KEY_COPIES).fold(MasterKeys::new(fixed(MASTER)), |k, _| {
-        k.with_recovery(fixed(OTHER_MASTER))
-    });
+    let too_many = (0..strongbox::backup::MAX_KEY_COPIES)
+        .fold(MasterKeys::new(fixed(MASTER)), |k, _| {
+            k.with_recovery(fixed(OTHER_MASTER))
+        });
     let db_under_other = path("orders-other");
     std::fs::create_dir(&db_under_other).unwrap();
     DatabaseKeyStore::new(fixed(OTHER_MASTER))
@@ -809,12 +816,12 @@ fn backup_errors() {
         ),
         expect!(
             "inspect key material",
-            strongbox::inspect(&raw_key_file),
+            strongbox::backup::inspect(&raw_key_file),
             E::Stream(_)
         ),
         expect!(
             "inspect a raw stream",
-            strongbox::inspect(&raw_stream),
+            strongbox::backup::inspect(&raw_stream),
             E::Malformed(_)
         ),
     ];
@@ -834,9 +841,9 @@ fn backup_errors() {
     check("logical writer", &ErrDebug(format!("{writer:?}")));
     drop(writer);
     check("master keys", &ErrDebug(format!("{recovery_broken:?}")));
-    let info = strongbox::inspect(&snap).unwrap();
+    let info = strongbox::backup::inspect(&snap).unwrap();
     check("backup info", &ErrDebug(format!("{info:?}")));
-    let report = strongbox::restore(
+    let report = strongbox::backup::restore(
         &RestoreConfig::new([&snap], path("restored")).with_key(data_key()),
         &keys,
         AUTH,

@@ -10,17 +10,18 @@ mod example;
 
 use std::sync::Arc;
 
-use strongbox::{BackupError, MasterKeyProvider};
+use strongbox::MasterKeyProvider;
+use strongbox::backup::BackupError;
 
 #[test]
 fn the_main_example_runs_and_checks_what_it_claims() {
     let tmp = tempfile::tempdir().unwrap();
     #[cfg(unix)]
-    let master: Arc<dyn MasterKeyProvider> = Arc::new(strongbox::UnixHomeFileProvider::at(
+    let master: Arc<dyn MasterKeyProvider> = Arc::new(strongbox::keys::UnixHomeFileProvider::at(
         tmp.path().join("home/secret.key"),
     ));
     #[cfg(windows)]
-    let master: Arc<dyn MasterKeyProvider> = strongbox::default_provider().unwrap();
+    let master: Arc<dyn MasterKeyProvider> = strongbox::keys::default_provider().unwrap();
     let work = tmp.path().join("work");
     std::fs::create_dir(&work).unwrap();
     let mut printed = Vec::new();
@@ -48,6 +49,7 @@ fn the_main_example_runs_and_checks_what_it_claims() {
     #[cfg(windows)]
     assert!(matches!(
         master.protection().unwrap(),
-        strongbox::Protection::Sealer(sealer) if sealer.scheme() == strongbox::Scheme::Dpapi
+        strongbox::keys::Protection::Sealer(sealer)
+            if sealer.scheme() == strongbox::keys::Scheme::Dpapi
     ));
 }

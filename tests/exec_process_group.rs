@@ -10,7 +10,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use common::script;
-use strongbox::{ExecProvider, MasterKeyProvider, ProviderError};
+use strongbox::MasterKeyProvider;
+use strongbox::keys::{ExecProvider, ProviderError};
 
 /// Held by each test: `kill_running_programs` must not end another test's program.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());

@@ -4,7 +4,8 @@
 
 use std::io::{Cursor, Read, Seek, SeekFrom, Write};
 
-use strongbox::{Algorithm, BackupWriter, DataKey, RestoreReader, StreamConfig};
+use strongbox::stream::Algorithm;
+use strongbox::{BackupWriter, DataKey, RestoreReader, StreamConfig};
 
 fn stream(len: usize, algorithm: Algorithm) -> (DataKey, Vec<u8>, Vec<u8>) {
     let key = DataKey::from_bytes(&[0x42; 32]).unwrap();
@@ -39,10 +40,10 @@ fn a_seek_before_the_start_fails_and_keeps_the_position() {
 #[test]
 fn after_a_failed_seek_reads_fail_and_empty_reads_are_ok() {
     let (key, _, mut bytes) = stream(17830, Algorithm::Aes256Gcm);
-    let header = strongbox::Header::read_from(&mut &bytes[..])
+    let header = strongbox::stream::Header::read_from(&mut &bytes[..])
         .unwrap()
         .encoded_len();
-    let full = 4096 + strongbox::TAG_LEN;
+    let full = 4096 + strongbox::stream::TAG_LEN;
     bytes.truncate(header + 4 * full + 53);
     let dup = bytes[header + full..header + 2 * full].to_vec();
     bytes.splice(header + 2 * full..header + 2 * full, dup);

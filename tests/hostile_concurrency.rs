@@ -10,7 +10,8 @@ use std::thread;
 
 use common::InMemory;
 use secrecy::ExposeSecret as _;
-use strongbox::{DataKey, DatabaseKeyStore, FileProvider, MasterKeyProvider, PutOutcome};
+use strongbox::keys::{FileProvider, PutOutcome};
+use strongbox::{DataKey, DatabaseKeyStore, MasterKeyProvider};
 
 fn db_dirs(root: &Path, n: usize) -> Vec<PathBuf> {
     (0..n)
@@ -42,7 +43,7 @@ fn many_threads_share_one_provider_and_one_store() {
                 for d in &dirs {
                     match store.create(d) {
                         Ok(key) => created.push((d.clone(), key)),
-                        Err(strongbox::StoreError::AlreadyExists { .. }) => {}
+                        Err(strongbox::keys::StoreError::AlreadyExists { .. }) => {}
                         Err(e) => panic!("thread {t}: {e}"),
                     }
                 }

@@ -7,7 +7,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{KEY_B64, assert_no_secret, hex, key_bytes, script};
-use strongbox::{ExecProvider, MasterKeyProvider, ProviderError};
+use strongbox::MasterKeyProvider;
+use strongbox::keys::{ExecProvider, ProviderError};
 
 /// Runs `body` as the key program with `timeout`; returns the result and how long it took.
 fn run(body: &str, timeout: Duration) -> (Result<(), ProviderError>, Duration) {

@@ -9,7 +9,8 @@ use std::os::unix::fs::{MetadataExt, symlink};
 use std::path::Path;
 
 use common::{key_bytes, mode_of, set_mode, write_with_mode};
-use strongbox::{FileProvider, MasterKeyProvider, ProviderError, UnixHomeFileProvider};
+use strongbox::MasterKeyProvider;
+use strongbox::keys::{FileProvider, ProviderError, UnixHomeFileProvider};
 
 fn current_uid() -> u32 {
     tempfile::tempfile().unwrap().metadata().unwrap().uid()

@@ -10,7 +10,8 @@ use std::path::Path;
 use common::{InMemory, hex, unhex};
 use ring::{aead, hkdf};
 use secrecy::ExposeSecret as _;
-use strongbox::{EnvelopeError, MasterKey, ProtectedKey};
+use strongbox::keys::EnvelopeError;
+use strongbox::{MasterKey, ProtectedKey};
 
 struct Vector {
     name: String,

@@ -11,12 +11,13 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use secrecy::ExposeSecret as _;
-use strongbox::{
-    DataKey, DpapiProvider, ExecProvider, FileProvider, KeyError, MasterKey, MasterKeyProvider,
-    ProtectedKey, ProviderError, UnixHomeFileProvider,
+use strongbox::key::KeyError;
+use strongbox::keys::{
+    DpapiProvider, ExecProvider, FileProvider, ProviderError, UnixHomeFileProvider,
 };
+use strongbox::{DataKey, MasterKey, MasterKeyProvider, ProtectedKey};
 
-fn expected_fp() -> strongbox::Fingerprint {
+fn expected_fp() -> strongbox::key::Fingerprint {
     MasterKey::from_bytes(&key_bytes()).unwrap().fingerprint()
 }
 
@@ -31,7 +32,7 @@ mod exec {
         body: &str,
     ) -> (
         tempfile::TempDir,
-        Result<Option<strongbox::Fingerprint>, ProviderError>,
+        Result<Option<strongbox::key::Fingerprint>, ProviderError>,
     ) {
         let dir = tempfile::tempdir().unwrap();
         let program = script(dir.path(), "key.sh", body);
@@ -879,7 +880,7 @@ fn dpapi_is_unsupported_off_windows() {
 fn the_default_on_unix_is_the_home_file() {
     // Only constructed: it touches no file until first use.
     if std::env::var_os("HOME").is_some_and(|h| !h.is_empty()) {
-        let provider = strongbox::default_provider().unwrap();
+        let provider = strongbox::keys::default_provider().unwrap();
         let text = format!("{provider:?}");
         assert!(text.starts_with("UnixHomeFileProvider"), "{text}");
         assert!(text.contains(".strongbox/secret.key"), "{text}");

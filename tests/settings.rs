@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use common::*;
-use strongbox::{DataKey, MasterKeySettings, MasterKeySource, ProtectedKey, SettingsError};
+use strongbox::keys::{MasterKeySource, SettingsError};
+use strongbox::{DataKey, MasterKeySettings, ProtectedKey};
 
 fn source(json: &str) -> Result<MasterKeySource, SettingsError> {
     MasterKeySettings::from_json_str(json)?.source()
@@ -231,7 +232,7 @@ fn settings_build_working_providers() {
 fn dpapi_source_is_unsupported_off_windows() {
     let err = MasterKeySource::Dpapi.provider().unwrap_err();
     assert!(
-        matches!(err, strongbox::ProviderError::Unsupported { .. }),
+        matches!(err, strongbox::keys::ProviderError::Unsupported { .. }),
         "{err:?}"
     );
 }

@@ -10,11 +10,12 @@ use std::sync::{Arc, Barrier};
 use common::*;
 use ring::aead;
 // Through the crate's re-export: an engine needs no `secrecy` of its own.
-use strongbox::secrecy::ExposeSecret as _;
-use strongbox::{
-    DataKey, DatabaseKeyStore, EnvelopeError, FileProvider, Fingerprint, KEY_FILE_NAME, KeyError,
-    KeyId, MasterKey, MasterKeyProvider, Protection, ProviderError, PutOutcome, StoreError,
+use strongbox::key::{Fingerprint, KeyError};
+use strongbox::keys::{
+    EnvelopeError, FileProvider, KEY_FILE_NAME, Protection, ProviderError, PutOutcome, StoreError,
 };
+use strongbox::secrecy::ExposeSecret as _;
+use strongbox::{DataKey, DatabaseKeyStore, KeyId, MasterKey, MasterKeyProvider};
 
 fn provider(byte: u8) -> Arc<dyn MasterKeyProvider> {
     Arc::new(InMemory::new(byte))
@@ -30,7 +31,7 @@ fn databases(root: &Path, n: usize) -> Vec<PathBuf> {
         .collect()
 }
 
-fn fingerprint_of(store: &DatabaseKeyStore, dir: &Path) -> Option<strongbox::Fingerprint> {
+fn fingerprint_of(store: &DatabaseKeyStore, dir: &Path) -> Option<strongbox::key::Fingerprint> {
     store.protected_key(dir).unwrap().fingerprint()
 }
 
@@ -286,13 +287,13 @@ fn restore(key: &DataKey, mut sealed: Vec<u8>) -> Option<Vec<u8>> {
 /// Windows DPAPI (whose loss to a reset tests/dpapi_windows.rs plays out).
 #[cfg(not(windows))]
 fn os_default_provider(root: &std::path::Path) -> Arc<dyn MasterKeyProvider> {
-    Arc::new(strongbox::UnixHomeFileProvider::at(
+    Arc::new(strongbox::keys::UnixHomeFileProvider::at(
         root.join("home/.strongbox/secret.key"),
     ))
 }
 #[cfg(windows)]
 fn os_default_provider(_root: &std::path::Path) -> Arc<dyn MasterKeyProvider> {
-    Arc::new(strongbox::DpapiProvider::new().unwrap())
+    Arc::new(strongbox::keys::DpapiProvider::new().unwrap())
 }
 
 #[test]
@@ -499,7 +500,7 @@ fn rotation_stops_at_a_key_no_provider_opens() {
 #[cfg(unix)]
 #[test]
 fn exec_and_file_deliver_the_same_master_key() {
-    use strongbox::ExecProvider;
+    use strongbox::keys::ExecProvider;
     let root = tempfile::tempdir().unwrap();
     let db = databases(root.path(), 1).remove(0);
     let master_path = root.path().join("master.key");

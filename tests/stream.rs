@@ -6,10 +6,8 @@ use std::num::NonZeroUsize;
 
 use proptest::prelude::*;
 use secrecy::ExposeSecret;
-use strongbox::{
-    Algorithm, BackupWriter, DataKey, Extension, Header, RestoreReader, StreamConfig, StreamError,
-    TAG_LEN,
-};
+use strongbox::stream::{Algorithm, Extension, Header, StreamError, TAG_LEN};
+use strongbox::{BackupWriter, DataKey, RestoreReader, StreamConfig};
 
 const S: usize = 4096;
 

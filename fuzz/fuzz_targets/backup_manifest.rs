@@ -17,7 +17,9 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use strongbox::{BackupKind, BackupWriter, DataKey, Extension, StreamConfig, inspect};
+use strongbox::backup::{BackupKind, inspect};
+use strongbox::stream::Extension;
+use strongbox::{BackupWriter, DataKey, StreamConfig};
 
 fn key() -> &'static DataKey {
     static KEY: OnceLock<DataKey> = OnceLock::new();
@@ -90,11 +92,11 @@ fuzz_target!(|data: &[u8]| {
             let copies = info.wrapped_keys().len();
             assert_eq!(copies == 0, !encrypted, "{copies} wrapped copies");
             assert!(
-                copies <= strongbox::MAX_KEY_COPIES,
+                copies <= strongbox::backup::MAX_KEY_COPIES,
                 "{copies} wrapped copies"
             );
             assert!(!m.database_name().is_empty());
-            assert!(m.database_name().len() <= strongbox::MAX_DATABASE_NAME_LEN);
+            assert!(m.database_name().len() <= strongbox::backup::MAX_DATABASE_NAME_LEN);
             let _ = (
                 m.created_at(),
                 m.created_at_rfc3339(),

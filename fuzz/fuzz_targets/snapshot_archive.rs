@@ -18,11 +18,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use libfuzzer_sys::{fuzz_mutator, fuzz_target};
-use strongbox::{
-    BackupWriter, Channel, DataKey, Extension, MasterKey, MasterKeyProvider, MasterKeys,
-    ProtectedKey, Protection, ProviderError, RestoreConfig, StreamConfig, VerifyConfig, restore,
-    verify,
-};
+use strongbox::backup::{Channel, MasterKeys, RestoreConfig, VerifyConfig, restore, verify};
+use strongbox::keys::{Protection, ProviderError};
+use strongbox::stream::Extension;
+use strongbox::{BackupWriter, DataKey, MasterKey, MasterKeyProvider, ProtectedKey, StreamConfig};
 
 const BLOCK: usize = 512;
 

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use strongbox::Header;
+use strongbox::stream::Header;
 
 fuzz_target!(|data: &[u8]| {
     let mut input = data;

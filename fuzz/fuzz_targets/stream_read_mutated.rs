@@ -18,7 +18,8 @@ use std::num::NonZeroUsize;
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use strongbox::{Algorithm, BackupWriter, DataKey, Extension, RestoreReader, StreamConfig};
+use strongbox::{BackupWriter, DataKey, RestoreReader, StreamConfig};
+use strongbox::stream::{Algorithm, Extension};
 
 const SEGMENT: usize = 4096;
 const TAG: usize = 16;

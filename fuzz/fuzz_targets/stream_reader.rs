@@ -23,7 +23,7 @@ fn prefixes() -> &'static [Vec<u8>; 2] {
         let mut plain = BackupWriter::unencrypted(Vec::new(), &config, Vec::new()).unwrap();
         plain.write_all(b"x").unwrap();
         [enc.finish().unwrap(), plain.finish().unwrap()].map(|mut s| {
-            let header = strongbox::Header::read_from(&mut &s[..]).unwrap();
+            let header = strongbox::stream::Header::read_from(&mut &s[..]).unwrap();
             s.truncate(header.encoded_len());
             s
         })

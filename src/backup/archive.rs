@@ -18,8 +18,7 @@ use std::path::{Component, Path, PathBuf};
 
 use tar::{Archive, Builder, EntryType, Header};
 
-use crate::KEY_FILE_NAME;
-use crate::store::KEY_LOCK_FILE_NAME;
+use crate::keys::store::{KEY_FILE_NAME, KEY_LOCK_FILE_NAME};
 
 /// The longest entry name accepted, in bytes (a GNU long-name entry holds it and a NUL).
 const MAX_NAME_LEN: usize = 4096;
@@ -840,7 +839,8 @@ mod tests {
         use secrecy::ExposeSecret;
 
         use crate::backup::{EXT_MANIFEST, EXT_WRAPPED_KEYS};
-        use crate::{Algorithm, BackupWriter, DataKey, Extension, StreamConfig};
+        use crate::key::DataKey;
+        use crate::stream::{Algorithm, BackupWriter, Extension, StreamConfig};
 
         if std::env::var_os("STRONGBOX_WRITE_VECTORS").is_none() {
             return;

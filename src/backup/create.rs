@@ -11,7 +11,7 @@ use super::keys::{MasterKeys, wrap_all};
 use super::manifest::{BackupId, BackupKind, Compression, MAX_DATABASE_NAME_LEN, Manifest};
 use super::policy::{self, BackupEncryptionSettings, Channel, PolicyKind};
 use super::{BackupError, EXT_MANIFEST, EXT_WRAPPED_KEYS, store};
-use crate::{BackupWriter, Extension, StreamConfig};
+use crate::stream::{BackupWriter, Extension, StreamConfig};
 
 /// What every backup builder holds.
 struct Common {
@@ -138,7 +138,9 @@ macro_rules! common_setters {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use strongbox::{Channel, MasterKeys, SnapshotBackup, UnixHomeFileProvider};
+/// use strongbox::SnapshotBackup;
+/// use strongbox::backup::{Channel, MasterKeys};
+/// use strongbox::keys::UnixHomeFileProvider;
 /// # let tmp = tempfile::tempdir()?;
 /// # let db = tmp.path().join("orders");
 /// # std::fs::create_dir(&db)?;
@@ -244,7 +246,9 @@ impl fmt::Debug for SnapshotBackup {
 /// ```
 /// use std::io::Write;
 /// use std::sync::Arc;
-/// use strongbox::{Channel, LogicalBackup, MasterKeys, UnixHomeFileProvider};
+/// use strongbox::LogicalBackup;
+/// use strongbox::backup::{Channel, MasterKeys};
+/// use strongbox::keys::UnixHomeFileProvider;
 /// # let tmp = tempfile::tempdir()?;
 /// # let db = tmp.path().join("orders");
 /// # std::fs::create_dir(&db)?;

@@ -12,7 +12,7 @@ use super::manifest::Compression;
 use crate::fs::{
     Replace, TempDir, TempFile, abandoned, remove_stale, temp_names, temp_prefix, try_lock,
 };
-use crate::{BackupWriter, StreamError};
+use crate::stream::{BackupWriter, StreamError};
 
 /// zstd level of logical backups (the library's default: fast, good ratio).
 const ZSTD_LEVEL: i32 = 3;

@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use super::BackupError;
 use crate::key::{DataKey, KeyId};
-use crate::{EnvelopeError, MasterKeyProvider, ProtectedKey};
+use crate::keys::envelope::{EnvelopeError, ProtectedKey};
+use crate::keys::provider::MasterKeyProvider;
 
 /// At most this many wrapped copies of the key in one backup.
 pub const MAX_KEY_COPIES: usize = 16;
@@ -26,7 +27,7 @@ pub const MAX_KEY_COPIES: usize = 16;
 /// # After a master-key rotation
 ///
 /// The copies in a backup are made when it is taken and never change:
-/// [`DatabaseKeyStore::rotate`](crate::DatabaseKeyStore::rotate) re-protects database key
+/// [`DatabaseKeyStore::rotate`](crate::keys::DatabaseKeyStore::rotate) re-protects database key
 /// files, not backups. A backup taken before the rotation opens only with the old master key
 /// (or a recovery key of its time), so keep the old master key for as long as such backups
 /// are kept and add it as a recovery provider to the `MasterKeys` of restores: they then find
@@ -38,7 +39,8 @@ pub const MAX_KEY_COPIES: usize = 16;
 ///
 /// ```no_run
 /// use std::sync::Arc;
-/// use strongbox::{FileProvider, MasterKeys, default_provider};
+/// use strongbox::backup::MasterKeys;
+/// use strongbox::keys::{FileProvider, default_provider};
 ///
 /// let recovery = Arc::new(FileProvider::new("/secure/recovery-master.key"));
 /// let keys = MasterKeys::new(default_provider()?).with_recovery(recovery);
@@ -177,7 +179,8 @@ pub(crate) fn open_wrapped(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{MasterKey, Protection, ProviderError};
+    use crate::key::MasterKey;
+    use crate::keys::provider::{Protection, ProviderError};
 
     #[derive(Debug)]
     struct Fixed(MasterKey);

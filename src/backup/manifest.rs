@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use super::policy::EncryptionMode;
-use crate::key::{KeyId, fill_random};
+use crate::key::{KeyError, KeyId, fill_random};
 
 /// Largest manifest accepted, in bytes (a manifest is a few hundred bytes).
 pub(crate) const MAX_MANIFEST_LEN: usize = 16 * 1024;
@@ -22,7 +22,7 @@ const MANIFEST_VERSION: u32 = 1;
 pub struct BackupId([u8; 16]);
 
 impl BackupId {
-    pub(crate) fn generate() -> Result<Self, crate::KeyError> {
+    pub(crate) fn generate() -> Result<Self, KeyError> {
         let mut id = [0u8; 16];
         fill_random(&mut id)?;
         Ok(Self(id))
@@ -116,7 +116,7 @@ impl fmt::Display for Compression {
 }
 
 /// The authenticated description at the start of every backup file. Read it without a key with
-/// [`inspect`](crate::inspect); a restore checks it as part of the authenticated header.
+/// [`inspect`](crate::backup::inspect); a restore checks it as part of the authenticated header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Manifest {
     kind: BackupKind,
@@ -155,7 +155,7 @@ impl Manifest {
         encryption: EncryptionMode,
         key_id: Option<KeyId>,
         previous_backup_id: Option<BackupId>,
-    ) -> Result<Self, crate::KeyError> {
+    ) -> Result<Self, KeyError> {
         let created_unix = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());

@@ -5,7 +5,10 @@ use std::borrow::Cow;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::{EnvelopeError, Fingerprint, KeyId, StoreError, StreamError};
+use crate::key::{Fingerprint, KeyError, KeyId};
+use crate::keys::envelope::EnvelopeError;
+use crate::keys::store::StoreError;
+use crate::stream::StreamError;
 
 mod archive;
 mod create;
@@ -144,7 +147,7 @@ pub enum BackupError {
     /// failed (`cause`).
     ///
     /// The usual reason is a master-key rotation after the backup was taken
-    /// ([`DatabaseKeyStore::rotate`](crate::DatabaseKeyStore::rotate) re-protects key files,
+    /// ([`DatabaseKeyStore::rotate`](crate::keys::DatabaseKeyStore::rotate) re-protects key files,
     /// never backups): the backup's key is wrapped only under the old master key, which must be
     /// given as a recovery master key ([`MasterKeys::with_recovery`]), or the backup's key
     /// given. Compare `wrapped_for` with `tried` to see which master key is missing.
@@ -343,8 +346,8 @@ impl From<StreamError> for BackupError {
     }
 }
 
-impl From<crate::KeyError> for BackupError {
-    fn from(_: crate::KeyError) -> Self {
+impl From<KeyError> for BackupError {
+    fn from(_: KeyError) -> Self {
         // The only key operation here that can fail without input is drawing random bytes.
         BackupError::Random
     }
@@ -356,8 +359,8 @@ impl From<crate::KeyError> for BackupError {
 /// printed. Other characters, backslashes included, are kept as they are.
 ///
 /// ```
-/// assert_eq!(strongbox::printable("db\u{1b}[2J\n"), "db\\u{1b}[2J\\u{a}");
-/// assert_eq!(strongbox::printable("orders"), "orders");
+/// assert_eq!(strongbox::backup::printable("db\u{1b}[2J\n"), "db\\u{1b}[2J\\u{a}");
+/// assert_eq!(strongbox::backup::printable("orders"), "orders");
 /// ```
 pub fn printable(text: &str) -> Cow<'_, str> {
     let escaped = |c: char| {

@@ -101,7 +101,7 @@ impl fmt::Display for EncryptionMode {
 /// [`provided_key`](Self::provided_key), or deserialized from RavenDB-style JSON:
 ///
 /// ```
-/// use strongbox::{BackupEncryptionSettings, EncryptionMode};
+/// use strongbox::backup::{BackupEncryptionSettings, EncryptionMode};
 ///
 /// let json = r#"{ "EncryptionMode": "UseProvidedKey",
 ///                 "Key": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=" }"#;
@@ -346,7 +346,7 @@ pub(crate) fn resolve<'a>(
 
 /// What vouches for one restored backup (see [`RestoreReport::authentication`]).
 ///
-/// [`RestoreReport::authentication`]: crate::RestoreReport::authentication
+/// [`RestoreReport::authentication`]: crate::backup::RestoreReport::authentication
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Authentication {
@@ -415,7 +415,7 @@ mod tests {
         kind: PolicyKind,
         db: Option<&DataKey>,
         s: Option<&BackupEncryptionSettings>,
-    ) -> Result<(EncryptionMode, Option<crate::KeyId>), BackupError> {
+    ) -> Result<(EncryptionMode, Option<KeyId>), BackupError> {
         resolve(kind, db, s, Channel::Authenticated).map(|r| (r.mode(), r.key().map(DataKey::id)))
     }
 
@@ -586,7 +586,7 @@ mod tests {
     fn a_restore_is_as_strong_as_its_weakest_member() {
         let (a, b) = (key().id(), DataKey::generate().unwrap().id());
         let p = Path::new("m");
-        let check = |m: &[Option<crate::KeyId>], given, allow| {
+        let check = |m: &[Option<KeyId>], given, allow| {
             let members: Vec<_> = m.iter().map(|&id| (p, id)).collect();
             check_restore(&members, given, allow)
         };

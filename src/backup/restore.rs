@@ -24,7 +24,8 @@ use super::policy::{
 };
 use super::{BackupError, EXT_MANIFEST, EXT_WRAPPED_KEYS, store};
 use crate::key::{DataKey, KeyId};
-use crate::{Header, ProtectedKey, RestoreReader};
+use crate::keys::envelope::ProtectedKey;
+use crate::stream::{Header, RestoreReader};
 
 /// By default a compressed backup may decompress to at most this many bytes per byte of its
 /// file, or 16 MiB, whichever is more ([`RestoreConfig::with_max_expansion_ratio`]).
@@ -50,7 +51,7 @@ const MIN_EXPANSION_ALLOWANCE: u64 = 16 << 20;
 /// `EncryptionKey` (or their snake_case forms). `Debug` never shows the key.
 ///
 /// ```
-/// use strongbox::RestoreConfig;
+/// use strongbox::backup::RestoreConfig;
 ///
 /// let config: RestoreConfig = serde_json::from_str(r#"{
 ///     "BackupFiles": ["/backups/orders.snapshot"],
@@ -122,9 +123,9 @@ macro_rules! shared_options {
 
         /// Limits how far a compressed backup may expand: at most `ratio` bytes of payload per
         /// byte of its file (or 16 MiB, whichever is more), else
-        /// [`BackupError::ExpansionLimit`](crate::BackupError::ExpansionLimit). `None` removes
-        /// the limit. Default:
-        /// [`DEFAULT_MAX_EXPANSION_RATIO`](crate::DEFAULT_MAX_EXPANSION_RATIO).
+        /// [`BackupError::ExpansionLimit`](crate::backup::BackupError::ExpansionLimit). `None`
+        /// removes the limit. Default:
+        /// [`DEFAULT_MAX_EXPANSION_RATIO`](crate::backup::DEFAULT_MAX_EXPANSION_RATIO).
         pub fn with_max_expansion_ratio(mut self, ratio: Option<u64>) -> Self {
             self.max_expansion_ratio = ratio;
             self

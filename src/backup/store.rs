@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use super::BackupError;
 use crate::key::DataKey;
-use crate::{DatabaseKeyStore, MasterKeyProvider};
+use crate::keys::provider::MasterKeyProvider;
+use crate::keys::store::DatabaseKeyStore;
 
 /// The key of the database in `dir`, or `None` if it is not encrypted (has no key file).
 pub(crate) fn load(

@@ -86,10 +86,11 @@ pub struct VerifyReport {
 /// ```
 /// use std::io::Write;
 /// use std::sync::Arc;
-/// use strongbox::{
-///     Authentication, BackupEncryptionSettings, Channel, DataKey, LogicalBackup, MasterKeys,
-///     UnixHomeFileProvider, VerifyConfig, verify,
+/// use strongbox::{DataKey, LogicalBackup};
+/// use strongbox::backup::{
+///     Authentication, BackupEncryptionSettings, Channel, MasterKeys, VerifyConfig, verify,
 /// };
+/// use strongbox::keys::UnixHomeFileProvider;
 /// # let tmp = tempfile::tempdir()?;
 /// # let db = tmp.path().join("orders");
 /// # std::fs::create_dir(&db)?;

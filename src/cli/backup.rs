@@ -6,11 +6,13 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use strongbox::{
+use strongbox::backup::{
     Authentication, BackupEncryptionSettings, BackupError, Channel, Compression, EncryptionMode,
-    FileProvider, Header, LogicalBackup, Manifest, MasterKeyProvider, MasterKeys, RestoreConfig,
-    Scheme, SnapshotBackup, printable,
+    Manifest, MasterKeys, RestoreConfig, printable,
 };
+use strongbox::keys::{FileProvider, Scheme};
+use strongbox::stream::Header;
+use strongbox::{LogicalBackup, MasterKeyProvider, SnapshotBackup};
 
 use super::Context as Ctx;
 use super::args::{
@@ -68,7 +70,7 @@ fn logical(ctx: &Ctx, args: LogicalArgs) -> CliResult {
     let mut builder = match &args.incremental_after {
         None => LogicalBackup::full(&args.dir),
         Some(previous) => {
-            let info = strongbox::inspect(previous)
+            let info = strongbox::backup::inspect(previous)
                 .context(|| format!("--incremental-after {}", previous.display()))?;
             LogicalBackup::incremental(&args.dir, info.manifest().backup_id())
         }
@@ -113,9 +115,10 @@ pub fn restore(ctx: &Ctx, args: RestoreArgs) -> CliResult {
         config = config.with_max_expansion_ratio((ratio > 0).then_some(ratio));
     }
     let keys = master_keys(ctx, &args.reading.recovery_master_key_path)?;
-    let report = strongbox::restore(&config, &keys, Channel::Authenticated).map_err(|err| {
-        CliError::fail(format!("restore: {}{}", describe(&err), option_for(&err)))
-    })?;
+    let report =
+        strongbox::backup::restore(&config, &keys, Channel::Authenticated).map_err(|err| {
+            CliError::fail(format!("restore: {}{}", describe(&err), option_for(&err)))
+        })?;
     ctx.note(format_args!(
         "restored {} backup(s) into {}: {} file(s), {} bytes{}",
         report.manifests.len(),
@@ -240,14 +243,14 @@ pub fn describe_manifest(
         )]);
     }
     let InputSpec::File(path) = input else {
-        // `strongbox::inspect` reads a path; the header alone cannot be turned into a manifest
-        // through the public API.
+        // `strongbox::backup::inspect` reads a path; the header alone cannot be turned into a
+        // manifest through the public API.
         return Ok(vec![(
             "kind:",
             "backup (give the file instead of stdin to see its manifest)".to_owned(),
         )]);
     };
-    let info = strongbox::inspect(path).context(|| path.display())?;
+    let info = strongbox::backup::inspect(path).context(|| path.display())?;
     let manifest = info.manifest();
     let mut lines = vec![
         ("kind:", manifest.kind().to_string()),

@@ -3,7 +3,8 @@
 
 use std::io::{self, IsTerminal as _, Write as _};
 
-use strongbox::{Algorithm, BackupWriter, DataKey, Header, RestoreReader, StreamConfig};
+use strongbox::stream::{Algorithm, Header};
+use strongbox::{BackupWriter, DataKey, RestoreReader, StreamConfig};
 
 use super::Context as Ctx;
 use super::args::{DecryptArgs, EncryptArgs, InspectArgs, VerifyArgs};

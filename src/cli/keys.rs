@@ -4,7 +4,8 @@ use std::io::{self, IsTerminal as _, Write as _};
 use std::path::Path;
 
 use secrecy::ExposeSecret as _;
-use strongbox::{DatabaseKeyStore, MasterKey, PutOutcome};
+use strongbox::keys::PutOutcome;
+use strongbox::{DatabaseKeyStore, MasterKey};
 
 use super::Context as Ctx;
 use super::args::{KeyCommand, MasterKeyCommand, RotateArgs};

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use strongbox::{MasterKeyProvider, MasterKeySettings, MasterKeySource, default_provider};
+use strongbox::keys::{MasterKeySource, default_provider};
+use strongbox::{MasterKeyProvider, MasterKeySettings};
 
 use super::args::{MasterKeyArgs, ToMasterKeyArgs};
 use super::error::{CliError, CliResult, Context as _, OrFail as _, reads_as_a_key};

@@ -89,7 +89,7 @@ fn handle_interruptions() {
 /// removes every temporary file and directory it has alive (no partial output and no plaintext
 /// is left behind) and exits with `128 + signal`.
 fn on_interruption(signal: i32) -> ! {
-    strongbox::ExecProvider::kill_running_programs();
+    strongbox::keys::ExecProvider::kill_running_programs();
     strongbox::fs::exit_removing_temporaries(128 + signal)
 }
 

@@ -1,12 +1,13 @@
 //! `verify` of database backups: a file whose header carries a manifest, or a logical chain of
-//! several files, is checked by the library's [`strongbox::verify`], as `restore` would check
-//! it, writing nothing. Anything else is a raw stream, for [`super::crypt::verify`].
+//! several files, is checked by the library's [`strongbox::backup::verify`], as `restore`
+//! would check it, writing nothing. Anything else is a raw stream, for [`super::crypt::verify`].
 
 use std::fs::File;
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
-use strongbox::{Authentication, Channel, Header, VerifyConfig, printable};
+use strongbox::backup::{Authentication, Channel, VerifyConfig, printable};
+use strongbox::stream::Header;
 
 use super::Context as Ctx;
 use super::args::VerifyArgs;
@@ -36,7 +37,7 @@ pub fn verify(ctx: &Ctx, args: VerifyArgs) -> CliResult {
     }
     let config = config(ctx, &args, &files)?;
     let keys = master_keys(ctx, &args.reading.recovery_master_key_path)?;
-    let report = strongbox::verify(&config, &keys, Channel::Authenticated)
+    let report = strongbox::backup::verify(&config, &keys, Channel::Authenticated)
         .map_err(|err| CliError::fail(format!("verify: {}{}", describe(&err), option_for(&err))))?;
     let mut stdout = io::stdout().lock();
     let members = files

@@ -41,7 +41,8 @@ pub(crate) const INTEGRITY_HEADER_LABEL: &[u8] = b"strongbox/v1/integrity-header
 /// has accepted it, nothing in it is authenticated**: treat every field as a claim.
 ///
 /// ```
-/// use strongbox::{BackupWriter, DataKey, Extension, Header, StreamConfig};
+/// use strongbox::{BackupWriter, DataKey, StreamConfig};
+/// use strongbox::stream::{Extension, Header};
 ///
 /// let key = DataKey::generate()?;
 /// let config = StreamConfig::default();
@@ -125,7 +126,8 @@ impl Header {
     ///
     /// ```
     /// use std::io::{Read, Write};
-    /// use strongbox::{BackupWriter, DataKey, Extension, Header, RestoreReader, StreamConfig};
+    /// use strongbox::{BackupWriter, DataKey, RestoreReader, StreamConfig};
+    /// use strongbox::stream::{Extension, Header};
     ///
     /// let key = DataKey::generate()?;
     /// let config = StreamConfig::default();

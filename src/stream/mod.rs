@@ -88,14 +88,15 @@ impl Algorithm {
 ///
 /// ```
 /// use std::num::NonZeroUsize;
-/// use strongbox::{Algorithm, StreamConfig};
+/// use strongbox::StreamConfig;
+/// use strongbox::stream::Algorithm;
 ///
 /// let config = StreamConfig::default()
 ///     .algorithm(Algorithm::ChaCha20Poly1305)
 ///     .segment_size(1 << 20)?
 ///     .threads(std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN));
 /// assert!(StreamConfig::default().segment_size(100).is_err());
-/// # Ok::<(), strongbox::StreamError>(())
+/// # Ok::<(), strongbox::stream::StreamError>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StreamConfig {
@@ -304,7 +305,8 @@ impl StreamError {
     ///
     /// ```
     /// use std::io::Read;
-    /// use strongbox::{DataKey, RestoreReader, StreamError};
+    /// use strongbox::{DataKey, RestoreReader};
+    /// use strongbox::stream::StreamError;
     ///
     /// let key = DataKey::generate()?;
     /// let mut backup = strongbox::BackupWriter::new(Vec::new(), &key)?.finish()?;

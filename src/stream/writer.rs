@@ -43,7 +43,8 @@ const DIRECT_WRITE_SEGMENTS: usize = 64;
 ///
 /// ```
 /// use std::io::Write;
-/// use strongbox::{Algorithm, BackupWriter, DataKey, StreamConfig};
+/// use strongbox::{BackupWriter, DataKey, StreamConfig};
+/// use strongbox::stream::Algorithm;
 ///
 /// let key = DataKey::generate()?;
 /// let config = StreamConfig::default().algorithm(Algorithm::ChaCha20Poly1305);

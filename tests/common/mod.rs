@@ -3,7 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use strongbox::{MasterKey, MasterKeyProvider, Protection, ProviderError};
+use strongbox::keys::{Protection, ProviderError};
+use strongbox::{MasterKey, MasterKeyProvider};
 
 pub mod vectors;
 

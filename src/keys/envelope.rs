@@ -19,7 +19,9 @@ use secrecy::ExposeSecret as _;
 use zeroize::Zeroizing;
 
 use crate::key::{DataKey, Fingerprint, KEY_LEN, KeyError, KeyId, fill_random, hkdf_sha256};
-use crate::provider::{self, MasterKeyProvider, Protection, ProviderError, SealContext, Sealer};
+use crate::keys::provider::{
+    self, MasterKeyProvider, Protection, ProviderError, SealContext, Sealer,
+};
 
 /// The blob's magic bytes.
 const MAGIC: &[u8; 8] = b"sbox-key";
@@ -45,7 +47,7 @@ pub enum Scheme {
     /// Scheme 1: wrapped under a 256-bit master key (Exec, File, UnixHomeFile providers).
     MasterKey,
     /// Scheme 2: wrapped under a random secret that Windows DPAPI protects for the current user
-    /// ([`DpapiProvider`](crate::DpapiProvider), a [`Sealer`]).
+    /// ([`DpapiProvider`](crate::keys::DpapiProvider), a [`Sealer`]).
     Dpapi,
 }
 
@@ -190,7 +192,8 @@ impl From<KeyError> for EnvelopeError {
 /// specified in `docs/KEYBLOB.md`.
 ///
 /// ```
-/// use strongbox::{DataKey, FileProvider, ProtectedKey, Scheme};
+/// use strongbox::{DataKey, ProtectedKey};
+/// use strongbox::keys::{FileProvider, Scheme};
 /// # let dir = tempfile::tempdir()?;
 /// # let path = dir.path().join("master.key");
 /// # std::fs::write(&path, [7u8; 32])?;

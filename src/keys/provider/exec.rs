@@ -43,13 +43,14 @@ const PIPE_GRACE: Duration = Duration::from_millis(500);
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use strongbox::{ExecProvider, MasterKeyProvider};
+/// use strongbox::MasterKeyProvider;
+/// use strongbox::keys::ExecProvider;
 ///
 /// let provider = ExecProvider::new("/usr/local/bin/give-me-key")
 ///     .with_args(["--vault", "prod"])
 ///     .with_timeout(Duration::from_secs(10));
 /// println!("master key {:?}", provider.fingerprint()?);
-/// # Ok::<(), strongbox::ProviderError>(())
+/// # Ok::<(), strongbox::keys::ProviderError>(())
 /// ```
 pub struct ExecProvider {
     program: PathBuf,

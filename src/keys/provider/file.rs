@@ -27,11 +27,12 @@ const FILE_CAP: usize = 4096;
 /// The file is read once, on first use; the key is kept in memory (zeroized on drop).
 ///
 /// ```no_run
-/// use strongbox::{FileProvider, MasterKeyProvider};
+/// use strongbox::MasterKeyProvider;
+/// use strongbox::keys::FileProvider;
 ///
 /// let provider = FileProvider::new("/etc/myengine/master.key");
 /// println!("master key {:?}", provider.fingerprint()?);
-/// # Ok::<(), strongbox::ProviderError>(())
+/// # Ok::<(), strongbox::keys::ProviderError>(())
 /// ```
 pub struct FileProvider {
     path: PathBuf,

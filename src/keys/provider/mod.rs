@@ -1,6 +1,6 @@
 //! Master-key providers: where the key that protects database keys comes from. The design is
-//! documented on [`MasterKeyProvider`] (this module is private; its items are re-exported at the
-//! crate root).
+//! documented on [`MasterKeyProvider`] (this module is private; its items are re-exported by
+//! [`crate::keys`]).
 
 use std::fmt;
 use std::path::PathBuf;
@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use zeroize::Zeroizing;
 
-use crate::envelope::Scheme;
 use crate::key::{Fingerprint, KEY_LEN, KeyError, KeyId, MasterKey};
+use crate::keys::envelope::Scheme;
 
 pub(crate) mod dpapi;
 // The DPAPI FFI: the only module of the crate allowed `unsafe` (see lib.rs).
@@ -40,8 +40,8 @@ pub(crate) const ALLOW_INSECURE_PERMISSIONS_SETTING: &str =
 /// # Why the trait is this small
 ///
 /// The wrapping itself (HKDF-SHA256 from a random salt, AES-256-GCM with the blob header as
-/// associated data) lives in exactly one place, [`ProtectedKey`](crate::ProtectedKey), for every
-/// provider. A provider therefore cannot get the cryptography wrong, and the same 256-bit master
+/// associated data) lives in exactly one place, [`ProtectedKey`](crate::keys::ProtectedKey),
+/// for every provider. A provider therefore cannot get the cryptography wrong, and the same 256-bit master
 /// key opens the same blobs whichever provider delivered it: the provider kind is not part of
 /// what a blob records or checks. An embedder's own provider (a KMS client, say) implements one
 /// method, [`MasterKeyProvider::protection`], returning [`Protection::MasterKey`].
@@ -49,11 +49,11 @@ pub(crate) const ALLOW_INSECURE_PERMISSIONS_SETTING: &str =
 /// A provider can say "not mine" apart from "failed". A blob records its scheme and the
 /// [`Fingerprint`] of the master key that protected it (a sealer records its own key, if any, in
 /// its sealed secret: [`Sealer::recognizes`]), so
-/// [`ProtectedKey::is_protected_by`](crate::ProtectedKey::is_protected_by) and the
+/// [`ProtectedKey::is_protected_by`](crate::keys::ProtectedKey::is_protected_by) and the
 /// `WrongMasterKey` / `SchemeMismatch` / `OtherSealerKey` errors of
-/// [`ProtectedKey::unprotect`](crate::ProtectedKey::unprotect) (see
-/// [`EnvelopeError::is_not_mine`](crate::EnvelopeError::is_not_mine)) report a key that belongs
-/// to another master key, while a [`ProviderError`] means the provider itself failed (program
+/// [`ProtectedKey::unprotect`](crate::keys::ProtectedKey::unprotect) (see
+/// [`EnvelopeError::is_not_mine`](crate::keys::EnvelopeError::is_not_mine)) report a key that
+/// belongs to another master key, while a [`ProviderError`] means the provider itself failed (program
 /// not found, file unreadable, ...).
 ///
 /// Providers that run a program or read a file do so once, on first use, and keep the key in
@@ -63,7 +63,8 @@ pub(crate) const ALLOW_INSECURE_PERMISSIONS_SETTING: &str =
 ///
 /// ```
 /// use std::sync::Arc;
-/// use strongbox::{DataKey, MasterKey, MasterKeyProvider, Protection, ProtectedKey, ProviderError};
+/// use strongbox::{DataKey, MasterKey, MasterKeyProvider, ProtectedKey};
+/// use strongbox::keys::{Protection, ProviderError};
 ///
 /// /// A provider holding a key fetched from elsewhere (a KMS, a test fixture, ...).
 /// #[derive(Debug)]
@@ -127,8 +128,8 @@ pub enum Protection<'a> {
 /// # What it seals
 ///
 /// The data key itself never reaches a sealer. For every blob,
-/// [`ProtectedKey`](crate::ProtectedKey) draws a fresh random 256-bit secret, wraps the data key
-/// under a key derived from that secret (HKDF-SHA256 + AES-256-GCM, the same wrap as for a
+/// [`ProtectedKey`](crate::keys::ProtectedKey) draws a fresh random 256-bit secret, wraps the
+/// data key under a key derived from that secret (HKDF-SHA256 + AES-256-GCM, the same wrap as for a
 /// master key), and asks the sealer to seal the secret. The blob stores the sealer's output as
 /// opaque bytes, its *sealed secret*, whose layout belongs to the sealer's [`Scheme`]
 /// (`docs/KEYBLOB.md`): anything the sealer must find again, such as the id of the remote key

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::provider::{
+use crate::keys::provider::{
     DpapiProvider, ExecProvider, FileProvider, MasterKeyProvider, ProviderError,
     UnixHomeFileProvider,
 };
@@ -18,7 +18,7 @@ const EXEC: &str = "Security.MasterKey.Exec";
 const EXEC_ARGUMENTS: &str = "Security.MasterKey.Exec.Arguments";
 const EXEC_TIMEOUT: &str = "Security.MasterKey.Exec.TimeoutInSec";
 const PATH: &str = "Security.MasterKey.Path";
-const ALLOW_INSECURE: &str = crate::provider::ALLOW_INSECURE_PERMISSIONS_SETTING;
+const ALLOW_INSECURE: &str = crate::keys::provider::ALLOW_INSECURE_PERMISSIONS_SETTING;
 /// Every master-key setting; any other key under `Security.MasterKey` is refused (a misspelt
 /// setting must not silently select the OS default).
 const KNOWN: [&str; 5] = [EXEC, EXEC_ARGUMENTS, EXEC_TIMEOUT, PATH, ALLOW_INSECURE];
@@ -57,7 +57,8 @@ const MAX_SETTINGS_LEN: u64 = 16 << 20;
 /// `Debug` shows the program and paths, never argument values (they may carry credentials).
 ///
 /// ```
-/// use strongbox::{MasterKeySettings, MasterKeySource};
+/// use strongbox::MasterKeySettings;
+/// use strongbox::keys::MasterKeySource;
 ///
 /// let settings = MasterKeySettings::from_json_str(r#"{
 ///     "ServerUrl": "https://db1:8080",
@@ -72,7 +73,7 @@ const MAX_SETTINGS_LEN: u64 = 16 << 20;
 ///     }
 ///     other => panic!("{other:?}"),
 /// }
-/// # Ok::<(), strongbox::SettingsError>(())
+/// # Ok::<(), strongbox::keys::SettingsError>(())
 /// ```
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct MasterKeySettings {

@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use secrecy::SecretString;
 
-use crate::envelope::{EnvelopeError, ProtectedKey};
 use crate::fs::Replace;
 use crate::key::{DataKey, KeyError, KeyId};
-use crate::provider::{MasterKeyProvider, ProviderError};
+use crate::keys::envelope::{EnvelopeError, ProtectedKey};
+use crate::keys::provider::{MasterKeyProvider, ProviderError};
 
 /// The name of a database's protected key file, in the database directory.
 pub const KEY_FILE_NAME: &str = "secret.key.encrypted";
@@ -155,7 +155,8 @@ pub enum StoreError {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use strongbox::{DatabaseKeyStore, FileProvider};
+/// use strongbox::DatabaseKeyStore;
+/// use strongbox::keys::FileProvider;
 /// # let tmp = tempfile::tempdir()?;
 /// # let master_path = tmp.path().join("master.key");
 /// # std::fs::write(&master_path, [7u8; 32])?;
@@ -243,7 +244,8 @@ impl DatabaseKeyStore {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use strongbox::{DatabaseKeyStore, FileProvider};
+    /// use strongbox::DatabaseKeyStore;
+    /// use strongbox::keys::FileProvider;
     /// # let tmp = tempfile::tempdir()?;
     /// # let master_path = tmp.path().join("master.key");
     /// # std::fs::write(&master_path, [7u8; 32])?;
@@ -397,12 +399,12 @@ impl DatabaseKeyStore {
     /// those the backup was wrapped for. Keep the old master key for as long as such backups
     /// are kept, and give it as a recovery master key when restoring them
     /// ([`MasterKeys::with_recovery`]). Backups taken after the rotation wrap the key under the new one. Restoring with the
-    /// database key itself ([`RestoreConfig::with_key`](crate::RestoreConfig::with_key)) works
-    /// either way.
+    /// database key itself
+    /// ([`RestoreConfig::with_key`](crate::backup::RestoreConfig::with_key)) works either way.
     ///
-    /// [`MasterKeys`]: crate::MasterKeys
-    /// [`MasterKeys::with_recovery`]: crate::MasterKeys::with_recovery
-    /// [`BackupError::KeyUnavailable`]: crate::BackupError::KeyUnavailable
+    /// [`MasterKeys`]: crate::backup::MasterKeys
+    /// [`MasterKeys::with_recovery`]: crate::backup::MasterKeys::with_recovery
+    /// [`BackupError::KeyUnavailable`]: crate::backup::BackupError::KeyUnavailable
     pub fn rotate<I, P>(
         &self,
         dirs: I,

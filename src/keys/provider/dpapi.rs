@@ -10,7 +10,7 @@
 //!
 //! # The Windows side
 //!
-//! Two functions in `src/provider/dpapi_windows.rs`, the only module of the crate allowed
+//! Two functions in `src/keys/provider/dpapi_windows.rs`, the only module of the crate allowed
 //! `unsafe`:
 //!
 //! - `protect(plaintext, entropy)`: `CryptProtectData`, current-user scope,
@@ -29,8 +29,8 @@ use std::fmt;
 #[cfg(windows)]
 use super::dpapi_windows;
 use super::{MasterKeyProvider, Protection, ProviderError, SealContext, Sealer, private};
-use crate::envelope::Scheme;
 use crate::key::{KEY_LEN, fill_random};
+use crate::keys::envelope::Scheme;
 use zeroize::Zeroizing;
 
 /// Length of the per-blob entropy at the start of the sealed secret.
@@ -44,10 +44,10 @@ pub(crate) const MAX_BLOB_LEN: usize = 4096;
 /// master-key provider on Windows): a key protected this way can be unprotected only by the same
 /// Windows user, on any machine where that user's profile roams, and not after an administrator
 /// resets the user's password (export the keys first: see
-/// [`DatabaseKeyStore::export_base64`](crate::DatabaseKeyStore::export_base64)).
+/// [`DatabaseKeyStore::export_base64`](crate::keys::DatabaseKeyStore::export_base64)).
 ///
-/// DPAPI never exposes a key, so blobs it protects carry no [`Fingerprint`](crate::Fingerprint).
-/// On other platforms [`DpapiProvider::new`] fails with [`ProviderError::Unsupported`].
+/// DPAPI never exposes a key, so blobs it protects carry no
+/// [`Fingerprint`](crate::key::Fingerprint). On other platforms [`DpapiProvider::new`] fails with [`ProviderError::Unsupported`].
 pub struct DpapiProvider {
     _platform: Platform,
 }

@@ -1,14 +1,14 @@
 use std::sync::Mutex;
 
 use super::*;
-use crate::provider::{dpapi, private};
+use crate::keys::provider::{dpapi, private};
 
 /// A provider holding a fixed master key.
 #[derive(Debug)]
 struct Fixed(MasterKeyBox);
 
 #[derive(Debug)]
-struct MasterKeyBox(crate::MasterKey);
+struct MasterKeyBox(crate::key::MasterKey);
 
 impl MasterKeyProvider for Fixed {
     fn protection(&self) -> Result<Protection<'_>, ProviderError> {
@@ -18,7 +18,7 @@ impl MasterKeyProvider for Fixed {
 
 fn fixed(byte: u8) -> Fixed {
     Fixed(MasterKeyBox(
-        crate::MasterKey::from_bytes(&[byte; 32]).unwrap(),
+        crate::key::MasterKey::from_bytes(&[byte; 32]).unwrap(),
     ))
 }
 
@@ -113,7 +113,7 @@ fn expecting_another_key_id_is_refused_before_decryption() {
 #[test]
 fn a_forged_key_id_is_refused() {
     // Someone holding the master key seals key A under a header naming key B.
-    let master = crate::MasterKey::from_bytes(&[5; 32]).unwrap();
+    let master = crate::key::MasterKey::from_bytes(&[5; 32]).unwrap();
     let (a, b) = (DataKey::generate().unwrap(), DataKey::generate().unwrap());
     let pre = prefix(
         &header(Scheme::MasterKey, *master.fingerprint().as_bytes(), b.id()),
@@ -443,7 +443,7 @@ fn vector(
 }
 
 fn master_blob(master: &[u8; 32], key: &DataKey, key_id: KeyId, salt: &[u8; 32]) -> Vec<u8> {
-    let m = crate::MasterKey::from_bytes(master).unwrap();
+    let m = crate::key::MasterKey::from_bytes(master).unwrap();
     let pre = prefix(
         &header(Scheme::MasterKey, *m.fingerprint().as_bytes(), key_id),
         salt,

@@ -25,12 +25,13 @@ use crate::key::MasterKey;
 /// Unix only: on other platforms using it fails with [`ProviderError::Unsupported`].
 ///
 /// ```no_run
-/// use strongbox::{MasterKeyProvider, UnixHomeFileProvider};
+/// use strongbox::MasterKeyProvider;
+/// use strongbox::keys::UnixHomeFileProvider;
 ///
 /// let provider = UnixHomeFileProvider::new()?; // $HOME/.strongbox/secret.key
 /// assert!(provider.path().ends_with(".strongbox/secret.key"));
 /// println!("master key {:?}", provider.fingerprint()?);
-/// # Ok::<(), strongbox::ProviderError>(())
+/// # Ok::<(), strongbox::keys::ProviderError>(())
 /// ```
 pub struct UnixHomeFileProvider {
     path: PathBuf,
