@@ -48,6 +48,14 @@ printf '{"Security.MasterKey.Exec": "k", "Security.MasterKey.Exec.Arguments": ["
 printf '{"Security.MasterKey.Exec": "k", "Security.MasterKey.Path": "p"}' > "$s/both"
 printf '{"Security.MasterKey.Unknown": 1, "ServerUrl": "http://a"}' > "$s/unknown"
 printf '{"Security.MasterKey.Exec.TimeoutInSec": 1e400}' > "$s/big_number"
+# Letter case, nested sections, a byte-order mark, and the refusals of misspelt, repeated, null
+# and empty master-key settings.
+printf '{"security": {"masterKey.path": "/k"}, "Security": {"Other": 1}}' > "$s/nested"
+printf '{"Security": {"MasterKey": {"Exec": "/bin/key", "exec": {"Arguments": ["a"], "TimeoutInSec": 9}}}}' > "$s/nested_exec"
+{ byte ef; byte bb; byte bf; printf '{"Security.MasterKey.Path": "/k"}'; } > "$s/byte_order_mark"
+printf '{"Security.Master.Key.Path": "/k"}' > "$s/misspelt"
+printf '{"Security.MasterKey.Path": "/k", "Security": {"MasterKey": {"Path": "/j"}}}' > "$s/twice"
+printf '{"Security.MasterKey.Path": null, "Security.MasterKey.Exec": ""}' > "$s/null_empty"
 
 # stream_read_mutated: structured inputs; a few arbitrary byte strings to start from.
 for i in 0 1 2 3 4 5 6 7; do
@@ -71,4 +79,34 @@ w=$(mktemp)
 { printf '\002'; for f in ok_master_key ok_master_key_2; do
     printf '\000\000\000\172'; cat "$corpus/keyblob/$f"; done; } > "$w"
 seed_manifest full_enc_wrapped 3 "{\"version\":1,\"kind\":\"logical-full\",$base,\"compression\":\"zstd\",\"encryption\":\"UseDatabaseKey\",\"key_id\":\"KEYID\",\"previous_backup_id\":null}" "$w"
+# The wrapped-keys and manifest refusals: no copy, a copy's length past the end, a member twice.
+printf '\000' > "$w"
+seed_manifest full_enc_wrapped_none 3 "{\"version\":1,\"kind\":\"logical-full\",$base,\"compression\":\"zstd\",\"encryption\":\"UseDatabaseKey\",\"key_id\":\"KEYID\",\"previous_backup_id\":null}" "$w"
+{ printf '\001\000\000\377\377'; cat "$corpus/keyblob/ok_master_key"; } > "$w"
+seed_manifest full_enc_wrapped_past_end 3 "{\"version\":1,\"kind\":\"logical-full\",$base,\"compression\":\"zstd\",\"encryption\":\"UseDatabaseKey\",\"key_id\":\"KEYID\",\"previous_backup_id\":null}" "$w"
+seed_manifest member_twice 0 "{\"version\":1,\"kind\":\"snapshot\",$base,\"database\":\"other\",\"compression\":\"none\",\"encryption\":\"None\",\"key_id\":null,\"previous_backup_id\":null}"
 rm -f "$w"
+
+# snapshot_archive: tar payloads. The hostile archives of tests/tar_cases/, decrypted from their
+# vectors tests/vectors/backup/fail_tar_* (which hold the same bytes) with the `strongbox` CLI;
+# and archives that restore, written by GNU tar (GNU and ustar formats, 512-byte records).
+a="$corpus/snapshot_archive"
+mkdir -p "$a"
+cargo build -q --manifest-path "$here/../Cargo.toml" --bin strongbox
+strongbox=$(cargo metadata -q --format-version 1 --manifest-path "$here/../Cargo.toml" --no-deps |
+    sed 's/.*"target_directory":"\([^"]*\)".*/\1/')/debug/strongbox
+t=$(mktemp -d)
+for f in "$vectors"/backup/fail_tar_*.sbx; do
+    name=$(basename "$f" .sbx)
+    (umask 077; sed -n 's/^key: //p' "${f%.sbx}.txt" | xxd -r -p | base64 > "$t/key")
+    "$strongbox" decrypt --key-file "$t/key" "$f" -o "$a/$name"
+done
+mkdir -p "$t/db/d/e" "$t/db/empty"
+printf 'data' > "$t/db/a"; printf '' > "$t/db/d/b"; head -c 1500 /dev/zero > "$t/db/d/e/c"
+long="$t/db/d/$(printf 'n%.0s' $(seq 1 60))"
+mkdir "$long"; printf 'x' > "$long/$(printf 'm%.0s' $(seq 1 60))"
+for format in gnu ustar; do
+    tar -C "$t/db" --format=$format -b 1 --sort=name --owner=0 --group=0 --numeric-owner \
+        --mtime=@1700000000 -cf "$a/tar_$format" a d empty
+done
+rm -rf "$t"

@@ -7,7 +7,9 @@
 //! around them and `inspect` reads it back from a file.
 //!
 //! Checked: no panic, no over-allocation; an accepted manifest agrees with the header (key id,
-//! encryption) and with its own rules (an incremental backup names its predecessor).
+//! encryption) and with its own rules (an incremental backup names its predecessor); an
+//! accepted backup has the wrapped-keys extension exactly when it is encrypted, with 1 to
+//! `MAX_KEY_COPIES` copies.
 #![no_main]
 
 use std::io::Write as _;
@@ -15,9 +17,9 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use strongbox::{BackupWriter, DataKey, StreamConfig};
 use strongbox::backup::{BackupKind, inspect};
 use strongbox::stream::Extension;
+use strongbox::{BackupWriter, DataKey, StreamConfig};
 
 fn key() -> &'static DataKey {
     static KEY: OnceLock<DataKey> = OnceLock::new();
@@ -86,9 +88,21 @@ fuzz_target!(|data: &[u8]| {
                 m.kind() == BackupKind::LogicalIncremental,
                 "previous backup id iff incremental"
             );
+            assert_eq!(flags & 2 != 0, encrypted, "wrapped keys iff encrypted");
+            let copies = info.wrapped_keys().len();
+            assert_eq!(copies == 0, !encrypted, "{copies} wrapped copies");
+            assert!(
+                copies <= strongbox::backup::MAX_KEY_COPIES,
+                "{copies} wrapped copies"
+            );
             assert!(!m.database_name().is_empty());
             assert!(m.database_name().len() <= strongbox::backup::MAX_DATABASE_NAME_LEN);
-            let _ = (m.created_at(), m.created_at_rfc3339(), m.compression(), m.backup_id());
+            let _ = (
+                m.created_at(),
+                m.created_at_rfc3339(),
+                m.compression(),
+                m.backup_id(),
+            );
             let _ = format!("{info:?} {m:?}");
             for k in info.wrapped_keys() {
                 let _ = format!("{k:?}");
