@@ -415,3 +415,31 @@ fn json_errors_never_quote_the_content() {
         assert!(!shown.contains("c2VjcmV0"), "{shown}");
     }
 }
+
+/// `{"<name>":{"a":0,"a":0,...}}` with `values` members in one section named `name`.
+fn wide_section(name: &str, values: usize) -> String {
+    let members = vec![r#""a":0"#; values].join(",");
+    format!(r#"{{"{name}":{{{members}}}}}"#)
+}
+
+#[test]
+fn a_long_section_name_over_many_values_is_read_in_bounded_memory() {
+    // Flattening every value's full name first would build 150,000 x 25,000 bytes (3.75 GB).
+    let long = "K".repeat(150_000);
+    let unrelated = wide_section(&long, 25_000);
+    assert_eq!(source(&unrelated).unwrap(), MasterKeySource::os_default());
+
+    let misspelt = wide_section(&format!("Security.MasterKey.{long}"), 25_000);
+    match source(&misspelt) {
+        Err(SettingsError::UnknownSetting { key, suggestion }) => {
+            assert!(key.starts_with("Security.MasterKey.KKK"), "{key}");
+            assert!(
+                key.len() < 120,
+                "the error shows {} bytes of the name",
+                key.len()
+            );
+            assert!(suggestion.starts_with("Security.MasterKey."));
+        }
+        other => panic!("{other:?}"),
+    }
+}

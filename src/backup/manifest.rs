@@ -296,9 +296,16 @@ impl Manifest {
         if (self.encryption == EncryptionMode::None) != self.key_id.is_none() {
             return Err("key_id must be set exactly for encrypted backups");
         }
+        if self.created_unix > MAX_CREATED_UNIX {
+            return Err("created_unix must be at most 253402300799 (9999-12-31T23:59:59Z)");
+        }
         Ok(())
     }
 }
+
+/// The latest `created_unix` a manifest may give: 9999-12-31T23:59:59Z (every platform's
+/// `SystemTime` holds it, and its RFC 3339 form has four year digits).
+const MAX_CREATED_UNIX: u64 = 253_402_300_799;
 
 /// Parses exactly 32 lower-case hexadecimal digits, the manifest's spelling of every id.
 fn lower_hex_id(text: &str) -> Option<BackupId> {
@@ -348,6 +355,22 @@ mod tests {
             prev,
         )
         .unwrap()
+    }
+
+    #[test]
+    fn created_unix_is_refused_past_year_9999() {
+        let mut m = sample(BackupKind::Snapshot, None);
+        m.created_unix = MAX_CREATED_UNIX;
+        let back = Manifest::from_json(&m.to_json()).unwrap();
+        assert_eq!(back.created_at_rfc3339(), "9999-12-31T23:59:59Z");
+        assert_eq!(
+            back.created_at(),
+            UNIX_EPOCH + Duration::from_secs(MAX_CREATED_UNIX)
+        );
+        for late in [MAX_CREATED_UNIX + 1, i64::MAX as u64 + 1, u64::MAX] {
+            m.created_unix = late;
+            assert!(Manifest::from_json(&m.to_json()).is_err(), "{late}");
+        }
     }
 
     #[test]

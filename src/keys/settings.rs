@@ -167,9 +167,9 @@ impl MasterKeySettings {
     fn from_members(members: Members) -> Result<Self, SettingsError> {
         let mut settings = Self::default();
         let mut seen = Vec::new();
-        for (key, value) in members.flatten() {
+        members.for_each_setting("", &mut |key, value| {
             let Some(known) = known_setting(&key)? else {
-                continue;
+                return Ok(());
             };
             if seen.contains(&known) {
                 return Err(SettingsError::DuplicateSetting { key: known });
@@ -185,7 +185,8 @@ impl MasterKeySettings {
                 PATH => settings.path = Some(PathBuf::from(string(PATH, &value)?)),
                 _ => settings.allow_insecure_permissions = boolean(&value)?,
             }
-        }
+            Ok(())
+        })?;
         settings.source()?;
         Ok(settings)
     }
@@ -257,15 +258,16 @@ enum Node {
 }
 
 impl Members {
-    /// Every non-section value with its key, sections joined with `.` as RavenDB does
-    /// (`{"Security":{"MasterKey":{"Path":..}}}` is `Security.MasterKey.Path`).
-    fn flatten(self) -> Vec<(String, Value)> {
-        let mut out = Vec::new();
-        self.flatten_into("", &mut out);
-        out
-    }
-
-    fn flatten_into(self, prefix: &str, out: &mut Vec<(String, Value)>) {
+    /// Hands `f` every non-section value with its key, sections joined with `.` as RavenDB does
+    /// (`{"Security":{"MasterKey":{"Path":..}}}` is `Security.MasterKey.Path`), and stops at
+    /// `f`'s first error. Sections that cannot hold a master-key setting, in any spelling, are
+    /// skipped unread, so no key longer than one section name plus one master-key setting's is
+    /// ever built, however the file nests its sections.
+    fn for_each_setting<E>(
+        self,
+        prefix: &str,
+        f: &mut impl FnMut(String, Value) -> Result<(), E>,
+    ) -> Result<(), E> {
         for (key, node) in self.0 {
             let key = if prefix.is_empty() {
                 key
@@ -273,12 +275,26 @@ impl Members {
                 format!("{prefix}.{key}")
             };
             match node {
-                Node::Section(members) => members.flatten_into(&key, out),
-                Node::Value(value) => out.push((key, value)),
+                Node::Section(members) if may_hold_master_key_setting(&key) => {
+                    members.for_each_setting(&key, f)?;
+                }
+                Node::Section(_) => {}
+                Node::Value(value) => f(key, value)?,
             }
         }
+        Ok(())
     }
 }
+
+/// Whether a section named `section` (sections joined with `.`) may hold a master-key setting:
+/// its letters and digits lead to, or start with, `securitymasterkey`.
+fn may_hold_master_key_setting(section: &str) -> bool {
+    let folded = letters_and_digits(section);
+    MASTER_KEY_FOLDED.starts_with(&folded) || folded.starts_with(MASTER_KEY_FOLDED)
+}
+
+/// What every master-key setting's name starts with, folded by [`letters_and_digits`].
+const MASTER_KEY_FOLDED: &str = "securitymasterkey";
 
 impl<'de> Deserialize<'de> for Members {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -356,7 +372,7 @@ fn known_setting(key: &str) -> Result<Option<&'static str>, SettingsError> {
         return Ok(Some(known));
     }
     let folded = letters_and_digits(key);
-    if !folded.starts_with("securitymasterkey") {
+    if !folded.starts_with(MASTER_KEY_FOLDED) {
         return Ok(None);
     }
     let suggestion = KNOWN
@@ -364,11 +380,19 @@ fn known_setting(key: &str) -> Result<Option<&'static str>, SettingsError> {
         .min_by_key(|k| edit_distance(&letters_and_digits(k), &folded))
         .copied()
         .unwrap_or(PATH);
+    // The name as written, cut to a length an error line can show.
+    let shown = match key.char_indices().nth(MAX_SHOWN_KEY_CHARS) {
+        Some((end, _)) => format!("{}...", &key[..end]),
+        None => key.to_string(),
+    };
     Err(SettingsError::UnknownSetting {
-        key: key.to_string(),
+        key: shown,
         suggestion,
     })
 }
+
+/// The most characters of an unknown setting's name an error shows.
+const MAX_SHOWN_KEY_CHARS: usize = 100;
 
 /// `key` in lower case without anything but ASCII letters and digits: how a key is compared
 /// with the known ones to find a misspelt master-key setting (`Security.Master.Key.Path`,
@@ -606,7 +630,7 @@ pub enum SettingsError {
         key.escape_debug()
     )]
     UnknownSetting {
-        /// The setting, as written (nested sections joined with `.`).
+        /// The setting, as written (nested sections joined with `.`), cut after 100 characters.
         key: String,
         /// The known setting closest to it.
         suggestion: &'static str,
