@@ -1,6 +1,6 @@
 //! Encrypts or decrypts a file with a `BackupWriter` / `RestoreReader`, the way a backup tool
-//! would: used for the whole-process figures in `docs/PERFORMANCE.md` (peak memory, and time
-//! against `cp`) until the `strongbox` CLI has its `encrypt` command.
+//! would: the stream alone, without the CLI's key handling, for measuring the stream's peak
+//! memory and time against `cp` (`docs/PERFORMANCE.md`).
 //!
 //! ```text
 //! cargo run --release --example encrypt_file -- encrypt IN OUT [THREADS]

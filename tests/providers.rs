@@ -1,4 +1,4 @@
-//! The master-key providers, each behaviour and failure of the issue.
+//! The master-key providers: each one's behaviour and failures.
 // Many tests need `/bin/sh` or Unix modes; on other platforms their helpers go unused.
 #![cfg_attr(not(unix), allow(unused_imports, dead_code))]
 

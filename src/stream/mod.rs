@@ -135,20 +135,23 @@ impl StreamConfig {
     /// Sets how many threads a [`BackupWriter`] seals segments on (the default is 1: the
     /// calling thread only, so a library never takes more of its host than it was given).
     ///
-    /// With `n > 1` the writer starts `n - 1` threads of its own when its first segment is
-    /// full (no global pool is used) and joins them when it is finished or dropped. Each segment
-    /// goes to them as soon as it is full; the calling thread copies data in, writes sealed
-    /// segments out in order, and seals too when they fall behind. A single `write` of at
-    /// least 64 segments is instead sealed by `n - 1` threads started for that call, which copy
-    /// the data in themselves. The output is byte-for-byte
-    /// the same as with one thread; memory is a few segments per thread (at most `4 n` segments,
-    /// or about `n` MiB for segments over 256 KiB, in flight). [`RestoreReader::with_threads`]
-    /// is the reading counterpart.
+    /// With `n > 1` the writer seals on up to `n` threads: the calling thread and threads it
+    /// starts itself (no global pool is used), all joined before the writer is finished or
+    /// dropped. The output is byte-for-byte the same as with one thread, and memory stays at a
+    /// few segments per thread. [`RestoreReader::with_threads`] is the reading counterpart.
     ///
     /// `n` is capped at the number of cores ([`std::thread::available_parallelism`]): more
-    /// threads only take turns on them. A single `write` starts no more threads than it has
-    /// segments, a stream of one segment starts none, and a thread that cannot be started is an
-    /// I/O error ([`StreamError::Io`], and the writer is poisoned), never an abort.
+    /// threads only take turns on them. A thread that cannot be started is an I/O error
+    /// ([`StreamError::Io`], and the writer is poisoned), never an abort.
+    ///
+    /// Performance note, not part of the contract (how the work is currently split; see
+    /// `docs/PERFORMANCE.md`): the writer starts `n - 1` threads of its own when its first
+    /// segment is full, and each segment goes to them as soon as it is full; the calling thread
+    /// copies data in, writes sealed segments out in order, and seals too when they fall behind.
+    /// A single `write` of at least 64 segments is currently sealed instead by threads started
+    /// for that call (no more than it has segments), which copy the data in themselves. At most
+    /// `4 n` segments, or about `n` MiB for segments over 256 KiB, are in flight; a stream of one
+    /// segment starts no thread.
     pub fn threads(mut self, n: NonZeroUsize) -> Self {
         self.threads = capped_threads(n);
         self

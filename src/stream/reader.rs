@@ -107,22 +107,24 @@ impl<R: Read> RestoreReader<R> {
     /// With `threads > 1` the reader authenticates and decrypts consecutive segments in
     /// parallel (no global pool is used), and returns exactly what a one-thread reader returns,
     /// including the error and the point where it occurs: no plaintext of a segment that
-    /// failed, or of any later segment, is ever returned.
+    /// failed, or of any later segment, is ever returned. Its threads never outlive it: they are
+    /// joined when it reaches the end of the stream, seeks, or is dropped.
+    ///
+    /// `threads` is capped at the number of cores ([`std::thread::available_parallelism`]); a
+    /// thread that cannot be started is an I/O error ([`StreamError::Io`]) that leaves the
+    /// reader as it was, so a later `read` may retry.
+    ///
+    /// Performance note, not part of the contract (how the work is currently split; see
+    /// `docs/PERFORMANCE.md`):
     /// - A `read` of at least 64 segments (4 MiB with the default segment size) opens them
-    ///   straight in the caller's buffer, on scoped threads that never outlive the call, while
-    ///   the calling thread loads the next ones.
+    ///   straight in the caller's buffer, on scoped threads that never outlive the call (no
+    ///   more than it has segments), while the calling thread loads the next ones.
     /// - Smaller reads are served from segments opened ahead by `threads - 1` threads of the
-    ///   reader's own (named `strongbox-open`), started by the first such read and joined when
-    ///   the reader reaches the end of the stream, seeks, or is dropped. The calling
+    ///   reader's own (named `strongbox-open`), started by the first such read. The calling
     ///   thread reads the input and hands each segment over; at most about 1 MiB per thread
     ///   (and at least one segment per thread, and one more) is opened ahead, starting at one
     ///   segment per thread, so a short stream or a short read after a seek decrypts little
     ///   more than it needs.
-    ///
-    /// `threads` is capped at the number of cores ([`std::thread::available_parallelism`]), and
-    /// a large `read` starts no more threads than it has segments; a thread that cannot be
-    /// started is an I/O error ([`StreamError::Io`]) that leaves the reader as it was, so a
-    /// later `read` may retry.
     ///
     /// May be called at any point; it applies from the next `read` (segments already being
     /// opened ahead keep their threads until the reader reaches the end, seeks or is dropped).
@@ -155,8 +157,9 @@ impl<R: Read> RestoreReader<R> {
     /// errors are the same: `out` receives the plaintext of every segment before a failed one,
     /// and nothing of it or after it.
     ///
-    /// With several threads the segments are opened ahead on the reader's own threads (started
-    /// once, however long the stream) while the calling thread reads and writes.
+    /// Performance note, not part of the contract: with several threads the segments are
+    /// currently opened ahead on the reader's own threads (started once, however long the
+    /// stream) while the calling thread reads and writes.
     ///
     /// An error of `out` is returned as it is; the reader stays where it was (the segment
     /// being written is written again by the next call, in full).

@@ -20,14 +20,13 @@ use crate::key::{DataKey, fill_random};
 /// whether it is the last one), then sealed in place and written. [`Write::flush`] flushes the
 /// inner writer but cannot emit a partial segment.
 ///
-/// With [`StreamConfig::threads`] set to `n > 1`, the writer seals on `n` threads: the calling
-/// thread and `n - 1` threads of its own, started on first need and joined when the writer is
-/// finished or dropped (no global pool is used). The segments of writes of fewer than 64
-/// segments go to those threads as they fill; a `write` of at least 64 segments (4 MiB by default) is
-/// copied in and sealed by threads started for that call, straight from its data. Either way
-/// the calling thread writes the segments in order as they are sealed (and seals one itself
-/// when the threads fall behind). The output is the same bytes as with one thread, and memory
-/// stays at a few segments per thread.
+/// With [`StreamConfig::threads`] set to `n > 1`, the writer seals on up to `n` threads, of its
+/// own (no global pool is used) and joined before it is finished or dropped. The output is the
+/// same bytes as with one thread, and memory stays at a few segments per thread. How the work
+/// is split is a performance detail, not part of the contract: currently the segments of small
+/// writes go to the writer's threads as they fill, a `write` of at least 64 segments (4 MiB by
+/// default) is copied in and sealed by threads started for that call, and the calling thread
+/// writes the segments in order (see `docs/PERFORMANCE.md`).
 ///
 /// **You must call [`finish`](Self::finish)**: it seals the last segment. A stream whose writer
 /// was dropped without it is rejected by [`RestoreReader`](super::RestoreReader) as
@@ -154,8 +153,9 @@ impl<W: Write> BackupWriter<W> {
     /// segment and the room for its tag). Returns the bytes read. The stream is the same as
     /// `write`ing the same bytes; call [`finish`](Self::finish) after it.
     ///
-    /// With several threads the segments go to the writer's own threads as they fill (started
-    /// once, however long the input), while the calling thread reads and writes.
+    /// Performance note, not part of the contract: with several threads the segments currently
+    /// go to the writer's own threads as they fill (started once, however long the input),
+    /// while the calling thread reads and writes.
     ///
     /// A failed read (other than [`io::ErrorKind::Interrupted`], which is retried) is returned
     /// as it is and leaves the writer usable: what was read before it is in the stream. A
