@@ -8,9 +8,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use strongbox::{MasterKey, MasterKeyProvider, ProtectedKey};
 use strongbox::key::Fingerprint;
 use strongbox::keys::{Protection, ProviderError};
+use strongbox::{MasterKey, MasterKeyProvider, ProtectedKey};
 
 /// The master key of tests/vectors/keyblob.
 const MASTER: [u8; 32] = [

@@ -18,8 +18,8 @@ use std::io::{Cursor, Read, Seek, SeekFrom, Write};
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use strongbox::{BackupWriter, DataKey, RestoreReader, StreamConfig};
 use strongbox::stream::Header;
+use strongbox::{BackupWriter, DataKey, RestoreReader, StreamConfig};
 
 /// The key of the test vectors (tests/vectors/ok_*), so that seeds made from them decrypt.
 const KEY: [u8; 32] = [

@@ -18,8 +18,8 @@ use std::num::NonZeroUsize;
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use strongbox::{BackupWriter, DataKey, RestoreReader, StreamConfig};
 use strongbox::stream::{Algorithm, Extension};
+use strongbox::{BackupWriter, DataKey, RestoreReader, StreamConfig};
 
 const SEGMENT: usize = 4096;
 const TAG: usize = 16;
@@ -30,7 +30,14 @@ const MAX_PLAIN: usize = 15 * SEGMENT + 100;
 /// Read and write sizes an input may pick (index `% 7`; 0 keeps the input's own size): with
 /// several threads, reads of fewer than 64 segments go through the segments the reader opens
 /// ahead, reads of 64 segments straight into the buffer.
-const SIZES: [usize; 6] = [1, 100, SEGMENT, 3 * SEGMENT + 5, 12 * SEGMENT + 7, 64 * SEGMENT];
+const SIZES: [usize; 6] = [
+    1,
+    100,
+    SEGMENT,
+    3 * SEGMENT + 5,
+    12 * SEGMENT + 7,
+    64 * SEGMENT,
+];
 
 fn pick(choice: u8, own: usize) -> usize {
     match choice as usize % (SIZES.len() + 1) {
@@ -256,11 +263,20 @@ fuzz_target!(|input: Input| {
     let chunk = (input.chunk as usize % (4 * SEGMENT + 64)).max(1);
     let mut complete = false;
     if let Some(mut reader) = open(&bytes, unencrypted, threads) {
-        let sizes: Vec<usize> = input.read_sizes.iter().take(64).map(|c| pick(*c, chunk)).collect();
+        let sizes: Vec<usize> = input
+            .read_sizes
+            .iter()
+            .take(64)
+            .map(|c| pick(*c, chunk))
+            .collect();
         let mut buf = vec![0u8; sizes.iter().copied().max().unwrap_or(chunk)];
         let mut offset = 0usize;
         for turn in 0.. {
-            let len = if sizes.is_empty() { chunk } else { sizes[turn % sizes.len()] };
+            let len = if sizes.is_empty() {
+                chunk
+            } else {
+                sizes[turn % sizes.len()]
+            };
             match reader.read(&mut buf[..len]) {
                 Ok(0) => {
                     complete = true;
