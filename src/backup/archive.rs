@@ -126,9 +126,14 @@ pub(crate) fn entry_path(name: &[u8]) -> Result<PathBuf, Refusal> {
 /// is written through (`.secret.key.encrypted.*.tmp`). They belong to the installation's key
 /// store, never to a backup.
 pub(crate) fn is_key_store_name(name: &OsStr) -> bool {
-    let Some(name) = name.to_str() else {
-        return false;
-    };
+    // Case-insensitively: on a case-insensitive file system `Secret.Key.Encrypted` is the key
+    // file.
+    name.to_str()
+        .is_some_and(|name| is_key_store_spelling(&name.to_ascii_lowercase()))
+}
+
+/// Whether `name` is exactly (letter case included) the name of one of the key store's files.
+fn is_key_store_spelling(name: &str) -> bool {
     let temporary = name
         .strip_prefix('.')
         .and_then(|n| n.strip_prefix(KEY_FILE_NAME))
@@ -208,11 +213,24 @@ pub(crate) fn pack<W: Write>(
     Ok((out, totals))
 }
 
-/// The path `rel` is packed under, or `None` for a key store file (never packed).
+/// The path `rel` is packed under, or `None` for a key store file (never packed). A file whose
+/// name differs from a key store file's only in letter case is refused: no restore would take it.
 fn packed_path(rel: &Path) -> Result<Option<PathBuf>, PackError> {
     match archived_name(rel).and_then(|name| entry_path(&name)) {
         Ok(path) => Ok(Some(path)),
-        Err(Refusal::KeyStoreFile) => Ok(None),
+        Err(Refusal::KeyStoreFile)
+            if rel
+                .file_name()
+                .and_then(OsStr::to_str)
+                .is_some_and(is_key_store_spelling) =>
+        {
+            Ok(None)
+        }
+        Err(Refusal::KeyStoreFile) => Err(PackError::Unsupported {
+            path: rel.to_path_buf(),
+            reason: "its name differs from a key store file's only in letter case, which a \
+                     restore refuses",
+        }),
         Err(Refusal::Invalid(reason)) => Err(PackError::Unsupported {
             path: rel.to_path_buf(),
             reason,
@@ -719,6 +737,22 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn a_key_store_name_in_another_letter_case_is_refused_when_packing() {
+        let src = tree();
+        std::fs::write(src.path().join(".secret.key.lock"), b"").unwrap();
+        assert!(pack(src.path(), Selection::Directory, Vec::new()).is_ok());
+        let case_variant = src.path().join("Secret.Key.Encrypted");
+        std::fs::write(&case_variant, b"user data").unwrap();
+        if std::fs::read_dir(src.path()).unwrap().count() < 2 {
+            return; // a case-insensitive file system: the two names are one file
+        }
+        assert!(matches!(
+            pack(src.path(), Selection::Directory, Vec::new()),
+            Err(PackError::Unsupported { .. })
+        ));
+    }
+
     /// Builds an archive by hand, with raw names the builder would refuse.
     fn raw_archive(entries: &[(&[u8], EntryType, &[u8])]) -> Vec<u8> {
         let mut out = Vec::new();
@@ -783,6 +817,10 @@ mod tests {
             ".//.secret.key.lock/",
             ".secret.key.encrypted.Ab3dE9.tmp",
             ".secret.key.encrypted..tmp",
+            "Secret.Key.Encrypted",
+            "./SECRET.KEY.ENCRYPTED",
+            ".Secret.Key.Lock",
+            ".Secret.Key.Encrypted.Ab3dE9.TMP",
         ] {
             assert_eq!(
                 entry_path(name.as_bytes()),

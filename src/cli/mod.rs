@@ -47,7 +47,7 @@ pub fn main() -> ExitCode {
         Err(CliError::Usage(err)) => usage_error(&err, &redactions),
         Err(CliError::Failure(message)) => {
             let mut stderr = io::stderr().lock();
-            let _ = writeln!(stderr, "error: {}", redactions.apply(&one_line(&message)));
+            let _ = writeln!(stderr, "error: {}", one_line(&redactions.apply(&message)));
             ExitCode::FAILURE
         }
     }

@@ -339,10 +339,12 @@ mod groups {
         RUNNING.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// SIGKILL to every process in group `pgid`; errors (the group is gone) are ignored.
+    /// SIGKILL to every process in group `pgid`; errors (the group is gone) are ignored. Groups
+    /// 0 and 1 are never signalled (`kill(-1)` would reach every process).
     pub(super) fn kill(pgid: u32) {
         let pid = i32::try_from(pgid)
             .ok()
+            .filter(|&id| id > 1)
             .and_then(rustix::process::Pid::from_raw);
         if let Some(pid) = pid {
             let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
@@ -521,11 +523,16 @@ fn redact_word(word: &[u8]) -> String {
     out
 }
 
-/// Whether a run of base64-alphabet characters may be a key or token: 32 or more hexadecimal
-/// digits, or 20 or more characters mixing upper case, lower case and digits.
+/// Whether a run of base64-alphabet characters may be a key or token: it holds 32 or more
+/// consecutive hexadecimal digits anywhere (`key=<hex>`, `0x<hex>`), or it has 20 or more
+/// characters mixing upper case, lower case and digits.
 fn looks_secret(run: &str) -> bool {
-    let hex_digits = run.chars().filter(char::is_ascii_hexdigit).count();
-    (run.len() >= 32 && hex_digits == run.len()) || (run.len() >= 20 && mixed_case_and_digits(run))
+    let longest_hex = run
+        .split(|c: char| !c.is_ascii_hexdigit())
+        .map(str::len)
+        .max()
+        .unwrap_or(0);
+    longest_hex >= 32 || (run.len() >= 20 && mixed_case_and_digits(run))
 }
 
 fn mixed_case_and_digits(text: &str) -> bool {
@@ -550,6 +557,20 @@ mod tests {
         assert_eq!(got.bytes.len(), 100);
         assert_eq!(got.bytes.capacity(), 100, "never reallocated");
         assert_eq!(got.total, 10_000);
+    }
+
+    #[test]
+    fn hex_keys_behind_a_prefix_are_redacted() {
+        let hex = "0123456789abcdef".repeat(4);
+        for line in [
+            format!("vault: key={hex} expired"),
+            format!("0x{hex}"),
+            format!("k:{hex}"),
+        ] {
+            let shown = stderr_start(line.as_bytes());
+            assert!(!shown.contains(&hex[..32]), "{shown}");
+        }
+        assert_eq!(stderr_start(b"exit code 0x1f"), "exit code 0x1f");
     }
 
     #[test]
