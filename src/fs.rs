@@ -43,7 +43,16 @@ pub fn exit_removing_temporaries(code: i32) -> ! {
     let registry = live();
     for (path, is_dir) in registry.iter() {
         let _ = if *is_dir {
-            fs::remove_dir_all(path)
+            // The process's other threads run on meanwhile: a file made inside the directory
+            // while it is removed can make one pass fail ("not empty"); they cannot make a
+            // directory that is gone appear again (see `backup`'s unpacking).
+            for _ in 0..4 {
+                match fs::remove_dir_all(path) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => {}
+                    _ => break,
+                }
+            }
+            Ok(())
         } else {
             fs::remove_file(path)
         };
@@ -151,11 +160,13 @@ pub(crate) fn unlock(file: &File) {
     let _ = file.unlock();
 }
 
-/// Whether the regular file at `path` exists and nobody holds its lock: its writer is gone.
-pub(crate) fn abandoned(path: &Path) -> bool {
+/// The regular file at `path`, locked, if it exists and nobody held its lock: its writer is
+/// gone. Whoever removes what the lock guards does so while holding the returned handle, so that
+/// no other process can take the lock in between.
+pub(crate) fn abandoned(path: &Path) -> Option<File> {
     match fs::symlink_metadata(path) {
-        Ok(meta) if meta.is_file() => File::open(path).is_ok_and(|f| try_lock(&f)),
-        _ => false,
+        Ok(meta) if meta.is_file() => open_regular(path).ok().filter(try_lock),
+        _ => None,
     }
 }
 
@@ -170,7 +181,7 @@ pub(crate) fn remove_stale(dir: &Path, prefix: &str, suffix: &str) {
         }
         // A file's lock is only ever taken by the process that created it, so a lock once free
         // stays free.
-        if abandoned(&path) {
+        if let Some(_held) = abandoned(&path) {
             let _ = fs::remove_file(&path);
         }
     }

@@ -478,10 +478,40 @@ impl Unpacking<'_> {
             };
         };
         let path = dest.join(&rel);
+        let parent = if is_dir {
+            Some(rel.as_path())
+        } else {
+            rel.parent()
+        };
+        if let Some(parent) = parent {
+            Self::create_dirs_below(dest, parent).map_err(|source| UnpackError::Write {
+                path: path.clone(),
+                source,
+            })?;
+        }
         if is_dir {
-            return fs::create_dir_all(&path).map_err(|source| UnpackError::Write { path, source });
+            return Ok(());
         }
         self.write_file(&mut entry, &name, &path)
+    }
+
+    /// Creates the directories of `rel` below `dest`, one level at a time (each may exist already),
+    /// never `dest` nor anything above it: if `dest` was removed meanwhile (an interrupted or raced
+    /// restore), this fails instead of making it again.
+    fn create_dirs_below(dest: &Path, rel: &Path) -> io::Result<()> {
+        let mut path = dest.to_path_buf();
+        for part in rel.components() {
+            path.push(part);
+            match fs::create_dir(&path) {
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    if !fs::symlink_metadata(&path)?.is_dir() {
+                        return Err(e);
+                    }
+                }
+                other => other?,
+            }
+        }
+        Ok(())
     }
 
     /// Creates the file of a regular-file entry (exclusively) and copies its data in.
@@ -495,9 +525,6 @@ impl Unpacking<'_> {
             path: path.to_path_buf(),
             source,
         };
-        if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent).map_err(write_err)?;
-        }
         let mut file = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -735,6 +762,19 @@ mod tests {
             pack(src.path(), Selection::Directory, Vec::new()),
             Err(PackError::Unsupported { .. })
         ));
+    }
+
+    #[test]
+    fn unpacking_never_makes_its_destination_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("tree");
+        fs::create_dir(&dest).unwrap();
+        Unpacking::create_dirs_below(&dest, Path::new("a/b")).unwrap();
+        assert!(dest.join("a/b").is_dir());
+        Unpacking::create_dirs_below(&dest, Path::new("a/b/c")).unwrap();
+        fs::remove_dir_all(&dest).unwrap();
+        assert!(Unpacking::create_dirs_below(&dest, Path::new("a")).is_err());
+        assert!(!dest.exists(), "a removed working tree was made again");
     }
 
     #[test]

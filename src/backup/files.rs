@@ -48,7 +48,7 @@ pub(crate) fn remove_stale_restores(target: &Path) {
             continue;
         }
         let lock = dir.join(RESTORE_LOCK);
-        if abandoned(&lock) {
+        if let Some(_held) = abandoned(&lock) {
             let _ = fs::remove_dir_all(&dir);
         } else if !exists(&lock) {
             // Only succeeds if it is empty.
@@ -66,7 +66,14 @@ pub(crate) fn restore_workdir(target: &Path) -> io::Result<(TempDir, fs::File)> 
         .write(true)
         .create_new(true)
         .open(work.path().join(RESTORE_LOCK))?;
-    try_lock(&lock);
+    // Until it is locked, another restore to the same target may take the directory for a
+    // killed restore's and hold the lock while it removes it.
+    if !try_lock(&lock) {
+        return Err(io::Error::new(
+            io::ErrorKind::WouldBlock,
+            "another restore to the same target took the new working directory for a leftover",
+        ));
+    }
     #[cfg_attr(not(unix), allow(unused_mut))]
     let mut builder = fs::DirBuilder::new();
     #[cfg(unix)]
