@@ -430,7 +430,7 @@ impl OutputFile {
                 "is a directory",
             )),
             Ok(meta) if meta.is_file() => {
-                check_replaceable(&meta)?;
+                check_replaceable(&target, &meta)?;
                 Self::replacing(&target, Some(Box::new(meta)))
             }
             Ok(_) => Self::in_place(&target),
@@ -548,14 +548,27 @@ fn follow_link(path: &Path) -> io::Result<PathBuf> {
     }
 }
 
-/// Refuses to replace a read-only file or a file with other hard links.
-fn check_replaceable(meta: &fs::Metadata) -> io::Result<()> {
+/// Refuses to replace a read-only file, a file this process may not write (as `cp` would fail
+/// on it, although the directory lets a rename replace it) or a file with other hard links.
+fn check_replaceable(path: &Path, meta: &fs::Metadata) -> io::Result<()> {
     if meta.permissions().readonly() {
         return Err(io::Error::new(
             io::ErrorKind::PermissionDenied,
             "the file is read-only: refusing to replace it",
         ));
     }
+    #[cfg(unix)]
+    {
+        use rustix::fs::{Access, AtFlags, CWD, accessat};
+        if accessat(CWD, path, Access::WRITE_OK, AtFlags::EACCESS).is_err() {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "the file is not writable by this user: refusing to replace it",
+            ));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
     #[cfg(unix)]
     {
         let links = std::os::unix::fs::MetadataExt::nlink(meta);
@@ -572,16 +585,18 @@ fn check_replaceable(meta: &fs::Metadata) -> io::Result<()> {
     Ok(())
 }
 
-/// Gives `file` the mode of `meta`, and its owner and group where allowed (best effort).
+/// Gives `file` the mode of `meta` (on Unix without the set-user-id and set-group-id bits, as
+/// a write to the file would clear them), and its owner and group where allowed (best effort).
 fn keep_attributes(file: &File, meta: &fs::Metadata) {
-    let _ = file.set_permissions(meta.permissions());
     #[cfg(unix)]
     {
-        use std::os::unix::fs::MetadataExt as _;
+        use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
         let _ = std::os::unix::fs::fchown(file, Some(meta.uid()), Some(meta.gid()));
-        // A chown may clear set-id bits: set the mode again.
-        let _ = file.set_permissions(meta.permissions());
+        let mode = meta.permissions().mode() & !0o6000;
+        let _ = file.set_permissions(fs::Permissions::from_mode(mode));
     }
+    #[cfg(not(unix))]
+    let _ = file.set_permissions(meta.permissions());
 }
 
 /// Whether two open files are the same file (same device and inode; always `false` where that

@@ -728,3 +728,36 @@ fn a_backup_read_from_a_fifo_restores() {
     let restored = fs::read(env.path("out").join("0000-logical-full.export")).unwrap();
     assert!(restored == plain, "the restored export differs");
 }
+
+#[test]
+fn a_file_the_user_may_not_write_is_not_replaced_through_a_writable_directory() {
+    if !is_root() {
+        return; // needs another user's file; the test makes one as root
+    }
+    let env = Env::new();
+    env.key_file("k", KEY_A);
+    fs::write(env.path("plain"), b"data").unwrap();
+    fs::write(env.path("roots"), b"root's file").unwrap();
+    fs::set_permissions(env.path("roots"), fs::Permissions::from_mode(0o644)).unwrap();
+    // The directory (and the inputs) are nobody's; the output file stays root's.
+    for name in [".", "k", "plain"] {
+        std::os::unix::fs::chown(env.path(name), Some(65534), Some(65534)).unwrap();
+    }
+    let output = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(env!("CARGO_BIN_EXE_strongbox"))
+        .args(["encrypt", "--key-file", "k", "plain", "-o", "roots"])
+        .current_dir(env.dir.path())
+        .env("HOME", env.dir.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("not writable"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(fs::read(env.path("roots")).unwrap(), b"root's file");
+    assert_eq!(fs::metadata(env.path("roots")).unwrap().uid(), 0);
+    assert!(temporaries(env.dir.path()).is_empty());
+}
