@@ -22,7 +22,6 @@ use super::crypt::stream_config;
 use super::error::{CliError, CliResult, Context as _, describe};
 use super::files::InputSpec;
 use super::key_input::KeySource;
-use super::keys::eprintln_safe;
 use super::progress::Progress;
 
 /// `strongbox backup`
@@ -160,9 +159,9 @@ fn report_authentication(ctx: &Ctx, files: &[std::path::PathBuf], auth: &[Authen
             Authentication::Key(key_id) => ctx.note(format_args!(
                 "backup {position} ({file}): authenticated by key {key_id}"
             )),
-            _ => eprintln_safe(&format!(
-                "warning: backup {position} ({file}): NOT authenticated (not encrypted): only \
-                 checked against corruption by integrity tags"
+            _ => ctx.warn(format_args!(
+                "backup {position} ({file}): NOT authenticated (not encrypted): only checked \
+                 against corruption by integrity tags"
             )),
         }
     }

@@ -64,10 +64,10 @@ fn get(ctx: &Ctx, dir: &Path, output: Option<&Path>) -> CliResult {
         return Ok(());
     }
     // Always shown, even with --quiet: the operator must know a secret is now in the clear.
-    eprintln_safe(
-        "warning: the database key below is the plaintext secret: anyone who has it can read \
-         this database and its backups; keep it offline, and delete any copy after `key put`",
-    );
+    ctx.warn(format_args!(
+        "the database key below is the plaintext secret: anyone who has it can read this \
+         database and its backups; keep it offline, and delete any copy after `key put`"
+    ));
     let mut out = io::stdout().lock();
     out.write_all(line.as_bytes())
         .and_then(|()| out.flush())
@@ -171,10 +171,4 @@ fn write_new_secret_file<D: std::fmt::Display>(
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(exists()),
         Err(e) => Err(e).context(what),
     }
-}
-
-/// Writes a line to stderr, ignoring failures (stderr closed: nothing better to do).
-pub fn eprintln_safe(line: &str) {
-    let mut err = io::stderr().lock();
-    let _ = writeln!(err, "{line}");
 }

@@ -124,6 +124,21 @@ impl Context<'_> {
     }
 
     /// A status line on stderr (not with `--quiet`), without any argument that reads as a key.
+    /// A warning line on stderr, shown also with `--quiet`.
+    pub fn warn(&self, message: fmt::Arguments<'_>) {
+        let mut stderr = io::stderr().lock();
+        let _ = writeln!(
+            stderr,
+            "warning: {}",
+            self.redactions.apply(&message.to_string())
+        );
+    }
+
+    /// Text for stdout with every argument that reads as a key left out.
+    pub fn redacted(&self, text: &str) -> String {
+        self.redactions.apply(text)
+    }
+
     pub fn note(&self, message: fmt::Arguments<'_>) {
         if !self.quiet {
             let mut stderr = io::stderr().lock();

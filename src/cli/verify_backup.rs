@@ -49,7 +49,7 @@ pub fn verify(ctx: &Ctx, args: VerifyArgs) -> CliResult {
         writeln!(
             stdout,
             "backup {position} ({}): OK, {kind}, {}",
-            printable(&file.to_string_lossy()),
+            ctx.redacted(&printable(&file.to_string_lossy())),
             match auth {
                 Authentication::Key(key_id) => format!("authenticated by key {key_id}"),
                 _ => "NOT authenticated: unencrypted, checked by integrity tags only".to_owned(),
