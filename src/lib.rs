@@ -90,6 +90,8 @@ pub mod fs;
 pub mod key;
 pub mod keys;
 pub mod stream;
+#[cfg(test)]
+mod test_hex;
 
 #[cfg(feature = "backup")]
 pub use backup::{LogicalBackup, SnapshotBackup};

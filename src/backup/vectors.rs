@@ -12,20 +12,10 @@ use std::path::PathBuf;
 use super::{EXT_MANIFEST, EXT_WRAPPED_KEYS};
 use crate::key::DataKey;
 use crate::stream::{Algorithm, BackupWriter, Extension, StreamConfig};
+use crate::test_hex::{hex, unhex};
 
 fn dir() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/backup"))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Vec<u8> {
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
-        .collect()
 }
 
 /// The data key and the protected blob of a key blob vector (`tests/vectors/keyblob/`).

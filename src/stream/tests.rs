@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use super::header::Header;
 use super::*;
 use crate::key::DataKey;
+use crate::test_hex::{hex, unhex};
 
 const S: usize = 4096;
 
@@ -30,17 +31,6 @@ fn key2() -> DataKey {
     DataKey::from_bytes(&(32u8..64).collect::<Vec<_>>()).unwrap()
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Vec<u8> {
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
-        .collect()
-}
-
 fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, NonZeroUsize::get)
 }
@@ -48,6 +38,14 @@ fn cores() -> usize {
 fn pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 31 + i / 251) as u8).collect()
 }
+
+/// A failing vector made from a valid stream by one edit: name, description, edit, expected error.
+type Tamper<'f> = (
+    &'static str,
+    &'static str,
+    &'f dyn Fn(&mut Vec<u8>),
+    &'static str,
+);
 
 /// Writes a stream with a fixed salt.
 fn stream(
@@ -200,133 +198,45 @@ fn build_vectors() -> Vec<Vector> {
         }),
         "HeaderAuthentication",
     );
-    fail(
-        "fail_header_salt_changed",
-        "one salt byte changed",
-        Some(key1()),
-        edit(&base, &|b| b[40] ^= 1),
-        "HeaderAuthentication",
-    );
-    fail(
-        "fail_header_extension_changed",
-        "one byte of extension 1 changed",
-        Some(key1()),
-        edit(&base, &|b| b[72] ^= 1),
-        "HeaderAuthentication",
-    );
-    fail(
-        "fail_algorithm_changed",
-        "algorithm id 1 changed to 2",
-        Some(key1()),
-        edit(&base, &|b| b[9] = 2),
-        "HeaderAuthentication",
-    );
-    fail(
-        "fail_segment_size_changed",
-        "segment size 4096 changed to 8192",
-        Some(key1()),
-        edit(&base, &|b| {
-            b[10..14].copy_from_slice(&8192u32.to_be_bytes())
-        }),
-        "HeaderAuthentication",
-    );
-    fail(
-        "fail_bad_magic",
-        "first byte changed",
-        Some(key1()),
-        edit(&base, &|b| b[0] = b'S'),
-        "NotStrongbox",
-    );
-    fail(
-        "fail_version_2",
-        "version 2",
-        Some(key1()),
-        edit(&base, &|b| b[8] = 2),
-        "UnsupportedVersion 2",
-    );
-    fail(
-        "fail_algorithm_3",
-        "algorithm id 3",
-        Some(key1()),
-        edit(&base, &|b| b[9] = 3),
-        "UnsupportedAlgorithm 3",
-    );
-    fail(
-        "fail_segment_size_too_small",
-        "segment size 4095",
-        Some(key1()),
-        edit(&base, &|b| {
-            b[10..14].copy_from_slice(&4095u32.to_be_bytes())
-        }),
-        "InvalidHeader",
-    );
-    fail(
-        "fail_segment_1_changed",
-        "one ciphertext byte of segment 1 changed",
-        Some(key1()),
-        edit(&base, &|b| {
-            let r = segment_range(b, 1);
-            b[r.start + 100] ^= 0x40
-        }),
-        "CorruptSegment 1",
-    );
-    fail(
-        "fail_tag_changed",
-        "last tag byte of segment 0 changed",
-        Some(key1()),
-        edit(&base, &|b| {
-            let r = segment_range(b, 0);
-            b[r.end - 1] ^= 1
-        }),
-        "CorruptSegment 0",
-    );
-    fail(
-        "fail_segments_swapped",
-        "segments 0 and 1 swapped",
-        Some(key1()),
-        edit(&base, &|b| {
-            let (r0, r1) = (segment_range(b, 0), segment_range(b, 1));
-            let s0 = b[r0.clone()].to_vec();
-            b.copy_within(r1, r0.start);
-            let r1 = segment_range(b, 1);
-            b[r1].copy_from_slice(&s0);
-        }),
-        "CorruptSegment 0",
-    );
-    fail(
-        "fail_segment_duplicated",
-        "segment 0 repeated",
-        Some(key1()),
-        edit(&base, &|b| {
-            let r0 = segment_range(b, 0);
-            let s0 = b[r0.clone()].to_vec();
-            b.splice(r0.end..r0.end, s0);
-        }),
-        "CorruptSegment 1",
-    );
-    fail(
-        "fail_truncated_at_boundary",
-        "last segment removed: segment 1 is not marked last",
-        Some(key1()),
-        edit(&base, &|b| b.truncate(segment_range(b, 2).start)),
-        "Truncated",
-    );
-    fail(
-        "fail_truncated_header_only",
-        "no segment at all",
-        Some(key1()),
-        edit(&base, &|b| b.truncate(segment_range(b, 0).start)),
-        "Truncated",
-    );
-    fail(
-        "fail_truncated_one_byte",
-        "last byte removed",
-        Some(key1()),
-        edit(&base, &|b| {
-            b.pop();
-        }),
-        "CorruptSegment 2",
-    );
+    let swap_segments_0_and_1 = |b: &mut Vec<u8>| {
+        let (r0, r1) = (segment_range(b, 0), segment_range(b, 1));
+        let s0 = b[r0.clone()].to_vec();
+        b.copy_within(r1, r0.start);
+        let r1 = segment_range(b, 1);
+        b[r1].copy_from_slice(&s0);
+    };
+    let repeat_segment_0 = |b: &mut Vec<u8>| {
+        let r0 = segment_range(b, 0);
+        let s0 = b[r0.clone()].to_vec();
+        b.splice(r0.end..r0.end, s0);
+    };
+    // Streams that differ from `base` by one edit, read with key 1: one row each, a table.
+    #[rustfmt::skip]
+    let tampered: [Tamper; 15] = [
+        ("fail_header_salt_changed", "one salt byte changed", &|b| b[40] ^= 1, "HeaderAuthentication"),
+        ("fail_header_extension_changed", "one byte of extension 1 changed", &|b| b[72] ^= 1, "HeaderAuthentication"),
+        ("fail_algorithm_changed", "algorithm id 1 changed to 2", &|b| b[9] = 2, "HeaderAuthentication"),
+        ("fail_segment_size_changed", "segment size 4096 changed to 8192",
+            &|b| b[10..14].copy_from_slice(&8192u32.to_be_bytes()), "HeaderAuthentication"),
+        ("fail_bad_magic", "first byte changed", &|b| b[0] = b'S', "NotStrongbox"),
+        ("fail_version_2", "version 2", &|b| b[8] = 2, "UnsupportedVersion 2"),
+        ("fail_algorithm_3", "algorithm id 3", &|b| b[9] = 3, "UnsupportedAlgorithm 3"),
+        ("fail_segment_size_too_small", "segment size 4095",
+            &|b| b[10..14].copy_from_slice(&4095u32.to_be_bytes()), "InvalidHeader"),
+        ("fail_segment_1_changed", "one ciphertext byte of segment 1 changed",
+            &|b| { let r = segment_range(b, 1); b[r.start + 100] ^= 0x40 }, "CorruptSegment 1"),
+        ("fail_tag_changed", "last tag byte of segment 0 changed",
+            &|b| { let r = segment_range(b, 0); b[r.end - 1] ^= 1 }, "CorruptSegment 0"),
+        ("fail_segments_swapped", "segments 0 and 1 swapped", &swap_segments_0_and_1, "CorruptSegment 0"),
+        ("fail_segment_duplicated", "segment 0 repeated", &repeat_segment_0, "CorruptSegment 1"),
+        ("fail_truncated_at_boundary", "last segment removed: segment 1 is not marked last",
+            &|b| b.truncate(segment_range(b, 2).start), "Truncated"),
+        ("fail_truncated_header_only", "no segment at all", &|b| b.truncate(segment_range(b, 0).start), "Truncated"),
+        ("fail_truncated_one_byte", "last byte removed", &|b| { b.pop(); }, "CorruptSegment 2"),
+    ];
+    for (name, description, change, error) in tampered {
+        fail(name, description, Some(key1()), edit(&base, change), error);
+    }
     fail(
         "fail_trailing_data",
         "ok_aes_two_full_segments with one byte appended",
@@ -688,15 +598,20 @@ fn a_segment_cipher_is_a_pure_function_of_its_inputs() {
 }
 
 /// Writes `plain` with a fixed salt in writes whose sizes cycle through `chunks`.
-fn stream_with(config: &StreamConfig, plain: &[u8], chunks: &[usize]) -> Vec<u8> {
-    let mut w = BackupWriter::create(
+/// A writer of a stream under key 1 with AES-256-GCM, no extension and the salt `[9; 32]`.
+fn writer(config: &StreamConfig) -> BackupWriter<Vec<u8>> {
+    BackupWriter::create(
         Vec::new(),
         Some((&key1(), Algorithm::Aes256Gcm)),
         config,
         Vec::new(),
         [9; 32],
     )
-    .unwrap();
+    .unwrap()
+}
+
+fn stream_with(config: &StreamConfig, plain: &[u8], chunks: &[usize]) -> Vec<u8> {
+    let mut w = writer(config);
     let mut rest = plain;
     for &c in chunks.iter().cycle() {
         if rest.is_empty() {
@@ -810,6 +725,34 @@ fn debug_output_describes_the_stream_without_secrets() {
     );
 }
 
+/// A reader of `input` under key 1 on `threads` threads.
+fn threaded_reader<R: Read>(input: R, threads: usize) -> RestoreReader<R> {
+    RestoreReader::new(input, &key1())
+        .unwrap()
+        .with_threads(NonZeroUsize::new(threads).unwrap())
+}
+
+/// The first error `r` returns, reading `buf`-sized pieces; panics (naming `what`) if the stream
+/// reads as complete.
+fn first_error(r: &mut impl Read, buf: &mut [u8], what: &str) -> std::io::Error {
+    loop {
+        match r.read(buf) {
+            Ok(0) => panic!("{what}: the stream read as complete"),
+            Ok(_) => {}
+            Err(e) => return e,
+        }
+    }
+}
+
+/// The `read` of the test inputs below: copies at most `most` of the bytes of `data` after the
+/// first `*read` into `buf` and counts them in `*read`.
+fn serve(data: &[u8], read: &mut usize, buf: &mut [u8], most: usize) -> std::io::Result<usize> {
+    let n = buf.len().min(most).min(data.len() - *read);
+    buf[..n].copy_from_slice(&data[*read..*read + n]);
+    *read += n;
+    Ok(n)
+}
+
 /// Fails every other call with `Interrupted` (or with `error`, once `fail_at` bytes were read),
 /// and returns at most 5 bytes per call.
 struct Stutter<'a> {
@@ -839,10 +782,7 @@ impl Read for Stutter<'_> {
         if !self.interrupt {
             return Err(std::io::ErrorKind::Interrupted.into());
         }
-        let n = buf.len().min(5).min(self.data.len() - self.read);
-        buf[..n].copy_from_slice(&self.data[self.read..self.read + n]);
-        self.read += n;
-        Ok(n)
+        serve(self.data, &mut self.read, buf, 5)
     }
 }
 
@@ -903,17 +843,9 @@ fn a_stream_error_is_repeated_by_every_later_read() {
     ] {
         for threads in [1, 3] {
             for read_size in [100, 4 * S] {
-                let mut r = RestoreReader::new(input, &key1())
-                    .unwrap()
-                    .with_threads(NonZeroUsize::new(threads).unwrap());
+                let mut r = threaded_reader(input, threads);
                 let mut buf = vec![0; read_size];
-                let first = loop {
-                    match r.read(&mut buf) {
-                        Ok(0) => panic!("{expected}: the stream read as complete"),
-                        Ok(_) => {}
-                        Err(e) => break e,
-                    }
-                };
+                let first = first_error(&mut r, &mut buf, expected);
                 for err in [
                     first,
                     r.read(&mut buf).unwrap_err(),
@@ -940,17 +872,15 @@ struct FailOnceAt<'a> {
 
 impl Read for FailOnceAt<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let mut n = buf.len().min(self.data.len() - self.read);
+        let mut most = usize::MAX;
         if let Some(at) = self.fail_at {
             if self.read == at {
                 self.fail_at = None;
                 return Err(std::io::Error::other("a hiccup"));
             }
-            n = n.min(at - self.read);
+            most = at - self.read;
         }
-        buf[..n].copy_from_slice(&self.data[self.read..self.read + n]);
-        self.read += n;
-        Ok(n)
+        serve(self.data, &mut self.read, buf, most)
     }
 }
 
@@ -968,9 +898,7 @@ fn read_through_a_hiccup(
         read: 0,
         fail_at: Some(fail_at),
     };
-    let mut r = RestoreReader::new(input, &key1())
-        .unwrap()
-        .with_threads(NonZeroUsize::new(threads).unwrap());
+    let mut r = threaded_reader(input, threads);
     let mut buf = vec![0; read_size];
     let (mut out, mut errors) = (Vec::new(), 0);
     loop {
@@ -1064,10 +992,7 @@ impl Read for Growing<'_> {
             self.visible = self.data.len();
             return Ok(0);
         }
-        let n = buf.len().min(self.visible - self.read);
-        buf[..n].copy_from_slice(&self.data[self.read..self.read + n]);
-        self.read += n;
-        Ok(n)
+        serve(&self.data[..self.visible], &mut self.read, buf, usize::MAX)
     }
 }
 
@@ -1082,17 +1007,9 @@ fn truncation_is_permanent_even_if_the_input_grows() {
                 visible: backup.len() - 116, // without the last segment
                 read: 0,
             };
-            let mut r = RestoreReader::new(input, &key1())
-                .unwrap()
-                .with_threads(NonZeroUsize::new(threads).unwrap());
+            let mut r = threaded_reader(input, threads);
             let mut buf = vec![0; read_size];
-            let err = loop {
-                match r.read(&mut buf) {
-                    Ok(0) => panic!("read as complete"),
-                    Ok(_) => {}
-                    Err(e) => break e,
-                }
-            };
+            let err = first_error(&mut r, &mut buf, "growing input");
             for err in [err, r.read(&mut buf).unwrap_err()] {
                 assert!(
                     matches!(StreamError::from_io(&err), Some(StreamError::Truncated)),
@@ -1285,15 +1202,7 @@ fn copy_from_writes_the_bytes_that_write_does() {
         for threads in [1, 2, 3] {
             let config = one.clone().threads(NonZeroUsize::new(threads).unwrap());
             for most in [1, 7, S, S + 16, S + 17, usize::MAX] {
-                let key = key1();
-                let mut w = BackupWriter::create(
-                    Vec::new(),
-                    Some((&key, Algorithm::Aes256Gcm)),
-                    &config,
-                    vec![],
-                    [9; 32],
-                )
-                .unwrap();
+                let mut w = writer(&config);
                 // A write before and after, to start and end mid-segment.
                 w.write_all(&plain[..len.min(100)]).unwrap();
                 let rest = &plain[len.min(100)..];
@@ -1333,15 +1242,7 @@ fn copy_from_returns_a_failed_read_and_can_go_on() {
             .unwrap()
             .threads(NonZeroUsize::new(threads).unwrap());
         let reference = stream_with(&config, &plain, &[usize::MAX]);
-        let key = key1();
-        let mut w = BackupWriter::create(
-            Vec::new(),
-            Some((&key, Algorithm::Aes256Gcm)),
-            &config,
-            vec![],
-            [9; 32],
-        )
-        .unwrap();
+        let mut w = writer(&config);
         let err = w.copy_from(&mut ThenFail(&plain[..2 * S + 9])).unwrap_err();
         assert_eq!(err.to_string(), "the disk went away");
         // Nothing read is lost: the stream goes on from the next byte.
@@ -1375,9 +1276,7 @@ impl Write for FailingSink {
 
 /// What `read` returns from `backup` with `threads` threads, and the error it stops at.
 fn read_until_error(backup: &[u8], threads: usize) -> (Vec<u8>, Option<String>) {
-    let mut r = RestoreReader::new(backup, &key1())
-        .unwrap()
-        .with_threads(NonZeroUsize::new(threads).unwrap());
+    let mut r = threaded_reader(backup, threads);
     let mut out = Vec::new();
     let mut buf = vec![0; 3000];
     loop {
@@ -1402,9 +1301,7 @@ fn copy_to_writes_what_read_returns_and_stops_where_it_does() {
     for backup in [&good[..], &corrupt, truncated, &trailing] {
         for threads in [1, 2, 3] {
             let expected = read_until_error(backup, threads);
-            let mut r = RestoreReader::new(backup, &key1())
-                .unwrap()
-                .with_threads(NonZeroUsize::new(threads).unwrap());
+            let mut r = threaded_reader(backup, threads);
             let mut out = Vec::new();
             let got = r.copy_to(&mut out).map_err(|err| err.to_string());
             assert!(out == expected.0, "{threads} threads");
@@ -1422,9 +1319,7 @@ fn copy_to_returns_a_failed_write_and_can_go_on() {
     let config = StreamConfig::default().segment_size(S).unwrap();
     let backup = stream_with(&config, &plain, &[usize::MAX]);
     for threads in [1, 2] {
-        let mut r = RestoreReader::new(&backup[..], &key1())
-            .unwrap()
-            .with_threads(NonZeroUsize::new(threads).unwrap());
+        let mut r = threaded_reader(&backup[..], threads);
         let mut out = FailingSink {
             got: Vec::new(),
             writes: 0,

@@ -2,6 +2,7 @@ use std::sync::Mutex;
 
 use super::*;
 use crate::keys::provider::{dpapi, private};
+use crate::test_hex::hex;
 
 /// A provider holding a fixed master key.
 #[derive(Debug)]
@@ -409,10 +410,6 @@ fn debug_shows_no_secret() {
 // Test vectors: `cargo test -p strongbox --lib write_keyblob_vectors -- --ignored` regenerates
 // tests/vectors/keyblob/ (deterministic: fixed keys and salts). The files are checked in and
 // read by tests/keyblob_vectors.rs.
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 fn vector(
     name: &str,
