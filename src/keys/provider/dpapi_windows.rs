@@ -37,78 +37,80 @@ const UNPROTECT: &str = "unprotect";
 ///
 /// The returned blob can be unprotected only by the same user, with the same `entropy`.
 pub(crate) fn protect(plaintext: &[u8], entropy: &[u8]) -> Result<Vec<u8>, ProviderError> {
-    let data_in = input_blob(plaintext, PROTECT)?;
-    let entropy_in = input_blob(entropy, PROTECT)?;
-    let mut data_out = CRYPT_INTEGER_BLOB {
-        cbData: 0,
-        pbData: ptr::null_mut(),
-    };
-    // SAFETY: `data_in` and `entropy_in` point to `cbData` readable bytes borrowed from slices that
-    // outlive the call, and DPAPI only reads its inputs (the `*mut` in `pbData` is the C struct's
-    // type, not a licence to write). The description, reserved and prompt arguments are null,
-    // which the API allows. `data_out` is a valid, writable blob that receives a `LocalAlloc`
-    // buffer we take ownership of right below.
-    let ok = unsafe {
-        CryptProtectData(
-            &data_in,
-            ptr::null(),
-            entropy_ptr(&entropy_in),
-            ptr::null(),
-            ptr::null(),
-            CRYPTPROTECT_UI_FORBIDDEN,
-            &mut data_out,
-        )
-    };
-    // Read the error before anything else can call into the OS and overwrite it.
-    let code = if ok == 0 { last_error() } else { 0 };
-    // SAFETY: `data_out` is exactly what CryptProtectData returned: null or a LocalAlloc buffer of
-    // `cbData` bytes that nobody else owns or frees.
-    let out = unsafe { LocalBuffer::take(data_out, Wipe::No) };
-    if ok == 0 {
-        return Err(ProviderError::Dpapi {
-            operation: PROTECT,
-            code,
-        });
-    }
-    Ok(out.as_slice().to_vec())
+    Ok(call(Operation::Protect, plaintext, entropy)?
+        .as_slice()
+        .to_vec())
 }
 
 /// Unprotects a blob made by [`protect`] for the current Windows user with the same `entropy`.
 pub(crate) fn unprotect(blob: &[u8], entropy: &[u8]) -> Result<Zeroizing<Vec<u8>>, ProviderError> {
-    let data_in = input_blob(blob, UNPROTECT)?;
-    let entropy_in = input_blob(entropy, UNPROTECT)?;
-    let mut data_out = CRYPT_INTEGER_BLOB {
-        cbData: 0,
-        pbData: ptr::null_mut(),
-    };
-    // SAFETY: as in `protect`: the input blobs borrow live slices and are only read; the
-    // description out-pointer is null, so the OS allocates no description string for us to free;
-    // `data_out` receives a LocalAlloc buffer we take ownership of right below.
-    let ok = unsafe {
-        CryptUnprotectData(
-            &data_in,
-            ptr::null_mut(),
-            entropy_ptr(&entropy_in),
-            ptr::null(),
-            ptr::null(),
-            CRYPTPROTECT_UI_FORBIDDEN,
-            &mut data_out,
-        )
-    };
-    let code = if ok == 0 { last_error() } else { 0 };
-    // SAFETY: `data_out` is exactly what CryptUnprotectData returned: null or a LocalAlloc buffer
-    // of `cbData` bytes that nobody else owns or frees. It holds plaintext: wipe it before freeing.
-    let out = unsafe { LocalBuffer::take(data_out, Wipe::Yes) };
-    if ok == 0 {
-        return Err(ProviderError::Dpapi {
-            operation: UNPROTECT,
-            code,
-        });
-    }
+    let out = call(Operation::Unprotect, blob, entropy)?;
     let plain = out.as_slice();
     let mut copy = Zeroizing::new(Vec::with_capacity(plain.len()));
     copy.extend_from_slice(plain);
     Ok(copy)
+}
+
+/// Which DPAPI call [`call`] makes.
+#[derive(Clone, Copy)]
+enum Operation {
+    /// `CryptProtectData`: its output is a protected blob.
+    Protect,
+    /// `CryptUnprotectData`: its output is plaintext, wiped before it is freed.
+    Unprotect,
+}
+
+/// Runs `operation` on `data` with `entropy` and returns the buffer the OS allocated for the
+/// result.
+fn call(operation: Operation, data: &[u8], entropy: &[u8]) -> Result<LocalBuffer, ProviderError> {
+    let (name, wipe) = match operation {
+        Operation::Protect => (PROTECT, Wipe::No),
+        Operation::Unprotect => (UNPROTECT, Wipe::Yes),
+    };
+    let data_in = input_blob(data, name)?;
+    let entropy_in = input_blob(entropy, name)?;
+    let mut data_out = CRYPT_INTEGER_BLOB {
+        cbData: 0,
+        pbData: ptr::null_mut(),
+    };
+    let (input, entropy, output) = (&data_in, entropy_ptr(&entropy_in), &mut data_out);
+    let (reserved, prompt, flags) = (ptr::null(), ptr::null(), CRYPTPROTECT_UI_FORBIDDEN);
+    let ok = match operation {
+        // SAFETY: `input` and `entropy` point to `cbData` readable bytes borrowed from slices that
+        // outlive the call, and DPAPI only reads its inputs (the `*mut` in `pbData` is the C
+        // struct's type, not a licence to write). The description, reserved and prompt arguments
+        // are null, which the API allows. `output` is a valid, writable blob that receives a
+        // `LocalAlloc` buffer we take ownership of right below.
+        Operation::Protect => unsafe {
+            CryptProtectData(input, ptr::null(), entropy, reserved, prompt, flags, output)
+        },
+        // SAFETY: as for `CryptProtectData`: the input blobs borrow live slices and are only
+        // read; the description out-pointer is null, so the OS allocates no description string
+        // for us to free; `output` receives a LocalAlloc buffer we take ownership of right below.
+        Operation::Unprotect => unsafe {
+            CryptUnprotectData(
+                input,
+                ptr::null_mut(),
+                entropy,
+                reserved,
+                prompt,
+                flags,
+                output,
+            )
+        },
+    };
+    // Read the error before anything else can call into the OS and overwrite it.
+    let code = if ok == 0 { last_error() } else { 0 };
+    // SAFETY: `data_out` is exactly what the DPAPI call returned: null or a LocalAlloc buffer of
+    // `cbData` bytes that nobody else owns or frees. `wipe` is `Yes` when it holds plaintext.
+    let out = unsafe { LocalBuffer::take(data_out, wipe) };
+    if ok == 0 {
+        return Err(ProviderError::Dpapi {
+            operation: name,
+            code,
+        });
+    }
+    Ok(out)
 }
 
 /// The calling thread's last OS error code.
