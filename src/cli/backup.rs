@@ -32,22 +32,38 @@ pub fn backup(ctx: &Ctx, args: BackupArgs) -> CliResult {
     }
 }
 
+/// `$builder` (a `SnapshotBackup` or a `LogicalBackup`: the same setters, no shared trait) with
+/// the options both backup kinds take: stream configuration, encryption, compression and name.
+/// Returns early from the calling command on a bad option.
+macro_rules! with_common_options {
+    ($builder:expr, $ctx:expr, $common:expr, $source:expr) => {{
+        let (ctx, common): (&Ctx, &BackupCommon) = ($ctx, $common);
+        let mut builder = $builder.stream_config(
+            stream_config(common.chacha20, common.segment_size, "backup")?
+                .threads(ctx.threads(common.threads.threads)),
+        );
+        if let Some(encryption) = encryption(ctx, common, $source)? {
+            builder = builder.encryption(encryption);
+        }
+        if let Some(compression) = compression(common) {
+            builder = builder.compression(compression);
+        }
+        if let Some(name) = &common.name {
+            builder = builder.database_name(name);
+        }
+        builder
+    }};
+}
+
 fn snapshot(ctx: &Ctx, args: SnapshotArgs) -> CliResult {
     let common = &args.common;
     let source = KeySource::from_backup_args(&common.key, "backup")?;
-    let mut builder = SnapshotBackup::of_directory(&args.dir).stream_config(
-        stream_config(common.chacha20, common.segment_size, "backup")?
-            .threads(ctx.threads(common.threads.threads)),
+    let builder = with_common_options!(
+        SnapshotBackup::of_directory(&args.dir),
+        ctx,
+        common,
+        source.as_ref()
     );
-    if let Some(encryption) = encryption(ctx, common, source.as_ref())? {
-        builder = builder.encryption(encryption);
-    }
-    if let Some(compression) = compression(common) {
-        builder = builder.compression(compression);
-    }
-    if let Some(name) = &common.name {
-        builder = builder.database_name(name);
-    }
     let keys = master_keys(ctx, &common.recovery_master_key_path)?;
     let manifest = builder
         .write(&common.output, &keys, Channel::Authenticated)
@@ -66,27 +82,15 @@ fn logical(ctx: &Ctx, args: LogicalArgs) -> CliResult {
             "--key - reads the key from stdin, so the export must come from a file (give INPUT)",
         ));
     }
-    let mut builder = match &args.incremental_after {
+    let builder = match &args.incremental_after {
         None => LogicalBackup::full(&args.dir),
         Some(previous) => {
             let info = strongbox::backup::inspect(previous)
                 .context(|| format!("--incremental-after {}", previous.display()))?;
             LogicalBackup::incremental(&args.dir, info.manifest().backup_id())
         }
-    }
-    .stream_config(
-        stream_config(common.chacha20, common.segment_size, "backup")?
-            .threads(ctx.threads(common.threads.threads)),
-    );
-    if let Some(encryption) = encryption(ctx, common, source.as_ref())? {
-        builder = builder.encryption(encryption);
-    }
-    if let Some(compression) = compression(common) {
-        builder = builder.compression(compression);
-    }
-    if let Some(name) = &common.name {
-        builder = builder.database_name(name);
-    }
+    };
+    let builder = with_common_options!(builder, ctx, common, source.as_ref());
     let keys = master_keys(ctx, &common.recovery_master_key_path)?;
     let input = input.open()?;
     let progress = Progress::new(ctx.quiet(), input.len, "backing up");
