@@ -37,37 +37,68 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// The master-key selection (global options, before the command).
-#[derive(Debug, Args, Clone, Default)]
-#[command(next_help_heading = "Master key (at most one; default: the OS default provider)")]
-pub struct MasterKeyArgs {
-    /// Read the master-key settings from a RavenDB-style settings.json (Security.MasterKey.Exec,
-    /// .Exec.Arguments, .Exec.TimeoutInSec, .Path).
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["master_key_path", "master_key_exec"])]
-    pub settings: Option<PathBuf>,
+/// Declares a master-key selection: a settings file, a key file, or a program with its arguments
+/// and time limit, at most one of the three; the field names make the option names, and the doc
+/// comments their help. `group` names the argument group every option but the program's
+/// arguments and time limit joins, if any.
+macro_rules! master_key_selection {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            group: [$($group:literal)?],
+            $(#[doc = $settings_doc:literal])+ $settings:ident,
+            $(#[doc = $path_doc:literal])+ $path:ident,
+            $(#[doc = $exec_doc:literal])+ $exec:ident,
+            $(#[doc = $arg_doc:literal])+ $arg:ident,
+            $(#[doc = $timeout_doc:literal])+ $timeout:ident,
+        }
+    ) => {
+        $(#[$meta])*
+        pub struct $name {
+            $(#[doc = $settings_doc])+
+            #[arg(long, value_name = "FILE", $(group = $group,)?
+                  conflicts_with_all = [stringify!($path), stringify!($exec)])]
+            pub $settings: Option<PathBuf>,
 
-    /// Read the master key from FILE (32 raw bytes, or one line of base64 or hex; owner-only).
-    #[arg(long, value_name = "FILE", conflicts_with = "master_key_exec")]
-    pub master_key_path: Option<PathBuf>,
+            $(#[doc = $path_doc])+
+            #[arg(long, value_name = "FILE", $(group = $group,)? conflicts_with = stringify!($exec))]
+            pub $path: Option<PathBuf>,
 
-    /// Run PROGRAM (directly, no shell) and read the master key from its standard output.
-    #[arg(long, value_name = "PROGRAM")]
-    pub master_key_exec: Option<PathBuf>,
+            $(#[doc = $exec_doc])+
+            #[arg(long, value_name = "PROGRAM", $(group = $group)?)]
+            pub $exec: Option<PathBuf>,
 
-    /// An argument for the --master-key-exec program (repeat for several).
-    #[arg(
-        long,
-        value_name = "ARG",
-        requires = "master_key_exec",
-        allow_hyphen_values = true,
-        action = clap::ArgAction::Append
-    )]
-    pub master_key_exec_arg: Vec<String>,
+            $(#[doc = $arg_doc])+
+            #[arg(long, value_name = "ARG", requires = stringify!($exec), allow_hyphen_values = true,
+                  action = clap::ArgAction::Append)]
+            pub $arg: Vec<String>,
 
-    /// Time limit for the --master-key-exec program, in seconds [default: 30].
-    #[arg(long, value_name = "SECONDS", requires = "master_key_exec",
-          value_parser = clap::value_parser!(u64).range(1..=86_400))]
-    pub master_key_exec_timeout: Option<u64>,
+            $(#[doc = $timeout_doc])+
+            #[arg(long, value_name = "SECONDS", requires = stringify!($exec),
+                  value_parser = clap::value_parser!(u64).range(1..=86_400))]
+            pub $timeout: Option<u64>,
+        }
+    };
+}
+
+master_key_selection! {
+    /// The master-key selection (global options, before the command).
+    #[derive(Debug, Args, Clone, Default)]
+    #[command(next_help_heading = "Master key (at most one; default: the OS default provider)")]
+    pub struct MasterKeyArgs {
+        group: [],
+        /// Read the master-key settings from a RavenDB-style settings.json (Security.MasterKey.Exec,
+        /// .Exec.Arguments, .Exec.TimeoutInSec, .Path).
+        settings,
+        /// Read the master key from FILE (32 raw bytes, or one line of base64 or hex; owner-only).
+        master_key_path,
+        /// Run PROGRAM (directly, no shell) and read the master key from its standard output.
+        master_key_exec,
+        /// An argument for the --master-key-exec program (repeat for several).
+        master_key_exec_arg,
+        /// Time limit for the --master-key-exec program, in seconds [default: 30].
+        master_key_exec_timeout,
+    }
 }
 
 /// The commands.
@@ -225,43 +256,24 @@ pub struct RotateArgs {
     pub to: ToMasterKeyArgs,
 }
 
-/// The new master key of `key rotate`.
-#[derive(Debug, Args, Clone)]
-#[group(id = "to", required = true, multiple = true)]
-#[command(next_help_heading = "New master key (exactly one)")]
-pub struct ToMasterKeyArgs {
-    /// The new master key's settings.json.
-    #[arg(long, value_name = "FILE", group = "to",
-          conflicts_with_all = ["to_master_key_path", "to_master_key_exec"])]
-    pub to_settings: Option<PathBuf>,
-
-    /// The new master key's file.
-    #[arg(
-        long,
-        value_name = "FILE",
-        group = "to",
-        conflicts_with = "to_master_key_exec"
-    )]
-    pub to_master_key_path: Option<PathBuf>,
-
-    /// The program that prints the new master key.
-    #[arg(long, value_name = "PROGRAM", group = "to")]
-    pub to_master_key_exec: Option<PathBuf>,
-
-    /// An argument for the --to-master-key-exec program (repeat for several).
-    #[arg(
-        long,
-        value_name = "ARG",
-        requires = "to_master_key_exec",
-        allow_hyphen_values = true,
-        action = clap::ArgAction::Append
-    )]
-    pub to_master_key_exec_arg: Vec<String>,
-
-    /// Time limit for the --to-master-key-exec program, in seconds [default: 30].
-    #[arg(long, value_name = "SECONDS", requires = "to_master_key_exec",
-          value_parser = clap::value_parser!(u64).range(1..=86_400))]
-    pub to_master_key_exec_timeout: Option<u64>,
+master_key_selection! {
+    /// The new master key of `key rotate`.
+    #[derive(Debug, Args, Clone)]
+    #[group(id = "to", required = true, multiple = true)]
+    #[command(next_help_heading = "New master key (exactly one)")]
+    pub struct ToMasterKeyArgs {
+        group: ["to"],
+        /// The new master key's settings.json.
+        to_settings,
+        /// The new master key's file.
+        to_master_key_path,
+        /// The program that prints the new master key.
+        to_master_key_exec,
+        /// An argument for the --to-master-key-exec program (repeat for several).
+        to_master_key_exec_arg,
+        /// Time limit for the --to-master-key-exec program, in seconds [default: 30].
+        to_master_key_exec_timeout,
+    }
 }
 
 /// `strongbox master-key ...`
