@@ -320,6 +320,17 @@ pub struct ThreadArgs {
     pub threads: Option<NonZeroUsize>,
 }
 
+/// The output of `encrypt` and `decrypt`.
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Where to write; omitted or `-`: stdout. A regular file appears only when complete
+    /// (written beside it, then renamed over it, keeping its mode); a symbolic link's target is
+    /// what is replaced; a FIFO or a device is written in place. A read-only file or one with
+    /// other hard links is refused.
+    #[arg(short, long, value_name = "OUTPUT")]
+    pub output: Option<PathBuf>,
+}
+
 /// `strongbox encrypt`
 #[derive(Debug, Args)]
 pub struct EncryptArgs {
@@ -331,12 +342,9 @@ pub struct EncryptArgs {
     #[arg(value_name = "INPUT")]
     pub input: Option<PathBuf>,
 
-    /// Where to write; omitted or `-`: stdout. A regular file appears only when complete
-    /// (written beside it, then renamed over it, keeping its mode); a symbolic link's target is
-    /// what is replaced; a FIFO or a device is written in place. A read-only file or one with
-    /// other hard links is refused.
-    #[arg(short, long, value_name = "OUTPUT")]
-    pub output: Option<PathBuf>,
+    /// Where to write.
+    #[command(flatten)]
+    pub output: OutputArgs,
 
     /// Use ChaCha20-Poly1305 instead of AES-256-GCM.
     #[arg(long)]
@@ -362,12 +370,9 @@ pub struct DecryptArgs {
     #[arg(value_name = "INPUT")]
     pub input: Option<PathBuf>,
 
-    /// Where to write; omitted or `-`: stdout. A regular file appears only when complete
-    /// (written beside it, then renamed over it, keeping its mode); a symbolic link's target is
-    /// what is replaced; a FIFO or a device is written in place. A read-only file or one with
-    /// other hard links is refused.
-    #[arg(short, long, value_name = "OUTPUT")]
-    pub output: Option<PathBuf>,
+    /// Where to write.
+    #[command(flatten)]
+    pub output: OutputArgs,
 
     /// Threads.
     #[command(flatten)]

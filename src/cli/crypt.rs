@@ -28,7 +28,7 @@ pub fn encrypt(ctx: &Ctx, args: EncryptArgs) -> CliResult {
 
     let key = source.load(|| ctx.provider())?;
     let input = input.open()?;
-    let output = Output::create(args.output.as_deref())?;
+    let output = Output::create(args.output.output.as_deref())?;
     output.check_not_input(&input.reader, &input.name)?;
     if output.is_stdout() && io::stdout().is_terminal() {
         return Err(CliError::fail(
@@ -131,7 +131,7 @@ pub fn decrypt(ctx: &Ctx, args: DecryptArgs) -> CliResult {
     );
     // The header is authenticated before the output is opened (a FIFO's open waits for a reader).
     let opened = open_stream(ctx, source.as_ref(), input)?;
-    let mut output = Output::create(args.output.as_deref())?;
+    let mut output = Output::create(args.output.output.as_deref())?;
     output.check_not_input(&input_file, &input_name)?;
     let out_name = output.name();
     let mut reader = opened.reader.with_threads(threads);
