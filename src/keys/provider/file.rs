@@ -135,15 +135,7 @@ pub(crate) fn read_key_file(
             });
         }
         check_owner(path, meta.uid(), opt_out)?;
-        let mode = meta.permissions().mode() & 0o7777;
-        if mode & 0o077 != 0 {
-            return Err(ProviderError::InsecurePermissions {
-                path: path.to_path_buf(),
-                mode,
-                expected: 0o600,
-                opt_out,
-            });
-        }
+        check_permissions(path, meta.permissions().mode(), 0o077, 0o600, opt_out)?;
     }
     #[cfg(not(unix))]
     let _ = (check_mode, opt_out);
@@ -189,6 +181,28 @@ pub(crate) fn current_uid() -> Option<u32> {
             .ok()
             .map(|m| m.uid())
     })
+}
+
+/// Refuses a key file or directory whose permission bits (`mode`) include one of `forbidden`;
+/// the error names `expected`, the mode to set.
+#[cfg(unix)]
+pub(crate) fn check_permissions(
+    path: &Path,
+    mode: u32,
+    forbidden: u32,
+    expected: u32,
+    opt_out: bool,
+) -> Result<(), ProviderError> {
+    let mode = mode & 0o7777;
+    if mode & forbidden != 0 {
+        return Err(ProviderError::InsecurePermissions {
+            path: path.to_path_buf(),
+            mode,
+            expected,
+            opt_out,
+        });
+    }
+    Ok(())
 }
 
 /// Refuses a key file or directory owned by another user than this process's (root may own it,

@@ -135,16 +135,7 @@ fn check_dir(dir: &Path) -> Result<(), ProviderError> {
         source,
     })?;
     super::file::check_owner(dir, std::os::unix::fs::MetadataExt::uid(&meta), false)?;
-    let mode = meta.permissions().mode() & 0o7777;
-    if mode & 0o022 != 0 {
-        return Err(ProviderError::InsecurePermissions {
-            path: dir.to_path_buf(),
-            mode,
-            expected: 0o700,
-            opt_out: false,
-        });
-    }
-    Ok(())
+    super::file::check_permissions(dir, meta.permissions().mode(), 0o022, 0o700, false)
 }
 
 /// Generates a key into `path` unless it exists. `Ok(None)`: another process created it first.
