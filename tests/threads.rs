@@ -253,7 +253,17 @@ fn a_thread_that_cannot_start_is_an_error_and_leaves_no_output() {
     for (command, input, output) in [("encrypt", "p", "s2"), ("decrypt", "s", "d")] {
         let line = assert_failure(without_threads(
             &env,
-            &[command, "-q", "--key-file", "k", input, "-o", output],
+            &[
+                command,
+                "-q",
+                "--threads",
+                "2",
+                "--key-file",
+                "k",
+                input,
+                "-o",
+                output,
+            ],
         ));
         assert!(line.contains("cannot start a worker thread"), "{line}");
     }

@@ -23,11 +23,16 @@ pub fn encrypt(ctx: &Ctx, args: EncryptArgs) -> CliResult {
     })?;
     let input = InputSpec::of(args.input.as_deref());
     check_stdin_use(&source, &input, "encrypt")?;
-    let config = stream_config(args.chacha20, args.segment_size, "encrypt")?
-        .threads(ctx.threads(args.threads.threads));
+    let config = stream_config(args.chacha20, args.segment_size, "encrypt")?;
 
     let key = source.load(|| ctx.provider())?;
     let input = input.open()?;
+    let threads = ctx.threads_for_input(
+        args.threads.threads,
+        input.len,
+        config.selected_segment_size(),
+    );
+    let config = config.threads(threads);
     let output = Output::create(args.output.output.as_deref())?;
     output.check_not_input(&input.reader, &input.name)?;
     if output.is_stdout() && io::stdout().is_terminal() {
@@ -122,9 +127,8 @@ pub fn decrypt(ctx: &Ctx, args: DecryptArgs) -> CliResult {
     if let Some(source) = &source {
         check_stdin_use(source, &input, "decrypt")?;
     }
-    let threads = ctx.threads(args.threads.threads);
-
     let input = input.open()?;
+    let len = input.len;
     let (input_file, input_name) = (
         input.reader.try_clone().context(|| input.name.clone())?,
         input.name.clone(),
@@ -134,6 +138,8 @@ pub fn decrypt(ctx: &Ctx, args: DecryptArgs) -> CliResult {
     let mut output = Output::create(args.output.output.as_deref())?;
     output.check_not_input(&input_file, &input_name)?;
     let out_name = output.name();
+    let segment_size = opened.reader.header().segment_size();
+    let threads = ctx.threads_for_input(args.threads.threads, len, segment_size);
     let mut reader = opened.reader.with_threads(threads);
     decrypt_to(&mut reader, &mut output).map_err(|e| e.describe(&opened.name, &out_name))?;
     // Only now, with every segment (the last one included) authenticated, does a file appear.
@@ -149,11 +155,13 @@ pub fn verify(ctx: &Ctx, args: VerifyArgs) -> CliResult {
     if let Some(source) = &source {
         check_stdin_use(source, &input, "verify")?;
     }
-    let threads = ctx.threads(args.threads.threads);
-
-    let opened = open_stream(ctx, source.as_ref(), input.open()?)?;
+    let input = input.open()?;
+    let len = input.len;
+    let opened = open_stream(ctx, source.as_ref(), input)?;
     super::verify_backup::refuse_backup(opened.reader.header(), &opened.name)?;
     let key_id = opened.reader.header().key_id();
+    let segment_size = opened.reader.header().segment_size();
+    let threads = ctx.threads_for_input(args.threads.threads, len, segment_size);
     let mut reader = opened.reader.with_threads(threads);
     let len = decrypt_to(&mut reader, &mut io::sink())
         .map_err(|e| e.describe(&opened.name, "nothing"))?;

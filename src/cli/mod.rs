@@ -93,6 +93,10 @@ fn on_interruption(signal: i32) -> ! {
     strongbox::fs::exit_removing_temporaries(128 + signal)
 }
 
+/// Below this many segments, an input is streamed with one thread unless `--threads` says
+/// otherwise.
+const SMALL_INPUT_SEGMENTS: u64 = 128;
+
 /// What every command may need: the master-key choice (its provider built once, on first use)
 /// and the global flags.
 pub struct Context<'a> {
@@ -123,7 +127,23 @@ impl Context<'_> {
         requested.map_or(cores, |requested| requested.min(cores))
     }
 
-    /// A status line on stderr (not with `--quiet`), without any argument that reads as a key.
+    /// [`threads`](Self::threads) for streaming an input of `len` bytes (when known) in
+    /// segments of `segment_size`: without `--threads`, one thread for an input of fewer than
+    /// [`SMALL_INPUT_SEGMENTS`] segments, where starting more costs more than they save
+    /// (docs/PERFORMANCE.md, whole-process rows).
+    pub fn threads_for_input(
+        &self,
+        requested: Option<NonZeroUsize>,
+        len: Option<u64>,
+        segment_size: usize,
+    ) -> NonZeroUsize {
+        let small = SMALL_INPUT_SEGMENTS.saturating_mul(segment_size as u64);
+        match (requested, len) {
+            (None, Some(len)) if len < small => NonZeroUsize::MIN,
+            _ => self.threads(requested),
+        }
+    }
+
     /// A warning line on stderr, shown also with `--quiet`.
     pub fn warn(&self, message: fmt::Arguments<'_>) {
         let mut stderr = io::stderr().lock();
@@ -139,6 +159,7 @@ impl Context<'_> {
         self.redactions.apply(text)
     }
 
+    /// A status line on stderr (not with `--quiet`), without any argument that reads as a key.
     pub fn note(&self, message: fmt::Arguments<'_>) {
         if !self.quiet {
             let mut stderr = io::stderr().lock();
