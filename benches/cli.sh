@@ -2,9 +2,12 @@
 # Whole-process speed of `strongbox encrypt` / `decrypt` next to `cat` and `age`, on one cached
 # 512 MiB file on tmpfs, every command's output read from a pipe and dropped by hyperfine
 # (`--output=pipe`: the same for every command, and no program sees /dev/null): one hyperfine
-# run per direction, RUNS runs of each command (default 7).
+# run per direction, RUNS runs of each command (default 7). SINK chooses where the output goes:
+# `pipe` (the default, above), `null` (hyperfine discards it: `--output=null`) or `file` (every
+# command writes the file `out` beside the input, `cp` standing in for `cat`).
 #
 #   cargo build --release --bin strongbox && sh benches/cli.sh
+#   SINK=null sh benches/cli.sh; SINK=file sh benches/cli.sh
 #
 # Needs hyperfine and age (Debian: apt-get install hyperfine age). STRONGBOX names another
 # binary to measure; JSON results go to $OUT (default: a temporary directory, removed).
@@ -21,16 +24,22 @@ recipient=$(age-keygen -y id)
 age -r "$recipient" in > in.age
 "$bin" encrypt -q --key-file key in -o in.sbx
 cores=$(nproc)
-hyperfine -N -w 2 -r "$runs" --output=pipe --export-json "$dir/encrypt.json" \
-    -n cat "cat in" \
-    -n age "age -r $recipient in" \
-    -n "strongbox 1 thread" "$bin encrypt -q --threads 1 --key-file key in" \
-    -n "strongbox $cores threads" "$bin encrypt -q --key-file key in"
-hyperfine -N -w 2 -r "$runs" --output=pipe --export-json "$dir/decrypt.json" \
-    -n cat "cat in.sbx" \
-    -n age "age -d -i id in.age" \
-    -n "strongbox 1 thread" "$bin decrypt -q --threads 1 --key-file key in.sbx" \
-    -n "strongbox $cores threads" "$bin decrypt -q --key-file key in.sbx"
+sink=${SINK:-pipe}
+case $sink in
+    file) output=pipe; o="-o out"; cat=cp; to=out ;;
+    pipe | null) output=$sink; o=; cat=cat; to= ;;
+    *) echo "SINK is pipe, null or file" >&2; exit 2 ;;
+esac
+hyperfine -N -w 2 -r "$runs" --output=$output --export-json "$dir/encrypt.json" \
+    -n cat "$cat in $to" \
+    -n age "age -r $recipient $o in" \
+    -n "strongbox 1 thread" "$bin encrypt -q --threads 1 --key-file key in $o" \
+    -n "strongbox $cores threads" "$bin encrypt -q --key-file key in $o"
+hyperfine -N -w 2 -r "$runs" --output=$output --export-json "$dir/decrypt.json" \
+    -n cat "$cat in.sbx $to" \
+    -n age "age -d -i id $o in.age" \
+    -n "strongbox 1 thread" "$bin decrypt -q --threads 1 --key-file key in.sbx $o" \
+    -n "strongbox $cores threads" "$bin decrypt -q --key-file key in.sbx $o"
 # Peak RSS (KiB): the same for 10 MiB as for 512 MiB.
 head -c 10M in > small
 "$bin" encrypt -q --key-file key small -o small.sbx
