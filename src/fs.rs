@@ -521,14 +521,27 @@ impl Write for OutputFile {
     }
 }
 
-/// Whether `path` names an open descriptor: `/dev/stdin`, `/dev/stdout`, `/dev/stderr`, or a
-/// path under `/dev/fd/` or `/proc/`.
+/// Whether `path` names an open descriptor: `/dev/stdin`, `/dev/stdout`, `/dev/stderr`, a path
+/// under `/dev/fd/`, or `/proc/<self or pid>/fd/<n>`.
 fn names_descriptor(path: &Path) -> bool {
     ["/dev/stdin", "/dev/stdout", "/dev/stderr"]
         .iter()
         .any(|p| path == Path::new(p))
         || path.starts_with("/dev/fd")
-        || path.starts_with("/proc")
+        || is_proc_fd(path)
+}
+
+/// `/proc/<self or pid>/fd/<n>`: a process's open descriptor (other paths under `/proc`, such
+/// as `/proc/self/cwd/...`, are ordinary files reached through a link).
+fn is_proc_fd(path: &Path) -> bool {
+    let mut parts = path.components().map(|c| c.as_os_str().to_str());
+    let [root, proc, pid, fd, n] = std::array::from_fn(|_| parts.next().flatten());
+    root == Some("/")
+        && proc == Some("proc")
+        && pid.is_some_and(|p| p == "self" || p.bytes().all(|b| b.is_ascii_digit()))
+        && fd == Some("fd")
+        && n.is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        && parts.next().is_none()
 }
 
 /// `path`, or the file its chain of symbolic links ends at (refused if that does not exist).
@@ -626,6 +639,26 @@ fn same_file(a: &fs::Metadata, b: &fs::Metadata) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn descriptor_paths_are_only_the_descriptors_themselves() {
+        for path in [
+            "/dev/stdout",
+            "/dev/fd/1",
+            "/proc/self/fd/1",
+            "/proc/42/fd/7",
+        ] {
+            assert!(names_descriptor(Path::new(path)), "{path}");
+        }
+        for path in [
+            "/proc/self/cwd/out",
+            "/proc/self/fd",
+            "/proc/x/fd/1",
+            "/tmp/proc/self/fd/1",
+        ] {
+            assert!(!names_descriptor(Path::new(path)), "{path}");
+        }
+    }
 
     #[test]
     fn temporary_names_of_long_final_names_stay_within_255_bytes() {
