@@ -534,14 +534,15 @@ fn names_descriptor(path: &Path) -> bool {
 /// `/proc/<self or pid>/fd/<n>`: a process's open descriptor (other paths under `/proc`, such
 /// as `/proc/self/cwd/...`, are ordinary files reached through a link).
 fn is_proc_fd(path: &Path) -> bool {
-    let mut parts = path.components().map(|c| c.as_os_str().to_str());
-    let [root, proc, pid, fd, n] = std::array::from_fn(|_| parts.next().flatten());
-    root == Some("/")
-        && proc == Some("proc")
-        && pid.is_some_and(|p| p == "self" || p.bytes().all(|b| b.is_ascii_digit()))
-        && fd == Some("fd")
-        && n.is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-        && parts.next().is_none()
+    let Ok(rest) = path.strip_prefix("/proc") else {
+        return false;
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let parts: Vec<_> = rest.components().map(|c| c.as_os_str().to_str()).collect();
+    match parts[..] {
+        [Some(pid), Some("fd"), Some(n)] => (pid == "self" || digits(pid)) && digits(n),
+        _ => false,
+    }
 }
 
 /// `path`, or the file its chain of symbolic links ends at (refused if that does not exist).
