@@ -18,6 +18,7 @@ use std::path::{Component, Path, PathBuf};
 
 use tar::{Archive, Builder, EntryType, Header};
 
+use super::printable;
 use crate::keys::store::{KEY_FILE_NAME, KEY_LOCK_FILE_NAME};
 
 /// The longest entry name accepted, in bytes (a GNU long-name entry holds it and a NUL).
@@ -188,9 +189,10 @@ fn archived_name(rel: &Path) -> Result<Vec<u8>, Refusal> {
     Ok(out)
 }
 
-/// A name as shown in messages: not valid UTF-8 replaced, control characters escaped.
+/// A name as shown in messages: not valid UTF-8 replaced, control characters escaped as
+/// everything printed from a backup is ([`printable`]).
 fn shown(name: &[u8]) -> String {
-    String::from_utf8_lossy(name).escape_debug().to_string()
+    printable(&String::from_utf8_lossy(name)).into_owned()
 }
 
 // ----- packing -----
@@ -576,7 +578,7 @@ impl Unpacking<'_> {
             return Err(malformed(format!(
                 "entry `{}` is inside the file `{}`",
                 shown(name),
-                file.display().to_string().escape_debug()
+                printable(&file.to_string_lossy())
             )));
         }
         if self.seen.insert(rel.clone(), is_dir).is_some() {
