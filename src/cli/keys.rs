@@ -157,18 +157,12 @@ fn write_new_secret_file<D: std::fmt::Display>(
     kind: &str,
     what: impl Fn() -> D,
 ) -> CliResult {
-    let exists = || {
-        CliError::fail(format!(
-            "{}: the file exists; refusing to overwrite {kind}",
-            what()
-        ))
-    };
-    if std::fs::symlink_metadata(path).is_ok() {
-        return Err(exists());
-    }
     match strongbox::fs::write_new(path, contents) {
         Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(exists()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(CliError::fail(format!(
+            "{}: the file exists; refusing to overwrite {kind}",
+            what()
+        ))),
         Err(e) => Err(e).context(what),
     }
 }
