@@ -16,6 +16,7 @@ mod files;
 mod keys;
 mod manifest;
 mod policy;
+mod progress;
 mod restore;
 mod store;
 #[cfg(test)]
@@ -28,6 +29,7 @@ pub use manifest::{BackupId, BackupKind, Compression, MAX_DATABASE_NAME_LEN, Man
 pub use policy::{
     Authentication, BackupEncryptionSettings, Channel, EncryptionMode, SecretOperation,
 };
+pub use progress::Progress;
 pub use restore::{
     BackupInfo, DEFAULT_MAX_EXPANSION_RATIO, RestoreConfig, RestoreReport, inspect, restore,
 };
@@ -317,6 +319,11 @@ pub enum BackupError {
     },
 
     // ----- shared -----
+    /// The operation was stopped through its [`Progress`] handle ([`Progress::cancel`]). It
+    /// left what any failed operation leaves: no backup file, no restored directory, no
+    /// temporary file.
+    #[error("cancelled")]
+    Cancelled,
     /// The random number generator failed.
     #[error("the system random number generator failed")]
     Random,
