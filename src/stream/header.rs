@@ -24,6 +24,14 @@ pub(crate) const ALGORITHM_NONE: u8 = 0;
 pub(crate) const FIXED_LEN: usize = 8 + 1 + 1 + 4 + 16 + 32 + 4;
 /// Length of the header MAC (or integrity checksum) that closes the header.
 pub(crate) const MAC_LEN: usize = 32;
+
+/// The extension area's length that the fixed part at the start of `bytes` announces (not
+/// checked); `None` if `bytes` is shorter than the fixed part.
+#[cfg(feature = "tokio")]
+pub(crate) fn area_len(bytes: &[u8]) -> Option<usize> {
+    let field = bytes.get(FIXED_LEN - 4..FIXED_LEN)?;
+    Some(u32::from_be_bytes(field.try_into().expect("4 bytes")) as usize)
+}
 /// Length of one extension entry's kind and length fields.
 const ENTRY_PREFIX_LEN: usize = 2 + 4;
 

@@ -37,6 +37,8 @@ use std::num::NonZeroUsize;
 
 use crate::key::KeyId;
 
+#[cfg(feature = "tokio")]
+mod async_io;
 mod cursor;
 mod header;
 mod large_read;
@@ -49,6 +51,8 @@ mod writer;
 #[cfg(test)]
 mod tests;
 
+#[cfg(feature = "tokio")]
+pub use async_io::{AsyncBackupWriter, AsyncRestoreReader};
 pub use header::Header;
 pub use reader::RestoreReader;
 pub use writer::BackupWriter;

@@ -1,0 +1,424 @@
+//! The async types against the synchronous ones: the test vectors (which need a fixed salt, so
+//! live in the crate), every single-byte change and every truncation of small streams, over
+//! inputs and outputs that return `Pending` and split I/O at every byte boundary.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{Read as _, Write as _};
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, ReadBuf};
+
+use super::{AsyncBackupWriter, AsyncRestoreReader, Shared};
+use crate::key::DataKey;
+use crate::stream::{BackupWriter, Header, RestoreReader, StreamConfig, StreamError};
+
+/// An `AsyncRead` / `AsyncWrite` around `inner` that returns `Pending` (waking at once) on
+/// about one poll in three and moves at most `max` bytes per call, chosen by a fixed
+/// pseudo-random sequence.
+struct Chaos<T> {
+    inner: T,
+    state: u64,
+    max: usize,
+}
+
+impl<T> Chaos<T> {
+    fn new(inner: T, seed: u64, max: usize) -> Self {
+        Self {
+            inner,
+            state: seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1,
+            max,
+        }
+    }
+
+    fn next(&mut self) -> usize {
+        self.state ^= self.state << 13;
+        self.state ^= self.state >> 7;
+        self.state ^= self.state << 17;
+        self.state as usize
+    }
+
+    /// `None` to return `Pending`, else how many bytes this call may move.
+    fn step(&mut self, cx: &mut Context<'_>) -> Option<usize> {
+        if self.next().is_multiple_of(3) {
+            cx.waker().wake_by_ref();
+            return None;
+        }
+        Some(1 + self.next() % self.max)
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Chaos<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let Some(n) = self.step(cx) else {
+            return Poll::Pending;
+        };
+        let mut part = ReadBuf::new(buf.initialize_unfilled_to(n.min(buf.remaining())));
+        let polled = Pin::new(&mut self.inner).poll_read(cx, &mut part);
+        let got = part.filled().len();
+        buf.advance(got);
+        polled
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Chaos<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let Some(n) = self.step(cx) else {
+            return Poll::Pending;
+        };
+        Pin::new(&mut self.inner).poll_write(cx, &data[..n.min(data.len())])
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+fn block_on<F: Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(future)
+}
+
+fn threads(n: usize) -> NonZeroUsize {
+    NonZeroUsize::new(n).unwrap()
+}
+
+/// The vector's way of naming an error: the variant, and its number if it has one.
+fn error_name(err: &StreamError) -> String {
+    match err {
+        StreamError::CorruptSegment { index } => format!("CorruptSegment {index}"),
+        StreamError::UnsupportedVersion(v) => format!("UnsupportedVersion {v}"),
+        StreamError::UnsupportedAlgorithm(a) => format!("UnsupportedAlgorithm {a}"),
+        other => {
+            let debug = format!("{other:?}");
+            let end = debug.find([' ', '(', '{']).unwrap_or(debug.len());
+            debug[..end].to_string()
+        }
+    }
+}
+
+fn io_error_name(err: &std::io::Error) -> String {
+    StreamError::from_io(err).map_or_else(|| err.to_string(), error_name)
+}
+
+/// What the synchronous reader returns for `stream`: the plaintext released, then the error.
+fn read_sync(key: Option<&DataKey>, stream: &[u8], n: usize) -> (Vec<u8>, Option<String>) {
+    let mut input = stream;
+    let opened = Header::read_from(&mut input)
+        .and_then(|header| RestoreReader::from_header(input, header, key));
+    let mut reader = match opened {
+        Ok(reader) => reader.with_threads(threads(n)),
+        Err(err) => return (Vec::new(), Some(error_name(&err))),
+    };
+    let mut out = Vec::new();
+    let err = reader.read_to_end(&mut out).err();
+    (out, err.as_ref().map(io_error_name))
+}
+
+/// What the async reader returns for `stream` read through a [`Chaos`] input.
+async fn read_async(
+    key: Option<&DataKey>,
+    stream: &[u8],
+    n: usize,
+    seed: u64,
+    max: usize,
+) -> (Vec<u8>, Option<String>) {
+    let mut input = Chaos::new(stream, seed, max);
+    let opened = match AsyncRestoreReader::read_header(&mut input).await {
+        Ok(header) => AsyncRestoreReader::from_header(input, header, key),
+        Err(err) => Err(err),
+    };
+    let mut reader = match opened {
+        Ok(reader) => reader.with_threads(threads(n)),
+        Err(err) => return (Vec::new(), Some(error_name(&err))),
+    };
+    let mut out = Vec::new();
+    let err = reader.read_to_end(&mut out).await.err();
+    (out, err.as_ref().map(io_error_name))
+}
+
+fn vectors_dir() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors"))
+}
+
+/// Every vector: name, key, stream, and the plaintext of the valid ones.
+type Vector = (String, Option<DataKey>, Vec<u8>, Option<Vec<u8>>);
+
+fn vectors() -> Vec<Vector> {
+    let mut names: Vec<String> = fs::read_dir(vectors_dir())
+        .unwrap()
+        .filter_map(|e| {
+            e.unwrap()
+                .file_name()
+                .into_string()
+                .unwrap()
+                .strip_suffix(".txt")
+                .map(str::to_string)
+        })
+        .collect();
+    names.sort();
+    assert!(names.len() >= 25, "{names:?}");
+    names
+        .into_iter()
+        .map(|name| {
+            let text = fs::read_to_string(vectors_dir().join(format!("{name}.txt"))).unwrap();
+            let meta: BTreeMap<&str, &str> =
+                text.lines().filter_map(|l| l.split_once(": ")).collect();
+            let key = match meta["key"] {
+                "none" => None,
+                hex => Some(DataKey::from_bytes(&crate::test_hex::unhex(hex)).unwrap()),
+            };
+            let stream = fs::read(vectors_dir().join(format!("{name}.sbx"))).unwrap();
+            let plain = fs::read(vectors_dir().join(format!("{name}.plain"))).ok();
+            (name, key, stream, plain)
+        })
+        .collect()
+}
+
+#[test]
+fn every_vector_reads_as_the_synchronous_reader_reads_it() {
+    for (name, key, stream, plain) in vectors() {
+        let expected = read_sync(key.as_ref(), &stream, 1);
+        assert_eq!(expected.1.is_none(), plain.is_some(), "{name}");
+        for (n, seed, max) in [(1, 1, 1), (1, 2, 7), (2, 3, 1000), (3, 4, 100_000)] {
+            let got = block_on(read_async(key.as_ref(), &stream, n, seed, max));
+            assert!(
+                got == expected,
+                "{name}, {n} threads, reads of {max}: {:?}",
+                got.1
+            );
+        }
+    }
+}
+
+#[test]
+fn the_writer_reproduces_every_valid_vector_through_any_output() {
+    for (name, key, stream, plain) in vectors() {
+        let Some(plain) = plain else { continue };
+        let header = Header::read_from(&mut &stream[..]).unwrap();
+        let salt: [u8; 32] = stream[30..62].try_into().unwrap();
+        for (n, seed, max) in [(1, 1, 1), (2, 2, 5), (3, 3, 70_000)] {
+            let config = StreamConfig::default()
+                .segment_size(header.segment_size())
+                .unwrap()
+                .threads(threads(n));
+            let out = Shared::default();
+            let key = key.as_ref().map(|k| (k, header.algorithm().unwrap()));
+            let sync = BackupWriter::create(
+                out.clone(),
+                key,
+                &config,
+                header.extensions().to_vec(),
+                salt,
+            )
+            .unwrap();
+            let mut writer =
+                AsyncBackupWriter::around(Chaos::new(Vec::new(), seed, max), sync, out);
+            let written = block_on(async {
+                for chunk in plain.chunks(max) {
+                    writer.write_all(chunk).await.unwrap();
+                }
+                writer.finish().await.unwrap().inner
+            });
+            assert!(
+                written == stream,
+                "{name}: differs with {n} threads, writes of {max}"
+            );
+        }
+    }
+}
+
+/// A stream of `segments` segments of 4 KiB (the last one shorter) and its plaintext.
+fn small_stream(key: &DataKey, segments: usize) -> (Vec<u8>, Vec<u8>) {
+    let plain: Vec<u8> = (0..segments * 4096 - 100)
+        .map(|i| (i * 7 % 251) as u8)
+        .collect();
+    let config = StreamConfig::default().segment_size(4096).unwrap();
+    let mut writer = BackupWriter::with_config(Vec::new(), key, &config, Vec::new()).unwrap();
+    writer.write_all(&plain).unwrap();
+    (writer.finish().unwrap(), plain)
+}
+
+#[test]
+fn every_single_byte_change_and_every_cut_reads_as_the_synchronous_reader_reads_it() {
+    let key = DataKey::from_bytes(&[9; 32]).unwrap();
+    let (stream, plain) = small_stream(&key, 3);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let mut checked = 0;
+    for at in 0..stream.len() {
+        let mut changed = stream.clone();
+        changed[at] ^= 0x20;
+        for variant in [changed, stream[..at].to_vec()] {
+            let expected = read_sync(Some(&key), &variant, 1);
+            assert!(expected.1.is_some(), "a change at {at} went unnoticed");
+            assert!(plain.starts_with(&expected.0));
+            let n = 1 + at % 2;
+            let got = runtime.block_on(read_async(
+                Some(&key),
+                &variant,
+                n,
+                at as u64,
+                1 + at % 5000,
+            ));
+            assert!(got == expected, "at {at}: {:?} vs {:?}", got.1, expected.1);
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 2 * stream.len());
+}
+
+#[test]
+fn a_writer_dropped_before_finish_leaves_a_truncated_stream() {
+    let key = DataKey::from_bytes(&[3; 32]).unwrap();
+    let mut out = Vec::new();
+    block_on(async {
+        let mut writer = AsyncBackupWriter::new(&mut out, &key).unwrap();
+        writer.write_all(&[5; 200_000]).await.unwrap();
+        writer.flush().await.unwrap();
+    });
+    let (released, err) = read_sync(Some(&key), &out, 1);
+    assert_eq!(err.as_deref(), Some("Truncated"));
+    assert!(released.iter().all(|&b| b == 5));
+}
+
+#[test]
+fn shutdown_finishes_the_stream_and_writing_after_it_fails() {
+    let key = DataKey::from_bytes(&[4; 32]).unwrap();
+    let mut out = Vec::new();
+    block_on(async {
+        let mut writer = AsyncBackupWriter::new(&mut out, &key).unwrap();
+        writer.write_all(b"rows").await.unwrap();
+        writer.shutdown().await.unwrap();
+        writer.shutdown().await.unwrap();
+        assert!(writer.write_all(b"more").await.is_err());
+    });
+    assert_eq!(read_sync(Some(&key), &out, 1), (b"rows".to_vec(), None));
+}
+
+/// Polls `future` once; drops it if it is pending. Returns its output if it was ready.
+fn poll_once<F: Future>(future: F) -> Option<F::Output> {
+    let mut future = std::pin::pin!(future);
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    match future.as_mut().poll(&mut cx) {
+        Poll::Ready(output) => Some(output),
+        Poll::Pending => None,
+    }
+}
+
+#[test]
+fn dropped_read_futures_lose_nothing_and_release_nothing_unverified() {
+    let key = DataKey::from_bytes(&[6; 32]).unwrap();
+    let (stream, plain) = small_stream(&key, 40);
+    for (seed, corrupt) in [
+        (1, None),
+        (2, Some(30 * 4112 + 500)),
+        (3, Some(stream.len() - 3)),
+    ] {
+        let mut stream = stream.clone();
+        if let Some(at) = corrupt {
+            stream[at] ^= 1;
+        }
+        let expected = read_sync(Some(&key), &stream, 1);
+        let mut reader = block_on(AsyncRestoreReader::new(
+            Chaos::new(&stream[..], seed, 3000),
+            &key,
+        ))
+        .unwrap()
+        .with_threads(threads(1 + seed as usize % 2));
+        let (mut got, mut err) = (Vec::new(), None);
+        for round in 0.. {
+            let mut buf = vec![0u8; 1 + round * 37 % 9000];
+            match poll_once(reader.read(&mut buf)) {
+                None => continue,
+                Some(Ok(0)) => break,
+                Some(Ok(n)) => got.extend_from_slice(&buf[..n]),
+                Some(Err(e)) => {
+                    err = Some(io_error_name(&e));
+                    break;
+                }
+            }
+        }
+        assert!(plain.starts_with(&got));
+        assert!((got, err) == expected, "seed {seed}");
+    }
+}
+
+#[test]
+fn dropped_write_futures_write_exactly_what_they_accepted() {
+    let key = DataKey::from_bytes(&[7; 32]).unwrap();
+    for seed in 1..4u64 {
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+        let config = StreamConfig::default().threads(threads(seed as usize));
+        let mut writer = AsyncBackupWriter::with_config(
+            Chaos::new(Vec::new(), seed, 9000),
+            &key,
+            &config,
+            Vec::new(),
+        )
+        .unwrap();
+        let mut accepted = 0;
+        let mut round = 0;
+        while accepted < data.len() {
+            round += 1;
+            let end = data.len().min(accepted + 1 + round * 7919 % 100_000);
+            if let Some(result) = poll_once(writer.write(&data[accepted..end])) {
+                accepted += result.unwrap();
+            }
+        }
+        let out = block_on(writer.finish()).unwrap().inner;
+        assert_eq!(read_sync(Some(&key), &out, 1), (data, None), "seed {seed}");
+    }
+}
+
+#[test]
+fn a_duplex_pipe_carries_a_stream_between_two_tasks() {
+    let key = DataKey::from_bytes(&[8; 32]).unwrap();
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 31 % 256) as u8).collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    for n in [1, 2] {
+        let (near, far) = tokio::io::duplex(16 << 10);
+        let config = StreamConfig::default().threads(threads(n));
+        let sent = data.clone();
+        let writer_key = key.try_clone().unwrap();
+        let reader_key = key.try_clone().unwrap();
+        let got = runtime.block_on(async move {
+            let write = tokio::spawn(async move {
+                let mut writer =
+                    AsyncBackupWriter::with_config(near, &writer_key, &config, Vec::new()).unwrap();
+                writer.write_all(&sent).await.unwrap();
+                writer.shutdown().await.unwrap();
+            });
+            let mut reader = AsyncRestoreReader::new(far, &reader_key)
+                .await
+                .unwrap()
+                .with_threads(threads(n));
+            let mut got = Vec::new();
+            reader.read_to_end(&mut got).await.unwrap();
+            write.await.unwrap();
+            got
+        });
+        assert!(got == data, "{n} threads");
+    }
+}
