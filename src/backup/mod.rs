@@ -216,10 +216,11 @@ pub enum BackupError {
     KeyForUnencryptedBackup,
     /// The backup was altered or corrupted where data follows the change: its header failed
     /// authentication (`segment: None`: the header, manifest or wrapped keys were changed, or a
-    /// wrapped copy addressed to a given master key does not open to the header's key), or a
-    /// segment that is not the last failed it (changed, reordered, duplicated, or copied from
-    /// another backup). No byte of that segment or after it was used. A change to the final
-    /// segment, or a cut inside it, is [`BackupError::Truncated`].
+    /// wrapped copy addressed to a given master key does not open to the header's key), or
+    /// segment `segment` failed it with the stream going on after it (changed, reordered,
+    /// duplicated, or copied from another backup). No byte of that segment or after it was
+    /// used. A stream that ends early, or whose end was altered so that it cannot be told from
+    /// an early end, is [`BackupError::Truncated`].
     #[error("backup {position} ({}) was altered or corrupted ({})", printable_path(path), match segment {
         Some(i) => format!("segment {i} failed authentication"),
         None => "its header failed authentication".to_string(),
@@ -232,10 +233,10 @@ pub enum BackupError {
         /// The segment that failed, if it was not the header.
         segment: Option<u64>,
     },
-    /// The backup ends before its authenticated end, or its final part was altered: the stream
-    /// stops at a segment boundary before the segment marked last, or inside a segment (what
-    /// an interrupted copy or backup looks like), or its last segment does not authenticate.
-    /// Everything before the cut authenticated; nothing after it exists to check.
+    /// The backup ends before its authenticated end, or its final part was altered: the
+    /// stream stops at a segment boundary before the segment marked last, or inside a segment
+    /// (what an interrupted copy or backup looks like), or its header is cut short. Everything
+    /// before the end was authenticated; what is missing cannot be checked.
     #[error(
         "backup {position} ({}) is truncated: it ends before its authenticated end (an \
          interrupted copy), or its final part was altered",
