@@ -4,6 +4,7 @@
 
 use std::fs;
 use std::io::{self, Cursor, Read, Write as _};
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -179,6 +180,14 @@ fn a_snapshot_read_from_memory_or_a_pipe_restores_and_verifies_like_its_file() {
         assert_eq!(report.authentication, by_path.authentication);
     }
     feeder.join().unwrap();
+}
+
+#[test]
+fn configurations_with_readers_can_be_shared_between_threads() {
+    fn shared<T: Send + Sync>() {}
+    shared::<BackupInput>();
+    shared::<RestoreConfig>();
+    shared::<VerifyConfig>();
 }
 
 #[test]
@@ -442,11 +451,13 @@ fn a_cancelled_restore_leaves_no_target_and_no_working_directory() {
         x ^= x << 17;
         points.push(x % total);
     }
-    for after in points {
+    for (i, after) in points.into_iter().enumerate() {
         let progress = Progress::new();
         let target = fx.out("r");
+        let threads = NonZeroUsize::new(1 + i % 3).unwrap();
         let config = RestoreConfig::from_inputs(cancelling(&files, after, &progress), &target)
-            .with_progress(progress.clone());
+            .with_progress(progress.clone())
+            .with_threads(threads);
         let err = restore(&config, &fx.keys, AUTH).unwrap_err();
         assert!(
             matches!(err, BackupError::Cancelled),

@@ -1,5 +1,6 @@
 //! File plumbing shared by backups and restores: the backup file that appears only when
-//! complete, the compress-then-encrypt writer, and the read side's error attribution.
+//! complete, the compress-then-encrypt writer, restore working directories, and the read side's
+//! [`Tap`] (errors are attributed by [`Place`](super::input::Place)).
 
 use std::cell::RefCell;
 use std::fs;
