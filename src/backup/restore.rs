@@ -453,7 +453,7 @@ fn reopen(m: &Member, reading: &Reading<'_>) -> Result<RestoreReader<Metered>, B
 /// is never touched.
 ///
 /// Over [`Channel::Unauthenticated`], restoring with a key or restoring an encrypted backup is
-/// refused. [`verify`](super::verify) makes the same checks without writing anything.
+/// refused. [`verify`](super::verify()) makes the same checks without writing anything.
 pub fn restore(
     config: &RestoreConfig,
     keys: &MasterKeys,

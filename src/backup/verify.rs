@@ -81,7 +81,7 @@ pub struct VerifyReport {
     pub bytes: u64,
 }
 
-/// Checks a snapshot or a logical chain as [`restore`](super::restore) would, writing nothing.
+/// Checks a snapshot or a logical chain as [`restore`](super::restore()) would, writing nothing.
 ///
 /// The same steps as a restore (`docs/BACKUP.md`, section 6), in the same order, with the same
 /// errors: each header authenticated with the given key or a wrapped copy opened by `keys`, the
@@ -160,7 +160,7 @@ pub fn verify(
 
 /// Streams a logical chain into the engine's importer: after every backup's header was
 /// authenticated and the chain and the restore policy were checked (the steps [`verify`] and
-/// [`restore`](super::restore) take first), calls `import` once per backup, in chain order, with
+/// [`restore`](super::restore()) take first), calls `import` once per backup, in chain order, with
 /// its manifest and a `Read` of its export.
 ///
 /// - The `Read` returns only authenticated plaintext: a segment is handed out only after it
@@ -171,7 +171,7 @@ pub fn verify(
 ///   handed out; a failure there fails the import like any other.
 /// - An error that `import` returns on its own is [`BackupError::Import`], naming the backup.
 /// - A snapshot is refused ([`BackupError::UnexpectedKind`]): restore it with
-///   [`restore`](super::restore).
+///   [`restore`](super::restore()).
 ///
 /// **Import transactionally.** The end of a backup is authenticated only when it is read: a
 /// backup whose tail was altered or cut fails the import *after* `import` took in its earlier
