@@ -230,7 +230,13 @@ fn unencrypted_database_snapshot_is_unencrypted_and_still_checked() {
     fs::write(fx.path("bad"), bytes).unwrap();
     let err = restore_to(&fx, &[&fx.path("bad")], "r2").unwrap_err();
     assert!(
-        matches!(err, BackupError::Tampered { segment: Some(_) }),
+        matches!(
+            err,
+            BackupError::Tampered {
+                segment: Some(_),
+                ..
+            }
+        ),
         "{err}"
     );
     assert!(!fx.path("r2").exists());
@@ -495,7 +501,7 @@ fn key_unavailable_wrong_key_and_key_for_unencrypted() {
     let (wrapped, tried) = (fingerprint(&fx.master), fingerprint(elsewhere.current()));
     assert!(
         matches!(&err, BackupError::KeyUnavailable {
-                key_id, copies: 1, wrapped_for, tried: t, cause: None
+                key_id, copies: 1, wrapped_for, tried: t, cause: None, ..
             } if *key_id == key.id() && wrapped_for[..] == [wrapped] && t[..] == [tried]),
         "{err:?}"
     );
@@ -522,7 +528,7 @@ fn key_unavailable_wrong_key_and_key_for_unencrypted() {
     let config = RestoreConfig::new([&snap], fx.path("w")).with_key(wrong);
     let err = restore(&config, &fx.keys, AUTH).unwrap_err();
     assert!(
-        matches!(err, BackupError::WrongKey { expected, provided } if expected == key.id() && provided == wrong_id),
+        matches!(err, BackupError::WrongKey { expected, provided, .. } if expected == key.id() && provided == wrong_id),
         "{err}"
     );
     // A key for an unencrypted snapshot.
@@ -622,11 +628,11 @@ fn every_header_byte_and_sampled_payload_bytes_are_checked() {
             matches!(
                 err,
                 BackupError::Tampered { .. }
-                    | BackupError::Stream(_)
+                    | BackupError::InvalidStream { .. }
                     // a changed extension-area length makes the header run past the file
-                    | BackupError::Truncated
+                    | BackupError::Truncated { .. }
                     | BackupError::KeyUnavailable { .. }
-                    | BackupError::Malformed(_)
+                    | BackupError::Malformed { .. }
                     // without a key, a changed extension kind is seen before authentication
                     | BackupError::MalformedWrappedKeys { .. }
             ),
@@ -635,13 +641,19 @@ fn every_header_byte_and_sampled_payload_bytes_are_checked() {
         if (14..30).contains(&at) {
             // The key id: the wrapped copy opens to another key than the header names.
             assert!(
-                matches!(err, BackupError::Tampered { segment: None }),
+                matches!(err, BackupError::Tampered { segment: None, .. }),
                 "byte {at}: {err:?}"
             );
         }
         if at >= header_len {
             assert!(
-                matches!(err, BackupError::Tampered { segment: Some(_) }),
+                matches!(
+                    err,
+                    BackupError::Tampered {
+                        segment: Some(_),
+                        ..
+                    }
+                ),
                 "byte {at}: {err:?}"
             );
         }
@@ -673,9 +685,12 @@ fn truncations_are_refused() {
         assert!(
             matches!(
                 err,
-                BackupError::Truncated
+                BackupError::Truncated { .. }
                     | BackupError::Tampered { .. }
-                    | BackupError::Stream(StreamError::Truncated | StreamError::InvalidHeader(_))
+                    | BackupError::InvalidStream {
+                        source: StreamError::InvalidHeader(_),
+                        ..
+                    }
             ),
             "cut {cut}: {err:?}"
         );
@@ -683,7 +698,11 @@ fn truncations_are_refused() {
             assert!(
                 matches!(
                     err,
-                    BackupError::Truncated | BackupError::Tampered { segment: Some(_) }
+                    BackupError::Truncated { .. }
+                        | BackupError::Tampered {
+                            segment: Some(_),
+                            ..
+                        }
                 ),
                 "cut {cut}: {err:?}"
             );
@@ -698,7 +717,10 @@ fn truncations_are_refused() {
     assert!(
         matches!(
             err,
-            BackupError::Stream(StreamError::TrailingData) | BackupError::Tampered { .. }
+            BackupError::InvalidStream {
+                source: StreamError::TrailingData,
+                ..
+            } | BackupError::Tampered { .. }
         ),
         "{err:?}"
     );
@@ -781,7 +803,11 @@ fn inspect_without_a_key_and_on_foreign_files() {
     fs::write(fx.path("foreign"), b"PK\x03\x04 not a backup at all").unwrap();
     assert!(matches!(
         inspect(fx.path("foreign")).unwrap_err(),
-        BackupError::Stream(StreamError::NotStrongbox)
+        BackupError::InvalidStream {
+            position: 0,
+            source: StreamError::NotStrongbox,
+            ..
+        }
     ));
     // A raw stream without a manifest is not a database backup.
     let raw = strongbox::BackupWriter::new(Vec::new(), &key)
@@ -791,10 +817,10 @@ fn inspect_without_a_key_and_on_foreign_files() {
     fs::write(fx.path("raw"), raw).unwrap();
     assert!(matches!(
         inspect(fx.path("raw")).unwrap_err(),
-        BackupError::Malformed(_)
+        BackupError::Malformed { .. }
     ));
     let err = restore_to(&fx, &[&fx.path("raw")], "r").unwrap_err();
-    assert!(matches!(err, BackupError::Malformed(_)), "{err}");
+    assert!(matches!(err, BackupError::Malformed { .. }), "{err}");
 }
 
 // ----- logical chains -----
@@ -838,30 +864,36 @@ fn logical_chain_round_trip_and_chain_errors() {
     fs::write(fx.path("flipped"), bytes).unwrap();
     let err = restore_to(&fx, &[&fx.path("flipped"), &inc1], "bad").unwrap_err();
     assert!(
-        matches!(err, BackupError::Tampered { segment: Some(_) }),
+        matches!(
+            err,
+            BackupError::Tampered {
+                segment: Some(_),
+                ..
+            }
+        ),
         "{err:?}"
     );
 
     let check = |files: &[&Path]| restore_to(&fx, files, "bad").unwrap_err();
     assert!(matches!(
         check(&[&full, &inc2]),
-        BackupError::ChainIncomplete { position: 1, missing } if missing == id1
+        BackupError::ChainIncomplete { position: 1, missing, .. } if missing == id1
     ));
     assert!(matches!(
         check(&[&inc1, &inc2]),
-        BackupError::ChainIncomplete { position: 0, missing } if missing == id0
+        BackupError::ChainIncomplete { position: 0, missing, .. } if missing == id0
     ));
     assert!(matches!(
         check(&[&full, &inc2, &inc1]),
-        BackupError::ChainOutOfOrder { position: 1 }
+        BackupError::ChainOutOfOrder { position: 1, .. }
     ));
     assert!(matches!(
         check(&[&full, &inc1, &inc1]),
-        BackupError::ChainOutOfOrder { position: 2 }
+        BackupError::ChainOutOfOrder { position: 2, .. }
     ));
     assert!(matches!(
         check(&[&full, &full]),
-        BackupError::ChainOutOfOrder { position: 1 }
+        BackupError::ChainOutOfOrder { position: 1, .. }
     ));
     let snap = fx.snapshot("snap");
     assert!(matches!(
@@ -880,7 +912,7 @@ fn logical_chain_round_trip_and_chain_errors() {
         .unwrap();
     assert!(matches!(
         check(&[&full, &stray]),
-        BackupError::ChainDatabaseMismatch { position: 1 }
+        BackupError::ChainDatabaseMismatch { position: 1, .. }
     ));
     assert!(!fx.path("bad").exists());
 }
@@ -1179,7 +1211,11 @@ fn a_killed_backup_leaves_no_finished_looking_file() {
     assert!(
         matches!(
             err,
-            BackupError::Truncated | BackupError::Tampered { segment: Some(_) }
+            BackupError::Truncated { .. }
+                | BackupError::Tampered {
+                    segment: Some(_),
+                    ..
+                }
         ),
         "{err:?}"
     );
@@ -1330,7 +1366,7 @@ fn names_from_a_backup_are_escaped_in_errors() {
     // second shows it twice: the error then names the path, escaped the same way.
     let refused_by_windows = cfg!(windows) && matches!(err, BackupError::Io { .. });
     assert!(
-        matches!(err, BackupError::Malformed(_)) || refused_by_windows,
+        matches!(err, BackupError::Malformed { .. }) || refused_by_windows,
         "{err:?}"
     );
     let text = err.to_string();
@@ -1339,8 +1375,13 @@ fn names_from_a_backup_are_escaped_in_errors() {
         "{text:?}"
     );
     assert_eq!(
-        BackupError::Malformed(format!("entry {name} appears twice")).to_string(),
-        r"malformed backup: entry x\u{1b}]0;owned\u{7}\u{1b}[2J appears twice"
+        BackupError::Malformed {
+            position: 0,
+            path: "x\u{1b}[2J".into(),
+            reason: format!("entry {name} appears twice")
+        }
+        .to_string(),
+        r"backup 0 (x\u{1b}[2J) is malformed: entry x\u{1b}]0;owned\u{7}\u{1b}[2J appears twice"
     );
     assert!(!fx.path("r").exists());
 }

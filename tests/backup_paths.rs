@@ -84,7 +84,9 @@ fn restore_in(
 
 fn assert_refused(name: &str, reason: &str, result: Result<(), BackupError>) {
     match result {
-        Err(BackupError::Malformed(message)) => assert!(
+        Err(BackupError::Malformed {
+            reason: message, ..
+        }) => assert!(
             message.contains(reason),
             "{name}: {message:?} does not say {reason:?}"
         ),

@@ -1,8 +1,10 @@
 //! The backup test vectors (`tests/vectors/backup/*.txt`, format in that folder's README.md),
 //! each restored and verified through the public API with the master keys the vectors are made
-//! for: `verify` must reach the same outcome as `restore`.
+//! for: `verify` must reach the same outcome as `restore`, read from the files and from memory,
+//! and `import_chain` the same outcome for every logical vector.
 
 use std::fs;
+use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -11,7 +13,8 @@ mod common;
 use common::vectors::{dir, files, meta, names};
 use common::{hex, unhex};
 use strongbox::backup::{
-    BackupError, Channel, MasterKeys, RestoreConfig, VerifyConfig, restore, verify,
+    BackupError, BackupInput, BackupKind, Channel, MasterKeys, RestoreConfig, VerifyConfig,
+    import_chain, inspect, restore, verify,
 };
 use strongbox::keys::{Protection, ProviderError};
 use strongbox::{DataKey, MasterKey, MasterKeyProvider};
@@ -60,17 +63,82 @@ fn listing(root: &Path) -> Vec<String> {
     out
 }
 
+/// The vector's files as readers, in memory.
+fn in_memory(files: &[PathBuf]) -> Vec<BackupInput> {
+    files
+        .iter()
+        .map(|f| BackupInput::reader(f.clone(), Cursor::new(fs::read(f).unwrap())))
+        .collect()
+}
+
+/// A verification of the vector's files (from memory with `memory`), with its key and options.
+fn checks(name: &str, files: &[PathBuf], memory: bool) -> VerifyConfig {
+    let meta = meta(name);
+    let mut checks = match memory {
+        false => VerifyConfig::new(files),
+        true => VerifyConfig::from_inputs(in_memory(files)),
+    };
+    if let Some(text) = meta.get("key").filter(|k| *k != "none") {
+        checks = checks.with_key(DataKey::from_bytes(&unhex(text)).unwrap());
+    }
+    if meta
+        .get("allow_unauthenticated_members")
+        .map(String::as_str)
+        == Some("yes")
+    {
+        checks = checks.dangerously_allow_unauthenticated_members();
+    }
+    checks
+}
+
+/// Whether the vector's first file is a logical backup (by its unauthenticated manifest).
+fn is_logical(files: &[PathBuf]) -> bool {
+    inspect(&files[0]).is_ok_and(|info| info.manifest().kind() != BackupKind::Snapshot)
+}
+
+/// Verifying from memory, and for a logical vector importing from memory, end as verifying the
+/// files does (`expected`: the variant of the error, if any); an import receives the exports.
+fn check_other_forms(name: &str, files: &[PathBuf], expected: Option<String>) {
+    let keys = master_keys();
+    let from_memory = verify(&checks(name, files, true), &keys, Channel::Authenticated);
+    assert_eq!(
+        from_memory.as_ref().err().map(variant),
+        expected,
+        "{name}: from memory"
+    );
+    if !is_logical(files) {
+        return;
+    }
+    let mut imported = Vec::new();
+    let config = checks(name, files, true);
+    let outcome = import_chain(&config, &keys, Channel::Authenticated, |_, export| {
+        let mut bytes = Vec::new();
+        export.read_to_end(&mut bytes)?;
+        imported.push(bytes);
+        Ok(())
+    });
+    assert_eq!(
+        outcome.as_ref().err().map(variant),
+        expected,
+        "{name}: import"
+    );
+    if let Ok(report) = outcome {
+        let total: usize = imported.iter().map(Vec::len).sum();
+        assert_eq!(
+            (report.files, report.bytes),
+            (files.len() as u64, total as u64)
+        );
+    }
+}
+
 fn run(name: &str, tmp: &Path) {
     let meta = meta(name);
     let files = files(name);
     assert!(!files.is_empty(), "{name}: no .sbx file");
     let target = tmp.join(name);
     let mut config = RestoreConfig::new(&files, &target);
-    let mut checks = VerifyConfig::new(&files);
     if let Some(text) = meta.get("key").filter(|k| *k != "none") {
-        let key = || DataKey::from_bytes(&unhex(text)).unwrap();
-        config = config.with_key(key());
-        checks = checks.with_key(key());
+        config = config.with_key(DataKey::from_bytes(&unhex(text)).unwrap());
     }
     if meta
         .get("allow_unauthenticated_members")
@@ -78,15 +146,19 @@ fn run(name: &str, tmp: &Path) {
         == Some("yes")
     {
         config = config.dangerously_allow_unauthenticated_members();
-        checks = checks.dangerously_allow_unauthenticated_members();
     }
-    let verified = verify(&checks, &master_keys(), Channel::Authenticated);
+    let verified = verify(
+        &checks(name, &files, false),
+        &master_keys(),
+        Channel::Authenticated,
+    );
     let got = restore(&config, &master_keys(), Channel::Authenticated);
     assert_eq!(
         verified.as_ref().err().map(variant),
         got.as_ref().err().map(variant),
         "{name}: verify and restore disagree"
     );
+    check_other_forms(name, &files, got.as_ref().err().map(variant));
     if let (Ok(verified), Ok(restored)) = (&verified, &got) {
         assert_eq!(verified.authentication, restored.authentication, "{name}");
         assert_eq!(verified.bytes, restored.bytes, "{name}");

@@ -46,7 +46,7 @@ fn verify_refuses_a_backup_whose_manifest_or_archive_restore_refuses() {
     for name in ["fail_backup_id_upper_case", "fail_tar_dot_slash_key_file"] {
         let (assert, _) = verify_vector(&env, name);
         let line = assert_failure(assert);
-        assert!(line.contains("malformed backup"), "{name}: {line}");
+        assert!(line.contains(") is malformed: "), "{name}: {line}");
     }
 }
 

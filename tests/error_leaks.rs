@@ -746,42 +746,45 @@ fn backup_errors() {
         expect!(
             "tampered header",
             run(&[&header_flip], "r", None, &keys),
-            E::Tampered { segment: None }
+            E::Tampered { segment: None, .. }
         ),
         expect!(
             "tampered header, key given",
             run(&[&header_flip], "r", Some(data_key()), &keys),
-            E::Tampered { segment: None }
+            E::Tampered { segment: None, .. }
         ),
         expect!(
             "tampered segment",
             run(&[&segment_flip], "r", Some(data_key()), &keys),
-            E::Tampered { segment: Some(0) }
+            E::Tampered {
+                segment: Some(0),
+                ..
+            }
         ),
         expect!(
             "truncated",
             run(&[&truncated], "r", None, &keys),
-            E::Truncated
+            E::Truncated { .. }
         ),
         expect!(
             "no manifest",
             run(&[&raw_stream], "r", Some(data_key()), &keys),
-            E::Malformed(_)
+            E::Malformed { .. }
         ),
         expect!(
             "payload is no archive",
             run(&[&bad_archive], "r", Some(data_key()), &keys),
-            E::Malformed(_)
+            E::Malformed { .. }
         ),
         expect!(
             "key material as a backup file",
             run(&[&raw_key_file], "r", None, &keys),
-            E::Stream(_)
+            E::InvalidStream { .. }
         ),
         expect!(
             "magic, then key material",
             run(&[&magic_then_key], "r", Some(data_key()), &keys),
-            E::Stream(_) | E::Truncated
+            E::InvalidStream { .. } | E::Truncated { .. }
         ),
         expect!("no files", run(&[], "r", None, &keys), E::NoBackupFiles),
         expect!(
@@ -812,17 +815,17 @@ fn backup_errors() {
         expect!(
             "missing backup file",
             run(&[&path("missing.snapshot")], "r", None, &keys),
-            E::Io { .. }
+            E::BackupRead { .. }
         ),
         expect!(
             "inspect key material",
             strongbox::backup::inspect(&raw_key_file),
-            E::Stream(_)
+            E::InvalidStream { .. }
         ),
         expect!(
             "inspect a raw stream",
             strongbox::backup::inspect(&raw_stream),
-            E::Malformed(_)
+            E::Malformed { .. }
         ),
     ];
     for (what, err) in &errors {

@@ -1,5 +1,6 @@
 //! File plumbing shared by backups and restores: the backup file that appears only when
-//! complete, the compress-then-encrypt writer, and the read side's error attribution.
+//! complete, the compress-then-encrypt writer, restore working directories, and the read side's
+//! [`Tap`] (errors are attributed by [`Place`](super::input::Place)).
 
 use std::cell::RefCell;
 use std::fs;
@@ -219,7 +220,7 @@ pub(crate) type TapSlot = Rc<RefCell<Option<io::Error>>>;
 
 /// Remembers the first error of the reader it wraps, so that a failure reported by a layer above
 /// (zstd, tar) can be attributed: to the stream or the file if this reader failed, to the
-/// payload's format otherwise.
+/// payload's format otherwise ([`Place::read_error`](super::input::Place::read_error)).
 pub(crate) struct Tap<R> {
     inner: R,
     failed: TapSlot,
@@ -248,20 +249,5 @@ impl<R: Read> Read for Tap<R> {
             }
             other => other,
         }
-    }
-}
-
-/// Attributes a read-side failure: the tapped stream's error if it failed, else a malformed
-/// payload described by `what` and the kind of `err`. The text of `err` is left out: the
-/// archive and decompression libraries quote the (decrypted) payload bytes they choke on.
-pub(crate) fn read_error(
-    err: io::Error,
-    tap: &RefCell<Option<io::Error>>,
-    path: &Path,
-    what: &str,
-) -> BackupError {
-    match tap.borrow_mut().take() {
-        Some(stream_err) => io_error(stream_err, path),
-        None => BackupError::Malformed(format!("{what} ({})", err.kind())),
     }
 }

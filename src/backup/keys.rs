@@ -6,6 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::BackupError;
+use super::input::Place;
 use crate::key::{DataKey, KeyId};
 use crate::keys::envelope::{EnvelopeError, ProtectedKey};
 use crate::keys::provider::MasterKeyProvider;
@@ -133,7 +134,8 @@ pub(crate) fn parse_wrapped(mut bytes: &[u8]) -> Option<Vec<ProtectedKey>> {
     bytes.is_empty().then_some(out)
 }
 
-/// The backup key `key_id` from the first wrapped copy that one of `keys` opens.
+/// The backup key `key_id` from the first wrapped copy that one of `keys` opens; errors name
+/// the backup at `place`.
 ///
 /// Errors: [`BackupError::Tampered`] (header) when a copy addressed to one of `keys` fails to
 /// authenticate or opens to another key than `key_id` (either means the header was altered);
@@ -143,6 +145,7 @@ pub(crate) fn open_wrapped(
     copies: &[ProtectedKey],
     keys: &MasterKeys,
     key_id: KeyId,
+    place: &Place,
 ) -> Result<DataKey, BackupError> {
     let mut corrupt = false;
     let mut failure = None;
@@ -159,9 +162,15 @@ pub(crate) fn open_wrapped(
         }
     }
     if corrupt {
-        return Err(BackupError::Tampered { segment: None });
+        return Err(BackupError::Tampered {
+            position: place.position,
+            path: place.path.clone(),
+            segment: None,
+        });
     }
     Err(BackupError::KeyUnavailable {
+        position: place.position,
+        path: place.path.clone(),
         key_id,
         copies: copies.len(),
         wrapped_for: copies
@@ -191,6 +200,10 @@ mod tests {
         }
     }
 
+    fn place() -> Place {
+        Place::new(3, std::path::Path::new("b.3"))
+    }
+
     fn provider() -> Arc<dyn MasterKeyProvider> {
         Arc::new(Fixed(MasterKey::generate().unwrap()))
     }
@@ -204,21 +217,26 @@ mod tests {
         let copies = parse_wrapped(&ext).unwrap();
         assert_eq!(copies.len(), 2);
         for only in [a, b] {
-            let k = open_wrapped(&copies, &MasterKeys::new(only), key.id()).unwrap();
+            let k = open_wrapped(&copies, &MasterKeys::new(only), key.id(), &place()).unwrap();
             assert_eq!(k.id(), key.id());
         }
         let stranger = provider();
-        let err = open_wrapped(&copies, &MasterKeys::new(stranger), key.id()).unwrap_err();
+        let err =
+            open_wrapped(&copies, &MasterKeys::new(stranger), key.id(), &place()).unwrap_err();
         assert!(
             matches!(&err, BackupError::KeyUnavailable {
-                copies: 2, wrapped_for, tried, cause: None, ..
+                position: 3, copies: 2, wrapped_for, tried, cause: None, ..
             } if wrapped_for.len() == 2 && tried.len() == 1),
             "{err:?}"
         );
         // A header naming another key than the copies hold: tampering.
         assert!(matches!(
-            open_wrapped(&copies, &keys, DataKey::generate().unwrap().id()),
-            Err(BackupError::Tampered { segment: None })
+            open_wrapped(&copies, &keys, DataKey::generate().unwrap().id(), &place()),
+            Err(BackupError::Tampered {
+                position: 3,
+                segment: None,
+                ..
+            })
         ));
 
         let mut trailing = ext.clone();

@@ -13,6 +13,7 @@ use crate::stream::StreamError;
 mod archive;
 mod create;
 mod files;
+mod input;
 mod keys;
 mod manifest;
 mod policy;
@@ -24,6 +25,7 @@ mod vectors;
 mod verify;
 
 pub use create::{LogicalBackup, LogicalBackupWriter, SnapshotBackup};
+pub use input::BackupInput;
 pub use keys::{MAX_KEY_COPIES, MasterKeys};
 pub use manifest::{BackupId, BackupKind, Compression, MAX_DATABASE_NAME_LEN, Manifest};
 pub use policy::{
@@ -33,7 +35,7 @@ pub use progress::Progress;
 pub use restore::{
     BackupInfo, DEFAULT_MAX_EXPANSION_RATIO, RestoreConfig, RestoreReport, inspect, restore,
 };
-pub use verify::{VerifyConfig, VerifyReport, verify};
+pub use verify::{VerifyConfig, VerifyReport, import_chain, verify};
 
 /// Header extension kind of the manifest (UTF-8 JSON, see `docs/BACKUP.md`).
 pub(crate) const EXT_MANIFEST: u16 = 0x0001;
@@ -143,6 +145,10 @@ pub enum BackupError {
     TooManyKeyCopies,
 
     // ----- restoring -----
+    //
+    // Every error about one backup of a restore, a verification or an import names it:
+    // `position` (0 is the first backup given) and `path` (the file, or the name given to a
+    // reader input, see [`BackupInput`]).
     /// An encrypted backup was to be restored without a key given, and none of its wrapped
     /// copies opens with the current or a recovery master key of the [`MasterKeys`]: every
     /// copy is protected by a master key (or a sealer key) that was not given, or a provider
@@ -156,16 +162,21 @@ pub enum BackupError {
     ///
     /// A copy that names one of the given master keys but does not authenticate, or opens to
     /// another key than the header names, is not this error but
-    /// [`BackupError::Tampered`]` { segment: None }`.
+    /// [`BackupError::Tampered`]` { segment: None, .. }`.
     #[error(
-        "the backup is encrypted with key {key_id}, no key was given, and none of its {copies} \
-         wrapped copies opens with the configured master keys: it was wrapped for master key(s) \
-         {}, and master key(s) {} were tried{}",
+        "backup {position} ({}) is encrypted with key {key_id}, no key was given, and none of \
+         its {copies} wrapped copies opens with the configured master keys: it was wrapped for \
+         master key(s) {}, and master key(s) {} were tried{}",
+        printable_path(path),
         fingerprint_list(wrapped_for),
         fingerprint_list(tried),
         cause.as_ref().map(|c| format!(" ({c})")).unwrap_or_default()
     )]
     KeyUnavailable {
+        /// Index of the backup (0 is the first given).
+        position: usize,
+        /// The file, or the reader input's name.
+        path: PathBuf,
         /// The key the backup needs.
         key_id: KeyId,
         /// How many wrapped copies the backup carries.
@@ -182,9 +193,17 @@ pub enum BackupError {
         #[source]
         cause: Option<Box<EnvelopeError>>,
     },
-    /// The key given is not the backup's key.
-    #[error("wrong key: the backup needs key {expected}, but key {provided} was given")]
+    /// The key given is not the backup's key: the backup's header names another key id.
+    /// Reported after the header was read and before any of the backup's payload is.
+    #[error(
+        "backup {position} ({}): wrong key: it needs key {expected}, but key {provided} was given",
+        printable_path(path)
+    )]
     WrongKey {
+        /// Index of the backup (0 is the first given).
+        position: usize,
+        /// The file, or the reader input's name.
+        path: PathBuf,
         /// The backup's key id.
         expected: KeyId,
         /// The given key's id.
@@ -195,29 +214,112 @@ pub enum BackupError {
         "a key was given, but the backup is not encrypted: cannot encrypt a non-encrypted backup during restore"
     )]
     KeyForUnencryptedBackup,
-    /// The backup was altered or corrupted: its header (`segment: None`) or a segment failed
-    /// authentication.
-    #[error("the backup was altered or corrupted ({})", match segment {
+    /// The backup was altered or corrupted where data follows the change: its header failed
+    /// authentication (`segment: None`: the header, manifest or wrapped keys were changed, or a
+    /// wrapped copy addressed to a given master key does not open to the header's key), or
+    /// segment `segment` failed it with the stream going on after it (changed, reordered,
+    /// duplicated, or copied from another backup). No byte of that segment or after it was
+    /// used. A stream that ends early, or whose end was altered so that it cannot be told from
+    /// an early end, is [`BackupError::Truncated`].
+    #[error("backup {position} ({}) was altered or corrupted ({})", printable_path(path), match segment {
         Some(i) => format!("segment {i} failed authentication"),
         None => "its header failed authentication".to_string(),
     })]
     Tampered {
+        /// Index of the backup (0 is the first given).
+        position: usize,
+        /// The file, or the reader input's name.
+        path: PathBuf,
         /// The segment that failed, if it was not the header.
         segment: Option<u64>,
     },
-    /// The backup file ends early (an interrupted copy or backup).
-    #[error("the backup is truncated (it ends before its last segment)")]
-    Truncated,
-    /// The backup's authenticated content is malformed (no manifest, an invalid archive, ...).
-    #[error("malformed backup: {}", printable(.0))]
-    Malformed(String),
+    /// The backup ends before its authenticated end, or its final part was altered: the
+    /// stream stops at a segment boundary before the segment marked last, or inside a segment
+    /// (what an interrupted copy or backup looks like), or its header is cut short. Everything
+    /// before the end was authenticated; what is missing cannot be checked.
+    #[error(
+        "backup {position} ({}) is truncated: it ends before its authenticated end (an \
+         interrupted copy), or its final part was altered",
+        printable_path(path)
+    )]
+    Truncated {
+        /// Index of the backup (0 is the first given).
+        position: usize,
+        /// The file, or the reader input's name.
+        path: PathBuf,
+    },
+    /// The backup's authenticated content is malformed: no manifest, a manifest that breaks
+    /// its rules, an invalid compressed stream or archive, data after a snapshot's archive.
+    #[error(
+        "backup {position} ({}) is malformed: {}",
+        printable_path(path),
+        printable(reason)
+    )]
+    Malformed {
+        /// Index of the backup (0 is the first given).
+        position: usize,
+        /// The file, or the reader input's name.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// The wrapped-keys header extension breaks its rules (`docs/BACKUP.md`, section 3): it is
     /// missing from an encrypted backup, present in an unencrypted one, or not a valid list of
     /// key blobs. Reported after the header authenticated when a key was given.
-    #[error("malformed backup: the wrapped-keys extension {reason}")]
+    #[error(
+        "backup {position} ({}) is malformed: the wrapped-keys extension {reason}",
+        printable_path(path)
+    )]
     MalformedWrappedKeys {
+        /// Index of the backup (0 is the first given).
+        position: usize,
+        /// The file, or the reader input's name.
+        path: PathBuf,
         /// What is wrong with it.
         reason: &'static str,
+    },
+    /// The backup is not a stream this library reads, or breaks a stream rule other than the
+    /// above: not a strongbox stream ([`StreamError::NotStrongbox`]), an unsupported version or
+    /// algorithm, an invalid header, data after its last segment
+    /// ([`StreamError::TrailingData`]), an unencrypted backup read with a key or an encrypted
+    /// one without.
+    #[error("backup {position} ({}): {source}", printable_path(path))]
+    InvalidStream {
+        /// Index of the backup (0 is the first given).
+        position: usize,
+        /// The file, or the reader input's name.
+        path: PathBuf,
+        /// The stream's error.
+        source: StreamError,
+    },
+    /// Reading a backup failed: the file could not be opened or read, the reader input
+    /// failed, a reader input was already consumed by an earlier operation, or a file was
+    /// replaced between the check of its header and the reading of its payload.
+    #[error(
+        "reading backup {position} ({}) failed: {source}",
+        printable_path(path)
+    )]
+    BackupRead {
+        /// Index of the backup (0 is the first given).
+        position: usize,
+        /// The file, or the reader input's name.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// The engine's importer ([`import_chain`]) returned an error for this backup. The
+    /// importer may already have taken in earlier backups and part of this one.
+    #[error(
+        "importing backup {position} ({}) failed: {source}",
+        printable_path(path)
+    )]
+    Import {
+        /// Index of the backup (0 is the first given).
+        position: usize,
+        /// The file, or the reader input's name.
+        path: PathBuf,
+        /// The importer's error.
+        source: io::Error,
     },
     /// An integrity-only (unencrypted) backup in a restore that a key protects (a key was
     /// given, or another backup of the chain is encrypted). Its content is only checked against
@@ -230,9 +332,9 @@ pub enum BackupError {
         printable_path(path)
     )]
     IntegrityOnlyMember {
-        /// Index of the backup (0 is the first file).
+        /// Index of the backup (0 is the first given).
         position: usize,
-        /// The file.
+        /// The file, or the reader input's name.
         path: PathBuf,
     },
     /// A backup of the chain is encrypted with another key than the first encrypted one (every
@@ -243,9 +345,9 @@ pub enum BackupError {
         printable_path(path)
     )]
     MemberKeyMismatch {
-        /// Index of the backup (0 is the first file).
+        /// Index of the backup (0 is the first given).
         position: usize,
-        /// The file.
+        /// The file, or the reader input's name.
         path: PathBuf,
         /// The key of the first encrypted backup.
         expected: KeyId,
@@ -260,15 +362,17 @@ pub enum BackupError {
         printable_path(path)
     )]
     ExpansionLimit {
-        /// Index of the backup (0 is the first file).
+        /// Index of the backup (0 is the first given).
         position: usize,
-        /// The file.
+        /// The file, or the reader input's name.
         path: PathBuf,
         /// The number of decompressed bytes allowed when it was exceeded (the ratio times the
         /// compressed payload read by then, at least 16 MiB).
         limit: u64,
     },
-    /// Another failure of the backup stream (not a strongbox file, unsupported version, ...).
+    /// Writing a backup's stream failed other than by I/O (the stream would need too many
+    /// segments, the writer failed earlier, ...). A backup that is read reports its stream's
+    /// failures as [`BackupError::InvalidStream`] and the variants above, naming the backup.
     #[error(transparent)]
     Stream(StreamError),
     /// No backup file was given.
@@ -280,13 +384,16 @@ pub enum BackupError {
         /// The target.
         path: PathBuf,
     },
-    /// A snapshot among several backup files (a snapshot is restored alone).
+    /// A snapshot among several backups (a snapshot is restored alone), or a snapshot given
+    /// to [`import_chain`] (which imports logical backups only).
     #[error(
-        "{} is a {kind}, which cannot be part of a logical chain",
+        "backup {position} ({}) is a {kind}, which cannot be part of a logical chain",
         printable_path(path)
     )]
     UnexpectedKind {
-        /// The file.
+        /// Index of the backup (0 is the first given).
+        position: usize,
+        /// The file, or the reader input's name.
         path: PathBuf,
         /// Its kind.
         kind: BackupKind,
@@ -295,27 +402,41 @@ pub enum BackupError {
     /// not the backup before it nor anywhere in the chain (a chain starting with an incremental
     /// backup misses its full backup).
     #[error(
-        "incomplete backup chain: backup {position} follows backup {missing}, which was not given"
+        "incomplete backup chain: backup {position} ({}) follows backup {missing}, which was not \
+         given",
+        printable_path(path)
     )]
     ChainIncomplete {
-        /// Index of the backup (0 is the first file).
+        /// Index of the backup (0 is the first given).
         position: usize,
+        /// The file, or the reader input's name.
+        path: PathBuf,
         /// The id of the backup it follows.
         missing: BackupId,
     },
     /// The logical chain is out of order: the backup at `position` does not follow the one
     /// before it (it follows another given backup, appears twice, or is a full backup after the
     /// first position).
-    #[error("backup chain out of order at position {position}")]
+    #[error(
+        "backup chain out of order at position {position} ({})",
+        printable_path(path)
+    )]
     ChainOutOfOrder {
-        /// Index of the backup (0 is the first file).
+        /// Index of the backup (0 is the first given).
         position: usize,
+        /// The file, or the reader input's name.
+        path: PathBuf,
     },
     /// The backup at `position` is of another database than the first.
-    #[error("backup {position} of the chain is of another database")]
+    #[error(
+        "backup {position} ({}) of the chain is of another database",
+        printable_path(path)
+    )]
     ChainDatabaseMismatch {
-        /// Index of the backup.
+        /// Index of the backup (0 is the first given).
         position: usize,
+        /// The file, or the reader input's name.
+        path: PathBuf,
     },
 
     // ----- shared -----
@@ -339,17 +460,7 @@ pub enum BackupError {
 
 impl From<StreamError> for BackupError {
     fn from(err: StreamError) -> Self {
-        match err {
-            StreamError::WrongKey { expected, provided } => {
-                BackupError::WrongKey { expected, provided }
-            }
-            StreamError::CorruptSegment { index } => BackupError::Tampered {
-                segment: Some(index),
-            },
-            StreamError::HeaderAuthentication => BackupError::Tampered { segment: None },
-            StreamError::Truncated => BackupError::Truncated,
-            other => BackupError::Stream(other),
-        }
+        BackupError::Stream(err)
     }
 }
 

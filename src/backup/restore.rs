@@ -13,17 +13,17 @@ use serde::Deserialize;
 
 use super::archive::{self, Totals, UnpackError};
 use super::files::{
-    RESTORE_TREE, Tap, TapSlot, exists, from_stream, parent_of, read_error, remove_stale_restores,
-    restore_workdir, sync_dir,
+    RESTORE_TREE, Tap, TapSlot, exists, parent_of, remove_stale_restores, restore_workdir, sync_dir,
 };
+use super::input::{BackupInput, Metered, Place};
 use super::keys::{MasterKeys, open_wrapped, parse_wrapped};
 use super::manifest::{BackupKind, Compression, Manifest};
 use super::policy::{
     Authentication, Channel, EncryptionMode, SecretOperation, check_restore, deserialize_key,
     deserialize_paths,
 };
-use super::{BackupError, EXT_MANIFEST, EXT_WRAPPED_KEYS, store};
-use crate::key::{DataKey, KeyId};
+use super::{BackupError, EXT_MANIFEST, EXT_WRAPPED_KEYS, Progress, store};
+use crate::key::DataKey;
 use crate::keys::envelope::ProtectedKey;
 use crate::stream::{Header, RestoreReader};
 
@@ -37,7 +37,8 @@ const MIN_EXPANSION_ALLOWANCE: u64 = 16 << 20;
 /// What to restore, where, and with which key (RavenDB's `RestoreBackupConfiguration`).
 ///
 /// - `backup_files`: one snapshot, or a logical chain in order (a full backup, then its
-///   incremental backups).
+///   incremental backups): paths ([`new`](Self::new)), or any mix of paths and readers
+///   ([`from_inputs`](Self::from_inputs)).
 /// - `target_dir`: the directory to create. It must not exist; its parent must.
 /// - `encryption_key`: the backup key as base64 (RavenDB's `EncryptionKey`). Optional: without
 ///   it, the key is unwrapped from the backup with the current or a recovery master key.
@@ -46,6 +47,7 @@ const MIN_EXPANSION_ALLOWANCE: u64 = 16 << 20;
 ///   (never read from JSON).
 /// - Decompression is limited to [`DEFAULT_MAX_EXPANSION_RATIO`] unless
 ///   [`with_max_expansion_ratio`](Self::with_max_expansion_ratio) says otherwise.
+/// - [`with_progress`](Self::with_progress) counts the bytes read and can cancel the restore.
 ///
 /// Deserializes from JSON with the field names `BackupFiles`, `TargetDirectory` and
 /// `EncryptionKey` (or their snake_case forms). `Debug` never shows the key.
@@ -67,9 +69,9 @@ pub struct RestoreConfig {
     #[serde(
         rename = "BackupFiles",
         alias = "backup_files",
-        deserialize_with = "deserialize_paths"
+        deserialize_with = "deserialize_inputs"
     )]
-    backup_files: Vec<PathBuf>,
+    backup_files: Vec<BackupInput>,
     #[serde(rename = "TargetDirectory", alias = "target_dir")]
     target_dir: PathBuf,
     #[serde(
@@ -85,6 +87,17 @@ pub struct RestoreConfig {
     allow_unauthenticated_members: bool,
     #[serde(skip, default = "default_ratio")]
     max_expansion_ratio: Option<u64>,
+    #[serde(skip)]
+    progress: Progress,
+}
+
+fn deserialize_inputs<'de, D: serde::Deserializer<'de>>(
+    de: D,
+) -> Result<Vec<BackupInput>, D::Error> {
+    Ok(deserialize_paths(de)?
+        .into_iter()
+        .map(BackupInput::path)
+        .collect())
 }
 
 pub(super) fn one_thread() -> NonZeroUsize {
@@ -98,11 +111,12 @@ pub(super) fn default_ratio() -> Option<u64> {
 /// What a restore and a verification read, and how: the part of their configurations that
 /// steps 0 to 6 and the payload reading share.
 pub(super) struct Reading<'a> {
-    pub(super) files: &'a [PathBuf],
+    pub(super) files: &'a [BackupInput],
     pub(super) key: Option<&'a DataKey>,
     pub(super) allow_unauthenticated_members: bool,
     pub(super) max_expansion_ratio: Option<u64>,
     pub(super) threads: NonZeroUsize,
+    pub(super) progress: &'a Progress,
 }
 
 /// The methods [`RestoreConfig`] and `VerifyConfig` share (over fields of the same names):
@@ -143,8 +157,17 @@ macro_rules! shared_options {
             self
         }
 
-        /// The backup files, in order.
-        pub fn backup_files(&self) -> &[PathBuf] {
+        #[doc = concat!("Counts the bytes the ", $what, " reads from the backups (headers")]
+        /// included) on `progress`, and stops it with
+        /// [`BackupError::Cancelled`](crate::backup::BackupError::Cancelled) when `progress` is
+        /// cancelled (see [`Progress`](crate::backup::Progress)).
+        pub fn with_progress(mut self, progress: crate::backup::Progress) -> Self {
+            self.progress = progress;
+            self
+        }
+
+        /// The backups, in order.
+        pub fn backup_files(&self) -> &[crate::backup::BackupInput] {
             &self.backup_files
         }
 
@@ -160,6 +183,7 @@ macro_rules! shared_options {
                 allow_unauthenticated_members: self.allow_unauthenticated_members,
                 max_expansion_ratio: self.max_expansion_ratio,
                 threads: self.threads,
+                progress: &self.progress,
             }
         }
     };
@@ -174,13 +198,35 @@ impl RestoreConfig {
         I: IntoIterator<Item = P>,
         P: Into<PathBuf>,
     {
+        Self::from_inputs(backup_files.into_iter().map(BackupInput::path), target_dir)
+    }
+
+    /// Restore `inputs` (one snapshot, or a logical chain in order; files or readers) into the
+    /// new directory `target_dir`.
+    ///
+    /// ```
+    /// use std::io::Cursor;
+    /// use strongbox::backup::{BackupInput, RestoreConfig};
+    ///
+    /// # let received: Vec<u8> = Vec::new();
+    /// let config = RestoreConfig::from_inputs(
+    ///     [BackupInput::reader("orders.snapshot (upload)", Cursor::new(received))],
+    ///     "/db/orders-restored",
+    /// );
+    /// assert!(config.backup_files()[0].is_reader());
+    /// ```
+    pub fn from_inputs(
+        inputs: impl IntoIterator<Item = BackupInput>,
+        target_dir: impl Into<PathBuf>,
+    ) -> Self {
         Self {
-            backup_files: backup_files.into_iter().map(Into::into).collect(),
+            backup_files: inputs.into_iter().collect(),
             target_dir: target_dir.into(),
             encryption_key: None,
             threads: one_thread(),
             allow_unauthenticated_members: false,
             max_expansion_ratio: default_ratio(),
+            progress: Progress::new(),
         }
     }
 
@@ -203,6 +249,7 @@ impl fmt::Debug for RestoreConfig {
                 &self.allow_unauthenticated_members,
             )
             .field("max_expansion_ratio", &self.max_expansion_ratio)
+            .field("progress", &self.progress)
             .finish()
     }
 }
@@ -259,16 +306,14 @@ impl BackupInfo {
 /// Reads a backup file's header and manifest without a key.
 ///
 /// **Nothing it returns is authenticated yet**: a restore authenticates the header (manifest
-/// included) before it uses it. Use it to show what a backup is and which key it needs.
+/// included) before it uses it. Use it to show what a backup is and which key it needs. Its
+/// errors name the file as backup 0.
 pub fn inspect(path: impl AsRef<Path>) -> Result<BackupInfo, BackupError> {
-    let path = path.as_ref();
-    let mut file = File::open(path).map_err(|source| BackupError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let header = Header::read_from(&mut file).map_err(|e| from_stream(e, path))?;
-    let manifest = manifest_of(&header)?;
-    let wrapped_keys = wrapped_keys(&header)?;
+    let place = Place::new(0, path.as_ref());
+    let mut file = File::open(&place.path).map_err(|e| place.io(e))?;
+    let header = Header::read_from(&mut file).map_err(|e| place.stream(e))?;
+    let manifest = manifest_of(&header, &place)?;
+    let wrapped_keys = wrapped_keys(&header, &place)?;
     Ok(BackupInfo {
         header,
         manifest,
@@ -277,7 +322,7 @@ pub fn inspect(path: impl AsRef<Path>) -> Result<BackupInfo, BackupError> {
 }
 
 /// The wrapped copies of the key: present exactly in an encrypted stream, and well formed.
-fn wrapped_keys(header: &Header) -> Result<Vec<ProtectedKey>, BackupError> {
+fn wrapped_keys(header: &Header, place: &Place) -> Result<Vec<ProtectedKey>, BackupError> {
     let reason = match (header.extension(EXT_WRAPPED_KEYS), header.is_encrypted()) {
         (None, false) => return Ok(Vec::new()),
         (Some(bytes), true) => match parse_wrapped(bytes) {
@@ -287,109 +332,93 @@ fn wrapped_keys(header: &Header) -> Result<Vec<ProtectedKey>, BackupError> {
         (None, true) => "is missing from an encrypted backup",
         (Some(_), false) => "is present in an unencrypted backup",
     };
-    Err(BackupError::MalformedWrappedKeys { reason })
+    Err(place.malformed_wrapped_keys(reason))
 }
 
-fn no_manifest() -> BackupError {
-    BackupError::Malformed(
-        "the stream has no manifest: it is a raw strongbox stream, not a database backup".into(),
+fn no_manifest(place: &Place) -> BackupError {
+    place.malformed(
+        "the stream has no manifest: it is a raw strongbox stream, not a database backup",
     )
 }
 
-fn manifest_of(header: &Header) -> Result<Manifest, BackupError> {
-    let bytes = header.extension(EXT_MANIFEST).ok_or_else(no_manifest)?;
-    let manifest = Manifest::from_json(bytes).map_err(|e| BackupError::Malformed(e.0))?;
+fn manifest_of(header: &Header, place: &Place) -> Result<Manifest, BackupError> {
+    let bytes = header
+        .extension(EXT_MANIFEST)
+        .ok_or_else(|| no_manifest(place))?;
+    let manifest = Manifest::from_json(bytes).map_err(|e| place.malformed(e.0))?;
     if manifest.key_id() != header.key_id() {
-        return Err(BackupError::Malformed(
-            "the manifest and the stream header disagree about the key".into(),
-        ));
+        return Err(place.malformed("the manifest and the stream header disagree about the key"));
     }
     Ok(manifest)
 }
 
-/// One backup file whose header was authenticated, closed again (a restore holds one backup
-/// file open at a time).
+/// One backup whose header was authenticated. A regular file is closed again until its payload
+/// is read (a restore holds one backup file open at a time); any other input is held.
 pub(super) struct Member {
-    path: PathBuf,
+    pub(super) place: Place,
     header: Header,
     pub(super) manifest: Manifest,
     key: Option<DataKey>,
-    /// The authenticated reader of an input that cannot be opened twice (a pipe, a FIFO): read
-    /// on from where the header ended instead of opening the file again.
-    held: Cell<Option<RestoreReader<File>>>,
+    /// The authenticated reader of an input that cannot be opened twice (a reader, a pipe, a
+    /// FIFO): read on from where the header ended instead of opening the file again.
+    held: Cell<Option<RestoreReader<Metered>>>,
 }
 
-fn open_file(path: &Path) -> Result<File, BackupError> {
-    File::open(path).map_err(|source| BackupError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
-/// Steps 1 to 4 of a restore for one file: the header, its key, its authentication, the
+/// Steps 1 to 4 of a restore for one backup: the header, its key, its authentication, the
 /// manifest and the wrapped-keys extension.
 fn authenticate(
-    path: &Path,
-    given: Option<&DataKey>,
+    input: &BackupInput,
+    place: Place,
+    reading: &Reading<'_>,
     keys: &MasterKeys,
     channel: Channel,
 ) -> Result<Member, BackupError> {
-    let mut file = open_file(path)?;
-    let regular = file.metadata().is_ok_and(|m| m.is_file());
-    let header = Header::read_from(&mut file).map_err(|e| from_stream(e, path))?;
+    let (mut source, again) = input.open(&place, reading.progress)?;
+    let header = Header::read_from(&mut source).map_err(|e| place.stream(e))?;
     if header.extension(EXT_MANIFEST).is_none() {
-        return Err(no_manifest());
+        return Err(no_manifest(&place));
     }
     let key = match header.key_id() {
         None => None,
         Some(key_id) => {
             channel.require(SecretOperation::RestoreEncrypted)?;
-            Some(match given {
+            Some(match reading.key {
                 Some(key) => key.try_clone()?,
-                None => unwrap_key(&header, keys, key_id)?,
+                None => open_wrapped(&wrapped_keys(&header, &place)?, keys, key_id, &place)?,
             })
         }
     };
-    let reader = RestoreReader::from_header(file, header.clone(), key.as_ref())
-        .map_err(|e| from_stream(e, path))?;
-    let manifest = manifest_of(&header)?;
-    wrapped_keys(&header)?;
+    let reader = RestoreReader::from_header(source, header.clone(), key.as_ref())
+        .map_err(|e| place.stream(e))?;
+    let manifest = manifest_of(&header, &place)?;
+    wrapped_keys(&header, &place)?;
     Ok(Member {
-        path: path.to_path_buf(),
+        place,
         header,
         manifest,
         key,
         // A regular file is closed until its payload is read, so that a chain of any length
         // needs two file handles.
-        held: Cell::new((!regular).then_some(reader)),
+        held: Cell::new((!again).then_some(reader)),
     })
 }
 
-/// The key from a wrapped copy in the (not yet authenticated) header.
-fn unwrap_key(header: &Header, keys: &MasterKeys, key_id: KeyId) -> Result<DataKey, BackupError> {
-    open_wrapped(&wrapped_keys(header)?, keys, key_id)
-}
-
-/// Opens an authenticated member again to read its payload (its header must not have changed),
-/// or takes its held reader.
-fn reopen(m: &Member, threads: NonZeroUsize) -> Result<RestoreReader<File>, BackupError> {
+/// Opens an authenticated member's file again to read its payload (its header must not have
+/// changed; the header is not counted twice), or takes its held reader.
+fn reopen(m: &Member, reading: &Reading<'_>) -> Result<RestoreReader<Metered>, BackupError> {
     if let Some(reader) = m.held.take() {
-        return Ok(reader.with_threads(threads));
+        return Ok(reader.with_threads(reading.threads));
     }
-    let mut file = open_file(&m.path)?;
-    let io_err = |source| BackupError::Io {
-        path: m.path.clone(),
-        source,
-    };
-    let header = Header::read_from(&mut file).map_err(|e| from_stream(e, &m.path))?;
+    let place = &m.place;
+    let mut file = File::open(&place.path).map_err(|e| place.io(e))?;
+    let header = Header::read_from(&mut file).map_err(|e| place.stream(e))?;
     if header != m.header {
-        return Err(io_err(io::Error::other(
-            "the file was replaced during the restore",
-        )));
+        return Err(place.io(io::Error::other("the file was replaced during the restore")));
     }
-    let reader = RestoreReader::from_header(file, header, m.key.as_ref())
-        .map_err(|e| from_stream(e, &m.path))?
-        .with_threads(threads);
+    let source = Metered::new(Box::new(file), reading.progress);
+    let reader = RestoreReader::from_header(source, header, m.key.as_ref())
+        .map_err(|e| place.stream(e))?
+        .with_threads(reading.threads);
     Ok(reader)
 }
 
@@ -401,7 +430,12 @@ fn reopen(m: &Member, threads: NonZeroUsize) -> Result<RestoreReader<File>, Back
 /// - **Logical chain** (a full backup, then its incremental backups in order): the chain is
 ///   checked (complete, in order, one database), then each backup's export is written to
 ///   `target_dir/NNNN-<kind>.export` (`0000-logical-full.export`,
-///   `0001-logical-incremental.export`, ...) for the engine to import in that order.
+///   `0001-logical-incremental.export`, ...) for the engine to import in that order. To stream
+///   the exports straight into the engine's importer instead, use
+///   [`import_chain`](super::import_chain).
+///
+/// The backups are files or readers ([`RestoreConfig::from_inputs`]); errors about one of them
+/// name it by position and path (or the reader's name).
 ///
 /// The key: `config.encryption_key` if given (it must be the backup's key), else a wrapped copy
 /// from the backup opened with the current or a recovery provider of `keys`.
@@ -414,11 +448,12 @@ fn reopen(m: &Member, threads: NonZeroUsize) -> Result<RestoreReader<File>, Back
 /// Backup files are opened one at a time, so a chain of any length needs two file handles.
 ///
 /// The target is built in a temporary directory beside it and renamed into place only after
-/// every byte of every backup was authenticated: on any error nothing is left behind, and an
-/// existing `target_dir` is never touched.
+/// every byte of every backup was authenticated: on any error, a cancellation through the
+/// configuration's [`Progress`] included, nothing is left behind, and an existing `target_dir`
+/// is never touched.
 ///
 /// Over [`Channel::Unauthenticated`], restoring with a key or restoring an encrypted backup is
-/// refused. [`verify`](super::verify) makes the same checks without writing anything.
+/// refused. [`verify`](super::verify()) makes the same checks without writing anything.
 pub fn restore(
     config: &RestoreConfig,
     keys: &MasterKeys,
@@ -483,7 +518,11 @@ pub(super) fn open_members(
     let members = reading
         .files
         .iter()
-        .map(|p| authenticate(p, reading.key, keys, channel))
+        .enumerate()
+        .map(|(i, input)| {
+            let place = Place::new(i, input.name());
+            authenticate(input, place, reading, keys, channel)
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let authentication = check_members(reading, &members)?;
     Ok((members, authentication))
@@ -494,28 +533,36 @@ fn check_members(
     reading: &Reading<'_>,
     members: &[Member],
 ) -> Result<Vec<Authentication>, BackupError> {
-    if members.len() > 1
-        && let Some(m) = members
-            .iter()
-            .find(|m| m.manifest.kind() == BackupKind::Snapshot)
-    {
-        return Err(BackupError::UnexpectedKind {
-            path: m.path.clone(),
-            kind: BackupKind::Snapshot,
-        });
+    if members.len() > 1 {
+        refuse_snapshots(members)?;
     }
     if members[0].manifest.kind() != BackupKind::Snapshot {
-        check_chain(&members.iter().map(|m| &m.manifest).collect::<Vec<_>>())?;
+        check_chain(members)?;
     }
     let ids: Vec<_> = members
         .iter()
-        .map(|m| (m.path.as_path(), m.header.key_id()))
+        .map(|m| (m.place.path.as_path(), m.header.key_id()))
         .collect();
     check_restore(
         &ids,
         reading.key.is_some(),
         reading.allow_unauthenticated_members,
     )
+}
+
+/// A snapshot among the members is [`BackupError::UnexpectedKind`].
+pub(super) fn refuse_snapshots(members: &[Member]) -> Result<(), BackupError> {
+    match members
+        .iter()
+        .find(|m| m.manifest.kind() == BackupKind::Snapshot)
+    {
+        Some(m) => Err(BackupError::UnexpectedKind {
+            position: m.place.position,
+            path: m.place.path.clone(),
+            kind: BackupKind::Snapshot,
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Steps 7 and 8 up to the rename: builds the tree in a working directory and moves it to the
@@ -532,12 +579,13 @@ fn build_target(
         source,
     })?;
     let tree = work.path().join(RESTORE_TREE);
-    for (position, m) in members.iter().enumerate() {
-        let payload = Payload::open(&config.reading(), m, position)?;
+    let reading = config.reading();
+    for m in members {
+        let payload = Payload::open(&reading, m)?;
         if m.manifest.kind() == BackupKind::Snapshot {
             restore_snapshot(payload, m, &tree, keys, report)?;
         } else {
-            let name = format!("{position:04}-{}.export", m.manifest.kind());
+            let name = format!("{:04}-{}.export", m.place.position, m.manifest.kind());
             restore_export(payload, &tree.join(&name), report)?;
             report.exports.push(target.join(name));
         }
@@ -546,6 +594,9 @@ fn build_target(
         path: target.clone(),
         source,
     })?;
+    if reading.progress.is_cancelled() {
+        return Err(BackupError::Cancelled);
+    }
     if exists(target) {
         return Err(BackupError::TargetExists {
             path: target.clone(),
@@ -573,35 +624,31 @@ fn build_target(
 
 /// The checks of a logical chain: a full backup first, then incremental backups that each
 /// follow the one before, all of one database.
-pub(crate) fn check_chain(chain: &[&Manifest]) -> Result<(), BackupError> {
-    for (position, m) in chain.iter().enumerate() {
-        if m.database_name() != chain[0].database_name() {
-            return Err(BackupError::ChainDatabaseMismatch { position });
+fn check_chain(chain: &[Member]) -> Result<(), BackupError> {
+    for (position, member) in chain.iter().enumerate() {
+        let m = &member.manifest;
+        let path = member.place.path.clone();
+        if m.database_name() != chain[0].manifest.database_name() {
+            return Err(BackupError::ChainDatabaseMismatch { position, path });
         }
-        if chain[..position]
-            .iter()
-            .any(|p| p.backup_id() == m.backup_id())
-        {
-            return Err(BackupError::ChainOutOfOrder { position });
+        let id_at = |p: usize| chain[p].manifest.backup_id();
+        if (0..position).any(|p| id_at(p) == m.backup_id()) {
+            return Err(BackupError::ChainOutOfOrder { position, path });
         }
-        let expected = position.checked_sub(1).map(|p| chain[p].backup_id());
+        let expected = position.checked_sub(1).map(id_at);
         match (m.previous_backup_id(), expected) {
             (None, None) => {}
-            (Some(missing), None) => {
-                return Err(BackupError::ChainIncomplete { position, missing });
-            }
-            (None, Some(_)) => return Err(BackupError::ChainOutOfOrder { position }),
             (Some(prev), Some(expected)) if prev == expected => {}
-            (Some(prev), Some(_)) => {
-                return Err(if chain.iter().any(|c| c.backup_id() == prev) {
-                    BackupError::ChainOutOfOrder { position }
-                } else {
-                    BackupError::ChainIncomplete {
-                        position,
-                        missing: prev,
-                    }
+            (Some(prev), expected)
+                if expected.is_none() || !(0..chain.len()).any(|p| id_at(p) == prev) =>
+            {
+                return Err(BackupError::ChainIncomplete {
+                    position,
+                    path,
+                    missing: prev,
                 });
             }
+            _ => return Err(BackupError::ChainOutOfOrder { position, path }),
         }
     }
     Ok(())
@@ -614,25 +661,19 @@ pub(super) struct Payload {
     failed: TapSlot,
     /// The limit that was exceeded, if one was.
     exceeded: Rc<Cell<Option<u64>>>,
-    path: PathBuf,
-    position: usize,
+    place: Place,
 }
 
 impl Payload {
     /// Step 7's start for one member: opens it again, with the expansion limit.
-    pub(super) fn open(
-        reading: &Reading<'_>,
-        m: &Member,
-        position: usize,
-    ) -> Result<Self, BackupError> {
-        let reader = reopen(m, reading.threads)?;
-        Self::new(reader, m, position, reading.max_expansion_ratio)
+    pub(super) fn open(reading: &Reading<'_>, m: &Member) -> Result<Self, BackupError> {
+        let reader = reopen(m, reading)?;
+        Self::new(reader, m, reading.max_expansion_ratio)
     }
 
     fn new(
-        reader: RestoreReader<File>,
+        reader: RestoreReader<Metered>,
         m: &Member,
-        position: usize,
         ratio: Option<u64>,
     ) -> Result<Self, BackupError> {
         let (tap, failed) = Tap::new(reader);
@@ -649,7 +690,7 @@ impl Payload {
             Compression::None => Box::new(buffered),
             Compression::Zstd => Box::new(Limited {
                 inner: zstd::stream::read::Decoder::with_buffer(buffered)
-                    .map_err(|e| read_error(e, &failed, &m.path, "invalid zstd stream"))?,
+                    .map_err(|e| m.place.read_error(e, &failed, "invalid zstd stream"))?,
                 out: 0,
                 ratio: ratio.unwrap_or(u64::MAX),
                 consumed,
@@ -660,8 +701,7 @@ impl Payload {
             reader,
             failed,
             exceeded,
-            path: m.path.clone(),
-            position,
+            place: m.place.clone(),
         })
     }
 
@@ -669,12 +709,12 @@ impl Payload {
     fn error(&self, err: io::Error, what: &str) -> BackupError {
         if let Some(limit) = self.exceeded.get() {
             return BackupError::ExpansionLimit {
-                position: self.position,
-                path: self.path.clone(),
+                position: self.place.position,
+                path: self.place.path.clone(),
                 limit,
             };
         }
-        read_error(err, &self.failed, &self.path, what)
+        self.place.read_error(err, &self.failed, what)
     }
 
     /// A snapshot's archive unpacked into `dir` (`None`: checked by the same rules and
@@ -684,7 +724,7 @@ impl Payload {
         let (mut rest, totals) = archive::unpack(reader, dir).map_err(|e| match e {
             UnpackError::Read(e) => self.error(e, "invalid snapshot archive"),
             UnpackError::Write { path, source } => BackupError::Io { path, source },
-            UnpackError::Malformed(what) => BackupError::Malformed(what),
+            UnpackError::Malformed(what) => self.place.malformed(what),
         })?;
         drain_zeros(&mut rest, &self)?;
         Ok(totals)
@@ -706,6 +746,62 @@ impl Payload {
             };
             out(&buf[..n])?;
             total += n as u64;
+        }
+    }
+
+    /// A logical payload handed to `import` as a `Read` of authenticated plaintext, then read
+    /// to its end (what `import` left unread is authenticated and discarded); returns its
+    /// length. A failure of the payload (even one `import` swallowed) is reported as such; an
+    /// error of `import`'s own is [`BackupError::Import`].
+    pub(super) fn import(
+        mut self,
+        import: impl FnOnce(&mut dyn Read) -> io::Result<()>,
+    ) -> Result<u64, BackupError> {
+        let mut handed = Handed {
+            inner: &mut self.reader,
+            bytes: 0,
+            failed: None,
+        };
+        let outcome = import(&mut handed);
+        let (bytes, failed) = (handed.bytes, handed.failed.take());
+        if let Some(err) = failed {
+            return Err(self.error(err, "invalid logical payload"));
+        }
+        if let Err(source) = outcome {
+            return Err(BackupError::Import {
+                position: self.place.position,
+                path: self.place.path.clone(),
+                source,
+            });
+        }
+        Ok(bytes + self.read_all(|_| Ok(()))?)
+    }
+}
+
+/// The payload as the importer reads it: counts what it returned, and keeps its first error
+/// (after which it returns errors only, so that nothing past a failure is handed out).
+struct Handed<'a> {
+    inner: &'a mut Box<dyn Read>,
+    bytes: u64,
+    failed: Option<io::Error>,
+}
+
+impl Read for Handed<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.failed.is_some() {
+            return Err(io::Error::other("the backup payload failed earlier"));
+        }
+        match self.inner.read(buf) {
+            Ok(n) => {
+                self.bytes += n as u64;
+                Ok(n)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Err(e),
+            Err(e) => {
+                let kind = e.kind();
+                self.failed = Some(e);
+                Err(io::Error::new(kind, "reading the backup payload failed"))
+            }
         }
     }
 }
@@ -781,9 +877,9 @@ fn drain_zeros(rest: &mut dyn Read, payload: &Payload) -> Result<(), BackupError
             Ok(0) => return Ok(()),
             Ok(n) if buf[..n].iter().all(|&b| b == 0) => {}
             Ok(_) => {
-                return Err(BackupError::Malformed(
-                    "data after the end of the snapshot archive".into(),
-                ));
+                return Err(payload
+                    .place
+                    .malformed("data after the end of the snapshot archive"));
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(payload.error(e, "invalid snapshot payload")),

@@ -1,37 +1,44 @@
-//! Verifying backups without restoring them ([`verify`], [`VerifyConfig`]).
+//! Verifying backups without restoring them ([`verify`], [`VerifyConfig`]), and streaming a
+//! logical chain into an engine's importer ([`import_chain`]).
 
+use std::io::{self, Read};
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
-use super::BackupError;
+use super::input::BackupInput;
 use super::keys::MasterKeys;
 use super::manifest::{BackupKind, Manifest};
 use super::policy::{Authentication, Channel};
 use super::restore::{
-    Payload, Reading, check_request, default_ratio, one_thread, open_members, shared_options,
+    Payload, Reading, check_request, default_ratio, one_thread, open_members, refuse_snapshots,
+    shared_options,
 };
+use super::{BackupError, Progress};
 use crate::key::DataKey;
 
-/// What to verify, and with which key: a [`RestoreConfig`](super::RestoreConfig) without the
-/// target directory.
+/// What to verify or import, and with which key: a [`RestoreConfig`](super::RestoreConfig)
+/// without the target directory ([`verify`], [`import_chain`]).
 ///
 /// - `backup_files`: one snapshot, or a logical chain in order (a full backup, then its
-///   incremental backups).
+///   incremental backups): paths ([`new`](Self::new)), or any mix of paths and readers
+///   ([`from_inputs`](Self::from_inputs)).
 /// - The key: [`with_key`](Self::with_key), else a wrapped copy opened with the current or a
 ///   recovery master key.
 /// - Integrity-only members of a keyed verification are refused unless
 ///   [`dangerously_allow_unauthenticated_members`](Self::dangerously_allow_unauthenticated_members).
 /// - Decompression is limited to [`DEFAULT_MAX_EXPANSION_RATIO`](super::DEFAULT_MAX_EXPANSION_RATIO)
 ///   unless [`with_max_expansion_ratio`](Self::with_max_expansion_ratio) says otherwise.
+/// - [`with_progress`](Self::with_progress) counts the bytes read and can cancel.
 ///
 /// `Debug` never shows the key.
 #[derive(Debug)]
 pub struct VerifyConfig {
-    backup_files: Vec<PathBuf>,
+    backup_files: Vec<BackupInput>,
     encryption_key: Option<DataKey>,
     threads: NonZeroUsize,
     allow_unauthenticated_members: bool,
     max_expansion_ratio: Option<u64>,
+    progress: Progress,
 }
 
 impl VerifyConfig {
@@ -41,12 +48,18 @@ impl VerifyConfig {
         I: IntoIterator<Item = P>,
         P: Into<PathBuf>,
     {
+        Self::from_inputs(backup_files.into_iter().map(BackupInput::path))
+    }
+
+    /// Verify or import `inputs` (files or readers): one snapshot, or a logical chain in order.
+    pub fn from_inputs(inputs: impl IntoIterator<Item = BackupInput>) -> Self {
         Self {
-            backup_files: backup_files.into_iter().map(Into::into).collect(),
+            backup_files: inputs.into_iter().collect(),
             encryption_key: None,
             threads: one_thread(),
             allow_unauthenticated_members: false,
             max_expansion_ratio: default_ratio(),
+            progress: Progress::new(),
         }
     }
 
@@ -68,7 +81,7 @@ pub struct VerifyReport {
     pub bytes: u64,
 }
 
-/// Checks a snapshot or a logical chain as [`restore`](super::restore) would, writing nothing.
+/// Checks a snapshot or a logical chain as [`restore`](super::restore()) would, writing nothing.
 ///
 /// The same steps as a restore (`docs/BACKUP.md`, section 6), in the same order, with the same
 /// errors: each header authenticated with the given key or a wrapped copy opened by `keys`, the
@@ -131,8 +144,8 @@ pub fn verify(
         files: 0,
         bytes: 0,
     };
-    for (position, m) in members.iter().enumerate() {
-        let payload = Payload::open(&reading, m, position)?;
+    for m in &members {
+        let payload = Payload::open(&reading, m)?;
         if m.manifest.kind() == BackupKind::Snapshot {
             let totals = payload.unpack(None)?;
             report.files += totals.files;
@@ -141,6 +154,96 @@ pub fn verify(
             report.bytes += payload.read_all(|_| Ok(()))?;
             report.files += 1;
         }
+    }
+    Ok(report)
+}
+
+/// Streams a logical chain into the engine's importer: after every backup's header was
+/// authenticated and the chain and the restore policy were checked (the steps [`verify`] and
+/// [`restore`](super::restore()) take first), calls `import` once per backup, in chain order, with
+/// its manifest and a `Read` of its export.
+///
+/// - The `Read` returns only authenticated plaintext: a segment is handed out only after it
+///   authenticated, and nothing after a segment that failed. When it fails, `import` sees an
+///   error, and `import_chain` reports the backup's own error (for example
+///   [`BackupError::Tampered`]), whatever `import` returned.
+/// - What `import` leaves unread is read and authenticated anyway, before the next backup is
+///   handed out; a failure there fails the import like any other.
+/// - An error that `import` returns on its own is [`BackupError::Import`], naming the backup.
+/// - A snapshot is refused ([`BackupError::UnexpectedKind`]): restore it with
+///   [`restore`](super::restore()).
+///
+/// **Import transactionally.** The end of a backup is authenticated only when it is read: a
+/// backup whose tail was altered or cut fails the import *after* `import` took in its earlier
+/// bytes, and the backups before it. The engine must be able to discard everything imported
+/// by a call that fails (import into a new database, or in one transaction committed after
+/// `import_chain` returns `Ok`).
+///
+/// Why a callback rather than an iterator of readers: the library keeps the order of the work
+/// (it drains and authenticates each backup before handing out the next, whatever the
+/// importer did), and each `Read` lives only for its call, so it cannot be kept past the point
+/// where its backup is checked.
+///
+/// Returns what [`verify`] returns: the manifests, what vouched for each backup, the number of
+/// backups and of export bytes.
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use std::sync::Arc;
+/// use strongbox::{DataKey, LogicalBackup};
+/// use strongbox::backup::{
+///     BackupEncryptionSettings, Channel, MasterKeys, VerifyConfig, import_chain,
+/// };
+/// use strongbox::keys::FileProvider;
+/// # let tmp = tempfile::tempdir()?;
+/// # let db = tmp.path().join("orders");
+/// # std::fs::create_dir(&db)?;
+/// # let master_path = tmp.path().join("master.key");
+/// # std::fs::write(&master_path, [7u8; 32])?;
+/// # #[cfg(unix)] { use std::os::unix::fs::PermissionsExt;
+/// # std::fs::set_permissions(&master_path, std::fs::Permissions::from_mode(0o600))?; }
+/// let keys = MasterKeys::new(Arc::new(FileProvider::new(master_path)));
+/// let settings = BackupEncryptionSettings::provided_key(DataKey::generate()?);
+/// let mut full = LogicalBackup::full(&db)
+///     .encryption(settings)
+///     .create(tmp.path().join("0.full"), &keys, Channel::Authenticated)?;
+/// full.write_all(b"INSERT 1; INSERT 2;")?;
+/// full.finish()?;
+///
+/// let mut imported = Vec::new();
+/// let config = VerifyConfig::new([tmp.path().join("0.full")]);
+/// import_chain(&config, &keys, Channel::Authenticated, |manifest, export| {
+///     let mut statements = Vec::new();
+///     export.read_to_end(&mut statements)?;
+///     imported.push((manifest.backup_id(), statements));
+///     Ok(())
+/// })?;
+/// assert_eq!(imported[0].1, b"INSERT 1; INSERT 2;");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// Over [`Channel::Unauthenticated`], importing with a key or importing an encrypted backup is
+/// refused.
+pub fn import_chain(
+    config: &VerifyConfig,
+    keys: &MasterKeys,
+    channel: Channel,
+    mut import: impl FnMut(&Manifest, &mut dyn Read) -> io::Result<()>,
+) -> Result<VerifyReport, BackupError> {
+    let reading = config.reading();
+    check_request(&reading, channel)?;
+    let (members, authentication) = open_members(&reading, keys, channel)?;
+    refuse_snapshots(&members)?;
+    let mut report = VerifyReport {
+        manifests: members.iter().map(|m| m.manifest.clone()).collect(),
+        authentication,
+        files: 0,
+        bytes: 0,
+    };
+    for m in &members {
+        let payload = Payload::open(&reading, m)?;
+        report.bytes += payload.import(|export| import(&m.manifest, export))?;
+        report.files += 1;
     }
     Ok(report)
 }
