@@ -4,6 +4,7 @@
 use std::fs;
 use std::io::{self, Read as _, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::thread;
 
@@ -319,8 +320,10 @@ fn a_snapshot_cancelled_from_another_thread_leaves_nothing() {
         let cancel_at = Rng(seed * 0x9876_5432_1fed).below(fx.database_bytes());
         let progress = Progress::new();
         let watcher = progress.clone();
+        let ended = Arc::new(AtomicBool::new(false));
+        let backup_ended = Arc::clone(&ended);
         let canceller = thread::spawn(move || {
-            while watcher.bytes() < cancel_at {
+            while watcher.bytes() < cancel_at && !backup_ended.load(Ordering::Relaxed) {
                 thread::yield_now();
             }
             watcher.cancel();
@@ -328,6 +331,7 @@ fn a_snapshot_cancelled_from_another_thread_leaves_nothing() {
         let result = SnapshotBackup::of_directory(&fx.db)
             .progress(progress.clone())
             .write(fx.out("snapshot"), &fx.keys, AUTH);
+        ended.store(true, Ordering::Relaxed);
         canceller.join().unwrap();
         match result {
             Err(BackupError::Cancelled) => assert_eq!(fx.outputs(), Vec::<String>::new()),

@@ -13,7 +13,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 /// [`bytes`](Self::bytes) from any thread to show progress, call [`cancel`](Self::cancel) to
 /// stop. The operation checks for cancellation between blocks of at most a few hundred KiB and
 /// then fails with [`BackupError::Cancelled`](super::BackupError::Cancelled), leaving exactly
-/// what it leaves on any other error: no backup file, no restored directory, no temporary file.
+/// what it leaves on any other error: no backup file, no restored directory, no temporary file
+/// (a backup into a caller's writer leaves there an incomplete backup that every reader refuses
+/// as truncated).
 ///
 /// What is counted is the operation's input: for a backup, the bytes read from the database's
 /// files or the engine's export (before compression); for a restore or a verification, the
