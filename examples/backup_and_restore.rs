@@ -1,7 +1,9 @@
-//! The whole job end to end, on the embedded default master key:
+//! The whole job end to end, as a storage engine does it:
 //!
-//! 1. create a small database directory and give it a key (protected by the master key);
-//! 2. take an encrypted snapshot, and a full plus an incremental logical backup;
+//! 1. create a master-key file (once, at installation), a small database directory, and the
+//!    database's key (protected by the master key);
+//! 2. take an encrypted snapshot into memory (a `Vec`, as an engine streams it to an upload),
+//!    and a full logical backup into a pipe (as to another host) plus an incremental one;
 //! 3. restore them into new directories and check they are identical;
 //! 4. show that a flipped byte and a wrong key are refused.
 //!
@@ -9,49 +11,24 @@
 //! cargo run --example backup_and_restore
 //! ```
 //!
-//! The master key is the default one: `$HOME/.strongbox/secret.key` on Unix (created on first
-//! use, owner-only), DPAPI for the current user on Windows. Set `STRONGBOX_HOME=/some/dir` to use
-//! `/some/dir/secret.key` instead. Everything else happens in a temporary directory that is
-//! removed at the end.
+//! Everything happens in a temporary directory that is removed at the end, the master-key file
+//! included.
 
 use std::error::Error;
 use std::fs;
-use std::io::Write;
+use std::io::{self, Read as _, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::thread;
 
 use strongbox::backup::{BackupError, Channel, MasterKeys, RestoreConfig, restore};
+use strongbox::keys::FileProvider;
 use strongbox::{DataKey, DatabaseKeyStore, LogicalBackup, MasterKeyProvider, SnapshotBackup};
 
 fn main() -> Result<(), Box<dyn Error>> {
-    let (provider, location) = default_master_key()?;
-    println!("master key: {location}");
     let work = tempfile::tempdir()?;
-    run(provider, work.path(), &mut std::io::stdout())?;
+    run(work.path(), &mut std::io::stdout())?;
     Ok(())
-}
-
-/// The platform's default master key, or `$STRONGBOX_HOME/secret.key` when that is set.
-fn default_master_key() -> Result<(Arc<dyn MasterKeyProvider>, String), Box<dyn Error>> {
-    if let Some(dir) = std::env::var_os("STRONGBOX_HOME") {
-        let provider =
-            strongbox::keys::UnixHomeFileProvider::at(PathBuf::from(dir).join("secret.key"));
-        let location = format!("{} (from STRONGBOX_HOME)", provider.path().display());
-        return Ok((Arc::new(provider), location));
-    }
-    #[cfg(not(windows))]
-    {
-        let provider = strongbox::keys::UnixHomeFileProvider::new()?;
-        let location = format!("{} (the default home-file key)", provider.path().display());
-        Ok((Arc::new(provider), location))
-    }
-    #[cfg(windows)]
-    {
-        Ok((
-            strongbox::keys::default_provider()?,
-            "DPAPI, protected for the current Windows user".to_string(),
-        ))
-    }
 }
 
 /// What the run produced, for the test that runs it.
@@ -63,18 +40,23 @@ pub struct Outcome {
     pub wrong_key: BackupError,
 }
 
-/// Runs the demonstration in `work` with `master` as the current master key, printing to `out`.
-pub fn run(
-    master: Arc<dyn MasterKeyProvider>,
-    work: &Path,
-    out: &mut dyn Write,
-) -> Result<Outcome, Box<dyn Error>> {
+/// Runs the demonstration in `work`, printing to `out`.
+pub fn run(work: &Path, out: &mut dyn Write) -> Result<Outcome, Box<dyn Error>> {
+    // 1. A master-key file: a new random key, owner-only (0600) from its first byte, never
+    //    replacing a file (`strongbox master-key generate` does the same). Then a database
+    //    directory, with a key of its own protected by the master key.
+    let master: Arc<dyn MasterKeyProvider> =
+        Arc::new(FileProvider::create_new(work.join("master.key"))?);
+    writeln!(
+        out,
+        "master key: {} ({}, owner-only)",
+        work.join("master.key").display(),
+        master
+            .fingerprint()?
+            .expect("a key file holds a master key")
+    )?;
     let keys = MasterKeys::new(Arc::clone(&master));
     let channel = Channel::Authenticated; // the request came over an authenticated channel
-    let backups = work.join("backups");
-    fs::create_dir(&backups)?;
-
-    // 1. A database directory, with a key of its own.
     let db = work.join("orders");
     fs::create_dir_all(db.join("data/index"))?;
     fs::write(db.join("data/0001.db"), pseudo_random(3 << 20))?;
@@ -83,34 +65,47 @@ pub fn run(
     let db_key = DatabaseKeyStore::new(Arc::clone(&master)).create(&db)?;
     writeln!(out, "database:   {} (key {})", db.display(), db_key.id())?;
 
-    // 2. An encrypted snapshot, then a full and an incremental logical backup.
+    // 2. An encrypted snapshot into memory, then a full logical backup into a pipe and an
+    //    incremental one into a file. Here the upload and the other host are files in
+    //    `backups`, for the restores below.
+    let backups = work.join("backups");
+    fs::create_dir(&backups)?;
+    let mut upload = Vec::new();
+    let manifest = SnapshotBackup::of_directory(&db).write_to(&mut upload, &keys, channel)?;
     let snapshot = backups.join("orders.snapshot");
-    let manifest = SnapshotBackup::of_directory(&db).write(&snapshot, &keys, channel)?;
+    fs::write(&snapshot, &upload)?;
     writeln!(
         out,
-        "snapshot:   {} ({}, {}, {} bytes)",
-        snapshot.display(),
+        "snapshot:   {} bytes in memory ({}, {})",
+        upload.len(),
         manifest.kind(),
-        manifest.encryption(),
-        fs::metadata(&snapshot)?.len()
+        manifest.encryption()
     )?;
     let export_full = b"{\"id\":1,\"item\":\"apples\"}\n".repeat(10_000);
     let export_inc = b"{\"id\":2,\"item\":\"pears\"}\n".repeat(100);
-    let full = LogicalBackup::full(&db).write_from(
-        &mut &export_full[..],
-        backups.join("orders.0.full"),
-        &keys,
-        channel,
-    )?;
+    let (mut receiving, sending) = io::pipe()?;
+    let other_host = backups.join("orders.0.full");
+    let receiver = {
+        let other_host = other_host.clone();
+        thread::spawn(move || -> io::Result<()> {
+            let mut received = Vec::new();
+            receiving.read_to_end(&mut received)?;
+            fs::write(other_host, received)
+        })
+    };
+    let mut writer = LogicalBackup::full(&db).create_to(sending, &keys, channel)?;
+    writer.write_all(&export_full)?;
+    let full = writer.finish()?; // ends the backup and closes the pipe
+    receiver.join().expect("the receiving thread")?;
     let inc = LogicalBackup::incremental(&db, full.backup_id()).write_from(
-        &mut &export_inc[..],
+        &export_inc[..],
         backups.join("orders.1.incremental"),
         &keys,
         channel,
     )?;
     writeln!(
         out,
-        "logical:    full {} + incremental {} (zstd, {})",
+        "logical:    full {} (through a pipe) + incremental {} (zstd, {})",
         full.backup_id(),
         inc.backup_id(),
         inc.encryption()
@@ -127,10 +122,7 @@ pub fn run(
         "restored:   {} (identical: {snapshot_identical}, key stored under the master key)",
         restored.display()
     )?;
-    let chain = [
-        backups.join("orders.0.full"),
-        backups.join("orders.1.incremental"),
-    ];
+    let chain = [other_host, backups.join("orders.1.incremental")];
     let report = restore(
         &RestoreConfig::new(&chain, work.join("orders-logical")),
         &keys,

@@ -20,8 +20,9 @@
 //!   provider, as self-contained, versioned bytes (`docs/KEYBLOB.md`); [`DatabaseKeyStore`] keeps
 //!   one protected key file ([`KEY_FILE_NAME`](keys::KEY_FILE_NAME)) per database directory:
 //!   create, load, offline get-key / put-key, master-key rotation.
-//! - [`backup`]: database backups and restores ([`SnapshotBackup`], [`LogicalBackup`],
-//!   [`backup::restore`], [`backup::verify`], [`backup::inspect`]) with RavenDB's encryption
+//! - [`backup`]: database backups, to a file or to any `Write`, and restores ([`SnapshotBackup`],
+//!   [`LogicalBackup`], [`backup::restore`], [`backup::verify`], [`backup::inspect`]), with a
+//!   [`Progress`](backup::Progress) handle to watch and cancel them, RavenDB's encryption
 //!   rules, an authenticated manifest, the key carried wrapped under the master keys, and a
 //!   [`Channel`](backup::Channel) the engine must name for every operation (format and rules:
 //!   `docs/BACKUP.md`).
@@ -45,27 +46,57 @@
 //!   can read its settings without the backup code.
 //! - `cli` (the one default): the `strongbox` tool; implies `backup` and `settings`.
 //!
+//! An engine's path, end to end: a master-key file created at installation and named in its
+//! `settings.json`, a key per database, and a backup written to any [`Write`](std::io::Write)
+//! (here memory, as for an upload):
+//!
 //! ```
-//! # #[cfg(feature = "settings")] fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # #[cfg(all(feature = "settings", feature = "backup"))]
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::io::Write as _;
+//! use std::sync::Arc;
+//!
+//! use strongbox::backup::{Channel, MasterKeys, RestoreConfig, restore};
+//! use strongbox::keys::FileProvider;
 //! use strongbox::secrecy::ExposeSecret as _;
-//! use strongbox::{DatabaseKeyStore, MasterKeySettings};
-//! # let tmp = tempfile::tempdir()?;
-//! # let master = tmp.path().join("master.key");
-//! # std::fs::write(&master, strongbox::MasterKey::generate()?.to_base64().expose_secret())?;
-//! # #[cfg(unix)] { use std::os::unix::fs::PermissionsExt;
-//! # std::fs::set_permissions(&master, std::fs::Permissions::from_mode(0o600))?; }
-//! # let settings_json = format!(r#"{{"Security.MasterKey.Path": {:?}}}"#, master);
-//! # let db = tmp.path().join("orders"); std::fs::create_dir(&db)?;
+//! use strongbox::{DatabaseKeyStore, LogicalBackup, MasterKeySettings};
+//!
+//! let dir = tempfile::tempdir()?; // the engine's own directories, in real life
+//! let master = dir.path().join("master.key");
+//! let db = dir.path().join("orders");
+//! std::fs::create_dir(&db)?;
+//!
+//! // Once, at installation: a new master-key file (owner-only from its first byte, never
+//! // replacing a file), named in the engine's settings.json.
+//! FileProvider::create_new(&master)?;
+//! let settings_json = format!(r#"{{"Security.MasterKey.Path": {:?}}}"#, master);
 //!
 //! // The engine's settings.json chooses the master key; nothing is read until first use.
 //! let provider = MasterKeySettings::from_json_str(&settings_json)?.provider()?;
-//! let store = DatabaseKeyStore::new(provider);
-//!
+//! let store = DatabaseKeyStore::new(Arc::clone(&provider));
 //! let key = store.create(&db)?;                       // <db>/secret.key.encrypted
 //! let again = store.load_expecting(&db, key.id())?;   // on every open
 //! assert_eq!(again.expose_secret(), key.expose_secret());
+//!
+//! // A logical backup of the engine's export, encrypted with the database's key, which travels
+//! // in the backup wrapped under the master key.
+//! let keys = MasterKeys::new(provider);
+//! let mut upload = Vec::new();
+//! let mut backup = LogicalBackup::full(&db).create_to(&mut upload, &keys, Channel::Authenticated)?;
+//! backup.write_all(b"the engine's export")?;
+//! backup.finish()?; // without it, every reader refuses the backup as truncated
+//!
+//! // Restored from a file: the export comes back authenticated.
+//! let file = dir.path().join("orders.full");
+//! std::fs::write(&file, &upload)?;
+//! let report = restore(
+//!     &RestoreConfig::new([&file], dir.path().join("restored")),
+//!     &keys,
+//!     Channel::Authenticated,
+//! )?;
+//! assert_eq!(std::fs::read(&report.exports[0])?, b"the engine's export");
 //! # Ok(()) }
-//! # #[cfg(not(feature = "settings"))] fn main() {}
+//! # #[cfg(not(all(feature = "settings", feature = "backup")))] fn main() {}
 //! ```
 // No `unsafe` anywhere, except in the one module that calls the Windows Data Protection API
 // (`keys::provider::dpapi_windows`). `forbid` cannot be relaxed for a single module, so:

@@ -18,7 +18,7 @@ use std::path::{Component, Path, PathBuf};
 
 use tar::{Archive, Builder, EntryType, Header};
 
-use super::printable;
+use super::{Progress, printable};
 use crate::keys::store::{KEY_FILE_NAME, KEY_LOCK_FILE_NAME};
 
 /// The longest entry name accepted, in bytes (a GNU long-name entry holds it and a NUL).
@@ -198,21 +198,31 @@ fn shown(name: &[u8]) -> String {
 // ----- packing -----
 
 /// Packs `root` into a tar archive written to `out`; returns `out` after the end-of-archive
-/// marker.
+/// marker. The bytes read from the files are counted on `progress`.
 pub(crate) fn pack<W: Write>(
     root: &Path,
     selection: Selection<'_>,
     out: W,
+    progress: Option<&Progress>,
 ) -> Result<(W, Totals), PackError> {
     let mut builder = Builder::new(out);
-    let mut totals = Totals::default();
+    let mut counts = Counts {
+        totals: Totals::default(),
+        progress,
+    };
     match selection {
-        Selection::Directory => pack_dir(&mut builder, root, Path::new(""), &mut totals)?,
-        Selection::Files(files) => pack_files(&mut builder, root, files, &mut totals)?,
+        Selection::Directory => pack_dir(&mut builder, root, Path::new(""), &mut counts)?,
+        Selection::Files(files) => pack_files(&mut builder, root, files, &mut counts)?,
     }
     builder.finish().map_err(PackError::Write)?;
     let out = builder.into_inner().map_err(PackError::Write)?;
-    Ok((out, totals))
+    Ok((out, counts.totals))
+}
+
+/// What packing counts: the totals, and the bytes read from the files on a progress handle.
+struct Counts<'a> {
+    totals: Totals,
+    progress: Option<&'a Progress>,
 }
 
 /// The path `rel` is packed under, or `None` for a key store file (never packed). A file whose
@@ -244,7 +254,7 @@ fn pack_files<W: Write>(
     builder: &mut Builder<W>,
     root: &Path,
     files: &[PathBuf],
-    totals: &mut Totals,
+    counts: &mut Counts<'_>,
 ) -> Result<(), PackError> {
     let mut seen = HashSet::new();
     for listed in files {
@@ -268,7 +278,7 @@ fn pack_files<W: Write>(
                 reason: "not a regular file",
             });
         }
-        pack_file(builder, &path, &rel, &meta, totals)?;
+        pack_file(builder, &path, &rel, &meta, counts)?;
     }
     Ok(())
 }
@@ -277,7 +287,7 @@ fn pack_dir<W: Write>(
     builder: &mut Builder<W>,
     dir: &Path,
     rel: &Path,
-    totals: &mut Totals,
+    counts: &mut Counts<'_>,
 ) -> Result<(), PackError> {
     let source = |source| PackError::Source {
         path: dir.to_path_buf(),
@@ -307,9 +317,9 @@ fn pack_dir<W: Write>(
             builder
                 .append_data(&mut header, &rel, io::empty())
                 .map_err(PackError::Write)?;
-            pack_dir(builder, &path, &rel, totals)?;
+            pack_dir(builder, &path, &rel, counts)?;
         } else if meta.is_file() {
-            pack_file(builder, &path, &rel, &meta, totals)?;
+            pack_file(builder, &path, &rel, &meta, counts)?;
         } else {
             return Err(PackError::Unsupported {
                 path,
@@ -326,7 +336,7 @@ fn pack_file<W: Write>(
     path: &Path,
     rel: &Path,
     meta: &fs::Metadata,
-    totals: &mut Totals,
+    counts: &mut Counts<'_>,
 ) -> Result<(), PackError> {
     let file = File::open(path).map_err(|source| PackError::Source {
         path: path.to_path_buf(),
@@ -342,6 +352,7 @@ fn pack_file<W: Write>(
         inner: file.take(len),
         remaining: len,
         failed: None,
+        progress: counts.progress,
     };
     let written = builder.append_data(&mut header, rel, &mut reader);
     if let Some(source) = reader.failed.take() {
@@ -357,8 +368,8 @@ fn pack_file<W: Write>(
         });
     }
     written.map_err(PackError::Write)?;
-    totals.files += 1;
-    totals.bytes += len;
+    counts.totals.files += 1;
+    counts.totals.bytes += len;
     Ok(())
 }
 
@@ -370,14 +381,16 @@ fn mtime(meta: &fs::Metadata) -> u64 {
 }
 
 /// Reads exactly `remaining` bytes from a file, remembering a read failure apart from write
-/// failures (the tar builder reports both as `io::Error`).
-struct Exact {
+/// failures (the tar builder reports both as `io::Error`), and counting what it reads on
+/// `progress`.
+struct Exact<'a> {
     inner: io::Take<File>,
     remaining: u64,
     failed: Option<io::Error>,
+    progress: Option<&'a Progress>,
 }
 
-impl Read for Exact {
+impl Read for Exact<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.remaining == 0 {
             return Ok(0);
@@ -389,6 +402,9 @@ impl Read for Exact {
         match result {
             Ok(n) => {
                 self.remaining -= n as u64;
+                if let Some(progress) = self.progress {
+                    progress.add(n as u64);
+                }
                 Ok(n)
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Err(e),
@@ -713,7 +729,7 @@ mod tests {
     #[test]
     fn directory_round_trip_skips_the_key_file() {
         let src = tree();
-        let (bytes, totals) = pack(src.path(), Selection::Directory, Vec::new()).unwrap();
+        let (bytes, totals) = pack(src.path(), Selection::Directory, Vec::new(), None).unwrap();
         assert_eq!(totals.files, 4);
         let dst = tempfile::tempdir().unwrap();
         let (rest, back) = unpack(&bytes[..], Some(dst.path())).unwrap();
@@ -731,7 +747,7 @@ mod tests {
     fn file_list_round_trip() {
         let src = tree();
         let files = [PathBuf::from("a/b/c/deep.bin"), PathBuf::from("top.db")];
-        let (bytes, _) = pack(src.path(), Selection::Files(&files), Vec::new()).unwrap();
+        let (bytes, _) = pack(src.path(), Selection::Files(&files), Vec::new(), None).unwrap();
         let dst = tempfile::tempdir().unwrap();
         unpack(&bytes[..], Some(dst.path())).unwrap();
         let got: Vec<_> = listing(dst.path())
@@ -747,7 +763,7 @@ mod tests {
         let src = tree();
         for bad in ["../x", "/etc/passwd", "", "a/b"] {
             let files = [PathBuf::from(bad)];
-            let err = pack(src.path(), Selection::Files(&files), Vec::new()).unwrap_err();
+            let err = pack(src.path(), Selection::Files(&files), Vec::new(), None).unwrap_err();
             assert!(
                 matches!(err, PackError::Unsupported { .. }),
                 "{bad}: {err:?}"
@@ -761,7 +777,7 @@ mod tests {
         let src = tree();
         std::os::unix::fs::symlink("/etc", src.path().join("link")).unwrap();
         assert!(matches!(
-            pack(src.path(), Selection::Directory, Vec::new()),
+            pack(src.path(), Selection::Directory, Vec::new(), None),
             Err(PackError::Unsupported { .. })
         ));
     }
@@ -784,10 +800,10 @@ mod tests {
         let src = tempfile::tempdir().unwrap();
         std::fs::write(src.path().join("data"), b"user data").unwrap();
         std::fs::write(src.path().join(".secret.key.lock"), b"").unwrap();
-        assert!(pack(src.path(), Selection::Directory, Vec::new()).is_ok());
+        assert!(pack(src.path(), Selection::Directory, Vec::new(), None).is_ok());
         std::fs::write(src.path().join("Secret.Key.Encrypted"), b"user data").unwrap();
         assert!(matches!(
-            pack(src.path(), Selection::Directory, Vec::new()),
+            pack(src.path(), Selection::Directory, Vec::new(), None),
             Err(PackError::Unsupported { .. })
         ));
     }

@@ -6,11 +6,11 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use super::archive::{self, PackError, Selection};
-use super::files::{PendingFile, Sink, from_stream, io_error, parent_of};
+use super::files::{BackupFile, Sink, output_error, parent_of};
 use super::keys::{MasterKeys, wrap_all};
 use super::manifest::{BackupId, BackupKind, Compression, MAX_DATABASE_NAME_LEN, Manifest};
 use super::policy::{self, BackupEncryptionSettings, Channel, PolicyKind};
-use super::{BackupError, EXT_MANIFEST, EXT_WRAPPED_KEYS, store};
+use super::{BackupError, EXT_MANIFEST, EXT_WRAPPED_KEYS, Progress, store};
 use crate::stream::{BackupWriter, Extension, StreamConfig};
 
 /// What every backup builder holds.
@@ -20,6 +20,7 @@ struct Common {
     encryption: Option<BackupEncryptionSettings>,
     compression: Compression,
     stream: StreamConfig,
+    progress: Option<Progress>,
 }
 
 impl Common {
@@ -30,19 +31,12 @@ impl Common {
             encryption: None,
             compression,
             stream: StreamConfig::default(),
+            progress: None,
         }
     }
 
-    /// Applies the policy, writes the header (manifest, wrapped keys) to a pending file at `dest`
-    /// and returns the payload writer.
-    fn start(
-        &self,
-        kind: BackupKind,
-        previous: Option<BackupId>,
-        dest: &Path,
-        keys: &MasterKeys,
-        channel: Channel,
-    ) -> Result<(Sink, Manifest), BackupError> {
+    /// The name the manifest records, after checking that the database directory is one.
+    fn checked_name(&self) -> Result<String, BackupError> {
         let name = match &self.database_name {
             Some(name) => name.clone(),
             None => self
@@ -64,6 +58,22 @@ impl Common {
                 reason: "the database directory is not a directory",
             });
         }
+        Ok(name)
+    }
+
+    /// Applies the policy, opens the output (`open`, called only once the policy allows the
+    /// backup), writes the header (manifest, wrapped keys) to it and returns the payload writer.
+    /// Errors of the output name `dest`, the output's path if it has one.
+    fn start<W: Write>(
+        &self,
+        kind: BackupKind,
+        previous: Option<BackupId>,
+        keys: &MasterKeys,
+        channel: Channel,
+        open: impl FnOnce() -> Result<W, BackupError>,
+        dest: Option<&Path>,
+    ) -> Result<(Sink<W>, Manifest), BackupError> {
+        let name = self.checked_name()?;
         let database_key = store::load(&self.database_dir, keys.current())?;
         let policy_kind = match kind {
             BackupKind::Snapshot => PolicyKind::Snapshot,
@@ -84,16 +94,18 @@ impl Common {
             previous,
         )?;
         let mut extensions = vec![Extension::new(EXT_MANIFEST, manifest.to_json())];
-        let pending = PendingFile::create(dest)?;
+        let out = open()?;
+        let fail = |e: io::Error| output_error(e, dest);
         let stream = match resolved.key() {
             Some(key) => {
                 extensions.push(Extension::new(EXT_WRAPPED_KEYS, wrap_all(key, keys)?));
-                BackupWriter::with_config(pending, key, &self.stream, extensions)
+                BackupWriter::with_config(out, key, &self.stream, extensions)
             }
-            None => BackupWriter::unencrypted(pending, &self.stream, extensions),
+            None => BackupWriter::unencrypted(out, &self.stream, extensions),
         }
-        .map_err(|e| from_stream(e, dest))?;
-        Ok((Sink::new(stream, self.compression, dest)?, manifest))
+        .map_err(|e| fail(e.into()))?;
+        let sink = Sink::new(stream, self.compression, self.progress.clone()).map_err(fail)?;
+        Ok((sink, manifest))
     }
 }
 
@@ -123,6 +135,16 @@ macro_rules! common_setters {
         /// The stream's algorithm and segment size (default: AES-256-GCM, 64 KiB segments).
         pub fn stream_config(mut self, config: StreamConfig) -> Self {
             self.common.stream = config;
+            self
+        }
+
+        /// Counts the backup's input on `progress` (the bytes read from the database's files
+        /// for a snapshot, the bytes of the export for a logical backup, before compression),
+        /// and stops the backup with [`BackupError::Cancelled`] once it is cancelled: the
+        /// backup checks between blocks of at most 256 KiB of its payload, and when it would
+        /// finish. Keep a clone of `progress` to watch and cancel from another thread.
+        pub fn progress(mut self, progress: Progress) -> Self {
+            self.common.progress = Some(progress);
             self
         }
     };
@@ -189,8 +211,9 @@ impl SnapshotBackup {
     /// Takes the snapshot into a new file `destination` (never overwritten) and returns its
     /// manifest.
     ///
-    /// The file is written under a temporary name in the same directory and renamed when it is
-    /// complete and flushed to disk: an error or a crash never leaves a file at `destination`.
+    /// The file is written under a temporary name in the same directory ([`BackupFile`]) and
+    /// renamed when it is complete and flushed to disk: an error, a cancellation or a crash
+    /// never leaves a file at `destination`.
     pub fn write(
         self,
         destination: impl AsRef<Path>,
@@ -198,32 +221,85 @@ impl SnapshotBackup {
         channel: Channel,
     ) -> Result<Manifest, BackupError> {
         let dest = destination.as_ref();
-        let root = &self.common.database_dir;
         if self.files.is_none()
-            && let (Ok(root), Ok(parent)) = (root.canonicalize(), parent_of(dest).canonicalize())
+            && let (Ok(root), Ok(parent)) = (
+                self.common.database_dir.canonicalize(),
+                parent_of(dest).canonicalize(),
+            )
             && parent.starts_with(&root)
         {
             return Err(BackupError::DestinationInsideSource {
                 path: dest.to_path_buf(),
             });
         }
+        let (file, manifest) =
+            self.write_into(|| BackupFile::create(dest), Some(dest), keys, channel)?;
+        file.commit()?;
+        Ok(manifest)
+    }
+
+    /// Takes the snapshot into `output` (a `Vec<u8>`, a pipe, a socket, an upload; pass
+    /// `&mut output` to keep using it) and returns its manifest. The output is flushed at the
+    /// end; the backup is the same bytes that [`write`](Self::write) puts in a file.
+    ///
+    /// After an error or a cancellation the output holds the beginning of a backup, which
+    /// every reader refuses as truncated: discard it. A write error of the output is
+    /// [`BackupError::OutputWrite`].
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use strongbox::SnapshotBackup;
+    /// use strongbox::backup::{Channel, MasterKeys};
+    /// use strongbox::keys::FileProvider;
+    /// # let tmp = tempfile::tempdir()?;
+    /// # let db = tmp.path().join("orders");
+    /// # std::fs::create_dir(&db)?;
+    /// # std::fs::write(db.join("data.db"), b"rows")?;
+    /// let master = FileProvider::create_new(tmp.path().join("master.key"))?;
+    /// let keys = MasterKeys::new(Arc::new(master));
+    ///
+    /// let mut upload = Vec::new();
+    /// let manifest = SnapshotBackup::of_directory(&db).write_to(&mut upload, &keys, Channel::Authenticated)?;
+    /// assert!(upload.len() > 4 && manifest.database_name() == "orders");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn write_to(
+        self,
+        output: impl Write,
+        keys: &MasterKeys,
+        channel: Channel,
+    ) -> Result<Manifest, BackupError> {
+        let (_, manifest) = self.write_into(|| Ok(output), None, keys, channel)?;
+        Ok(manifest)
+    }
+
+    /// Packs the snapshot into the output `open` makes, and returns the output, flushed.
+    fn write_into<W: Write>(
+        self,
+        open: impl FnOnce() -> Result<W, BackupError>,
+        dest: Option<&Path>,
+        keys: &MasterKeys,
+        channel: Channel,
+    ) -> Result<(W, Manifest), BackupError> {
         let (sink, manifest) =
             self.common
-                .start(BackupKind::Snapshot, None, dest, keys, channel)?;
+                .start(BackupKind::Snapshot, None, keys, channel, open, dest)?;
         let selection = match &self.files {
             None => Selection::Directory,
             Some(files) => Selection::Files(files),
         };
-        let (sink, _) = archive::pack(root, selection, sink).map_err(|e| match e {
+        let root = &self.common.database_dir;
+        let progress = self.common.progress.as_ref();
+        let (sink, _) = archive::pack(root, selection, sink, progress).map_err(|e| match e {
             PackError::Source { path, source } => BackupError::SourceRead { path, source },
             PackError::Unsupported { path, reason } => {
                 BackupError::UnsupportedSource { path, reason }
             }
             PackError::Changed { path } => BackupError::SourceChanged { path },
-            PackError::Write(e) => io_error(e, dest),
+            PackError::Write(e) => output_error(e, dest),
         })?;
-        sink.finish(dest)?;
-        Ok(manifest)
+        let out = sink.finish().map_err(|e| output_error(e, dest))?;
+        Ok((out, manifest))
     }
 }
 
@@ -291,25 +367,83 @@ impl LogicalBackup {
 
     /// Starts the backup file `destination` (never overwritten) and returns the writer the
     /// engine writes its export into. **Call [`LogicalBackupWriter::finish`]**: until then the
-    /// file has a temporary name, and dropping the writer deletes it.
+    /// file has a temporary name ([`BackupFile`]), and dropping the writer deletes it.
     pub fn create(
         self,
         destination: impl AsRef<Path>,
         keys: &MasterKeys,
         channel: Channel,
     ) -> Result<LogicalBackupWriter, BackupError> {
-        let dest = destination.as_ref().to_path_buf();
+        let dest = destination.as_ref();
+        self.start(
+            || BackupFile::create(dest),
+            Some(dest),
+            BackupFile::commit,
+            keys,
+            channel,
+        )
+    }
+
+    /// Starts the backup in `output` (a `Vec<u8>`, a pipe, a socket, an upload; pass
+    /// `&mut output` to keep using it) and returns the writer the engine writes its export
+    /// into. **Call [`LogicalBackupWriter::finish`]**: it ends the backup and flushes `output`.
+    /// The backup is the same bytes that [`create`](Self::create) puts in a file.
+    ///
+    /// After an error, a cancellation, or a writer dropped without `finish`, the output holds
+    /// the beginning of a backup, which every reader refuses as truncated: discard it. A write
+    /// error of the output is [`BackupError::OutputWrite`] (from a `write` on the writer: the
+    /// output's `io::Error` itself).
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use std::sync::Arc;
+    /// use strongbox::LogicalBackup;
+    /// use strongbox::backup::{Channel, MasterKeys};
+    /// use strongbox::keys::FileProvider;
+    /// # let tmp = tempfile::tempdir()?;
+    /// # let db = tmp.path().join("orders");
+    /// # std::fs::create_dir(&db)?;
+    /// let master = FileProvider::create_new(tmp.path().join("master.key"))?;
+    /// let keys = MasterKeys::new(Arc::new(master));
+    ///
+    /// let mut upload = Vec::new();
+    /// let mut writer = LogicalBackup::full(&db).create_to(&mut upload, &keys, Channel::Authenticated)?;
+    /// writer.write_all(b"export: everything")?;
+    /// let manifest = writer.finish()?;
+    /// assert!(upload.len() > 4 && manifest.previous_backup_id().is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn create_to<W: Write>(
+        self,
+        output: W,
+        keys: &MasterKeys,
+        channel: Channel,
+    ) -> Result<LogicalBackupWriter<W>, BackupError> {
+        self.start(|| Ok(output), None, |_| Ok(()), keys, channel)
+    }
+
+    /// The writer of a backup into the output `open` makes; `complete` publishes the output
+    /// once the stream is finished.
+    fn start<W: Write>(
+        self,
+        open: impl FnOnce() -> Result<W, BackupError>,
+        dest: Option<&Path>,
+        complete: fn(W) -> Result<(), BackupError>,
+        keys: &MasterKeys,
+        channel: Channel,
+    ) -> Result<LogicalBackupWriter<W>, BackupError> {
         let kind = match self.previous {
             None => BackupKind::LogicalFull,
             Some(_) => BackupKind::LogicalIncremental,
         };
         let (sink, manifest) = self
             .common
-            .start(kind, self.previous, &dest, keys, channel)?;
+            .start(kind, self.previous, keys, channel, open, dest)?;
         Ok(LogicalBackupWriter {
             sink,
             manifest,
-            dest,
+            dest: dest.map(Path::to_path_buf),
+            complete,
         })
     }
 
@@ -331,9 +465,8 @@ impl LogicalBackup {
                 Err(source) => return Err(BackupError::ExportRead(source)),
             };
             writer
-                .sink
                 .write_all(&buf[..n])
-                .map_err(|e| io_error(e, &writer.dest))?;
+                .map_err(|e| output_error(e, writer.dest.as_deref()))?;
         }
         writer.finish()
     }
@@ -350,34 +483,63 @@ impl fmt::Debug for LogicalBackup {
 }
 
 /// Receives a logical backup's export. Write everything, then call
-/// [`finish`](Self::finish); dropping it instead deletes the unfinished file.
-pub struct LogicalBackupWriter {
-    sink: Sink,
+/// [`finish`](Self::finish).
+///
+/// `W` is the output: a [`BackupFile`] (the default) for [`LogicalBackup::create`], the
+/// caller's writer for [`LogicalBackup::create_to`]. Dropped without `finish`, the writer
+/// deletes an unfinished [`BackupFile`], and leaves in a caller's writer an incomplete backup
+/// that every reader refuses as truncated.
+///
+/// With a [`Progress`] ([`LogicalBackup::progress`]), the bytes written are counted on it, a
+/// `write` may accept at most 256 KiB, and once it is cancelled every `write` fails with an
+/// `io::Error` whose inner error is [`BackupError::Cancelled`] and `finish` returns that error:
+///
+/// ```
+/// # use std::io::Write;
+/// # use strongbox::backup::BackupError;
+/// # fn export(writer: &mut impl Write) -> std::io::Result<()> {
+/// match writer.write_all(b"rows") {
+///     Err(e) if matches!(e.get_ref().and_then(|e| e.downcast_ref()), Some(BackupError::Cancelled)) => {
+///         // stop exporting; `finish` reports the cancellation
+///     }
+///     other => other?,
+/// }
+/// # Ok(()) }
+/// ```
+pub struct LogicalBackupWriter<W: Write = BackupFile> {
+    sink: Sink<W>,
     manifest: Manifest,
-    dest: PathBuf,
+    /// The path errors name (`None`: the caller's writer).
+    dest: Option<PathBuf>,
+    /// Publishes the output once the stream is finished.
+    complete: fn(W) -> Result<(), BackupError>,
 }
 
-impl LogicalBackupWriter {
+impl<W: Write> LogicalBackupWriter<W> {
     /// The manifest of the backup being written.
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
     }
 
-    /// Ends the compression and the stream, flushes the file to disk and renames it to its
-    /// final name. Returns the manifest.
+    /// Ends the compression and the stream and flushes the output; a [`BackupFile`] is then
+    /// flushed to disk and renamed to its final name. Returns the manifest.
     pub fn finish(self) -> Result<Manifest, BackupError> {
-        self.sink.finish(&self.dest)?;
+        let out = self
+            .sink
+            .finish()
+            .map_err(|e| output_error(e, self.dest.as_deref()))?;
+        (self.complete)(out)?;
         Ok(self.manifest)
     }
 }
 
-impl Write for LogicalBackupWriter {
+impl<W: Write> Write for LogicalBackupWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.sink.write(buf)
-    }
-
-    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        self.sink.write_all(buf)
+        let n = self.sink.write(buf)?;
+        if let Some(progress) = self.sink.progress() {
+            progress.add(n as u64);
+        }
+        Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -385,7 +547,7 @@ impl Write for LogicalBackupWriter {
     }
 }
 
-impl fmt::Debug for LogicalBackupWriter {
+impl<W: Write> fmt::Debug for LogicalBackupWriter<W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LogicalBackupWriter")
             .field("destination", &self.dest)

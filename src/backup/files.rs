@@ -3,13 +3,15 @@
 //! [`Tap`] (errors are attributed by [`Place`](super::input::Place)).
 
 use std::cell::RefCell;
+use std::fmt;
 use std::fs;
 use std::io::{self, Read, Write};
 use std::path::Path;
 use std::rc::Rc;
 
-use super::BackupError;
 use super::manifest::Compression;
+use super::progress::{cancelled, is_cancelled};
+use super::{BackupError, Progress};
 use crate::fs::{
     Replace, TempDir, TempFile, abandoned, remove_stale, temp_names, temp_prefix, try_lock,
 };
@@ -83,16 +85,21 @@ pub(crate) fn restore_workdir(target: &Path) -> io::Result<(TempDir, fs::File)> 
     Ok((work, lock))
 }
 
-/// A backup file being written under the temporary name `.<name>.XXXXXX.partial` in its
-/// destination directory ([`crate::fs::TempFile`]: locked and registered while it lives).
+/// A backup file being written: the output of the path forms
+/// ([`SnapshotBackup::write`](super::SnapshotBackup::write),
+/// [`LogicalBackup::create`](super::LogicalBackup::create)).
 ///
-/// Dropping it deletes the temporary file; [`PendingFile::commit`] fsyncs it and renames it to
-/// its final name (never replacing an existing file), then fsyncs the directory.
-pub(crate) struct PendingFile {
+/// It is a temporary file `.<name>.XXXXXX.partial` in the destination's directory (owner-only,
+/// locked while it lives, so that a later backup to the same destination can tell a killed
+/// backup's leftover from a running one and remove it). Completing the backup fsyncs it, renames
+/// it to the destination (never replacing an existing file) and fsyncs the directory; dropped
+/// before that (an error, a cancellation, a writer dropped without `finish`), it is deleted. It
+/// cannot be made or read outside the crate.
+pub struct BackupFile {
     tmp: TempFile,
 }
 
-impl PendingFile {
+impl BackupFile {
     /// Removes what killed backups to `dest` left, refuses an existing `dest`, and creates the
     /// temporary file.
     pub(crate) fn create(dest: &Path) -> Result<Self, BackupError> {
@@ -112,6 +119,13 @@ impl PendingFile {
         Ok(Self { tmp })
     }
 
+    /// The final path.
+    pub(crate) fn dest(&self) -> &Path {
+        self.tmp.dest()
+    }
+
+    /// fsyncs the file, renames it to its destination (never replacing a file) and fsyncs the
+    /// directory.
     pub(crate) fn commit(self) -> Result<(), BackupError> {
         let dest = self.tmp.dest().to_path_buf();
         self.tmp.commit(Replace::Never).map_err(|source| {
@@ -124,7 +138,7 @@ impl PendingFile {
     }
 }
 
-impl Write for PendingFile {
+impl Write for BackupFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.tmp.write(buf)
     }
@@ -134,57 +148,109 @@ impl Write for PendingFile {
     }
 }
 
-/// Payload writer: optional zstd, then the backup stream, then the pending file.
-pub(crate) enum Sink {
-    Plain(BackupWriter<PendingFile>),
-    Zstd(zstd::stream::write::Encoder<'static, BackupWriter<PendingFile>>),
+impl fmt::Debug for BackupFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BackupFile")
+            .field("destination", &self.dest())
+            .finish_non_exhaustive()
+    }
 }
 
-impl Sink {
+/// Most payload bytes a [`Sink`] with a [`Progress`] passes on between two checks for
+/// cancellation.
+const CANCEL_CHECK_BYTES: usize = 256 * 1024;
+
+/// The compression layer of a [`Sink`].
+enum Payload<W: Write> {
+    Plain(BackupWriter<W>),
+    Zstd(zstd::stream::write::Encoder<'static, BackupWriter<W>>),
+}
+
+/// Payload writer: optional zstd, then the backup stream, then the output. With a
+/// [`Progress`], every write checks for cancellation first and passes on at most
+/// [`CANCEL_CHECK_BYTES`]; a cancelled sink fails every write and its `finish` with
+/// [`cancelled`].
+pub(crate) struct Sink<W: Write> {
+    payload: Payload<W>,
+    progress: Option<Progress>,
+}
+
+impl<W: Write> Sink<W> {
     pub(crate) fn new(
-        stream: BackupWriter<PendingFile>,
+        stream: BackupWriter<W>,
         compression: Compression,
-        dest: &Path,
-    ) -> Result<Self, BackupError> {
-        Ok(match compression {
-            Compression::None => Sink::Plain(stream),
-            Compression::Zstd => Sink::Zstd(
-                zstd::stream::write::Encoder::new(stream, ZSTD_LEVEL)
-                    .map_err(|e| io_error(e, dest))?,
-            ),
-        })
-    }
-
-    /// Ends the compression frame and the stream, then publishes the file.
-    pub(crate) fn finish(self, dest: &Path) -> Result<(), BackupError> {
-        let stream = match self {
-            Sink::Plain(stream) => stream,
-            Sink::Zstd(encoder) => encoder.finish().map_err(|e| io_error(e, dest))?,
+        progress: Option<Progress>,
+    ) -> io::Result<Self> {
+        let payload = match compression {
+            Compression::None => Payload::Plain(stream),
+            Compression::Zstd => {
+                Payload::Zstd(zstd::stream::write::Encoder::new(stream, ZSTD_LEVEL)?)
+            }
         };
-        stream.finish().map_err(|e| from_stream(e, dest))?.commit()
+        Ok(Self { payload, progress })
     }
-}
 
-impl Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Sink::Plain(w) => w.write(buf),
-            Sink::Zstd(w) => w.write(buf),
+    /// The handle this sink checks for cancellation.
+    pub(crate) fn progress(&self) -> Option<&Progress> {
+        self.progress.as_ref()
+    }
+
+    fn check_cancelled(&self) -> io::Result<()> {
+        match &self.progress {
+            Some(progress) if progress.is_cancelled() => Err(cancelled()),
+            _ => Ok(()),
         }
     }
 
-    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        match self {
-            Sink::Plain(w) => w.write_all(buf),
-            Sink::Zstd(w) => w.write_all(buf),
+    /// Ends the compression frame and the stream (which flushes the output), and returns the
+    /// output.
+    pub(crate) fn finish(self) -> io::Result<W> {
+        self.check_cancelled()?;
+        let stream = match self.payload {
+            Payload::Plain(stream) => stream,
+            Payload::Zstd(encoder) => encoder.finish()?,
+        };
+        Ok(stream.finish()?)
+    }
+}
+
+impl<W: Write> Write for Sink<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let buf = match &self.progress {
+            Some(_) => &buf[..buf.len().min(CANCEL_CHECK_BYTES)],
+            None => buf,
+        };
+        self.check_cancelled()?;
+        match &mut self.payload {
+            Payload::Plain(w) => w.write(buf),
+            Payload::Zstd(w) => w.write(buf),
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Sink::Plain(w) => w.flush(),
-            Sink::Zstd(w) => w.flush(),
+        self.check_cancelled()?;
+        match &mut self.payload {
+            Payload::Plain(w) => w.flush(),
+            Payload::Zstd(w) => w.flush(),
         }
+    }
+}
+
+/// An error met while writing a backup to its output: the file at `dest` for the path forms,
+/// the caller's writer (`None`) otherwise. A cancellation, a stream error and an error of the
+/// output are told apart.
+pub(crate) fn output_error(err: io::Error, dest: Option<&Path>) -> BackupError {
+    if is_cancelled(&err) {
+        return BackupError::Cancelled;
+    }
+    match (dest, stream_error(err)) {
+        (Some(dest), Ok(stream)) => from_stream(stream, dest),
+        (Some(dest), Err(source)) => BackupError::Io {
+            path: dest.to_path_buf(),
+            source,
+        },
+        (None, Ok(stream)) => BackupError::from(stream),
+        (None, Err(source)) => BackupError::OutputWrite(source),
     }
 }
 
@@ -199,20 +265,15 @@ pub(crate) fn from_stream(err: StreamError, path: &Path) -> BackupError {
     }
 }
 
-/// An `io::Error` met while writing or reading `path`: a wrapped stream error, or a file error.
-pub(crate) fn io_error(err: io::Error, path: &Path) -> BackupError {
-    if StreamError::from_io(&err).is_some() {
-        let inner = err
-            .into_inner()
-            .and_then(|e| e.downcast::<StreamError>().ok())
-            .expect("checked above");
-        from_stream(*inner, path)
-    } else {
-        BackupError::Io {
-            path: path.to_path_buf(),
-            source: err,
-        }
+/// The stream error an `io::Error` wraps, or the `io::Error` itself if it wraps none.
+fn stream_error(err: io::Error) -> Result<StreamError, io::Error> {
+    if StreamError::from_io(&err).is_none() {
+        return Err(err);
     }
+    Ok(*err
+        .into_inner()
+        .and_then(|e| e.downcast::<StreamError>().ok())
+        .expect("checked above"))
 }
 
 /// Where a [`Tap`] keeps the first error of the reader it wraps.

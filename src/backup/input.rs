@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use super::files::TapSlot;
+use super::progress::{cancelled, is_cancelled};
 use super::{BackupError, Progress};
 use crate::stream::StreamError;
 
@@ -103,7 +104,7 @@ impl fmt::Debug for BackupInput {
 const METER_STEP: usize = 256 << 10;
 
 /// A backup input whose bytes are counted on a [`Progress`], and which fails with
-/// [`CancelledRead`] once the progress is cancelled.
+/// [`cancelled`]'s error once the progress is cancelled.
 pub(crate) struct Metered {
     inner: Box<dyn Read + Send>,
     progress: Progress,
@@ -121,7 +122,7 @@ impl Metered {
 impl Read for Metered {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.progress.is_cancelled() {
-            return Err(io::Error::other(CancelledRead));
+            return Err(cancelled());
         }
         let len = buf.len().min(METER_STEP);
         let n = self.inner.read(&mut buf[..len])?;
@@ -130,17 +131,6 @@ impl Read for Metered {
     }
 }
 
-/// The error a [`Metered`] input fails with once its progress is cancelled.
-#[derive(Debug)]
-struct CancelledRead;
-
-impl fmt::Display for CancelledRead {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("cancelled")
-    }
-}
-
-impl std::error::Error for CancelledRead {}
 
 /// Which backup of a restore, a verification or an import something is about: its position
 /// (0 is the first given) and its path, or the name given to a reader input.
@@ -191,7 +181,7 @@ impl Place {
     /// An `io::Error` met reading this backup: a cancellation, a wrapped stream error, or a
     /// failure of the input.
     pub(crate) fn io(&self, err: io::Error) -> BackupError {
-        if err.get_ref().is_some_and(|e| e.is::<CancelledRead>()) {
+        if is_cancelled(&err) {
             return BackupError::Cancelled;
         }
         if StreamError::from_io(&err).is_some() {

@@ -25,6 +25,7 @@ mod vectors;
 mod verify;
 
 pub use create::{LogicalBackup, LogicalBackupWriter, SnapshotBackup};
+pub use files::BackupFile;
 pub use input::BackupInput;
 pub use keys::{MAX_KEY_COPIES, MasterKeys};
 pub use manifest::{BackupId, BackupKind, Compression, MAX_DATABASE_NAME_LEN, Manifest};
@@ -103,6 +104,12 @@ pub enum BackupError {
     /// Reading the engine's logical export failed.
     #[error("reading the logical export failed: {0}")]
     ExportRead(#[source] io::Error),
+    /// Writing a backup to the caller's output ([`SnapshotBackup::write_to`],
+    /// [`LogicalBackup::create_to`]) failed. What the output received is an incomplete backup
+    /// that every reader refuses; discard it. (A backup written to a path reports
+    /// [`BackupError::Io`] with the path instead.)
+    #[error("writing the backup failed: {0}")]
+    OutputWrite(#[source] io::Error),
     /// A source entry cannot be backed up.
     #[error("cannot back up {}: {reason}", printable_path(path))]
     UnsupportedSource {

@@ -2,6 +2,7 @@
 //! [`Progress`].
 
 use std::fmt;
+use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -13,7 +14,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 /// [`bytes`](Self::bytes) from any thread to show progress, call [`cancel`](Self::cancel) to
 /// stop. The operation checks for cancellation between blocks of at most a few hundred KiB and
 /// then fails with [`BackupError::Cancelled`](super::BackupError::Cancelled), leaving exactly
-/// what it leaves on any other error: no backup file, no restored directory, no temporary file.
+/// what it leaves on any other error: no backup file, no restored directory, no temporary file
+/// (a backup into a caller's writer leaves there an incomplete backup that every reader refuses
+/// as truncated).
 ///
 /// What is counted is the operation's input: for a backup, the bytes read from the database's
 /// files or the engine's export (before compression); for a restore or a verification, the
@@ -76,4 +79,18 @@ impl fmt::Debug for Progress {
             .field("cancelled", &self.is_cancelled())
             .finish()
     }
+}
+
+/// The `io::Error` of a read or write that found its operation cancelled: its inner error is
+/// [`BackupError::Cancelled`](super::BackupError::Cancelled), as callers of a
+/// `LogicalBackupWriter`'s `write` see it.
+pub(crate) fn cancelled() -> io::Error {
+    io::Error::other(super::BackupError::Cancelled)
+}
+
+/// Whether `err` is [`cancelled`]'s error.
+pub(crate) fn is_cancelled(err: &io::Error) -> bool {
+    err.get_ref()
+        .and_then(|e| e.downcast_ref::<super::BackupError>())
+        .is_some_and(|e| matches!(e, super::BackupError::Cancelled))
 }

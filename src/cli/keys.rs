@@ -4,8 +4,8 @@ use std::io::{self, IsTerminal as _, Write as _};
 use std::path::Path;
 
 use secrecy::ExposeSecret as _;
-use strongbox::keys::PutOutcome;
-use strongbox::{DatabaseKeyStore, MasterKey};
+use strongbox::keys::{FileProvider, PutOutcome};
+use strongbox::{DatabaseKeyStore, MasterKeyProvider as _};
 
 use super::Context as Ctx;
 use super::args::{KeyCommand, MasterKeyCommand, RotateArgs};
@@ -135,14 +135,14 @@ pub fn master_key(ctx: &Ctx, command: MasterKeyCommand) -> CliResult {
     }
 }
 
-/// Writes 32 random bytes (the form the home-file key and key scripts use) to a new file.
+/// Creates a new master-key file ([`FileProvider::create_new`]).
 fn generate(ctx: &Ctx, path: &Path) -> CliResult {
     let what = || format!("master-key generate {}", path.display());
-    let key = MasterKey::generate().context(what)?;
-    write_new_secret_file(path, key.expose_secret(), "a master key", what)?;
+    let provider = FileProvider::create_new(path).context(what)?;
+    let fingerprint = provider.fingerprint().context(what)?;
     ctx.note(format_args!(
         "wrote master key {} to {} (owner-only); back it up: every key it protects is lost with it",
-        key.fingerprint(),
+        fingerprint.map(|f| f.to_string()).unwrap_or_default(),
         path.display()
     ));
     Ok(())

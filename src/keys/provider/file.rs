@@ -4,6 +4,7 @@ use std::fmt;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
+use secrecy::ExposeSecret as _;
 use zeroize::Zeroizing;
 
 use super::{LazyKey, MasterKeyProvider, Protection, ProviderError};
@@ -47,6 +48,42 @@ impl FileProvider {
             path: path.into(),
             allow_insecure_permissions: false,
             key: LazyKey::default(),
+        }
+    }
+
+    /// Creates the master-key file `path`, holding a new random key, and returns the provider
+    /// that reads it.
+    ///
+    /// The key comes from the operating system's CSPRNG and is written as its 32 raw bytes
+    /// (`docs/KEYBLOB.md`, "Key text"). The file is created exclusively under a temporary name
+    /// `.<name>.XXXXXX.tmp` in the same directory, owner-only from its first byte (mode `0600`
+    /// on Unix, whatever the umask), synced, then renamed to `path` without ever replacing
+    /// anything, and the directory is synced: the file is complete or absent, never half
+    /// written. An existing `path` is [`ProviderError::FileExists`]; a missing directory, or
+    /// any other failure, [`ProviderError::FileIo`]. The key is read back, as on any first use,
+    /// when the provider is first used.
+    ///
+    /// Back the file up: every key it protects is lost with it. `strongbox master-key generate`
+    /// does the same.
+    ///
+    /// ```
+    /// use strongbox::MasterKeyProvider;
+    /// use strongbox::keys::FileProvider;
+    /// # let dir = tempfile::tempdir()?;
+    ///
+    /// let provider = FileProvider::create_new(dir.path().join("master.key"))?;
+    /// println!("new master key {}", provider.fingerprint()?.expect("a file holds a master key"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn create_new(path: impl Into<PathBuf>) -> Result<Self, ProviderError> {
+        let path = path.into();
+        let key = MasterKey::generate().map_err(|_| ProviderError::Random)?;
+        match crate::fs::write_new(&path, key.expose_secret()) {
+            Ok(()) => Ok(Self::new(path)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                Err(ProviderError::FileExists { path })
+            }
+            Err(source) => Err(ProviderError::FileIo { path, source }),
         }
     }
 

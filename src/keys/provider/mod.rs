@@ -366,6 +366,17 @@ pub enum ProviderError {
         /// The operating system's error.
         source: std::io::Error,
     },
+    /// A new master-key file was to be created ([`FileProvider::create_new`]) where something
+    /// exists already; it is left as it is.
+    #[error(
+        "the master-key file {} already exists; refusing to overwrite it (every key it protects \
+         would be lost with it)",
+        path.display()
+    )]
+    FileExists {
+        /// The path.
+        path: PathBuf,
+    },
     /// The key file or its directory is accessible to group or others.
     #[error("{}", insecure_message(path, *mode, *expected, *opt_out))]
     InsecurePermissions {
