@@ -396,6 +396,17 @@ fn cli_end_to_end() {
         "{wrong}"
     );
 
+    // The key put back after its file is lost, under Vault again.
+    std::fs::remove_file(db.join("secret.key.encrypted")).unwrap();
+    kms(&env)
+        .args(["key", "put"])
+        .arg(&db)
+        .write_stdin(key.as_bytes())
+        .run()
+        .success();
+    let again = kms(&env).args(["key", "get"]).arg(&db).run().success();
+    assert_eq!(again.get_output().stdout, key.as_bytes());
+
     let master = env.master_key_file("master.key", 3);
     kms(&env)
         .args(["key", "rotate"])
