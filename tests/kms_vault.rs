@@ -379,6 +379,22 @@ fn cli_end_to_end() {
     let get = kms(&env).args(["key", "get"]).arg(&db).run().success();
     let key = String::from_utf8(get.get_output().stdout.clone()).unwrap();
 
+    // A backup whose key copy Vault wraps restores with Vault alone.
+    std::fs::write(db.join("data"), b"rows").unwrap();
+    kms(&env)
+        .args(["backup", "snapshot"])
+        .arg(&db)
+        .args(["-o", "db.sbx"])
+        .run()
+        .success();
+    let restored = env.path("restored");
+    kms(&env)
+        .args(["restore", "db.sbx", "--to"])
+        .arg(&restored)
+        .run()
+        .success();
+    assert_eq!(std::fs::read(restored.join("data")).unwrap(), b"rows");
+
     // A Vault-sealed key file is the password-reset story's too: get, lose access, put.
     let wrong = assert_failure(
         kms(&env)

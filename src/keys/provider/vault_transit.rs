@@ -426,3 +426,53 @@ struct CiphertextRequest<'a> {
     ciphertext: &'a str,
     context: &'a str,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{ProviderError, VaultTransitProvider, refusal};
+
+    #[test]
+    fn refusals_are_classified_by_transit_errors_never_quoted() {
+        let uri = || "vault-transit://v:8200/transit/db".to_string();
+        let classify = |status, body: &str| refusal(uri(), status, Some(body.as_bytes()));
+        let body = |e: &str| format!(r#"{{"errors":["{e}","SECRET-DETAIL"]}}"#);
+        assert!(matches!(
+            classify(400, &body("cipher: message authentication failed")),
+            ProviderError::KmsWrongContext { .. }
+        ));
+        assert!(matches!(
+            classify(
+                400,
+                &body("ciphertext or signature version is disallowed by policy (too old)")
+            ),
+            ProviderError::KmsKeyVersionRetired { .. }
+        ));
+        assert!(matches!(
+            classify(400, &body("encryption key not found")),
+            ProviderError::KmsKeyNotFound { .. }
+        ));
+        for (status, text) in [(400, body("something else")), (503, "not json".to_string())] {
+            let err = classify(status, &text);
+            assert!(matches!(err, ProviderError::KmsRefused { .. }), "{err:?}");
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "vault-transit://v:8200/transit/db: the KMS refused the request (HTTP {status})"
+                )
+            );
+        }
+        assert!(!format!("{:?}", classify(400, &body("x"))).contains("SECRET-DETAIL"));
+    }
+
+    #[test]
+    fn debug_shows_the_uri_and_the_request_count_only() {
+        let provider =
+            VaultTransitProvider::from_uri("vault-transit://127.0.0.1:1/transit/db?tls=false")
+                .unwrap();
+        assert_eq!(
+            format!("{provider:?}"),
+            "VaultTransitProvider { uri: \"vault-transit://127.0.0.1:1/transit/db?tls=false\", \
+             requests: 0 }"
+        );
+    }
+}
