@@ -261,6 +261,57 @@ fn tokens_keys_and_a_stopped_server_are_typed_errors_naming_the_uri_not_the_toke
 }
 
 #[test]
+fn https_with_the_uris_ca_file_and_refused_without_it() {
+    let Some(bao) = Bao::start_with("https", true) else {
+        return;
+    };
+    bao.derived_key("db");
+    let ca = bao.ca_file.as_ref().unwrap();
+    let token = bao.token_file();
+    let base = format!("vault-transit://127.0.0.1:{}/transit/db", bao.port);
+    let with_ca = format!(
+        "{base}?ca_file={}&token_file={}",
+        ca.display(),
+        token.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let vault = Arc::new(VaultTransitProvider::from_uri(&with_ca).unwrap());
+    let key = DatabaseKeyStore::new(vault).create(dir.path()).unwrap();
+
+    // The built-in roots do not know the server's CA: refused at once, not retried.
+    let roots_only = format!("{base}?token_file={}", token.display());
+    let vault = Arc::new(VaultTransitProvider::from_uri(&roots_only).unwrap());
+    let err = provider_error(
+        DatabaseKeyStore::new(vault.clone())
+            .load(dir.path())
+            .unwrap_err(),
+    );
+    assert!(
+        matches!(err, ProviderError::KmsUnreachable { attempts: 1, .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("certificate"), "{err}");
+    assert_eq!(vault.requests(), 1);
+
+    // A CA file that is not one.
+    let not_pem = format!(
+        "{base}?ca_file={}&token_file={}",
+        token.display(),
+        token.display()
+    );
+    let vault = Arc::new(VaultTransitProvider::from_uri(&not_pem).unwrap());
+    let err = provider_error(DatabaseKeyStore::new(vault).load(dir.path()).unwrap_err());
+    assert!(matches!(err, ProviderError::KmsCaFile { .. }), "{err:?}");
+    assert!(!err.to_string().contains(&bao.token), "{err}");
+
+    let vault = Arc::new(VaultTransitProvider::from_uri(&with_ca).unwrap());
+    assert_eq!(
+        DatabaseKeyStore::new(vault).load(dir.path()).unwrap().id(),
+        key.id()
+    );
+}
+
+#[test]
 fn rotation_file_to_vault_and_back() {
     let Some(bao) = Bao::start("rotation") else {
         return;

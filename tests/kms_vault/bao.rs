@@ -17,6 +17,8 @@ pub struct Bao {
     pub port: u16,
     pub token: String,
     pub dir: TempDir,
+    /// With `-dev-tls`: the CA file the server's certificate chains to.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// The `bao` program.
@@ -28,17 +30,29 @@ impl Bao {
     /// Starts a server, or `None` (after printing a `SKIP` line) when `bao` is not installed
     /// and `STRONGBOX_REQUIRE_BAO` is unset (`.ci/run` sets it once it installed `bao`).
     pub fn start(test: &str) -> Option<Self> {
+        Self::start_with(test, false)
+    }
+
+    /// Starts a server; with `tls`, serving HTTPS under a CA of its own (`-dev-tls`).
+    pub fn start_with(test: &str, tls: bool) -> Option<Self> {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let token = format!("t-{}", strongbox::DataKey::generate().unwrap().id());
         let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
+        let mut args = vec![
+            "server".to_string(),
+            "-dev".to_string(),
+            format!("-dev-root-token-id={token}"),
+            format!("-dev-listen-address=127.0.0.1:{port}"),
+        ];
+        let cert_dir = dir.path().join("tls");
+        if tls {
+            std::fs::create_dir(&cert_dir).unwrap();
+            args.push("-dev-tls".to_string());
+            args.push(format!("-dev-tls-cert-dir={}", cert_dir.display()));
+        }
         let spawned = Command::new(program())
-            .args([
-                "server",
-                "-dev",
-                &format!("-dev-root-token-id={token}"),
-                &format!("-dev-listen-address=127.0.0.1:{port}"),
-            ])
+            .args(&args)
             .env("HOME", dir.path())
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -58,20 +72,25 @@ impl Bao {
             }
             Err(e) => panic!("starting bao: {e}"),
         };
-        let bao = Bao {
+        let mut bao = Bao {
             child,
             port,
             token,
             dir,
+            ca_file: tls.then(|| cert_dir.join("vault-ca.pem")),
         };
         bao.wait_ready();
         bao.cli(&["secrets", "enable", "transit"]);
         Some(bao)
     }
 
-    /// Waits until the server answers `bao status` (bounded); panics with its log otherwise.
-    fn wait_ready(&self) {
+    /// Waits until the server answers `bao status` (bounded); panics with its log if it exits
+    /// or does not answer in time.
+    fn wait_ready(&mut self) {
         for _ in 0..READY_TRIES {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("bao exited ({status}); its log:\n{}", self.log());
+            }
             let listening = TcpStream::connect(("127.0.0.1", self.port)).is_ok();
             if listening && self.try_cli(&["status"]).is_ok() {
                 return;
@@ -86,12 +105,21 @@ impl Bao {
     }
 
     pub fn addr(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.ca_file.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// Runs `bao ARGS` against the server; its standard output, or its standard error.
     pub fn try_cli(&self, args: &[&str]) -> Result<String, String> {
-        let out = Command::new(program())
+        let mut cmd = Command::new(program());
+        if let Some(ca) = &self.ca_file {
+            cmd.env("BAO_CACERT", ca);
+        }
+        let out = cmd
             .args(args)
             .env("BAO_ADDR", self.addr())
             .env("BAO_TOKEN", &self.token)
@@ -147,11 +175,15 @@ impl Drop for Bao {
     }
 }
 
-/// A port nothing listens on now (the listener that found it is closed at once).
+/// A port `P` such that nothing listens on `P` or `P + 1` now (a dev server also listens on the
+/// next port, for its cluster); the listeners that found them are closed at once.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    for _ in 0..50 {
+        let first = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = first.local_addr().unwrap().port();
+        if port < u16::MAX && TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no two consecutive free ports on 127.0.0.1");
 }

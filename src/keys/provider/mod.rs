@@ -498,9 +498,19 @@ pub enum ProviderError {
         /// What is missing or wrong.
         reason: String,
     },
-    /// The KMS could not be reached (connection refused, timed out, TLS failure), after a
-    /// bounded number of attempts.
-    #[error("{uri}: the KMS could not be reached after {attempts} attempts: {reason}")]
+    /// The URI's `ca_file` could not be read, or holds no PEM certificate.
+    #[error("{uri}: ca_file {}: {reason}", path.display())]
+    KmsCaFile {
+        /// The KMS key's URI.
+        uri: String,
+        /// The CA file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The KMS could not be reached: connection refused or timed out (tried a bounded number of
+    /// times), or the TLS handshake failed (tried once).
+    #[error("{uri}: the KMS could not be reached ({attempts} attempt(s)): {reason}")]
     KmsUnreachable {
         /// The KMS key's URI.
         uri: String,

@@ -13,7 +13,8 @@
 //! configuration and refuses one created without `derived=true`.
 //!
 //! HTTP is ureq (blocking) with rustls on ring: every request bounded by the URI's timeout,
-//! transport failures retried at most [`ATTEMPTS`] times, no redirects, no proxy. The token
+//! a refused or timed-out connection tried at most [`ATTEMPTS`] times (a TLS failure once), no
+//! redirects, no proxy. The token
 //! (`X-Vault-Token`) is read for every request, from `?token_file=`, else `VAULT_TOKEN_FILE`,
 //! else `VAULT_TOKEN`; no token, secret or response body appears in an error, `Debug` or log.
 
@@ -113,9 +114,10 @@ impl VaultTransitProvider {
 
     /// The certificates of the `ca_file`.
     fn ca_certs(&self, path: &Path) -> Result<Vec<ureq::tls::Certificate<'static>>, ProviderError> {
-        let unreadable = |reason: String| ProviderError::KmsToken {
+        let unreadable = |reason: String| ProviderError::KmsCaFile {
             uri: self.shown.clone(),
-            reason: format!("ca_file {}: {reason}", path.display()),
+            path: path.to_path_buf(),
+            reason,
         };
         let pem = std::fs::read(path).map_err(|e| unreadable(e.to_string()))?;
         let certs: Vec<_> = ureq::tls::parse_pem(&pem)
@@ -170,11 +172,12 @@ impl VaultTransitProvider {
         let agent = self.agent()?;
         let token = self.token()?;
         let url = self.uri.url(op);
-        let mut last = String::new();
-        for attempt in 1..=ATTEMPTS {
-            if attempt > 1 {
-                std::thread::sleep(RETRY_PAUSE * (attempt - 1));
+        let (mut last, mut attempts) = (Failure::default(), 0);
+        while attempts < ATTEMPTS {
+            if attempts > 0 {
+                std::thread::sleep(RETRY_PAUSE * attempts);
             }
+            attempts += 1;
             self.requests.fetch_add(1, Ordering::Relaxed);
             let sent = match body {
                 Some(body) => agent
@@ -193,11 +196,14 @@ impl VaultTransitProvider {
                 Ok(response) => return self.answer(response),
                 Err(e) => last = transport_reason(&e),
             }
+            if !last.transient {
+                break;
+            }
         }
         Err(ProviderError::KmsUnreachable {
             uri: self.shown.clone(),
-            attempts: ATTEMPTS,
-            reason: last,
+            attempts,
+            reason: last.text,
         })
     }
 
@@ -359,13 +365,30 @@ impl fmt::Debug for VaultTransitProvider {
     }
 }
 
-/// Why a request did not get an answer, from ureq's error (which holds no header or body).
-fn transport_reason(error: &ureq::Error) -> String {
-    match error {
-        ureq::Error::Timeout(_) => "timed out".to_string(),
-        ureq::Error::Io(e) => e.to_string(),
+/// Why a request got no answer, and whether trying again may help.
+#[derive(Default)]
+struct Failure {
+    text: String,
+    transient: bool,
+}
+
+/// The failure of a request, from ureq's error (which holds no header or body). A refused
+/// certificate or a bad response is not transient: it is reported at once.
+fn transport_reason(error: &ureq::Error) -> Failure {
+    use ureq::Error::{ConnectionFailed, HostNotFound, Io, Timeout};
+    // rustls reports a refused certificate through the stream as `InvalidData`.
+    let transient = match error {
+        Io(e) => !matches!(
+            e.kind(),
+            std::io::ErrorKind::InvalidData | std::io::ErrorKind::InvalidInput
+        ),
+        _ => matches!(error, Timeout(_) | ConnectionFailed | HostNotFound),
+    };
+    let text = match error {
+        Timeout(_) => "timed out".to_string(),
         other => other.to_string(),
-    }
+    };
+    Failure { text, transient }
 }
 
 /// The typed error of a refused request, classified by Transit's error messages (never shown).
