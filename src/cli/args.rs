@@ -95,7 +95,7 @@ master_key_selection! {
     pub struct MasterKeyArgs {
         group: [],
         /// Read the master-key settings from a RavenDB-style settings.json (Security.MasterKey.Exec,
-        /// .Exec.Arguments, .Exec.TimeoutInSec, .Path).
+        /// .Exec.Arguments, .Exec.TimeoutInSec, .Path, .Kms).
         settings,
         /// Read the master key from FILE (32 raw bytes, or one line of base64 or hex; owner-only).
         master_key_path,
