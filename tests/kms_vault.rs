@@ -238,6 +238,32 @@ fn tokens_keys_and_a_stopped_server_are_typed_errors_naming_the_uri_not_the_toke
     );
     assert!(matches!(err, ProviderError::KmsToken { .. }), "{err:?}");
 
+    // A token file or CA file that is a FIFO: refused at once, never waited on.
+    #[cfg(unix)]
+    {
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let as_token = VaultTransitProvider::from_uri(&bao.uri("db", &fifo)).unwrap();
+        let err = provider_error(
+            DatabaseKeyStore::new(Arc::new(as_token))
+                .load(db)
+                .unwrap_err(),
+        );
+        assert!(matches!(err, ProviderError::KmsToken { .. }), "{err:?}");
+        let as_ca = format!(
+            "vault-transit://127.0.0.1:{}/transit/db?ca_file={}",
+            bao.port,
+            fifo.display()
+        );
+        let as_ca = VaultTransitProvider::from_uri(&as_ca).unwrap();
+        let err = provider_error(DatabaseKeyStore::new(Arc::new(as_ca)).load(db).unwrap_err());
+        assert!(matches!(err, ProviderError::KmsCaFile { .. }), "{err:?}");
+    }
+
     // A key that is not derived, and one that does not exist: refused before anything is written.
     let other = tempfile::tempdir().unwrap();
     for (name, expected) in [("plain", "not a derived key"), ("absent", "was not found")] {

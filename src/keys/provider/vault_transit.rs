@@ -41,6 +41,8 @@ const ATTEMPTS: u32 = 3;
 const RETRY_PAUSE: Duration = Duration::from_millis(200);
 /// Largest response body read.
 const MAX_RESPONSE_LEN: u64 = 64 * 1024;
+/// Largest CA file read.
+const MAX_CA_FILE_LEN: u64 = 1 << 20;
 /// Largest token file read.
 const MAX_TOKEN_LEN: u64 = 4096;
 
@@ -119,7 +121,10 @@ impl VaultTransitProvider {
             path: path.to_path_buf(),
             reason,
         };
-        let pem = std::fs::read(path).map_err(|e| unreadable(e.to_string()))?;
+        let mut pem = Vec::new();
+        crate::fs::open_regular(path)
+            .and_then(|f| f.take(MAX_CA_FILE_LEN).read_to_end(&mut pem))
+            .map_err(|e| unreadable(e.to_string()))?;
         let certs: Vec<_> = ureq::tls::parse_pem(&pem)
             .filter_map(|item| match item {
                 Ok(ureq::tls::PemItem::Certificate(cert)) => Some(cert),
