@@ -274,6 +274,19 @@ fn tokens_keys_and_a_stopped_server_are_typed_errors_naming_the_uri_not_the_toke
         assert!(std::fs::read_dir(other.path()).unwrap().next().is_none());
     }
 
+    // A Transit key deleted after use: its blobs are refused as the key's, not as corrupt.
+    bao.derived_key("gone");
+    let gone_db = tempfile::tempdir().unwrap();
+    let gone = DatabaseKeyStore::new(provider(&bao, "gone"));
+    gone.create(gone_db.path()).unwrap();
+    bao.cli(&["write", "transit/keys/gone/config", "deletion_allowed=true"]);
+    bao.cli(&["delete", "transit/keys/gone"]);
+    let err = provider_error(gone.load(gone_db.path()).unwrap_err());
+    assert!(
+        matches!(err, ProviderError::KmsKeyNotFound { .. }),
+        "{err:?}"
+    );
+
     // The server stopped: unreachable, after a bounded number of attempts.
     let vault = provider(&bao, "db");
     bao.stop();
