@@ -110,3 +110,15 @@ for format in gnu ustar; do
         --mtime=@1700000000 -cf "$a/tar_$format" a d empty
 done
 rm -rf "$t"
+
+# vault_transit_uri: URIs that parse and near misses.
+u="$corpus/vault_transit_uri"
+mkdir -p "$u"
+i=0
+for uri in 'vault-transit://vault.example:8200/transit/db-keys' \
+    'vault-transit://127.0.0.1:8200/team/transit/k.1?tls=false&timeout=30' \
+    'vault-transit://[::1]:8200/t/k?tls=false&token_file=/run/token' \
+    'vault-transit://v:8200/t/k?ca_file=/etc/ca.pem&tls=true' \
+    'vault-transit://user@v:8200/t/k?token=x' 'vault-transit://v/t/k?tls=false#f'; do
+    printf '%s' "$uri" > "$u/seed_$i"; i=$((i + 1))
+done

@@ -15,7 +15,8 @@
 //! - [`keys`]: key management. [`MasterKeyProvider`] is where the master key comes from
 //!   ([`ExecProvider`](keys::ExecProvider), [`FileProvider`](keys::FileProvider),
 //!   [`UnixHomeFileProvider`](keys::UnixHomeFileProvider), the Unix default, and
-//!   [`DpapiProvider`](keys::DpapiProvider), the Windows default), chosen in code or from a
+//!   [`DpapiProvider`](keys::DpapiProvider), the Windows default, and `VaultTransitProvider`, a
+//!   Vault / OpenBao Transit key that never leaves Vault), chosen in code or from a
 //!   `settings.json` with [`MasterKeySettings`]; [`ProtectedKey`] is a data key protected by a
 //!   provider, as self-contained, versioned bytes (`docs/KEYBLOB.md`); [`DatabaseKeyStore`] keeps
 //!   one protected key file ([`KEY_FILE_NAME`](keys::KEY_FILE_NAME)) per database directory:
@@ -44,7 +45,10 @@
 //! - `settings`: [`MasterKeySettings`], the provider chosen from an engine's `settings.json`;
 //!   serde, serde_json, shell-words. A feature of its own, apart from `backup`, so that an engine
 //!   can read its settings without the backup code.
-//! - `cli` (the one default): the `strongbox` tool; implies `backup` and `settings`.
+//! - `vault-transit`: `keys::VaultTransitProvider`, master keys kept in Vault / OpenBao Transit
+//!   (`docs/KEYBLOB.md`, scheme 3); ureq (rustls on ring), serde, serde_json.
+//! - `cli` (the one default): the `strongbox` tool; implies `backup`, `settings` and
+//!   `vault-transit`.
 //!
 //! An engine's path, end to end: a master-key file created at installation and named in its
 //! `settings.json`, a key per database, and a backup written to any [`Write`](std::io::Write)

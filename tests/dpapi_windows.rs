@@ -190,8 +190,8 @@ fn a_flipped_bit_anywhere_is_refused_with_the_right_error() {
         match (region, result) {
             ("magic", Err(EnvelopeError::NotAKeyBlob)) => {}
             ("version", Err(EnvelopeError::UnsupportedVersion { version: 0 })) => {}
-            ("scheme", Err(EnvelopeError::UnsupportedScheme { scheme: 3 })) => {}
-            ("fingerprint" | "DPAPI length", Err(EnvelopeError::Malformed { .. })) => {}
+            // Scheme 3 (Vault Transit) does not parse a DPAPI sealed secret.
+            ("scheme" | "fingerprint" | "DPAPI length", Err(EnvelopeError::Malformed { .. })) => {}
             ("authenticated header" | "sealed key", Err(EnvelopeError::Corrupt)) => {}
             ("entropy", result) => assert_eq!(dpapi_refusal(result), 13, "byte {i}"),
             // DPAPI authenticates its ciphertext but not every header field (Wine accepts a

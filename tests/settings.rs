@@ -443,3 +443,62 @@ fn a_long_section_name_over_many_values_is_read_in_bounded_memory() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn kms_uri_alone_or_refused_beside_another_source() {
+    let uri = "vault-transit://vault.example:8200/transit/db-keys";
+    let nested = format!(r#"{{"security": {{"masterkey": {{"kms": "{uri}"}}}}}}"#);
+    match source(&nested).unwrap() {
+        MasterKeySource::VaultTransit(parsed) => {
+            assert_eq!(parsed.to_string(), uri);
+            assert_eq!((parsed.mount(), parsed.key_name()), ("transit", "db-keys"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        source(&format!(r#"{{"Security.MasterKey.Kms": "{uri}"}}"#)).unwrap(),
+        MasterKeySettings::kms(uri).source().unwrap()
+    );
+    // Building the provider sends nothing (the host does not exist).
+    #[cfg(feature = "vault-transit")]
+    {
+        let provider = MasterKeySettings::kms(uri).provider().unwrap();
+        assert!(format!("{provider:?}").contains(uri));
+    }
+    #[cfg(not(feature = "vault-transit"))]
+    {
+        let err = MasterKeySettings::kms(uri).provider().unwrap_err();
+        assert!(err.to_string().contains("feature `vault-transit`"), "{err}");
+    }
+    for other in [
+        r#""Security.MasterKey.Path": "/k""#,
+        r#""Security.MasterKey.Exec": "/p""#,
+    ] {
+        let both = format!(r#"{{"Security.MasterKey.Kms": "{uri}", {other}}}"#);
+        let err = source(&both).unwrap_err();
+        assert!(matches!(err, SettingsError::KmsAndOther { .. }), "{err:?}");
+        assert!(
+            err.to_string()
+                .starts_with("both Security.MasterKey.Kms and"),
+            "{err}"
+        );
+    }
+    for (bad, reason) in [
+        ("aws-kms://alias/db", "unknown KMS URI scheme"),
+        (
+            "vault-transit://h:1/t/k?token=s.SECRET",
+            "never goes in the URI",
+        ),
+        (
+            "vault-transit://vault.example:8200/t/k?tls=false",
+            "loopback",
+        ),
+    ] {
+        let json = format!(r#"{{"Security.MasterKey.Kms": "{bad}"}}"#);
+        let err = MasterKeySettings::from_json_str(&json)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(reason), "{bad}: {err}");
+        assert!(!err.contains("SECRET"), "{err}");
+    }
+}

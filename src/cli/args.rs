@@ -15,8 +15,9 @@ Examples:
   strongbox decrypt --db /var/lib/db1 dump.sbx -o dump.bin
   strongbox --master-key-path /etc/strongbox/master.key key get /var/lib/db1
 
-Master key: --settings, --master-key-path or --master-key-exec (at most one, before the
-command); none given: the OS default ($HOME/.strongbox/secret.key on Unix, DPAPI on Windows).
+Master key: --settings, --master-key-path, --master-key-exec or --master-key-kms (at most one,
+before the command); none given: the OS default ($HOME/.strongbox/secret.key on Unix, DPAPI on
+Windows).
 
 Exit status: 0 success, 2 usage error, 1 any other failure (one `error:` line on stderr).";
 
@@ -51,6 +52,7 @@ macro_rules! master_key_selection {
             $(#[doc = $exec_doc:literal])+ $exec:ident,
             $(#[doc = $arg_doc:literal])+ $arg:ident,
             $(#[doc = $timeout_doc:literal])+ $timeout:ident,
+            $(#[doc = $kms_doc:literal])+ $kms:ident,
         }
     ) => {
         $(#[$meta])*
@@ -77,6 +79,11 @@ macro_rules! master_key_selection {
             #[arg(long, value_name = "SECONDS", requires = stringify!($exec),
                   value_parser = clap::value_parser!(u64).range(1..=86_400))]
             pub $timeout: Option<u64>,
+
+            $(#[doc = $kms_doc])+
+            #[arg(long, value_name = "URI", $(group = $group,)?
+                  conflicts_with_all = [stringify!($settings), stringify!($path), stringify!($exec)])]
+            pub $kms: Option<String>,
         }
     };
 }
@@ -88,7 +95,7 @@ master_key_selection! {
     pub struct MasterKeyArgs {
         group: [],
         /// Read the master-key settings from a RavenDB-style settings.json (Security.MasterKey.Exec,
-        /// .Exec.Arguments, .Exec.TimeoutInSec, .Path).
+        /// .Exec.Arguments, .Exec.TimeoutInSec, .Path, .Kms).
         settings,
         /// Read the master key from FILE (32 raw bytes, or one line of base64 or hex; owner-only).
         master_key_path,
@@ -98,6 +105,9 @@ master_key_selection! {
         master_key_exec_arg,
         /// Time limit for the --master-key-exec program, in seconds [default: 30].
         master_key_exec_timeout,
+        /// Protect keys with a KMS key that never leaves the KMS:
+        /// vault-transit://HOST:PORT/MOUNT/KEY (token from VAULT_TOKEN or VAULT_TOKEN_FILE).
+        master_key_kms,
     }
 }
 
@@ -242,6 +252,21 @@ Example:
 The current master key is the one selected before `key`. Interrupted? Run it again: keys
 already under the new master key are left alone, and every key opens with the old or the new.")]
     Rotate(RotateArgs),
+
+    /// Re-seal the database key of each DIR under the newest version of the KMS key (after a
+    /// Vault Transit key rotation), without the sealed secret leaving the KMS.
+    #[command(after_help = "\
+Example:
+  bao write -f transit/keys/db-keys/rotate
+  strongbox --master-key-kms vault-transit://vault.example:8200/transit/db-keys \\
+      key rewrap /var/lib/db1 /var/lib/db2
+
+Keys already under the newest version are left alone; run it again after an interruption.")]
+    Rewrap {
+        /// The database directories.
+        #[arg(value_name = "DIR", required = true)]
+        dirs: Vec<PathBuf>,
+    },
 }
 
 /// `strongbox key rotate`
@@ -273,6 +298,8 @@ master_key_selection! {
         to_master_key_exec_arg,
         /// Time limit for the --to-master-key-exec program, in seconds [default: 30].
         to_master_key_exec_timeout,
+        /// The new master key's KMS URI (vault-transit://HOST:PORT/MOUNT/KEY).
+        to_master_key_kms,
     }
 }
 

@@ -32,6 +32,7 @@ pub fn key(ctx: &Ctx, command: KeyCommand) -> CliResult {
             put(ctx, &dir, overwrite)
         }
         KeyCommand::Rotate(args) => rotate(ctx, &args),
+        KeyCommand::Rewrap { dirs } => rewrap(ctx, &dirs),
     }
 }
 
@@ -122,6 +123,24 @@ fn rotate(ctx: &Ctx, args: &RotateArgs) -> CliResult {
     for dir in &report.already_current {
         ctx.note(format_args!(
             "{} was already under the new master key",
+            dir.display()
+        ));
+    }
+    Ok(())
+}
+
+fn rewrap(ctx: &Ctx, dirs: &[std::path::PathBuf]) -> CliResult {
+    let store = DatabaseKeyStore::new(ctx.provider()?);
+    let report = store.rewrap(dirs).context(|| "key rewrap")?;
+    for dir in &report.rotated {
+        ctx.note(format_args!(
+            "re-sealed {} under the newest version of the KMS key",
+            dir.display()
+        ));
+    }
+    for dir in &report.already_current {
+        ctx.note(format_args!(
+            "{} was already under the newest version",
             dir.display()
         ));
     }

@@ -1,5 +1,5 @@
-//! Master-key selection: `--settings`, `--master-key-path`, `--master-key-exec` (or their
-//! `--to-*` twins of `key rotate`), else the OS default provider.
+//! Master-key selection: `--settings`, `--master-key-path`, `--master-key-exec`,
+//! `--master-key-kms` (or their `--to-*` twins of `key rotate`), else the OS default provider.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -27,6 +27,8 @@ pub enum MasterKeyChoice {
         /// Its time limit; `None`: the provider's default.
         timeout: Option<Duration>,
     },
+    /// A KMS key's URI.
+    Kms(String),
     /// The OS default provider.
     OsDefault,
 }
@@ -41,6 +43,7 @@ impl MasterKeyChoice {
             args.master_key_exec_arg.clone(),
             args.master_key_exec_timeout,
         )
+        .or_kms(args.master_key_kms.as_deref())
     }
 
     /// The new master key of `key rotate`.
@@ -52,6 +55,15 @@ impl MasterKeyChoice {
             args.to_master_key_exec_arg.clone(),
             args.to_master_key_exec_timeout,
         )
+        .or_kms(args.to_master_key_kms.as_deref())
+    }
+
+    /// The KMS choice if `kms` is given (clap refused it with any other source).
+    fn or_kms(self, kms: Option<&str>) -> Self {
+        match kms {
+            Some(uri) => MasterKeyChoice::Kms(uri.to_string()),
+            None => self,
+        }
     }
 
     fn from_parts(
@@ -95,6 +107,9 @@ impl MasterKeyChoice {
                 }
                 settings.provider().or_fail()
             }
+            MasterKeyChoice::Kms(uri) => MasterKeySettings::kms(uri)
+                .provider()
+                .context(|| "--master-key-kms"),
             MasterKeyChoice::OsDefault => default_provider().context(|| "default master key"),
         }
     }

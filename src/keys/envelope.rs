@@ -49,6 +49,9 @@ pub enum Scheme {
     /// Scheme 2: wrapped under a random secret that Windows DPAPI protects for the current user
     /// ([`DpapiProvider`](crate::keys::DpapiProvider), a [`Sealer`]).
     Dpapi,
+    /// Scheme 3: wrapped under a random secret that a Vault / OpenBao Transit key encrypts
+    /// (`VaultTransitProvider`, a [`Sealer`]; the `vault-transit` feature).
+    VaultTransit,
 }
 
 impl Scheme {
@@ -57,6 +60,7 @@ impl Scheme {
         match self {
             Scheme::MasterKey => 1,
             Scheme::Dpapi => 2,
+            Scheme::VaultTransit => 3,
         }
     }
 
@@ -64,6 +68,7 @@ impl Scheme {
         match id {
             1 => Some(Scheme::MasterKey),
             2 => Some(Scheme::Dpapi),
+            3 => Some(Scheme::VaultTransit),
             _ => None,
         }
     }
@@ -81,6 +86,7 @@ impl fmt::Display for Scheme {
         f.write_str(match self {
             Scheme::MasterKey => "master key",
             Scheme::Dpapi => "DPAPI",
+            Scheme::VaultTransit => "Vault Transit",
         })
     }
 }
@@ -300,6 +306,52 @@ impl ProtectedKey {
             return Err(EnvelopeError::Corrupt);
         }
         open(&self.bytes, &secret, self.salt())
+    }
+
+    /// Re-seals a sealer's blob under the newest version of the sealer's key, without the
+    /// sealed secret leaving the service ([`Sealer::rewrap`], Vault Transit's `rewrap`), then
+    /// unseals the new sealed secret once to bind it into a new blob (fresh salt, same data key
+    /// and secret). `None` when the blob is already under the newest version, or `provider`
+    /// hands out a master key (which has no versions).
+    ///
+    /// Errors as [`ProtectedKey::unprotect`]: the blob must be the provider's and authenticate.
+    pub fn rewrap(&self, provider: &dyn MasterKeyProvider) -> Result<Option<Self>, EnvelopeError> {
+        let protection = provider.protection()?;
+        let theirs = Scheme::of(&protection);
+        if theirs != self.scheme {
+            return Err(EnvelopeError::SchemeMismatch {
+                blob: self.scheme,
+                provider: theirs,
+            });
+        }
+        let Protection::Sealer(sealer) = protection else {
+            return Ok(None);
+        };
+        if !sealer.recognizes(self.sealed_secret()) {
+            return Err(EnvelopeError::OtherSealerKey {
+                scheme: self.scheme,
+            });
+        }
+        let header = &self.bytes[..HEADER_LEN];
+        let context = SealContext::new(self.key_id, header);
+        let Some(sealed) = sealer.rewrap(self.sealed_secret(), &context)? else {
+            return Ok(None);
+        };
+        let secret = sealer.unseal(&sealed, &context)?;
+        if secret.len() != KEY_LEN {
+            return Err(EnvelopeError::Corrupt);
+        }
+        // The rewrapped secret must open this blob: the service re-sealed the same secret.
+        let plain = open(&self.bytes, &secret, self.salt())?;
+        let key = DataKey::from_bytes(&plain[..KEY_LEN]).map_err(|_| EnvelopeError::Corrupt)?;
+        if key.id() != self.key_id {
+            return Err(EnvelopeError::Corrupt);
+        }
+        let header: [u8; HEADER_LEN] = header.try_into().expect("42 bytes");
+        let mut salt = [0u8; SALT_LEN];
+        fill_random(&mut salt)?;
+        let bytes = seal(prefix(&header, &salt, &sealed), &secret, &key);
+        Self::from_bytes(&bytes).map(Some)
     }
 
     /// Like [`ProtectedKey::unprotect`], after checking (before any decryption) that the blob

@@ -10,9 +10,11 @@ pub(crate) mod settings;
 pub(crate) mod store;
 
 pub use envelope::{EnvelopeError, ProtectedKey, Scheme};
+#[cfg(feature = "vault-transit")]
+pub use provider::VaultTransitProvider;
 pub use provider::{
     DpapiProvider, ExecProvider, FileProvider, MasterKeyProvider, Protection, ProviderError,
-    SealContext, Sealer, UnixHomeFileProvider, default_provider,
+    SealContext, Sealer, UnixHomeFileProvider, VaultTransitUri, default_provider,
 };
 #[cfg(feature = "settings")]
 pub use settings::{MasterKeySettings, MasterKeySource, SettingsError};

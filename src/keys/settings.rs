@@ -11,17 +11,25 @@ use serde_json::Value;
 
 use crate::keys::provider::{
     DpapiProvider, ExecProvider, FileProvider, MasterKeyProvider, ProviderError,
-    UnixHomeFileProvider,
+    UnixHomeFileProvider, VaultTransitUri,
 };
 
 const EXEC: &str = "Security.MasterKey.Exec";
 const EXEC_ARGUMENTS: &str = "Security.MasterKey.Exec.Arguments";
 const EXEC_TIMEOUT: &str = "Security.MasterKey.Exec.TimeoutInSec";
 const PATH: &str = "Security.MasterKey.Path";
+const KMS: &str = "Security.MasterKey.Kms";
 const ALLOW_INSECURE: &str = crate::keys::provider::ALLOW_INSECURE_PERMISSIONS_SETTING;
 /// Every master-key setting; any other key under `Security.MasterKey` is refused (a misspelt
 /// setting must not silently select the OS default).
-const KNOWN: [&str; 5] = [EXEC, EXEC_ARGUMENTS, EXEC_TIMEOUT, PATH, ALLOW_INSECURE];
+const KNOWN: [&str; 6] = [
+    EXEC,
+    EXEC_ARGUMENTS,
+    EXEC_TIMEOUT,
+    PATH,
+    KMS,
+    ALLOW_INSECURE,
+];
 /// Largest settings file read.
 const MAX_SETTINGS_LEN: u64 = 16 << 20;
 
@@ -33,10 +41,11 @@ const MAX_SETTINGS_LEN: u64 = 16 << 20;
 /// | `Security.MasterKey.Exec.Arguments` | its arguments: a string split with shell-like quoting (no shell runs), or an array of strings |
 /// | `Security.MasterKey.Exec.TimeoutInSec` | time limit in seconds, default 30 (a number or a numeric string) |
 /// | `Security.MasterKey.Path` | file holding the master key ([`FileProvider`]) |
+/// | `Security.MasterKey.Kms` | a KMS key's URI: `vault-transit://HOST:PORT/MOUNT/KEY` ([`VaultTransitUri`]; the provider needs the `vault-transit` feature) |
 /// | `Security.MasterKey.AllowInsecurePermissions` | `true` to accept a `Path` file that group or others can read (secret volumes); default `false` |
 ///
-/// Neither `Exec` nor `Path`: the OS default ([`MasterKeySource::os_default`]). Both: an error,
-/// since an order of precedence between them has confused users of other systems.
+/// None of `Exec`, `Path` and `Kms`: the OS default ([`MasterKeySource::os_default`]). Two of
+/// them: an error, since an order of precedence between them has confused users of other systems.
 ///
 /// Keys are read as RavenDB reads its `settings.json`: letter case is ignored (.NET
 /// configuration keys are case-insensitive, so `security.masterkey.path` is
@@ -81,6 +90,7 @@ pub struct MasterKeySettings {
     exec_arguments: Vec<String>,
     exec_timeout: Option<Duration>,
     path: Option<PathBuf>,
+    kms: Option<String>,
     allow_insecure_permissions: bool,
 }
 
@@ -102,6 +112,14 @@ impl MasterKeySettings {
     pub fn path(path: impl Into<PathBuf>) -> Self {
         Self {
             path: Some(path.into()),
+            ..Self::default()
+        }
+    }
+
+    /// Settings protecting keys with the KMS key `uri` names (`vault-transit://...`).
+    pub fn kms(uri: impl Into<String>) -> Self {
+        Self {
+            kms: Some(uri.into()),
             ..Self::default()
         }
     }
@@ -183,6 +201,7 @@ impl MasterKeySettings {
                 EXEC_ARGUMENTS => settings.exec_arguments = arguments(&value)?,
                 EXEC_TIMEOUT => settings.exec_timeout = Some(timeout(&value)?),
                 PATH => settings.path = Some(PathBuf::from(string(PATH, &value)?)),
+                KMS => settings.kms = Some(string(KMS, &value)?),
                 _ => settings.allow_insecure_permissions = boolean(&value)?,
             }
             Ok(())
@@ -193,6 +212,13 @@ impl MasterKeySettings {
 
     /// Which master-key source these settings select, checked.
     pub fn source(&self) -> Result<MasterKeySource, SettingsError> {
+        if let Some(uri) = &self.kms {
+            let other = [(EXEC, self.exec.is_some()), (PATH, self.path.is_some())];
+            if let Some((other, _)) = other.into_iter().find(|(_, set)| *set) {
+                return Err(SettingsError::KmsAndOther { other });
+            }
+            return Ok(MasterKeySource::kms(uri)?);
+        }
         match (&self.exec, &self.path) {
             (Some(_), Some(_)) => Err(SettingsError::ExecAndPath),
             (Some(program), None) => Ok(MasterKeySource::Exec {
@@ -230,6 +256,7 @@ impl fmt::Debug for MasterKeySettings {
             )
             .field("exec_timeout", &self.exec_timeout)
             .field("path", &self.path)
+            .field("kms", &self.kms)
             .field(
                 "allow_insecure_permissions",
                 &self.allow_insecure_permissions,
@@ -507,6 +534,8 @@ pub enum MasterKeySource {
     },
     /// Windows DPAPI for the current user ([`DpapiProvider`]).
     Dpapi,
+    /// A Vault / OpenBao Transit key (`VaultTransitProvider`, the `vault-transit` feature).
+    VaultTransit(VaultTransitUri),
 }
 
 impl MasterKeySource {
@@ -518,6 +547,17 @@ impl MasterKeySource {
         } else {
             MasterKeySource::UnixHomeFile { path: None }
         }
+    }
+
+    /// The source a KMS URI names: `vault-transit://` ([`VaultTransitUri`]); any other scheme is
+    /// refused.
+    pub fn kms(uri: &str) -> Result<Self, ProviderError> {
+        if !uri.starts_with(crate::keys::provider::vault_format::URI_SCHEME) {
+            return Err(ProviderError::KmsUri {
+                reason: "unknown KMS URI scheme (known: vault-transit://)",
+            });
+        }
+        Ok(MasterKeySource::VaultTransit(VaultTransitUri::parse(uri)?))
     }
 
     /// The provider for this source. Nothing is run or read until first use.
@@ -543,6 +583,7 @@ impl MasterKeySource {
             }
             MasterKeySource::UnixHomeFile { path: None } => Arc::new(UnixHomeFileProvider::new()?),
             MasterKeySource::Dpapi => Arc::new(DpapiProvider::new()?),
+            MasterKeySource::VaultTransit(uri) => vault_transit(uri)?,
         })
     }
 }
@@ -572,7 +613,26 @@ impl fmt::Debug for MasterKeySource {
                 f.debug_struct("UnixHomeFile").field("path", path).finish()
             }
             MasterKeySource::Dpapi => f.write_str("Dpapi"),
+            MasterKeySource::VaultTransit(uri) => f.debug_tuple("VaultTransit").field(uri).finish(),
         }
+    }
+}
+
+/// The Transit provider of `uri`, if this build has it.
+fn vault_transit(uri: &VaultTransitUri) -> Result<Arc<dyn MasterKeyProvider>, ProviderError> {
+    #[cfg(feature = "vault-transit")]
+    {
+        Ok(Arc::new(crate::keys::provider::VaultTransitProvider::new(
+            uri.clone(),
+        )))
+    }
+    #[cfg(not(feature = "vault-transit"))]
+    {
+        let _ = uri;
+        Err(ProviderError::KmsNotBuilt {
+            provider: "Vault Transit",
+            feature: "vault-transit",
+        })
     }
 }
 
@@ -607,6 +667,15 @@ pub enum SettingsError {
          (strongbox does not guess which one you meant)"
     )]
     ExecAndPath,
+    /// `Security.MasterKey.Kms` is set together with another master-key source.
+    #[error(
+        "both Security.MasterKey.Kms and {other} are set; set only one (strongbox does not \
+         guess which one you meant)"
+    )]
+    KmsAndOther {
+        /// The other source's setting.
+        other: &'static str,
+    },
     /// An `Exec` option is set without `Security.MasterKey.Exec`.
     #[error("{key} is set, but Security.MasterKey.Exec is not")]
     WithoutExec {
@@ -625,7 +694,7 @@ pub enum SettingsError {
     #[error(
         "unknown master-key setting {}; did you mean {suggestion}? (known: \
          Security.MasterKey.Exec, Security.MasterKey.Exec.Arguments, \
-         Security.MasterKey.Exec.TimeoutInSec, Security.MasterKey.Path, \
+         Security.MasterKey.Exec.TimeoutInSec, Security.MasterKey.Path, Security.MasterKey.Kms, \
          Security.MasterKey.AllowInsecurePermissions)",
         key.escape_debug()
     )]

@@ -458,6 +458,56 @@ impl DatabaseKeyStore {
         Ok(true)
     }
 
+    /// Re-seals the key of every database in `dirs` under the newest version of the current
+    /// provider's key, without the sealed secret leaving the service
+    /// ([`ProtectedKey::rewrap`]: Vault Transit's `rewrap`, after a Transit key rotation). Keys
+    /// already under the newest version, and master-key blobs, are reported in
+    /// [`RotationReport::already_current`]; the rest in [`RotationReport::rotated`].
+    ///
+    /// Crash-safe and resumable as [`DatabaseKeyStore::rotate`] is: each key file is replaced
+    /// atomically by a blob that opens with the same provider; it stops at the first database
+    /// that fails ([`StoreError::Rotation`]).
+    pub fn rewrap<I, P>(&self, dirs: I) -> Result<RotationReport, StoreError>
+    where
+        I: IntoIterator<Item = P>,
+        P: AsRef<Path>,
+    {
+        let mut report = RotationReport::default();
+        for dir in dirs {
+            let dir = dir.as_ref();
+            match self.rewrap_one(dir) {
+                Ok(true) => report.rotated.push(dir.to_path_buf()),
+                Ok(false) => report.already_current.push(dir.to_path_buf()),
+                Err(e) => {
+                    return Err(StoreError::Rotation {
+                        dir: dir.to_path_buf(),
+                        completed: report.rotated.len() + report.already_current.len(),
+                        source: Box::new(e),
+                    });
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Rewraps one key; `Ok(false)` if it is already under the newest key version.
+    fn rewrap_one(&self, dir: &Path) -> Result<bool, StoreError> {
+        let path = Self::key_path(dir);
+        let _lock = KeyFileLock::acquire(dir)?;
+        let blob = read_key_file(&path)?;
+        let rewrapped = blob
+            .rewrap(&*self.current)
+            .map_err(|source| StoreError::Envelope {
+                path: path.clone(),
+                source,
+            })?;
+        let Some(rewrapped) = rewrapped else {
+            return Ok(false);
+        };
+        write_key_file(dir, rewrapped.as_bytes(), Replace::Always)?;
+        Ok(true)
+    }
+
     /// Opens `blob` with the current provider, or the previous one if the current one cannot.
     fn unprotect(&self, path: &Path, blob: &ProtectedKey) -> Result<DataKey, StoreError> {
         let current = match blob.unprotect(&*self.current) {

@@ -547,15 +547,15 @@ fn write_keyblob_vectors() {
         None,
         &v2,
     );
-    let mut s3 = b1.clone();
-    s3[9] = 3;
+    let mut s4 = b1.clone();
+    s4[9] = 4;
     vector(
-        "fail_scheme_3",
-        "scheme 3 is not defined",
+        "fail_scheme_4",
+        "scheme 4 is not defined",
         &m1,
         "unsupported_scheme",
         None,
-        &s3,
+        &s4,
     );
     vector(
         "fail_truncated",

@@ -20,11 +20,17 @@ mod dpapi_windows;
 mod exec;
 mod file;
 mod home;
+pub(crate) mod vault_format;
+#[cfg(feature = "vault-transit")]
+mod vault_transit;
 
 pub use dpapi::DpapiProvider;
 pub use exec::ExecProvider;
 pub use file::FileProvider;
 pub use home::UnixHomeFileProvider;
+pub use vault_format::VaultTransitUri;
+#[cfg(feature = "vault-transit")]
+pub use vault_transit::VaultTransitProvider;
 
 /// The name of the settings key that allows a master-key file readable by group or others.
 pub(crate) const ALLOW_INSECURE_PERMISSIONS_SETTING: &str =
@@ -175,6 +181,18 @@ pub trait Sealer: private::InCrate + Send + Sync + fmt::Debug {
     /// unsealing: `false` reports the blob as another key's, as a master-key fingerprint does.
     /// A sealer whose output names no key (DPAPI) answers `true`.
     fn recognizes(&self, sealed: &[u8]) -> bool;
+
+    /// Re-seals `sealed` (recognized by [`Sealer::recognizes`]) under the service's newest key
+    /// version, without the secret leaving the service (Transit's `rewrap`); `None` when it is
+    /// already under the newest version, or the service has no versions (the default).
+    fn rewrap(
+        &self,
+        sealed: &[u8],
+        context: &SealContext<'_>,
+    ) -> Result<Option<Vec<u8>>, ProviderError> {
+        let _ = (sealed, context);
+        Ok(None)
+    }
 }
 
 pub(crate) mod private {
@@ -212,6 +230,7 @@ pub(crate) fn check_sealed(scheme: Scheme, sealed: &[u8]) -> Result<(), &'static
     match scheme {
         Scheme::MasterKey => Err("the master-key scheme has no sealed secret"),
         Scheme::Dpapi => dpapi::split_sealed(sealed).map(|_| ()),
+        Scheme::VaultTransit => vault_format::TransitSealed::parse(sealed).map(|_| ()),
     }
 }
 
@@ -465,6 +484,116 @@ pub enum ProviderError {
     /// The operating system's random number generator failed.
     #[error("the system random number generator failed")]
     Random,
+    /// A KMS URI is malformed. The message never quotes the URI.
+    #[error("invalid KMS URI: {reason}")]
+    KmsUri {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A KMS URI names a provider this build of strongbox does not have.
+    #[error(
+        "the KMS URI names {provider}, which this build of strongbox does not include (Cargo \
+         feature `{feature}`)"
+    )]
+    KmsNotBuilt {
+        /// The provider.
+        provider: &'static str,
+        /// The Cargo feature that adds it.
+        feature: &'static str,
+    },
+    /// No KMS token could be had, or its file could not be read (the token is never shown).
+    #[error("{uri}: {reason}")]
+    KmsToken {
+        /// The KMS key's URI.
+        uri: String,
+        /// What is missing or wrong.
+        reason: String,
+    },
+    /// The URI's `ca_file` could not be read, or holds no PEM certificate.
+    #[error("{uri}: ca_file {}: {reason}", path.display())]
+    KmsCaFile {
+        /// The KMS key's URI.
+        uri: String,
+        /// The CA file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The KMS could not be reached: connection refused or timed out (tried a bounded number of
+    /// times), or the TLS handshake failed (tried once).
+    #[error("{uri}: the KMS could not be reached ({attempts} attempt(s)): {reason}")]
+    KmsUnreachable {
+        /// The KMS key's URI.
+        uri: String,
+        /// How many requests were tried.
+        attempts: u32,
+        /// The last attempt's failure.
+        reason: String,
+    },
+    /// The KMS refused the token: missing, wrong, expired or without the policy the operation
+    /// needs.
+    #[error(
+        "{uri}: permission denied (HTTP {status}): the token is wrong, expired, or lacks the \
+         policy for this key"
+    )]
+    KmsAccessDenied {
+        /// The KMS key's URI.
+        uri: String,
+        /// The HTTP status.
+        status: u16,
+    },
+    /// The KMS key does not exist (deleted, misspelt) or cannot be used for this operation.
+    #[error("{uri}: the KMS key was not found, or does not support encryption")]
+    KmsKeyNotFound {
+        /// The KMS key's URI.
+        uri: String,
+    },
+    /// The key version that sealed the blob may no longer decrypt (trimmed, or below the key's
+    /// minimum decryption version).
+    #[error(
+        "{uri}: the KMS key version that sealed this key may no longer decrypt (trimmed or below \
+         the key's minimum decryption version)"
+    )]
+    KmsKeyVersionRetired {
+        /// The KMS key's URI.
+        uri: String,
+    },
+    /// The KMS refused to decrypt under this blob's context: the sealed secret belongs to
+    /// another blob (another database), or the blob was altered.
+    #[error(
+        "{uri}: the KMS refused to decrypt: the key blob's context does not match (a blob \
+         copied from another database, or altered)"
+    )]
+    KmsWrongContext {
+        /// The KMS key's URI.
+        uri: String,
+    },
+    /// The Transit key was not created with `derived=true`, so Transit would ignore the
+    /// context that binds a sealed secret to its blob.
+    #[error(
+        "{uri}: the Transit key is not a derived key; create it with derived=true (Transit \
+         ignores the context that binds a key blob otherwise)"
+    )]
+    KmsKeyNotDerived {
+        /// The KMS key's URI.
+        uri: String,
+    },
+    /// The KMS answered with an HTTP status not otherwise classified (its body is not shown).
+    #[error("{uri}: the KMS refused the request (HTTP {status})")]
+    KmsRefused {
+        /// The KMS key's URI.
+        uri: String,
+        /// The HTTP status.
+        status: u16,
+    },
+    /// The KMS answered something that is not the expected response (its body is not shown).
+    #[error("{uri}: unexpected KMS response: {reason}")]
+    KmsBadResponse {
+        /// The KMS key's URI.
+        uri: String,
+        /// What was wrong.
+        reason: &'static str,
+    },
     /// A provider implemented outside this crate failed.
     #[error("{0}")]
     Other(Box<dyn std::error::Error + Send + Sync>),
