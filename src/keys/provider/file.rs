@@ -1,6 +1,7 @@
 //! The File provider: a file holds the master key.
 
 use std::fmt;
+use std::fs::{File, Metadata};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
@@ -102,7 +103,16 @@ impl FileProvider {
 impl MasterKeyProvider for FileProvider {
     fn protection(&self) -> Result<Protection<'_>, ProviderError> {
         self.key
-            .get_or_try_init(|| read_key_file(&self.path, !self.allow_insecure_permissions, true))
+            .get_or_try_init(|| {
+                read_key_file(
+                    &self.path,
+                    if self.allow_insecure_permissions {
+                        ModeCheck::Off
+                    } else {
+                        ModeCheck::OnWithOptOut
+                    },
+                )
+            })
             .map(Protection::MasterKey)
     }
 }
@@ -120,63 +130,26 @@ impl fmt::Debug for FileProvider {
     }
 }
 
-/// Reads and parses a key file. `check_mode`: refuse a file group or others can access (Unix);
-/// `opt_out`: whether the error may mention the opt-out setting.
-pub(crate) fn read_key_file(
-    path: &Path,
-    check_mode: bool,
-    opt_out: bool,
-) -> Result<MasterKey, ProviderError> {
+/// Whether a key file's owner and permissions are checked (Unix), and whether a refusal may
+/// mention the provider's opt-out setting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ModeCheck {
+    /// Not checked (the caller opted out).
+    Off,
+    /// Checked; the provider has no opt-out (the home-file provider, Unix only).
+    #[cfg_attr(not(unix), allow(dead_code))]
+    On,
+    /// Checked; a refusal mentions `allow_insecure_permissions`.
+    OnWithOptOut,
+}
+
+/// Reads and parses a key file, after `check`ing it.
+pub(crate) fn read_key_file(path: &Path, check: ModeCheck) -> Result<MasterKey, ProviderError> {
     let io_err = |source| ProviderError::FileIo {
         path: path.to_path_buf(),
         source,
     };
-    let missing = |e: io::Error| match e.kind() {
-        io::ErrorKind::NotFound => ProviderError::FileMissing {
-            path: path.to_path_buf(),
-        },
-        _ => io_err(e),
-    };
-    // The link itself, before opening: a key path that is a symbolic link is refused.
-    #[cfg(unix)]
-    let link_meta = if check_mode {
-        let meta = std::fs::symlink_metadata(path).map_err(missing)?;
-        if meta.file_type().is_symlink() {
-            return Err(ProviderError::KeyFileIsSymlink {
-                path: path.to_path_buf(),
-                opt_out,
-            });
-        }
-        Some(meta)
-    } else {
-        None
-    };
-    let mut file = crate::fs::open_regular(path).map_err(missing)?;
-    let meta = file.metadata().map_err(io_err)?;
-    if !meta.is_file() {
-        return Err(io_err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "not a regular file",
-        )));
-    }
-    #[cfg(unix)]
-    if check_mode {
-        use std::os::unix::fs::{MetadataExt, PermissionsExt};
-        // The file opened must be the one checked (no swap for a link in between).
-        if let Some(link_meta) = link_meta
-            && (link_meta.dev(), link_meta.ino()) != (meta.dev(), meta.ino())
-        {
-            return Err(ProviderError::KeyFileIsSymlink {
-                path: path.to_path_buf(),
-                opt_out,
-            });
-        }
-        check_owner(path, meta.uid(), opt_out)?;
-        check_permissions(path, meta.permissions().mode(), 0o077, 0o600, opt_out)?;
-    }
-    #[cfg(not(unix))]
-    let _ = (check_mode, opt_out);
-
+    let (mut file, meta) = open_key_file(path, check)?;
     let mut bytes = Zeroizing::new(Vec::with_capacity(FILE_CAP + 1));
     (&mut file)
         .take(FILE_CAP as u64 + 1)
@@ -203,6 +176,54 @@ pub(crate) fn read_key_file(
             source,
         },
     })
+}
+
+/// Opens a key file for reading: a regular file; with `check` on (Unix), not a symbolic link,
+/// the very file checked, owned by this user and not accessible to group or others.
+fn open_key_file(path: &Path, check: ModeCheck) -> Result<(File, Metadata), ProviderError> {
+    let io_err = |source| ProviderError::FileIo {
+        path: path.to_path_buf(),
+        source,
+    };
+    let missing = |e: io::Error| match e.kind() {
+        io::ErrorKind::NotFound => ProviderError::FileMissing {
+            path: path.to_path_buf(),
+        },
+        _ => io_err(e),
+    };
+    let opt_out = check == ModeCheck::OnWithOptOut;
+    let is_link = || ProviderError::KeyFileIsSymlink {
+        path: path.to_path_buf(),
+        opt_out,
+    };
+    // The link itself, before opening: a key path that is a symbolic link is refused.
+    #[cfg(unix)]
+    let link_meta = match check {
+        ModeCheck::Off => None,
+        _ => Some(std::fs::symlink_metadata(path).map_err(missing)?),
+    };
+    #[cfg(unix)]
+    if link_meta
+        .as_ref()
+        .is_some_and(|m| m.file_type().is_symlink())
+    {
+        return Err(is_link());
+    }
+    let file = crate::fs::open_regular(path).map_err(missing)?;
+    let meta = file.metadata().map_err(io_err)?;
+    #[cfg(unix)]
+    if let Some(link_meta) = link_meta {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        // The file opened must be the one checked (no swap for a link in between).
+        if (link_meta.dev(), link_meta.ino()) != (meta.dev(), meta.ino()) {
+            return Err(is_link());
+        }
+        check_owner(path, meta.uid(), opt_out)?;
+        check_permissions(path, meta.permissions().mode(), 0o077, 0o600, opt_out)?;
+    }
+    #[cfg(not(unix))]
+    let _ = (is_link, opt_out);
+    Ok((file, meta))
 }
 
 /// The uid this process creates files as (its effective uid), found without `libc` from the

@@ -106,13 +106,13 @@ fn load_or_create(_path: &Path) -> Result<MasterKey, ProviderError> {
 
 #[cfg(unix)]
 fn load_or_create(path: &Path) -> Result<MasterKey, ProviderError> {
-    use super::file::read_key_file;
+    use super::file::{ModeCheck, read_key_file};
 
     let dir = crate::fs::parent_dir(path);
     // Another process may create the file between our read and our create, or (in theory) delete
     // it between our failed create and our read: a few rounds settle it.
     for _ in 0..3 {
-        match read_key_file(path, true, false) {
+        match read_key_file(path, ModeCheck::On) {
             Err(ProviderError::FileMissing { .. }) => {}
             result => {
                 check_dir(dir)?;
@@ -123,7 +123,7 @@ fn load_or_create(path: &Path) -> Result<MasterKey, ProviderError> {
             return Ok(key);
         }
     }
-    read_key_file(path, true, false)
+    read_key_file(path, ModeCheck::On)
 }
 
 /// Refuses a key directory that group or others can write to (they could replace the key).
