@@ -198,8 +198,8 @@ impl ExecProvider {
             Some(Ok(())) => self.key_from(&stdout.take()),
             Some(Err(e)) => Err(io_err(e)),
             None => {
-                // Whatever holds the pipe was started by the program, in its group; the group
-                // still exists, so its id has not been reused.
+                // Whatever holds the pipe was started by the program, in its group; the program
+                // is not reaped yet, so the group's id has not been reused.
                 #[cfg(unix)]
                 groups::kill(child.id());
                 Err(ProviderError::ExecOutputHeldOpen {
@@ -263,14 +263,16 @@ fn spawn_error(program: PathBuf, source: io::Error) -> ProviderError {
     }
 }
 
-/// Waits until `child` exits (`Some`) or `deadline` passes (`None`).
+/// Waits until `child` exits (`Some`) or `deadline` passes (`None`). On Unix the program is
+/// not reaped: until [`RunningChild`] is dropped its id, which is also its process group's,
+/// cannot be reused, so killing the group stays safe.
 fn wait_until(
     child: &mut Child,
     deadline: Instant,
 ) -> io::Result<Option<std::process::ExitStatus>> {
     let mut pause = Duration::from_millis(1);
     loop {
-        if let Some(status) = child.try_wait()? {
+        if let Some(status) = exit_status(child)? {
             return Ok(Some(status));
         }
         let now = Instant::now();
@@ -280,6 +282,32 @@ fn wait_until(
         thread::sleep(pause.min(deadline - now));
         pause = (pause * 2).min(Duration::from_millis(50));
     }
+}
+
+/// The exit status of `child` if it has exited, without reaping it (`waitid` with `WNOWAIT`).
+#[cfg(unix)]
+fn exit_status(child: &Child) -> io::Result<Option<std::process::ExitStatus>> {
+    use rustix::process::{Pid, WaitId, WaitIdOptions, waitid};
+    use std::os::unix::process::ExitStatusExt as _;
+    let pid = i32::try_from(child.id())
+        .ok()
+        .and_then(Pid::from_raw)
+        .ok_or_else(|| io::Error::other("the key program has no valid process id"))?;
+    let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT;
+    let Some(status) = waitid(WaitId::Pid(pid), options)? else {
+        return Ok(None);
+    };
+    // The wait status encoding: the exit code in the second byte, or the signal in the first.
+    Ok(match (status.exit_status(), status.terminating_signal()) {
+        (Some(code), _) => Some(std::process::ExitStatus::from_raw((code & 0xff) << 8)),
+        (None, Some(signal)) => Some(std::process::ExitStatus::from_raw(signal & 0x7f)),
+        (None, None) => None,
+    })
+}
+
+#[cfg(not(unix))]
+fn exit_status(child: &mut Child) -> io::Result<Option<std::process::ExitStatus>> {
+    child.try_wait()
 }
 
 /// A key program, its process group registered while it runs (so that
@@ -309,10 +337,20 @@ impl std::ops::DerefMut for RunningChild {
     }
 }
 
-impl Drop for RunningChild {
-    fn drop(&mut self) {
+impl RunningChild {
+    /// Takes the program's group off the list [`ExecProvider::kill_running_programs`] kills,
+    /// before it is reaped and its id may be reused.
+    fn unregister(&self) {
         #[cfg(unix)]
         groups::lock().retain(|pgid| *pgid != self.child.id());
+    }
+}
+
+impl Drop for RunningChild {
+    fn drop(&mut self) {
+        self.unregister();
+        // Reaps the program if it has exited (it was only waited for without reaping).
+        let _ = self.child.try_wait();
     }
 }
 
@@ -324,6 +362,7 @@ fn kill_and_reap(child: &mut RunningChild) {
     #[cfg(unix)]
     groups::kill(child.id());
     let _ = child.kill();
+    child.unregister();
     let _ = child.wait();
 }
 
