@@ -268,7 +268,6 @@ impl<R: Read> Cursor<R> {
             &self.cipher,
             &mut self.scratch,
             self.index,
-            full,
             &mut self.buf[..seg_len],
             held - seg_len,
         )?;
@@ -315,36 +314,37 @@ fn fill<R: Read>(inner: &mut R, buf: &mut [u8], mut filled: usize) -> (usize, io
 
 /// Authenticates segment `index`, the last one before the end of the input, in place; returns
 /// its plaintext length. `seg` holds the bytes that may form it (at most one full ciphertext
-/// segment, `full` bytes) and `extra` counts the bytes after it (fewer than [`LOOKAHEAD`]).
+/// segment) and `extra` counts the bytes after it (fewer than [`LOOKAHEAD`], and only after a
+/// full segment).
+///
+/// A segment that fails and ends where the input ends is the cut or altered end of the stream
+/// ([`StreamError::Truncated`]); one that fails with bytes after it is
+/// [`StreamError::CorruptSegment`].
 fn authenticate(
     cipher: &SegmentCipher,
     scratch: &mut Vec<u8>,
     index: u64,
-    full: usize,
     seg: &mut [u8],
     extra: usize,
 ) -> Result<usize, StreamError> {
-    let corrupt = |_| StreamError::CorruptSegment { index };
     // Only the last segment of an empty stream may be empty.
     let min_len = if index == 0 { TAG_LEN } else { TAG_LEN + 1 };
     if seg.len() < min_len {
         return Err(StreamError::Truncated);
     }
-    if seg.len() < full {
-        cipher.open(index, true, seg).map_err(corrupt)?;
+    if extra == 0 {
+        cipher
+            .open(index, true, seg)
+            .map_err(|_| StreamError::Truncated)?;
         return Ok(seg.len() - TAG_LEN);
     }
-    // A full-size segment at the end: either the genuine last segment, or a non-last one whose
-    // successors were cut off (or replaced by fewer than LOOKAHEAD bytes). Keep a copy to try
-    // both; this happens at most once per pass over the stream.
+    // A full segment followed by fewer than LOOKAHEAD bytes: the last segment and trailing data,
+    // or a segment whose successor was cut to those bytes. Keep a copy to try both; this happens
+    // at most once per pass over the stream.
     scratch.clear();
     scratch.extend_from_slice(seg);
     if cipher.open(index, true, seg).is_ok() {
-        return if extra > 0 {
-            Err(StreamError::TrailingData)
-        } else {
-            Ok(full - TAG_LEN)
-        };
+        return Err(StreamError::TrailingData);
     }
     if cipher.open(index, false, scratch).is_ok() {
         scratch.fill(0);
