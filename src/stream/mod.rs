@@ -43,6 +43,7 @@ mod large_read;
 mod parallel;
 mod read_ahead;
 mod reader;
+mod seek;
 mod segment;
 mod writer;
 
@@ -196,6 +197,20 @@ const LARGE_IO_SEGMENTS: usize = 64;
 /// Whether a `write` or `read` of `len` bytes is large (see [`LARGE_IO_SEGMENTS`]).
 pub(crate) fn is_large_io(len: usize, segment_size: usize) -> bool {
     len / LARGE_IO_SEGMENTS >= segment_size
+}
+
+/// Reads into `buf[filled..]` until `buf` is full or the input ends. Returns the new fill level
+/// and the error that stopped it, if any (`Interrupted` is retried).
+fn fill<R: io::Read>(inner: &mut R, buf: &mut [u8], mut filled: usize) -> (usize, io::Result<()>) {
+    while filled < buf.len() {
+        match inner.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return (filled, Err(e)),
+        }
+    }
+    (filled, Ok(()))
 }
 
 fn check_segment_size(size: usize) -> Option<()> {
