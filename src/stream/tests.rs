@@ -12,6 +12,7 @@ use std::io::{Read, Write};
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
+use super::cursor::LOOKAHEAD;
 use super::header::Header;
 use super::*;
 use crate::key::DataKey;
@@ -1344,4 +1345,46 @@ fn writer_and_reader_share_one_large_call_threshold() {
     assert!(!is_large_io(64 * S - 1, S));
     assert!(is_large_io(64 * S, S));
     assert!(is_large_io(64 * S + S - 1, S));
+}
+
+/// Records the size of every buffer it is asked to fill.
+struct Recording<'a> {
+    data: &'a [u8],
+    read: usize,
+    asked: Vec<usize>,
+}
+
+impl Read for Recording<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.asked.push(buf.len());
+        serve(self.data, &mut self.read, buf, usize::MAX)
+    }
+}
+
+#[test]
+fn one_thread_reads_a_segment_straight_into_a_large_enough_buffer_and_nothing_ahead() {
+    let plain = pattern(3 * S + 5);
+    let backup = stream(Some(&key1()), Algorithm::Aes256Gcm, &plain, Vec::new(), 9);
+    let input = Recording {
+        data: &backup,
+        read: 0,
+        asked: Vec::new(),
+    };
+    let mut r = RestoreReader::new(input, &key1()).unwrap();
+    let mut small = [0u8; 10];
+    r.read_exact(&mut small).unwrap();
+    assert_eq!(r.segments_opened_ahead(), 0);
+    // The rest of segment 0 comes from the cursor's buffer; segment 1 then goes straight into
+    // the caller's buffer (the lookahead already read, the rest of its ciphertext, then the
+    // next lookahead into the cursor's buffer).
+    let mut big = vec![0u8; 2 * S];
+    assert_eq!(r.read(&mut big).unwrap(), S - 10);
+    let asked = r.get_ref().asked.len();
+    assert_eq!(r.read(&mut big).unwrap(), S);
+    assert_eq!(big[..S], plain[S..2 * S]);
+    assert_eq!(
+        r.get_ref().asked[asked..],
+        [S + TAG_LEN - LOOKAHEAD, LOOKAHEAD]
+    );
+    assert_eq!(r.segments_opened_ahead(), 0);
 }
