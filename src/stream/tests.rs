@@ -998,22 +998,28 @@ impl Read for Growing<'_> {
 fn truncation_is_permanent_even_if_the_input_grows() {
     let plain = pattern(3 * S + 100);
     let backup = stream(Some(&key1()), Algorithm::Aes256Gcm, &plain, Vec::new(), 9);
-    for threads in [1, 2] {
-        for read_size in [100, 4 * S] {
-            let input = Growing {
-                data: &backup,
-                visible: backup.len() - 116, // without the last segment
-                read: 0,
-            };
-            let mut r = threaded_reader(input, threads);
-            let mut buf = vec![0; read_size];
-            let err = first_error(&mut r, &mut buf, "growing input");
-            for err in [err, r.read(&mut buf).unwrap_err()] {
-                assert!(
-                    matches!(StreamError::from_io(&err), Some(StreamError::Truncated)),
-                    "{threads} threads, {read_size}: {err}"
-                );
-            }
+    // Without the last segment, and without the last three (reading on would find segment 1
+    // where segment 0 failed as the last one).
+    let cuts = [backup.len() - 116, backup.len() - 116 - 2 * (S + TAG_LEN)];
+    let cases = [1, 2].into_iter().flat_map(|threads| {
+        [100, 4 * S]
+            .into_iter()
+            .flat_map(move |read_size| cuts.map(|visible| (threads, read_size, visible)))
+    });
+    for (threads, read_size, visible) in cases {
+        let input = Growing {
+            data: &backup,
+            visible,
+            read: 0,
+        };
+        let mut r = threaded_reader(input, threads);
+        let mut buf = vec![0; read_size];
+        let err = first_error(&mut r, &mut buf, "growing input");
+        for err in [err, r.read(&mut buf).unwrap_err()] {
+            assert!(
+                matches!(StreamError::from_io(&err), Some(StreamError::Truncated)),
+                "{threads} threads, {read_size}, {visible}: {err}"
+            );
         }
     }
 }
