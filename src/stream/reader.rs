@@ -24,10 +24,10 @@ use crate::key::DataKey;
 /// With [`with_threads`](Self::with_threads) it opens consecutive segments on several threads
 /// (returning the same bytes, and the same error at the same point, as with one thread).
 ///
-/// Over a [`Seek`]able reader it also implements [`Seek`] on plaintext offsets, decrypting only
-/// the segments needed. The first seek authenticates the last segment (so the plaintext length,
-/// and `SeekFrom::End`, can be trusted); the stream must extend to the end of the inner reader.
-/// See [`plaintext_len`](Self::plaintext_len).
+/// Over a seekable reader it also implements [`Seek`](std::io::Seek) on plaintext offsets,
+/// decrypting only the segments needed. The first seek authenticates the last segment (so the
+/// plaintext length, and `SeekFrom::End`, can be trusted); the stream must extend to the end of
+/// the inner reader. See [`plaintext_len`](Self::plaintext_len).
 pub struct RestoreReader<R: Read> {
     pub(super) cursor: Cursor<R>,
     pub(super) header: Header,
