@@ -1394,3 +1394,49 @@ fn one_thread_reads_a_segment_straight_into_a_large_enough_buffer_and_nothing_ah
     );
     assert_eq!(r.segments_opened_ahead(), 0);
 }
+
+/// A seekable input whose seeks fail once `fail_seeks` is set.
+struct SeekFails {
+    inner: std::io::Cursor<Vec<u8>>,
+    fail_seeks: bool,
+}
+
+impl Read for SeekFails {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.inner.read(buf)
+    }
+}
+
+impl std::io::Seek for SeekFails {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        if self.fail_seeks {
+            return Err(std::io::Error::other("seek failed"));
+        }
+        self.inner.seek(pos)
+    }
+}
+
+#[test]
+fn after_a_failed_inner_seek_reads_fail_until_a_seek_succeeds() {
+    use std::io::{Seek, SeekFrom};
+    let plain = pattern(3 * S + 5);
+    let backup = stream(Some(&key1()), Algorithm::Aes256Gcm, &plain, Vec::new(), 9);
+    let input = SeekFails {
+        inner: std::io::Cursor::new(backup),
+        fail_seeks: false,
+    };
+    let mut r = RestoreReader::new(input, &key1()).unwrap();
+    assert_eq!(r.plaintext_len().unwrap(), plain.len() as u64);
+    r.cursor.inner.fail_seeks = true;
+    assert!(r.seek(SeekFrom::Start(S as u64 + 3)).is_err());
+    let err = r.read(&mut [0u8; 10]).unwrap_err();
+    assert!(matches!(
+        StreamError::from_io(&err),
+        Some(StreamError::InvalidSeek)
+    ));
+    r.cursor.inner.fail_seeks = false;
+    r.seek(SeekFrom::Start(S as u64 + 3)).unwrap();
+    let mut rest = Vec::new();
+    r.read_to_end(&mut rest).unwrap();
+    assert_eq!(rest, plain[S + 3..]);
+}
