@@ -295,9 +295,66 @@ fn every_single_byte_change_is_detected_and_releases_nothing_of_its_segment() {
                     out.len(),
                     changed * S
                 );
+                assert_eq!(
+                    format!("{err:?}"),
+                    expected_change_error(changed, 3),
+                    "{mode:?} byte {i}"
+                );
+            }
+        }
+    }
+}
+
+/// The error for a change in segment `changed` of a stream whose last segment is `last`: the
+/// altered end of the stream is truncation, a change before it names its segment.
+fn expected_change_error(changed: usize, last: usize) -> String {
+    let err = if changed == last {
+        StreamError::Truncated
+    } else {
+        StreamError::CorruptSegment {
+            index: changed as u64,
+        }
+    };
+    format!("{err:?}")
+}
+
+#[test]
+fn a_stream_cut_or_changed_in_its_last_segment_is_truncated_and_a_change_before_is_corrupt() {
+    // Last segments of 1 byte, a full segment, 100 bytes after a full one, and full after two.
+    for len in [1, S, S + 100, 3 * S] {
+        for mode in EXHAUSTIVE_MODES {
+            let plain = data(len, len as u64);
+            let backup = seal(mode, &plain);
+            let last = len.div_ceil(S) - 1;
+            let last_start = segment(&backup, last).start;
+            for cut in last_start..backup.len() {
+                let chunks = if cut % 2 == 0 { [1000] } else { [64 * S] };
+                let (out, result) = open_chunked(mode, &backup[..cut], &chunks);
+                assert!(plain.starts_with(&out) && out.len() <= last * S);
+                let err = result.expect_err("a cut must be detected");
                 assert!(
-                    matches!(err, StreamError::CorruptSegment { index } if index == changed as u64),
-                    "{mode:?} byte {i}: {err:?}"
+                    matches!(err, StreamError::Truncated),
+                    "{mode:?} {len}: cut at {cut}: {err:?}"
+                );
+                let mut seekable = reader(mode, Cursor::new(&backup[..cut])).unwrap();
+                let err = seekable.seek(SeekFrom::End(0)).unwrap_err();
+                assert!(
+                    matches!(into_stream_error(err), StreamError::Truncated),
+                    "{mode:?} {len}: seek, cut at {cut}"
+                );
+            }
+            let mut tampered = backup.clone();
+            for i in header_len(&backup)..backup.len() {
+                tampered[i] ^= 0x20;
+                let chunks = if i % 2 == 0 { [1000] } else { [64 * S] };
+                let (_, result) = open_chunked(mode, &tampered, &chunks);
+                tampered[i] ^= 0x20;
+                let err = result.expect_err("a change must be detected");
+                let changed = (i - header_len(&backup)) / (S + TAG_LEN);
+                assert_eq!(
+                    format!("{err:?}"),
+                    expected_change_error(changed, last),
+                    "{mode:?} {len}: byte {i}"
                 );
             }
         }
@@ -426,14 +483,11 @@ fn header_changes_are_rejected_before_any_segment() {
 fn every_truncation_is_detected() {
     for mode in EXHAUSTIVE_MODES {
         let (plain, backup) = four_segment_backup(mode);
-        let hl = header_len(&backup);
         for len in 0..backup.len() {
             let (out, result) = open_chunked(mode, &backup[..len], &[777]);
             let err = result.expect_err("truncation must be detected");
             assert!(plain.starts_with(&out) && out.len() < plain.len());
-            if len >= hl && (len - hl).is_multiple_of(S + TAG_LEN) {
-                assert!(matches!(err, StreamError::Truncated), "{len}: {err:?}");
-            }
+            assert!(matches!(err, StreamError::Truncated), "{len}: {err:?}");
         }
     }
 }
@@ -494,12 +548,12 @@ fn reordered_duplicated_dropped_and_foreign_segments_are_detected() {
             (
                 "last segment from another backup",
                 build(&[s0.clone(), s1.clone(), s2.clone(), seg(&b, 3)]),
-                StreamError::CorruptSegment { index: 3 },
+                StreamError::Truncated,
             ),
             (
                 "last segment twice",
                 build(&[s0.clone(), s1.clone(), s2.clone(), s3.clone(), s3.clone()]),
-                StreamError::CorruptSegment { index: 3 },
+                StreamError::Truncated,
             ),
             (
                 "header of another backup",
@@ -536,14 +590,11 @@ fn trailing_data_is_detected() {
                 );
             }
         }
-        // Ends with a short last segment: appended bytes make it fail to authenticate.
+        // Ends with a short last segment: appended bytes make it an altered end.
         let mut backup = seal(mode, &data(S + 10, 9));
         backup.push(0);
         let err = open(mode, &backup).unwrap_err();
-        assert!(
-            matches!(err, StreamError::CorruptSegment { index: 1 }),
-            "{err:?}"
-        );
+        assert!(matches!(err, StreamError::Truncated), "{err:?}");
         // The empty stream too.
         let mut backup = seal(mode, b"");
         backup.push(0);
@@ -889,10 +940,7 @@ fn seek_trusts_the_length_only_after_authenticating_the_last_segment() {
         ));
         let mut tampered = backup.clone();
         *tampered.last_mut().unwrap() ^= 1;
-        assert!(matches!(
-            seek_end(&tampered),
-            Err(StreamError::CorruptSegment { index: 5 })
-        ));
+        assert!(matches!(seek_end(&tampered), Err(StreamError::Truncated)));
         let mut longer = backup.clone();
         longer.extend_from_slice(&[0; 5]);
         assert!(seek_end(&longer).is_err());

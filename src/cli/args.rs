@@ -347,9 +347,14 @@ pub struct ThreadArgs {
     pub threads: Option<NonZeroUsize>,
 }
 
-/// The output of `encrypt` and `decrypt`.
+/// The key and the output of `encrypt` and `decrypt` (the key is not needed to decrypt an
+/// unencrypted stream).
 #[derive(Debug, Args)]
-pub struct OutputArgs {
+pub struct CryptArgs {
+    /// The key.
+    #[command(flatten)]
+    pub key: KeyInputArgs,
+
     /// Where to write; omitted or `-`: stdout. A regular file appears only when complete
     /// (written beside it, then renamed over it, keeping its mode); a symbolic link's target is
     /// what is replaced; a FIFO or a device is written in place. A read-only file or one with
@@ -361,17 +366,13 @@ pub struct OutputArgs {
 /// `strongbox encrypt`
 #[derive(Debug, Args)]
 pub struct EncryptArgs {
-    /// The key.
+    /// The key and where to write.
     #[command(flatten)]
-    pub key: KeyInputArgs,
+    pub crypt: CryptArgs,
 
     /// The file to encrypt; omitted or `-`: stdin.
     #[arg(value_name = "INPUT")]
     pub input: Option<PathBuf>,
-
-    /// Where to write.
-    #[command(flatten)]
-    pub output: OutputArgs,
 
     /// Use ChaCha20-Poly1305 instead of AES-256-GCM.
     #[arg(long)]
@@ -389,17 +390,13 @@ pub struct EncryptArgs {
 /// `strongbox decrypt`
 #[derive(Debug, Args)]
 pub struct DecryptArgs {
-    /// The key (not needed for an unencrypted stream).
+    /// The key and where to write.
     #[command(flatten)]
-    pub key: KeyInputArgs,
+    pub crypt: CryptArgs,
 
     /// The file to decrypt; omitted or `-`: stdin.
     #[arg(value_name = "INPUT")]
     pub input: Option<PathBuf>,
-
-    /// Where to write.
-    #[command(flatten)]
-    pub output: OutputArgs,
 
     /// Threads.
     #[command(flatten)]

@@ -15,7 +15,7 @@ use super::progress::Progress;
 
 /// `strongbox encrypt`
 pub fn encrypt(ctx: &Ctx, args: EncryptArgs) -> CliResult {
-    let source = KeySource::from_args(&args.key, "encrypt")?.ok_or_else(|| {
+    let source = KeySource::from_args(&args.crypt.key, "encrypt")?.ok_or_else(|| {
         CliError::usage(
             &["encrypt"],
             "encrypt needs a key: --key-file FILE, --key - (stdin) or --db DIR",
@@ -33,7 +33,7 @@ pub fn encrypt(ctx: &Ctx, args: EncryptArgs) -> CliResult {
         config.selected_segment_size(),
     );
     let config = config.threads(threads);
-    let output = Output::create(args.output.output.as_deref())?;
+    let output = Output::create(args.crypt.output.as_deref())?;
     output.check_not_input(&input.reader, &input.name)?;
     if output.is_stdout() && io::stdout().is_terminal() {
         return Err(CliError::fail(
@@ -122,7 +122,7 @@ impl io::Write for KeepError<&mut dyn io::Write> {
 
 /// `strongbox decrypt`
 pub fn decrypt(ctx: &Ctx, args: DecryptArgs) -> CliResult {
-    let source = KeySource::from_args(&args.key, "decrypt")?;
+    let source = KeySource::from_args(&args.crypt.key, "decrypt")?;
     let input = InputSpec::of(args.input.as_deref());
     if let Some(source) = &source {
         check_stdin_use(source, &input, "decrypt")?;
@@ -135,7 +135,7 @@ pub fn decrypt(ctx: &Ctx, args: DecryptArgs) -> CliResult {
     );
     // The header is authenticated before the output is opened (a FIFO's open waits for a reader).
     let opened = open_stream(ctx, source.as_ref(), input)?;
-    let mut output = Output::create(args.output.output.as_deref())?;
+    let mut output = Output::create(args.crypt.output.as_deref())?;
     output.check_not_input(&input_file, &input_name)?;
     let out_name = output.name();
     let segment_size = opened.reader.header().segment_size();

@@ -2,7 +2,7 @@
 //! stream's segment cipher).
 
 use std::fmt;
-use std::io::{self, Read};
+use std::io::Read;
 
 use ring::{digest, hmac};
 use secrecy::ExposeSecret;
@@ -193,7 +193,8 @@ impl Header {
     pub fn read_from<R: Read>(r: &mut R) -> Result<Header, StreamError> {
         let mut bytes = vec![0u8; FIXED_LEN];
 
-        let got = read_full(r, &mut bytes[..MAGIC.len()])?;
+        let (got, result) = super::fill(r, &mut bytes[..MAGIC.len()], 0);
+        result?;
         if bytes[..got] != MAGIC[..got] {
             return Err(StreamError::NotStrongbox);
         }
@@ -400,22 +401,10 @@ fn parse_extensions(mut area: &[u8]) -> Result<Vec<Extension>, StreamError> {
     Ok(extensions)
 }
 
-/// Reads until `buf` is full or the input ends; returns how many bytes were read.
-fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match r.read(&mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(got)
-}
-
 fn read_exact<R: Read>(r: &mut R, buf: &mut [u8]) -> Result<(), StreamError> {
-    if read_full(r, buf)? < buf.len() {
+    let (got, result) = super::fill(r, buf, 0);
+    result?;
+    if got < buf.len() {
         return Err(StreamError::Truncated);
     }
     Ok(())

@@ -51,9 +51,9 @@ pub(super) fn read_large<R: Read>(
     threads: NonZeroUsize,
     out: &mut [u8],
 ) -> Result<usize, StreamError> {
-    let size = cursor.segment_size();
+    let size = cursor.segment_size;
     let count = (out.len() / size).min(MAX_SEGMENTS);
-    let first = cursor.index();
+    let first = cursor.index;
     let cipher = Arc::clone(&cursor.cipher);
     let open = move |(j, segment, tag): Task<'_>| {
         let index = first + j as u64;
@@ -94,7 +94,7 @@ fn load_run<'a, R: Read>(
     helpers: &Helpers<'_, Task<'a>, Option<usize>>,
     out: &'a mut [u8],
 ) -> Run {
-    let size = cursor.segment_size();
+    let size = cursor.segment_size;
     let mut run = Run {
         sent: 0,
         touched: 0,

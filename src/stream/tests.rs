@@ -12,6 +12,7 @@ use std::io::{Read, Write};
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
+use super::cursor::LOOKAHEAD;
 use super::header::Header;
 use super::*;
 use crate::key::DataKey;
@@ -84,135 +85,106 @@ fn segment_range(backup: &[u8], i: usize) -> std::ops::Range<usize> {
 }
 
 fn build_vectors() -> Vec<Vector> {
-    let exts = || {
-        vec![
-            Extension::new(1, b"wrapped-key".to_vec()),
-            Extension::new(42, Vec::new()),
-        ]
-    };
-    let aes = Algorithm::Aes256Gcm;
-    let ok = |name, description, key: Option<DataKey>, alg, plain: Vec<u8>, exts, salt| Vector {
-        name,
-        description,
-        stream: stream(key.as_ref(), alg, &plain, exts, salt),
-        key,
-        expect: Ok(plain),
-    };
-    let mut v = vec![
-        ok(
-            "ok_aes_empty",
-            "AES-256-GCM, empty plaintext: one empty last segment",
-            Some(key1()),
-            aes,
-            Vec::new(),
-            Vec::new(),
-            1,
-        ),
-        ok(
-            "ok_aes_one_byte",
-            "AES-256-GCM, 1 byte",
-            Some(key1()),
-            aes,
-            pattern(1),
-            Vec::new(),
-            2,
-        ),
-        ok(
-            "ok_aes_one_full_segment",
-            "AES-256-GCM, exactly one segment (4096 bytes): a full-size last segment",
-            Some(key1()),
-            aes,
-            pattern(S),
-            Vec::new(),
-            3,
-        ),
-        ok(
-            "ok_aes_three_segments_extensions",
-            "AES-256-GCM, 2*4096+100 bytes, extensions 1 (\"wrapped-key\") and 42 (empty)",
-            Some(key1()),
-            aes,
-            pattern(2 * S + 100),
-            exts(),
-            4,
-        ),
-        ok(
-            "ok_aes_two_full_segments",
-            "AES-256-GCM, 2*4096 bytes: a full-size last segment after a full one",
-            Some(key1()),
-            aes,
-            pattern(2 * S),
-            Vec::new(),
-            5,
-        ),
-        ok(
-            "ok_chacha_two_segments",
-            "ChaCha20-Poly1305, 4096+1 bytes",
-            Some(key1()),
-            Algorithm::ChaCha20Poly1305,
-            pattern(S + 1),
-            Vec::new(),
-            6,
-        ),
-        ok(
-            "ok_none_two_segments",
-            "unencrypted (integrity-only), 4096+500 bytes, extension 7 (\"manifest\")",
-            None,
-            aes,
-            pattern(S + 500),
-            vec![Extension::new(7, b"manifest".to_vec())],
-            7,
-        ),
-    ];
+    let mut v = ok_vectors();
     let base = v[3].stream.clone(); // three segments, AES, key 1
-    let full_last = v[4].stream.clone();
-    let none = v[6].stream.clone();
-    let one_byte = v[1].stream.clone();
-    let mut fail = |name, description, key, stream, error| {
-        v.push(Vector {
-            name,
-            description,
-            key,
-            stream,
-            expect: Err(error),
-        })
-    };
-    let edit = |src: &[u8], f: &dyn Fn(&mut Vec<u8>)| {
-        let mut b = src.to_vec();
-        f(&mut b);
-        b
-    };
+    let tampered = tampered_vectors(&base);
+    let others = other_fail_vectors(&v[4].stream, &v[6].stream, &v[1].stream);
+    v.extend(
+        tampered
+            .into_iter()
+            .chain(others)
+            .map(|(name, description, key, stream, error)| Vector {
+                name,
+                description,
+                key,
+                stream,
+                expect: Err(error),
+            }),
+    );
+    v
+}
 
-    fail(
-        "fail_wrong_key",
-        "ok_aes_three_segments_extensions read with key 2",
-        Some(key2()),
-        base.clone(),
-        "WrongKey",
-    );
-    fail(
-        "fail_key_id_relabelled",
-        "key id replaced by key 2's id, read with key 2: the header MAC commits to key 1",
-        Some(key2()),
-        edit(&base, &|b| {
-            b[14..30].copy_from_slice(key2().id().as_bytes())
-        }),
-        "HeaderAuthentication",
-    );
-    let swap_segments_0_and_1 = |b: &mut Vec<u8>| {
-        let (r0, r1) = (segment_range(b, 0), segment_range(b, 1));
-        let s0 = b[r0.clone()].to_vec();
-        b.copy_within(r1, r0.start);
-        let r1 = segment_range(b, 1);
-        b[r1].copy_from_slice(&s0);
-    };
-    let repeat_segment_0 = |b: &mut Vec<u8>| {
-        let r0 = segment_range(b, 0);
-        let s0 = b[r0.clone()].to_vec();
-        b.splice(r0.end..r0.end, s0);
-    };
-    // Streams that differ from `base` by one edit, read with key 1: one row each, a table.
+/// A valid vector: name, description, keyed (key 1) or not, algorithm, plaintext, extensions.
+type OkRow = (
+    &'static str,
+    &'static str,
+    bool,
+    Algorithm,
+    Vec<u8>,
+    Vec<Extension>,
+);
+
+/// The valid vectors, with salts 1, 2, ...
+fn ok_vectors() -> Vec<Vector> {
+    let exts = vec![
+        Extension::new(1, b"wrapped-key".to_vec()),
+        Extension::new(42, Vec::new()),
+    ];
+    let (aes, chacha) = (Algorithm::Aes256Gcm, Algorithm::ChaCha20Poly1305);
     #[rustfmt::skip]
-    let tampered: [Tamper; 15] = [
+    let rows: [OkRow; 7] = [
+        ("ok_aes_empty", "AES-256-GCM, empty plaintext: one empty last segment", true, aes, Vec::new(), Vec::new()),
+        ("ok_aes_one_byte", "AES-256-GCM, 1 byte", true, aes, pattern(1), Vec::new()),
+        ("ok_aes_one_full_segment", "AES-256-GCM, exactly one segment (4096 bytes): a full-size last segment",
+            true, aes, pattern(S), Vec::new()),
+        ("ok_aes_three_segments_extensions",
+            "AES-256-GCM, 2*4096+100 bytes, extensions 1 (\"wrapped-key\") and 42 (empty)",
+            true, aes, pattern(2 * S + 100), exts),
+        ("ok_aes_two_full_segments", "AES-256-GCM, 2*4096 bytes: a full-size last segment after a full one",
+            true, aes, pattern(2 * S), Vec::new()),
+        ("ok_chacha_two_segments", "ChaCha20-Poly1305, 4096+1 bytes", true, chacha, pattern(S + 1), Vec::new()),
+        ("ok_none_two_segments", "unencrypted (integrity-only), 4096+500 bytes, extension 7 (\"manifest\")",
+            false, aes, pattern(S + 500), vec![Extension::new(7, b"manifest".to_vec())]),
+    ];
+    (1..)
+        .zip(rows)
+        .map(|(salt, (name, description, keyed, alg, plain, exts))| {
+            let key = keyed.then(key1);
+            Vector {
+                name,
+                description,
+                stream: stream(key.as_ref(), alg, &plain, exts, salt),
+                key,
+                expect: Ok(plain),
+            }
+        })
+        .collect()
+}
+
+/// A failing vector: name, description, key, stream, expected error.
+type FailVector = (
+    &'static str,
+    &'static str,
+    Option<DataKey>,
+    Vec<u8>,
+    &'static str,
+);
+
+fn edit(src: &[u8], change: &dyn Fn(&mut Vec<u8>)) -> Vec<u8> {
+    let mut b = src.to_vec();
+    change(&mut b);
+    b
+}
+
+fn swap_segments_0_and_1(b: &mut [u8]) {
+    let (r0, r1) = (segment_range(b, 0), segment_range(b, 1));
+    let s0 = b[r0.clone()].to_vec();
+    b.copy_within(r1, r0.start);
+    let r1 = segment_range(b, 1);
+    b[r1].copy_from_slice(&s0);
+}
+
+fn repeat_segment_0(b: &mut Vec<u8>) {
+    let r0 = segment_range(b, 0);
+    let s0 = b[r0.clone()].to_vec();
+    b.splice(r0.end..r0.end, s0);
+}
+
+/// Streams that differ from `base` (ok_aes_three_segments_extensions) by one edit.
+fn tampered_vectors(base: &[u8]) -> Vec<FailVector> {
+    let relabel = |b: &mut Vec<u8>| b[14..30].copy_from_slice(key2().id().as_bytes());
+    #[rustfmt::skip]
+    let tampered: [Tamper; 16] = [
         ("fail_header_salt_changed", "one salt byte changed", &|b| b[40] ^= 1, "HeaderAuthentication"),
         ("fail_header_extension_changed", "one byte of extension 1 changed", &|b| b[72] ^= 1, "HeaderAuthentication"),
         ("fail_algorithm_changed", "algorithm id 1 changed to 2", &|b| b[9] = 2, "HeaderAuthentication"),
@@ -227,74 +199,81 @@ fn build_vectors() -> Vec<Vector> {
             &|b| { let r = segment_range(b, 1); b[r.start + 100] ^= 0x40 }, "CorruptSegment 1"),
         ("fail_tag_changed", "last tag byte of segment 0 changed",
             &|b| { let r = segment_range(b, 0); b[r.end - 1] ^= 1 }, "CorruptSegment 0"),
-        ("fail_segments_swapped", "segments 0 and 1 swapped", &swap_segments_0_and_1, "CorruptSegment 0"),
+        ("fail_segments_swapped", "segments 0 and 1 swapped", &|b| swap_segments_0_and_1(b), "CorruptSegment 0"),
         ("fail_segment_duplicated", "segment 0 repeated", &repeat_segment_0, "CorruptSegment 1"),
         ("fail_truncated_at_boundary", "last segment removed: segment 1 is not marked last",
             &|b| b.truncate(segment_range(b, 2).start), "Truncated"),
         ("fail_truncated_header_only", "no segment at all", &|b| b.truncate(segment_range(b, 0).start), "Truncated"),
-        ("fail_truncated_one_byte", "last byte removed", &|b| { b.pop(); }, "CorruptSegment 2"),
+        ("fail_truncated_one_byte", "last byte removed", &|b| { b.pop(); }, "Truncated"),
+        ("fail_last_segment_changed", "one ciphertext byte of the last segment (2) changed",
+            &|b| { let r = segment_range(b, 2); b[r.start + 10] ^= 0x08 }, "Truncated"),
     ];
-    for (name, description, change, error) in tampered {
-        fail(name, description, Some(key1()), edit(&base, change), error);
-    }
-    fail(
-        "fail_trailing_data",
-        "ok_aes_two_full_segments with one byte appended",
-        Some(key1()),
-        edit(&full_last, &|b| b.push(0)),
-        "TrailingData",
+    let mut v: Vec<FailVector> = vec![
+        (
+            "fail_wrong_key",
+            "ok_aes_three_segments_extensions read with key 2",
+            Some(key2()),
+            base.to_vec(),
+            "WrongKey",
+        ),
+        (
+            "fail_key_id_relabelled",
+            "key id replaced by key 2's id, read with key 2: the header MAC commits to key 1",
+            Some(key2()),
+            edit(base, &relabel),
+            "HeaderAuthentication",
+        ),
+    ];
+    v.extend(
+        tampered
+            .into_iter()
+            .map(|(name, description, change, error)| {
+                (name, description, Some(key1()), edit(base, change), error)
+            }),
     );
-    fail(
-        "fail_empty_segment_after_full",
-        "a full segment 0 followed by an empty segment 1 marked last: only an empty stream may \
-         have an empty last segment",
-        Some(key1()),
-        {
-            let (header, cipher) =
-                Header::seal_new(Some((&key1(), aes)), S, Vec::new(), [8; 32]).unwrap();
-            let mut b = header.as_bytes().to_vec();
-            let mut seg = pattern(S);
-            seg.resize(S + TAG_LEN, 0);
-            cipher.seal(0, false, &mut seg);
-            b.extend_from_slice(&seg);
-            let mut empty = [0u8; TAG_LEN];
-            cipher.seal(1, true, &mut empty);
-            b.extend_from_slice(&empty);
-            b
-        },
-        "Truncated",
-    );
-    fail(
-        "fail_downgrade_to_unencrypted",
-        "ok_none_two_segments read with a key: a reader with a key refuses algorithm 0",
-        Some(key1()),
-        none.clone(),
-        "Unencrypted",
-    );
-    fail(
-        "fail_encrypted_without_key",
-        "ok_aes_one_byte read without a key",
-        None,
-        one_byte,
-        "Encrypted",
-    );
-    fail(
-        "fail_none_segment_changed",
-        "unencrypted stream, one plaintext byte of segment 1 changed",
-        None,
-        edit(&none, &|b| {
-            let r = segment_range(b, 1);
-            b[r.start] ^= 1
-        }),
-        "CorruptSegment 1",
-    );
-    fail(
-        "fail_none_header_changed",
-        "unencrypted stream, one byte of extension 7 changed",
-        None,
-        edit(&none, &|b| b[72] ^= 1),
-        "HeaderAuthentication",
-    );
+    v
+}
+
+/// A full segment 0 followed by an empty segment 1 marked last.
+fn empty_segment_after_full() -> Vec<u8> {
+    let aes = Algorithm::Aes256Gcm;
+    let (header, cipher) = Header::seal_new(Some((&key1(), aes)), S, Vec::new(), [8; 32]).unwrap();
+    let mut b = header.as_bytes().to_vec();
+    let mut seg = pattern(S);
+    seg.resize(S + TAG_LEN, 0);
+    cipher.seal(0, false, &mut seg);
+    b.extend_from_slice(&seg);
+    let mut empty = [0u8; TAG_LEN];
+    cipher.seal(1, true, &mut empty);
+    b.extend_from_slice(&empty);
+    b
+}
+
+/// The failing vectors made from ok_aes_two_full_segments, ok_none_two_segments and
+/// ok_aes_one_byte, or from scratch.
+fn other_fail_vectors(full_last: &[u8], none: &[u8], one_byte: &[u8]) -> Vec<FailVector> {
+    let change_segment_0 = |b: &mut Vec<u8>| {
+        let r = segment_range(b, 0);
+        b[r.start] ^= 1
+    };
+    #[rustfmt::skip]
+    let v: Vec<FailVector> = vec![
+        ("fail_trailing_data", "ok_aes_two_full_segments with one byte appended", Some(key1()),
+            edit(full_last, &|b| b.push(0)), "TrailingData"),
+        ("fail_empty_segment_after_full",
+            "a full segment 0 followed by an empty segment 1 marked last: only an empty stream may \
+             have an empty last segment",
+            Some(key1()), empty_segment_after_full(), "Truncated"),
+        ("fail_downgrade_to_unencrypted",
+            "ok_none_two_segments read with a key: a reader with a key refuses algorithm 0",
+            Some(key1()), none.to_vec(), "Unencrypted"),
+        ("fail_encrypted_without_key", "ok_aes_one_byte read without a key", None,
+            one_byte.to_vec(), "Encrypted"),
+        ("fail_none_segment_changed", "unencrypted stream, one plaintext byte of segment 0 changed",
+            None, edit(none, &change_segment_0), "CorruptSegment 0"),
+        ("fail_none_header_changed", "unencrypted stream, one byte of extension 7 changed", None,
+            edit(none, &|b| b[72] ^= 1), "HeaderAuthentication"),
+    ];
     v
 }
 
@@ -364,6 +343,46 @@ fn write_vectors() {
     }
 }
 
+/// Checks a valid vector: both decryptors return its plaintext, and the writer reproduces it
+/// exactly from its key, salt and parameters, with any number of threads.
+fn check_ok_vector(
+    name: &str,
+    key: Option<&DataKey>,
+    stream: &[u8],
+    got: Result<Vec<u8>, String>,
+    independent: Result<Vec<u8>, String>,
+) {
+    assert!(name.starts_with("ok_"), "{name}");
+    let plain = fs::read(dir().join(format!("{name}.plain"))).unwrap();
+    assert!(got.as_ref() == Ok(&plain), "{name}: {:?}", got.err());
+    assert!(
+        independent.as_ref() == Ok(&plain),
+        "{name}: {independent:?}"
+    );
+    let header = Header::read_from(&mut &stream[..]).unwrap();
+    let salt: [u8; 32] = stream[30..62].try_into().unwrap();
+    let alg = header.algorithm();
+    for threads in [1, 2, 3] {
+        let config = StreamConfig::default()
+            .segment_size(header.segment_size())
+            .unwrap()
+            .threads(NonZeroUsize::new(threads).unwrap());
+        let mut w = BackupWriter::create(
+            Vec::new(),
+            key.map(|k| (k, alg.unwrap())),
+            &config,
+            header.extensions().to_vec(),
+            salt,
+        )
+        .unwrap();
+        w.write_all(&plain).unwrap();
+        assert!(
+            w.finish().unwrap() == stream,
+            "{name}: writer output differs with {threads} threads"
+        );
+    }
+}
+
 /// The table-driven test over every file in `tests/vectors/`.
 #[test]
 fn vectors() {
@@ -388,39 +407,7 @@ fn vectors() {
         let got = restore(key.as_ref(), &stream);
         let independent = independent_decrypt(key.as_ref(), &stream);
         match meta["expect"].as_str() {
-            "ok" => {
-                assert!(name.starts_with("ok_"), "{name}");
-                let plain = fs::read(dir().join(format!("{name}.plain"))).unwrap();
-                assert!(got.as_ref() == Ok(&plain), "{name}: {:?}", got.err());
-                assert!(
-                    independent.as_ref() == Ok(&plain),
-                    "{name}: {independent:?}"
-                );
-                // The writer reproduces the vector exactly from its key, salt and parameters.
-                let header = Header::read_from(&mut &stream[..]).unwrap();
-                let salt: [u8; 32] = stream[30..62].try_into().unwrap();
-                let alg = header.algorithm();
-                // With any number of threads.
-                for threads in [1, 2, 3] {
-                    let config = StreamConfig::default()
-                        .segment_size(header.segment_size())
-                        .unwrap()
-                        .threads(NonZeroUsize::new(threads).unwrap());
-                    let mut w = BackupWriter::create(
-                        Vec::new(),
-                        key.as_ref().map(|k| (k, alg.unwrap())),
-                        &config,
-                        header.extensions().to_vec(),
-                        salt,
-                    )
-                    .unwrap();
-                    w.write_all(&plain).unwrap();
-                    assert!(
-                        w.finish().unwrap() == stream,
-                        "{name}: writer output differs with {threads} threads"
-                    );
-                }
-            }
+            "ok" => check_ok_vector(name, key.as_ref(), &stream, got, independent),
             expect => {
                 assert!(name.starts_with("fail_"), "{name}");
                 let expected = expect.strip_prefix("error ").unwrap();
@@ -449,15 +436,19 @@ fn vectors_on_disk_are_the_generated_ones() {
 /// A decryptor written from `docs/FORMAT.md` alone, with `ring` primitives and no code of this
 /// module: it must accept exactly the valid vectors.
 fn independent_decrypt(key: Option<&DataKey>, s: &[u8]) -> Result<Vec<u8>, String> {
-    use ring::{aead, digest, hkdf, hmac};
-    use secrecy::ExposeSecret;
+    let (alg, seg, hl) = independent_header(s)?;
+    let cipher = independent_cipher(alg, key, s, hl)?;
+    independent_segments(&cipher, seg, &s[hl..])
+}
 
-    struct Len(usize);
-    impl hkdf::KeyType for Len {
-        fn len(&self) -> usize {
-            self.0
-        }
-    }
+/// The independent decryptor's segment opener.
+enum IndependentCipher {
+    Aead(Box<ring::aead::LessSafeKey>),
+    Sha(Vec<u8>),
+}
+
+/// Checks the header's layout; returns the algorithm id, the segment size and the header length.
+fn independent_header(s: &[u8]) -> Result<(u8, usize, usize), String> {
     let err = |m: &str| Err(m.to_string());
     if s.len() < 66 || s[..8] != *b"\x89SBX\r\n\x1a\n" {
         return err("magic");
@@ -470,7 +461,6 @@ fn independent_decrypt(key: Option<&DataKey>, s: &[u8]) -> Result<Vec<u8>, Strin
     if !(4096..=16 << 20).contains(&seg) || alg > 2 {
         return err("params");
     }
-    let (key_id, salt) = (&s[14..30], &s[30..62]);
     let ext_len = u32::from_be_bytes(s[62..66].try_into().unwrap()) as usize;
     if ext_len > 1 << 20 || s.len() < 66 + ext_len + 32 {
         return err("extension length");
@@ -489,25 +479,35 @@ fn independent_decrypt(key: Option<&DataKey>, s: &[u8]) -> Result<Vec<u8>, Strin
         last_kind = Some(kind);
         ext = &ext[6 + len..];
     }
-    let hl = 66 + ext_len + 32;
-    let (body, mac) = (&s[..hl - 32], &s[hl - 32..hl]);
+    Ok((alg, seg, 66 + ext_len + 32))
+}
 
-    enum C {
-        Aead(Box<aead::LessSafeKey>),
-        Sha(Vec<u8>),
+/// Authenticates the header (`s[..hl]`) and derives the segment opener.
+fn independent_cipher(
+    alg: u8,
+    key: Option<&DataKey>,
+    s: &[u8],
+    hl: usize,
+) -> Result<IndependentCipher, String> {
+    use ring::{aead, digest, hkdf, hmac};
+    use secrecy::ExposeSecret;
+    struct Len(usize);
+    impl hkdf::KeyType for Len {
+        fn len(&self) -> usize {
+            self.0
+        }
     }
-    let cipher = match (alg, key) {
+    let (key_id, salt) = (&s[14..30], &s[30..62]);
+    let (body, mac) = (&s[..hl - 32], &s[hl - 32..hl]);
+    match (alg, key) {
         (0, None) => {
-            if key_id != [0; 16] {
-                return err("key id");
-            }
             let mut d = digest::Context::new(&digest::SHA256);
             d.update(b"strongbox/v1/integrity-header");
             d.update(body);
-            if d.finish().as_ref() != mac {
-                return err("header checksum");
+            if key_id != [0; 16] || d.finish().as_ref() != mac {
+                return Err("key id or header checksum".into());
             }
-            C::Sha(salt.to_vec())
+            Ok(IndependentCipher::Sha(salt.to_vec()))
         }
         (1 | 2, Some(key)) => {
             let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, salt).extract(key.expose_secret());
@@ -520,58 +520,56 @@ fn independent_decrypt(key: Option<&DataKey>, s: &[u8]) -> Result<Vec<u8>, Strin
             hmac::verify(&hmac::Key::new(hmac::HMAC_SHA256, &k_mac), body, mac)
                 .map_err(|_| "header MAC")?;
             let k_payload = expand(&[b"strongbox/v1/payload", &[alg]]);
-            let algorithm = if alg == 1 {
-                &aead::AES_256_GCM
-            } else {
-                &aead::CHACHA20_POLY1305
-            };
-            C::Aead(Box::new(aead::LessSafeKey::new(
-                aead::UnboundKey::new(algorithm, &k_payload).unwrap(),
-            )))
+            let algorithm = [&aead::AES_256_GCM, &aead::CHACHA20_POLY1305][alg as usize - 1];
+            let unbound = aead::UnboundKey::new(algorithm, &k_payload).unwrap();
+            Ok(IndependentCipher::Aead(Box::new(aead::LessSafeKey::new(
+                unbound,
+            ))))
         }
-        _ => return err("key does not match encrypted-ness"),
-    };
+        _ => Err("key does not match encrypted-ness".into()),
+    }
+}
 
-    // Segments: every one but the last is exactly seg + 16 bytes; the last is 17..=seg+16 bytes
-    // (16 only for segment 0 of an empty stream), and ends the input.
-    let payload = &s[hl..];
+/// Opens the segments: every one but the last is exactly seg + 16 bytes; the last is
+/// 17..=seg+16 bytes (16 only for segment 0 of an empty stream), and ends the input.
+fn independent_segments(
+    cipher: &IndependentCipher,
+    seg: usize,
+    payload: &[u8],
+) -> Result<Vec<u8>, String> {
+    use ring::{aead, digest};
     if payload.is_empty() {
-        return err("no segment");
+        return Err("no segment".into());
     }
     let count = payload.len().div_ceil(seg + 16);
     let mut out = Vec::new();
     for (i, chunk) in payload.chunks(seg + 16).enumerate() {
-        let last = i + 1 == count;
         if chunk.len() < 16 || (i > 0 && chunk.len() == 16) {
-            return err("short segment");
+            return Err("short segment".into());
         }
         let mut nonce = [0u8; 12];
         nonce[3..11].copy_from_slice(&(i as u64).to_be_bytes());
-        nonce[11] = last as u8;
+        nonce[11] = (i + 1 == count) as u8;
         let mut buf = chunk.to_vec();
-        match &cipher {
-            C::Aead(k) => {
-                let plain = k
-                    .open_in_place(
-                        aead::Nonce::assume_unique_for_key(nonce),
-                        aead::Aad::empty(),
-                        &mut buf,
-                    )
-                    .map_err(|_| "segment")?;
-                out.extend_from_slice(plain);
+        let plain = match cipher {
+            IndependentCipher::Aead(k) => {
+                let nonce = aead::Nonce::assume_unique_for_key(nonce);
+                k.open_in_place(nonce, aead::Aad::empty(), &mut buf)
+                    .map_err(|_| "segment")?
             }
-            C::Sha(salt) => {
+            IndependentCipher::Sha(salt) => {
                 let (plain, tag) = buf.split_at(buf.len() - 16);
                 let mut d = digest::Context::new(&digest::SHA256);
                 for part in [&b"strongbox/v1/integrity-segment"[..], salt, &nonce, plain] {
                     d.update(part);
                 }
                 if &d.finish().as_ref()[..16] != tag {
-                    return err("segment");
+                    return Err("segment".into());
                 }
-                out.extend_from_slice(plain);
+                plain
             }
-        }
+        };
+        out.extend_from_slice(plain);
     }
     Ok(out)
 }
@@ -837,8 +835,8 @@ fn a_stream_error_is_repeated_by_every_later_read() {
     for (input, expected) in [
         // Without its last segment (100 bytes and a tag), or cut inside it.
         (&backup[..backup.len() - 116], "Truncated"),
-        (&backup[..backup.len() - 50], "CorruptSegment { index: 3 }"),
-        (&corrupt[..], "CorruptSegment { index: 3 }"),
+        (&backup[..backup.len() - 50], "Truncated"),
+        (&corrupt[..], "Truncated"),
         (&trailing[..], "TrailingData"),
     ] {
         for threads in [1, 3] {
@@ -1000,29 +998,36 @@ impl Read for Growing<'_> {
 fn truncation_is_permanent_even_if_the_input_grows() {
     let plain = pattern(3 * S + 100);
     let backup = stream(Some(&key1()), Algorithm::Aes256Gcm, &plain, Vec::new(), 9);
-    for threads in [1, 2] {
-        for read_size in [100, 4 * S] {
-            let input = Growing {
-                data: &backup,
-                visible: backup.len() - 116, // without the last segment
-                read: 0,
-            };
-            let mut r = threaded_reader(input, threads);
-            let mut buf = vec![0; read_size];
-            let err = first_error(&mut r, &mut buf, "growing input");
-            for err in [err, r.read(&mut buf).unwrap_err()] {
-                assert!(
-                    matches!(StreamError::from_io(&err), Some(StreamError::Truncated)),
-                    "{threads} threads, {read_size}: {err}"
-                );
-            }
+    // Without the last segment, and without the last three (reading on would find segment 1
+    // where segment 0 failed as the last one).
+    let cuts = [backup.len() - 116, backup.len() - 116 - 2 * (S + TAG_LEN)];
+    let cases = [1, 2].into_iter().flat_map(|threads| {
+        [100, 4 * S]
+            .into_iter()
+            .flat_map(move |read_size| cuts.map(|visible| (threads, read_size, visible)))
+    });
+    for (threads, read_size, visible) in cases {
+        let input = Growing {
+            data: &backup,
+            visible,
+            read: 0,
+        };
+        let mut r = threaded_reader(input, threads);
+        let mut buf = vec![0; read_size];
+        let err = first_error(&mut r, &mut buf, "growing input");
+        for err in [err, r.read(&mut buf).unwrap_err()] {
+            assert!(
+                matches!(StreamError::from_io(&err), Some(StreamError::Truncated)),
+                "{threads} threads, {read_size}, {visible}: {err}"
+            );
         }
     }
 }
 
 #[test]
-fn a_last_segment_cut_to_its_tag_or_less_is_truncated() {
-    // After segment 2, 1 to TAG_LEN bytes cannot be a segment: no plaintext byte would be left.
+fn a_last_segment_cut_anywhere_is_truncated() {
+    // After segment 2, 1 to TAG_LEN bytes cannot be a segment (no plaintext byte would be
+    // left); more is the cut last segment.
     let plain = pattern(3 * S + 100);
     let backup = stream(Some(&key1()), Algorithm::Aes256Gcm, &plain, Vec::new(), 9);
     let end_of_2 = backup.len() - (100 + TAG_LEN);
@@ -1033,10 +1038,13 @@ fn a_last_segment_cut_to_its_tag_or_less_is_truncated() {
             "{keep}"
         );
     }
-    assert_eq!(
-        restore(Some(&key1()), &backup[..end_of_2 + TAG_LEN + 1]).unwrap_err(),
-        "CorruptSegment 3"
-    );
+    for keep in [TAG_LEN + 1, 50, 100 + TAG_LEN - 1] {
+        assert_eq!(
+            restore(Some(&key1()), &backup[..end_of_2 + keep]).unwrap_err(),
+            "Truncated",
+            "{keep}"
+        );
+    }
 }
 
 #[test]
@@ -1343,4 +1351,92 @@ fn writer_and_reader_share_one_large_call_threshold() {
     assert!(!is_large_io(64 * S - 1, S));
     assert!(is_large_io(64 * S, S));
     assert!(is_large_io(64 * S + S - 1, S));
+}
+
+/// Records the size of every buffer it is asked to fill.
+struct Recording<'a> {
+    data: &'a [u8],
+    read: usize,
+    asked: Vec<usize>,
+}
+
+impl Read for Recording<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.asked.push(buf.len());
+        serve(self.data, &mut self.read, buf, usize::MAX)
+    }
+}
+
+#[test]
+fn one_thread_reads_a_segment_straight_into_a_large_enough_buffer_and_nothing_ahead() {
+    let plain = pattern(3 * S + 5);
+    let backup = stream(Some(&key1()), Algorithm::Aes256Gcm, &plain, Vec::new(), 9);
+    let input = Recording {
+        data: &backup,
+        read: 0,
+        asked: Vec::new(),
+    };
+    let mut r = RestoreReader::new(input, &key1()).unwrap();
+    let mut small = [0u8; 10];
+    r.read_exact(&mut small).unwrap();
+    assert_eq!(r.segments_opened_ahead(), 0);
+    // The rest of segment 0 comes from the cursor's buffer; segment 1 then goes straight into
+    // the caller's buffer (the lookahead already read, the rest of its ciphertext, then the
+    // next lookahead into the cursor's buffer).
+    let mut big = vec![0u8; 2 * S];
+    assert_eq!(r.read(&mut big).unwrap(), S - 10);
+    let asked = r.get_ref().asked.len();
+    assert_eq!(r.read(&mut big).unwrap(), S);
+    assert_eq!(big[..S], plain[S..2 * S]);
+    assert_eq!(
+        r.get_ref().asked[asked..],
+        [S + TAG_LEN - LOOKAHEAD, LOOKAHEAD]
+    );
+    assert_eq!(r.segments_opened_ahead(), 0);
+}
+
+/// A seekable input whose seeks fail once `fail_seeks` is set.
+struct SeekFails {
+    inner: std::io::Cursor<Vec<u8>>,
+    fail_seeks: bool,
+}
+
+impl Read for SeekFails {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.inner.read(buf)
+    }
+}
+
+impl std::io::Seek for SeekFails {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        if self.fail_seeks {
+            return Err(std::io::Error::other("seek failed"));
+        }
+        self.inner.seek(pos)
+    }
+}
+
+#[test]
+fn after_a_failed_inner_seek_reads_fail_until_a_seek_succeeds() {
+    use std::io::{Seek, SeekFrom};
+    let plain = pattern(3 * S + 5);
+    let backup = stream(Some(&key1()), Algorithm::Aes256Gcm, &plain, Vec::new(), 9);
+    let input = SeekFails {
+        inner: std::io::Cursor::new(backup),
+        fail_seeks: false,
+    };
+    let mut r = RestoreReader::new(input, &key1()).unwrap();
+    assert_eq!(r.plaintext_len().unwrap(), plain.len() as u64);
+    r.cursor.inner.fail_seeks = true;
+    assert!(r.seek(SeekFrom::Start(S as u64 + 3)).is_err());
+    let err = r.read(&mut [0u8; 10]).unwrap_err();
+    assert!(matches!(
+        StreamError::from_io(&err),
+        Some(StreamError::InvalidSeek)
+    ));
+    r.cursor.inner.fail_seeks = false;
+    r.seek(SeekFrom::Start(S as u64 + 3)).unwrap();
+    let mut rest = Vec::new();
+    r.read_to_end(&mut rest).unwrap();
+    assert_eq!(rest, plain[S + 3..]);
 }
