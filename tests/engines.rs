@@ -1,0 +1,78 @@
+//! The storage-engine examples (`examples/sqlite_backup.rs`, `examples/redb_backup.rs`) run on
+//! small databases, checking what they claim: live databases backed up and restored through
+//! strongbox come back consistent.
+#[allow(dead_code)]
+#[path = "../examples/sqlite_backup.rs"]
+mod sqlite_backup;
+
+#[test]
+fn a_live_sqlite_database_is_restored_as_a_prefix_of_its_commits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut printed = Vec::new();
+    let outcome = sqlite_backup::run(tmp.path(), 1 << 20, &mut printed).unwrap();
+    let printed = String::from_utf8(printed).unwrap();
+    assert_eq!(outcome.integrity, "ok", "{printed}");
+    assert!(outcome.is_prefix, "{outcome:?}");
+    assert!(
+        outcome.committed_before <= outcome.restored && outcome.restored <= outcome.committed_after,
+        "{outcome:?}"
+    );
+    assert!(outcome.same_key && outcome.staging_removed, "{outcome:?}");
+}
+
+#[allow(dead_code)]
+#[path = "../examples/redb_backup.rs"]
+mod redb_backup;
+
+#[test]
+fn a_live_redb_database_is_restored_from_a_full_and_an_incremental_backup() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut printed = Vec::new();
+    let outcome = redb_backup::run(tmp.path(), 1 << 20, &mut printed).unwrap();
+    let printed = String::from_utf8(printed).unwrap();
+    assert!(outcome.equal, "{outcome:?}\n{printed}");
+    assert!(
+        outcome.full_seq < outcome.incremental_seq && outcome.incremental_records > 0,
+        "{outcome:?}"
+    );
+    assert!(outcome.restored_keys > 1000, "{outcome:?}");
+}
+
+#[test]
+fn a_redb_chain_with_an_altered_incremental_leaves_no_database() {
+    use std::sync::Arc;
+    use strongbox::backup::{BackupError, MasterKeys};
+    use strongbox::keys::FileProvider;
+
+    let tmp = tempfile::tempdir().unwrap();
+    redb_backup::run(tmp.path(), 1 << 20, &mut Vec::new()).unwrap();
+    let work = tmp.path();
+    let incremental = work.join("inventory.1.incremental");
+    let mut bytes = std::fs::read(&incremental).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    std::fs::write(&incremental, bytes).unwrap();
+    let keys = MasterKeys::new(Arc::new(FileProvider::new(work.join("master.key"))));
+    let before: Vec<_> = std::fs::read_dir(work)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+
+    let dest = work.join("never.redb");
+    let err =
+        redb_backup::restore_chain(&[work.join("inventory.0.full"), incremental], &dest, &keys)
+            .unwrap_err();
+    let err = err.downcast::<BackupError>().unwrap();
+    assert!(
+        matches!(
+            *err,
+            BackupError::Tampered { position: 1, .. } | BackupError::Truncated { position: 1, .. }
+        ),
+        "{err:?}"
+    );
+    let after: Vec<_> = std::fs::read_dir(work)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(before, after, "nothing left behind");
+}
