@@ -41,7 +41,9 @@ use redb::{
     Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition,
     WriteTransaction,
 };
-use strongbox::backup::{BackupId, Channel, Manifest, MasterKeys, VerifyConfig, import_chain};
+use strongbox::backup::{
+    BackupId, Channel, EncryptionMode, Manifest, MasterKeys, VerifyConfig, import_chain,
+};
 use strongbox::keys::FileProvider;
 use strongbox::{DatabaseKeyStore, LogicalBackup, MasterKeyProvider};
 
@@ -79,6 +81,8 @@ pub struct Outcome {
     pub restored_keys: u64,
     /// Whether the restored `data` equals the source's as of the incremental backup.
     pub equal: bool,
+    /// How the full backup is encrypted.
+    pub encryption: EncryptionMode,
 }
 
 /// Builds a database of about `size` bytes in `work`, takes a full and an incremental backup
@@ -137,6 +141,7 @@ pub fn run(work: &Path, size: u64, out: &mut dyn Write) -> Result<Outcome, Box<d
         incremental_records,
         restored_keys,
         equal,
+        encryption: full.encryption(),
     })
 }
 

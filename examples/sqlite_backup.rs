@@ -39,7 +39,7 @@
 
 use std::error::Error;
 use std::fs::{self, File};
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -48,7 +48,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, params};
-use strongbox::backup::{Channel, MasterKeys, RestoreConfig, restore};
+use strongbox::backup::{Channel, EncryptionMode, Manifest, MasterKeys, RestoreConfig, restore};
 use strongbox::keys::FileProvider;
 use strongbox::{DatabaseKeyStore, MasterKeyProvider, SnapshotBackup};
 
@@ -88,6 +88,8 @@ pub struct Outcome {
     pub same_key: bool,
     /// Whether the staging copy is gone after the backup.
     pub staging_removed: bool,
+    /// How the backup is encrypted.
+    pub encryption: EncryptionMode,
 }
 
 /// Builds a database of about `size` bytes in `work`, backs it up while a writer commits,
@@ -112,10 +114,17 @@ pub fn run(work: &Path, size: u64, out: &mut dyn Write) -> Result<Outcome, Box<d
     let committed_before = writer.committed();
     let backup_path = work.join("orders.snapshot");
     let backup_start = Instant::now();
-    if let Err(e) = backup(&db, &db_dir, &keys, File::create_new(&backup_path)?) {
-        let _ = fs::remove_file(&backup_path); // the beginning of a backup: discarded
-        return Err(e);
-    }
+    let mut upload = File::create_new(&backup_path)?; // any `Write`: a socket, an upload...
+    let manifest = match backup(&db, &db_dir, &keys, &mut upload).and_then(|manifest| {
+        upload.sync_all()?; // as SQLite syncs its own copy
+        Ok(manifest)
+    }) {
+        Ok(manifest) => manifest,
+        Err(e) => {
+            let _ = fs::remove_file(&backup_path); // the beginning of a backup: discarded
+            return Err(e);
+        }
+    };
     let backup_time = backup_start.elapsed();
     let committed_after = writer.committed();
     let staging_removed = !db_dir.join(STAGING_FILE).exists();
@@ -145,28 +154,28 @@ pub fn run(work: &Path, size: u64, out: &mut dyn Write) -> Result<Outcome, Box<d
         is_prefix,
         same_key: restored_key.id() == db_key.id(),
         staging_removed,
+        encryption: manifest.encryption(),
     })
 }
 
 /// The online backup: a consistent copy into the staging file, streamed from there into
 /// `output` as a snapshot encrypted with the database's key; the staging file is removed
-/// whatever happens.
+/// whatever happens. Returns the backup's manifest.
 pub fn backup(
     db: &Connection,
     db_dir: &Path,
     keys: &MasterKeys,
     output: impl Write,
-) -> Result<(), Box<dyn Error>> {
+) -> Result<Manifest, Box<dyn Error>> {
     let staging = Staging(db_dir.join(STAGING_FILE));
     online_copy(db, &staging.0)?;
-    let mut output = BufWriter::with_capacity(1 << 20, output);
-    SnapshotBackup::of_files(db_dir, [STAGING_FILE]).write_to(
-        &mut output,
+    // The stream writes whole segments (64 KiB and their tag): no buffering needed.
+    let manifest = SnapshotBackup::of_files(db_dir, [STAGING_FILE]).write_to(
+        output,
         keys,
         Channel::Authenticated,
     )?;
-    output.into_inner().map_err(|e| e.into_error())?.flush()?;
-    Ok(())
+    Ok(manifest)
 }
 
 /// Removes the staging file when dropped.

@@ -1,6 +1,8 @@
 //! The storage-engine examples (`examples/sqlite_backup.rs`, `examples/redb_backup.rs`) run on
 //! small databases, checking what they claim: live databases backed up and restored through
 //! strongbox come back consistent.
+use strongbox::backup::EncryptionMode;
+
 #[allow(dead_code)]
 #[path = "../examples/sqlite_backup.rs"]
 mod sqlite_backup;
@@ -18,6 +20,7 @@ fn a_live_sqlite_database_is_restored_as_a_prefix_of_its_commits() {
         "{outcome:?}"
     );
     assert!(outcome.same_key && outcome.staging_removed, "{outcome:?}");
+    assert_eq!(outcome.encryption, EncryptionMode::UseDatabaseKey);
 }
 
 #[allow(dead_code)]
@@ -36,6 +39,7 @@ fn a_live_redb_database_is_restored_from_a_full_and_an_incremental_backup() {
         "{outcome:?}"
     );
     assert!(outcome.restored_keys > 1000, "{outcome:?}");
+    assert_eq!(outcome.encryption, EncryptionMode::UseDatabaseKey);
 }
 
 #[test]
