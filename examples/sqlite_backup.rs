@@ -31,11 +31,16 @@
 //! One staging file, `snapshot.sqlite`, inside the database directory: the backup API writes
 //! its copy there, [`SnapshotBackup`] reads it from there (a snapshot is made of files), and it
 //! is deleted as soon as the backup ends, on success and on error alike (a crash leaves it,
-//! and the next backup replaces it). It holds nothing the live database file beside it does not
-//! already hold in plaintext, with the same permissions; the encrypted backup is the only thing
-//! that leaves the directory. To avoid the staging file, the engine would need a snapshot
-//! member read from a `Read` (the copy in memory, or a page-by-page reader of the live file),
-//! which `SnapshotBackup` does not offer: it packs files only.
+//! and the next backup deletes it before it starts). It is the database as of one commit,
+//! beside the live database file and its WAL, which hold the same data in plaintext, with the
+//! same permissions (SQLite creates both); deleting it frees its blocks without erasing them,
+//! as for any file. The encrypted backup is the only thing that leaves the directory. Without
+//! the staging file the engine would need a snapshot member read from a `Read` (the copy in
+//! memory, or a page-by-page reader of the live file), which `SnapshotBackup` does not offer:
+//! it packs files only.
+//!
+//! The restored directory holds the key and `snapshot.sqlite`, which the restore renames to the
+//! database's name.
 
 use std::error::Error;
 use std::fs::{self, File};
@@ -167,7 +172,7 @@ pub fn backup(
     keys: &MasterKeys,
     output: impl Write,
 ) -> Result<Manifest, Box<dyn Error>> {
-    let staging = Staging(db_dir.join(STAGING_FILE));
+    let staging = Staging::fresh(db_dir.join(STAGING_FILE));
     online_copy(db, &staging.0)?;
     // The stream writes whole segments (64 KiB and their tag): no buffering needed.
     let manifest = SnapshotBackup::of_files(db_dir, [STAGING_FILE]).write_to(
@@ -178,16 +183,28 @@ pub fn backup(
     Ok(manifest)
 }
 
-/// Removes the staging file when dropped.
+/// The staging file: one a crash left behind is removed first, this one when dropped.
 struct Staging(PathBuf);
 
-impl Drop for Staging {
-    fn drop(&mut self) {
+impl Staging {
+    fn fresh(path: PathBuf) -> Self {
+        let staging = Self(path);
+        staging.remove();
+        staging
+    }
+
+    fn remove(&self) {
         for suffix in ["", "-journal", "-wal", "-shm"] {
             let mut path = self.0.clone().into_os_string();
             path.push(suffix);
             let _ = fs::remove_file(path);
         }
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        self.remove();
     }
 }
 

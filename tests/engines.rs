@@ -80,3 +80,43 @@ fn a_redb_chain_with_an_altered_incremental_leaves_no_database() {
         .collect();
     assert_eq!(before, after, "nothing left behind");
 }
+
+#[test]
+fn a_staging_file_left_by_a_crash_does_not_stop_the_next_sqlite_backup() {
+    use std::sync::Arc;
+    use strongbox::backup::{Channel, MasterKeys, RestoreConfig, restore};
+    use strongbox::keys::FileProvider;
+    use strongbox::{DatabaseKeyStore, MasterKeyProvider};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let master: Arc<dyn MasterKeyProvider> =
+        Arc::new(FileProvider::create_new(tmp.path().join("master.key")).unwrap());
+    let keys = MasterKeys::new(Arc::clone(&master));
+    let db_dir = tmp.path().join("db");
+    std::fs::create_dir(&db_dir).unwrap();
+    DatabaseKeyStore::new(master).create(&db_dir).unwrap();
+    let db = rusqlite::Connection::open(db_dir.join("live.sqlite")).unwrap();
+    db.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (42);")
+        .unwrap();
+    std::fs::write(
+        db_dir.join("snapshot.sqlite"),
+        b"half a copy, cut by a crash",
+    )
+    .unwrap();
+
+    let mut upload = Vec::new();
+    sqlite_backup::backup(&db, &db_dir, &keys, &mut upload).unwrap();
+    assert!(!db_dir.join("snapshot.sqlite").exists());
+    let backup = tmp.path().join("backup");
+    std::fs::write(&backup, upload).unwrap();
+    let restored = tmp.path().join("restored");
+    restore(
+        &RestoreConfig::new([&backup], &restored),
+        &keys,
+        Channel::Authenticated,
+    )
+    .unwrap();
+    let copy = rusqlite::Connection::open(restored.join("snapshot.sqlite")).unwrap();
+    let x: i64 = copy.query_row("SELECT x FROM t", [], |r| r.get(0)).unwrap();
+    assert_eq!(x, 42);
+}
