@@ -53,7 +53,9 @@ use std::time::{Duration, Instant};
 
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, params};
-use strongbox::backup::{Channel, EncryptionMode, Manifest, MasterKeys, RestoreConfig, restore};
+use strongbox::backup::{
+    BackupError, Channel, EncryptionMode, Manifest, MasterKeys, RestoreConfig, restore,
+};
 use strongbox::keys::FileProvider;
 use strongbox::{DatabaseKeyStore, MasterKeyProvider, SnapshotBackup};
 
@@ -85,8 +87,8 @@ pub struct Outcome {
     pub restored: u64,
     /// Transactions committed before the backup began.
     pub committed_before: u64,
-    /// Transactions committed when the backup ended.
-    pub committed_after: u64,
+    /// The last transaction begun when the backup ended (none after it can be in the backup).
+    pub begun_after: u64,
     /// Whether the restored rows are exactly the transactions `1..=restored`, each whole.
     pub is_prefix: bool,
     /// Whether the restored directory's key is the database's key.
@@ -108,34 +110,19 @@ pub fn run(work: &Path, size: u64, out: &mut dyn Write) -> Result<Outcome, Box<d
     let db_key = DatabaseKeyStore::new(Arc::clone(&master)).load_or_create(&db_dir)?;
     let db = open_live(&db_dir.join(DB_FILE))?;
     fill(&db, size.div_ceil(ROWS_PER_TXN * PAYLOAD as u64))?;
-    let db_bytes = fs::metadata(db_dir.join(DB_FILE))?.len();
 
     let writer = Writer::start(&db_dir.join(DB_FILE))?;
     writer.wait_for_commits(3);
-    let engine_start = Instant::now();
+    let engine = Instant::now();
     online_copy(&db, &work.join("engine-copy.sqlite"))?;
-    let engine_time = engine_start.elapsed();
-
+    let engine = (engine.elapsed(), work.join("engine-copy.sqlite"));
     let committed_before = writer.committed();
     let backup_path = work.join("orders.snapshot");
-    let backup_start = Instant::now();
-    let mut upload = File::create_new(&backup_path)?; // any `Write`: a socket, an upload...
-    let manifest = match backup(&db, &db_dir, &keys, &mut upload).and_then(|manifest| {
-        upload.sync_all()?; // as SQLite syncs its own copy
-        Ok(manifest)
-    }) {
-        Ok(manifest) => manifest,
-        Err(e) => {
-            let _ = fs::remove_file(&backup_path); // the beginning of a backup: discarded
-            return Err(e);
-        }
-    };
-    let backup_time = backup_start.elapsed();
-    let committed_after = writer.committed();
+    let (manifest, staging_time, stream_time) = timed_backup(&db, &db_dir, &keys, &backup_path)?;
+    let begun_after = writer.begun();
     let staging_removed = !db_dir.join(STAGING_FILE).exists();
     let committed_total = writer.stop()?;
 
-    report_figures(out, db_bytes, engine_time, backup_time, &backup_path)?;
     let restored_dir = work.join("orders-restored");
     restore(
         &RestoreConfig::new([&backup_path], &restored_dir),
@@ -143,19 +130,21 @@ pub fn run(work: &Path, size: u64, out: &mut dyn Write) -> Result<Outcome, Box<d
         Channel::Authenticated,
     )?;
     fs::rename(restored_dir.join(STAGING_FILE), restored_dir.join(DB_FILE))?;
+    let staged = (staging_time, stream_time, restored_dir.join(DB_FILE));
+    report_figures(out, engine, staged, &backup_path)?;
     let restored_key = DatabaseKeyStore::new(master).load(&restored_dir)?;
     let (integrity, restored, is_prefix) = check_restored(&restored_dir.join(DB_FILE))?;
     writeln!(
         out,
         "restored: integrity {integrity}, transactions 1..={restored} (prefix: {is_prefix}); \
-         committed before the backup {committed_before}, after it {committed_after}, \
+         committed before the backup {committed_before}, begun by its end {begun_after}, \
          in all {committed_total}"
     )?;
     Ok(Outcome {
         integrity,
         restored,
         committed_before,
-        committed_after,
+        begun_after,
         is_prefix,
         same_key: restored_key.id() == db_key.id(),
         staging_removed,
@@ -163,28 +152,65 @@ pub fn run(work: &Path, size: u64, out: &mut dyn Write) -> Result<Outcome, Box<d
     })
 }
 
-/// The online backup: a consistent copy into the staging file, streamed from there into
-/// `output` as a snapshot encrypted with the database's key; the staging file is removed
-/// whatever happens. Returns the backup's manifest.
+/// The online backup: a consistent copy into the staging file ([`stage`]), streamed from
+/// there into `output` as a snapshot encrypted with the database's key ([`stream`]); the
+/// staging file is removed whatever happens. Returns the backup's manifest.
 pub fn backup(
     db: &Connection,
     db_dir: &Path,
     keys: &MasterKeys,
     output: impl Write,
 ) -> Result<Manifest, Box<dyn Error>> {
+    let staging = stage(db, db_dir)?;
+    Ok(stream(&staging, db_dir, keys, output)?)
+}
+
+/// The consistent copy of `db` into the staging file of `db_dir`, removed when the returned
+/// value is dropped.
+pub fn stage(db: &Connection, db_dir: &Path) -> rusqlite::Result<Staging> {
     let staging = Staging::fresh(db_dir.join(STAGING_FILE));
     online_copy(db, &staging.0)?;
+    Ok(staging)
+}
+
+/// The staging copy streamed into `output` as a snapshot encrypted with the database's key.
+pub fn stream(
+    _staging: &Staging,
+    db_dir: &Path,
+    keys: &MasterKeys,
+    output: impl Write,
+) -> Result<Manifest, BackupError> {
     // The stream writes whole segments (64 KiB and their tag): no buffering needed.
-    let manifest = SnapshotBackup::of_files(db_dir, [STAGING_FILE]).write_to(
-        output,
-        keys,
-        Channel::Authenticated,
-    )?;
-    Ok(manifest)
+    SnapshotBackup::of_files(db_dir, [STAGING_FILE]).write_to(output, keys, Channel::Authenticated)
+}
+
+/// [`backup`] into the new file `dest`, synced as SQLite syncs its own copy (on an error, the
+/// beginning of a backup written is deleted); returns the manifest and the time the copy and
+/// the stream took.
+fn timed_backup(
+    db: &Connection,
+    db_dir: &Path,
+    keys: &MasterKeys,
+    dest: &Path,
+) -> Result<(Manifest, Duration, Duration), Box<dyn Error>> {
+    let mut upload = File::create_new(dest)?; // any `Write`: a socket, an upload...
+    let start = Instant::now();
+    let result = stage(db, db_dir)
+        .map_err(Box::<dyn Error>::from)
+        .and_then(|staging| {
+            let staged = start.elapsed();
+            let manifest = stream(&staging, db_dir, keys, &mut upload)?;
+            upload.sync_all()?;
+            Ok((manifest, staged, start.elapsed() - staged))
+        });
+    if result.is_err() {
+        let _ = fs::remove_file(dest);
+    }
+    result
 }
 
 /// The staging file: one a crash left behind is removed first, this one when dropped.
-struct Staging(PathBuf);
+pub struct Staging(PathBuf);
 
 impl Staging {
     fn fresh(path: PathBuf) -> Self {
@@ -266,7 +292,10 @@ fn payload(txn: u64, row: u64) -> Vec<u8> {
 
 /// The writer thread: commits one transaction after another until stopped.
 struct Writer {
+    /// The last transaction whose commit returned.
     committed: Arc<AtomicU64>,
+    /// The last transaction begun (committed or not).
+    begun: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
     thread: thread::JoinHandle<rusqlite::Result<()>>,
 }
@@ -278,12 +307,15 @@ impl Writer {
         let last: i64 =
             db.query_row("SELECT COALESCE(MAX(txn), 0) FROM orders", [], |r| r.get(0))?;
         let committed = Arc::new(AtomicU64::new(last as u64));
+        let begun = Arc::new(AtomicU64::new(last as u64));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
-            let (committed, stop) = (Arc::clone(&committed), Arc::clone(&stop));
+            let (committed, begun) = (Arc::clone(&committed), Arc::clone(&begun));
+            let stop = Arc::clone(&stop);
             thread::spawn(move || {
                 while !stop.load(Ordering::SeqCst) {
                     let txn = committed.load(Ordering::SeqCst) + 1;
+                    begun.store(txn, Ordering::SeqCst);
                     let tx = db.unchecked_transaction()?;
                     for row in 0..ROWS_PER_TXN {
                         tx.execute(
@@ -299,6 +331,7 @@ impl Writer {
         };
         Ok(Self {
             committed,
+            begun,
             stop,
             thread,
         })
@@ -307,6 +340,12 @@ impl Writer {
     /// The last transaction whose commit returned.
     fn committed(&self) -> u64 {
         self.committed.load(Ordering::SeqCst)
+    }
+
+    /// The last transaction begun: a transaction can be visible to readers before the writer
+    /// sees its commit return, so this bounds what a copy can hold.
+    fn begun(&self) -> u64 {
+        self.begun.load(Ordering::SeqCst)
     }
 
     /// Waits until the writer has committed `count` transactions of its own.
@@ -345,24 +384,29 @@ fn check_restored(path: &Path) -> rusqlite::Result<(String, u64, bool)> {
     Ok((integrity, last, is_prefix))
 }
 
-/// Prints the database's size and both backups' throughput.
+/// Prints both backups' size and throughput: `engine` is SQLite's copy (its time and file),
+/// `staged` the strongbox backup (the copy's time, the stream's, and the copy as restored).
 fn report_figures(
     out: &mut dyn Write,
-    db_bytes: u64,
-    engine: Duration,
-    strongbox: Duration,
+    engine: (Duration, PathBuf),
+    staged: (Duration, Duration, PathBuf),
     backup_path: &Path,
 ) -> std::io::Result<()> {
-    let mib = db_bytes as f64 / f64::from(1 << 20);
+    let mib = |path: &Path| Ok::<_, std::io::Error>(fs::metadata(path)?.len() as f64 / 1048576.0);
+    let (engine_mib, staged_mib) = (mib(&engine.1)?, mib(&staged.2)?);
+    let total = staged.0 + staged.1;
     writeln!(
         out,
-        "database: {mib:.1} MiB; SQLite backup API to a file: {:.3} s ({:.0} MiB/s); \
-         strongbox snapshot (backup API copy + encrypted stream): {:.3} s ({:.0} MiB/s), \
-         {} bytes",
-        engine.as_secs_f64(),
-        mib / engine.as_secs_f64(),
-        strongbox.as_secs_f64(),
-        mib / strongbox.as_secs_f64(),
-        fs::metadata(backup_path)?.len(),
+        "SQLite backup API to a file: {engine_mib:.1} MiB in {:.3} s ({:.0} MiB/s)\n\
+         strongbox snapshot: {staged_mib:.1} MiB in {:.3} s ({:.0} MiB/s): backup API copy \
+         {:.3} s, encrypted stream {:.3} s ({:.0} MiB/s), {:.1} MiB written",
+        engine.0.as_secs_f64(),
+        engine_mib / engine.0.as_secs_f64(),
+        total.as_secs_f64(),
+        staged_mib / total.as_secs_f64(),
+        staged.0.as_secs_f64(),
+        staged.1.as_secs_f64(),
+        staged_mib / staged.1.as_secs_f64(),
+        mib(backup_path)?,
     )
 }

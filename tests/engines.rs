@@ -1,7 +1,7 @@
 //! The storage-engine examples (`examples/sqlite_backup.rs`, `examples/redb_backup.rs`) run on
 //! small databases, checking what they claim: live databases backed up and restored through
 //! strongbox come back consistent.
-use strongbox::backup::EncryptionMode;
+use strongbox::backup::{Compression, EncryptionMode};
 
 #[allow(dead_code)]
 #[path = "../examples/sqlite_backup.rs"]
@@ -16,7 +16,7 @@ fn a_live_sqlite_database_is_restored_as_a_prefix_of_its_commits() {
     assert_eq!(outcome.integrity, "ok", "{printed}");
     assert!(outcome.is_prefix, "{outcome:?}");
     assert!(
-        outcome.committed_before <= outcome.restored && outcome.restored <= outcome.committed_after,
+        outcome.committed_before <= outcome.restored && outcome.restored <= outcome.begun_after,
         "{outcome:?}"
     );
     assert!(outcome.same_key && outcome.staging_removed, "{outcome:?}");
@@ -31,7 +31,7 @@ mod redb_backup;
 fn a_live_redb_database_is_restored_from_a_full_and_an_incremental_backup() {
     let tmp = tempfile::tempdir().unwrap();
     let mut printed = Vec::new();
-    let outcome = redb_backup::run(tmp.path(), 1 << 20, &mut printed).unwrap();
+    let outcome = redb_backup::run(tmp.path(), 1 << 20, Compression::Zstd, &mut printed).unwrap();
     let printed = String::from_utf8(printed).unwrap();
     assert!(outcome.equal, "{outcome:?}\n{printed}");
     assert!(
@@ -49,7 +49,7 @@ fn a_redb_chain_with_an_altered_incremental_leaves_no_database() {
     use strongbox::keys::FileProvider;
 
     let tmp = tempfile::tempdir().unwrap();
-    redb_backup::run(tmp.path(), 1 << 20, &mut Vec::new()).unwrap();
+    redb_backup::run(tmp.path(), 1 << 20, Compression::None, &mut Vec::new()).unwrap();
     let work = tmp.path();
     let incremental = work.join("inventory.1.incremental");
     let mut bytes = std::fs::read(&incremental).unwrap();
