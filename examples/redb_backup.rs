@@ -26,8 +26,10 @@
 //! Restoring imports every backup of the chain, in order, into one write transaction of a new
 //! database file, committed and renamed into place only once [`import_chain`] has returned `Ok`
 //! (the end of each backup is authenticated only when it is read, so nothing is kept from a
-//! chain that fails). No plaintext export touches the disk: it goes from the read transaction
-//! into the backup's compression and encryption, and back from the backup into the importer.
+//! chain that fails). In the backup and the restore no plaintext export touches the disk: it
+//! goes from the read transaction into the backup's compression and encryption, and back from
+//! the backup into the importer. (For its figures, [`run`] also writes the full export
+//! unencrypted to a file, `inventory.export`: the baseline a backup is compared with.)
 
 use std::error::Error;
 use std::fs::{self, File};
