@@ -592,3 +592,27 @@ fn backups_stream_from_writer_to_restore_and_import_without_a_file() {
     let got: Vec<Vec<u8>> = imported.into_iter().map(|(_, d)| d).collect();
     assert_eq!(got, exports().to_vec());
 }
+
+/// A backup cut inside a segment (what an interrupted copy looks like) is `Truncated`, naming
+/// the member, in restore, verify and import; a change in a segment with data after it stays
+/// `Tampered`.
+#[test]
+fn a_member_cut_inside_a_segment_is_truncated() {
+    let fx = Fx::new();
+    let files = fx.chain(&exports());
+    let info = inspect(&files[1]).unwrap();
+    let cut = info.header().encoded_len() + 2 * (info.header().segment_size() + 16) - 1000;
+    let bytes = fs::read(&files[1]).unwrap();
+    fs::write(&files[1], &bytes[..cut]).unwrap();
+    let truncated = |err: &BackupError| matches!(err, BackupError::Truncated { position: 1, path } if *path == files[1]);
+    let err = restore(&RestoreConfig::new(&files, fx.out("r")), &fx.keys, AUTH).unwrap_err();
+    assert!(truncated(&err), "{err:?}");
+    assert!(!fx.out("r").exists());
+    let err = verify(&VerifyConfig::new(&files), &fx.keys, AUTH).unwrap_err();
+    assert!(truncated(&err), "{err:?}");
+    let err = import_chain(&VerifyConfig::new(&files), &fx.keys, AUTH, |_, export| {
+        io::copy(export, &mut io::sink()).map(drop)
+    })
+    .unwrap_err();
+    assert!(truncated(&err), "{err:?}");
+}
