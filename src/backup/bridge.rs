@@ -198,7 +198,9 @@ impl Write for BridgeWriter {
         if data.is_empty() {
             return Ok(0);
         }
-        let mut queue = self.0.wait_until(|q| q.held < BRIDGE_QUEUE || q.pump_done);
+        let mut queue = self
+            .0
+            .wait_until(|q| q.held + CHUNK <= BRIDGE_QUEUE || q.pump_done);
         if queue.pump_done {
             return Err(pump_stopped());
         }
@@ -346,7 +348,7 @@ impl<R: AsyncRead + Unpin> ReadPump<R> {
                 if queue.sync_done {
                     return Poll::Ready(Ok(()));
                 }
-                if queue.held >= BRIDGE_QUEUE {
+                if queue.held + CHUNK > BRIDGE_QUEUE {
                     queue.waker = Some(cx.waker().clone());
                     return Poll::Pending;
                 }
