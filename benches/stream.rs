@@ -461,5 +461,96 @@ fn copy_segment(c: &mut Criterion) {
     g.finish();
 }
 
+/// `AsyncBackupWriter` / `AsyncRestoreReader` next to `BackupWriter` / `RestoreReader`, in
+/// writes and reads of 1 MiB, on 1 and 2 threads, in one group (feature `tokio`;
+/// `cargo bench --features tokio --bench stream -- async_vs_sync_64MiB`). The async rows run on
+/// a current-thread runtime over in-memory I/O.
+#[cfg(feature = "tokio")]
+fn async_vs_sync(c: &mut Criterion) {
+    use strongbox::stream::{AsyncBackupWriter, AsyncRestoreReader};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let plain = plaintext();
+    let key = DataKey::from_bytes(&[7; 32]).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let mut out = vec![0u8; LEN + LEN / 4096 * 32 + 4096];
+    let mut g = group(c, "async_vs_sync_64MiB");
+    for n in [1, 2] {
+        let cfg = config(Algorithm::Aes256Gcm, DEFAULT).threads(threads(n));
+        g.bench_function(BenchmarkId::new(format!("sync_write_{n}t"), DEFAULT), |b| {
+            b.iter(|| {
+                let mut w =
+                    BackupWriter::with_config(Cursor::new(&mut out[..]), &key, &cfg, Vec::new())
+                        .unwrap();
+                for chunk in plain.chunks(1 << 20) {
+                    w.write_all(chunk).unwrap();
+                }
+                black_box(w.finish().unwrap().position())
+            })
+        });
+        g.bench_function(
+            BenchmarkId::new(format!("async_write_{n}t"), DEFAULT),
+            |b| {
+                b.iter(|| {
+                    runtime.block_on(async {
+                        let inner = Cursor::new(&mut out[..]);
+                        let mut w =
+                            AsyncBackupWriter::with_config(inner, &key, &cfg, Vec::new()).unwrap();
+                        for chunk in plain.chunks(1 << 20) {
+                            w.write_all(chunk).await.unwrap();
+                        }
+                        black_box(w.finish().await.unwrap().position())
+                    })
+                })
+            },
+        );
+    }
+    let len = seal_stream(
+        &key,
+        &config(Algorithm::Aes256Gcm, DEFAULT),
+        &plain,
+        &mut out,
+    );
+    let backup = &out[..len];
+    let mut restored = vec![0u8; LEN];
+    for n in [1, 2] {
+        g.bench_function(BenchmarkId::new(format!("sync_read_{n}t"), DEFAULT), |b| {
+            b.iter(|| open_stream_threads(&key, backup, &mut restored, n, 1 << 20))
+        });
+        g.bench_function(BenchmarkId::new(format!("async_read_{n}t"), DEFAULT), |b| {
+            b.iter(|| {
+                runtime.block_on(async {
+                    let mut r = AsyncRestoreReader::new(backup, &key)
+                        .await
+                        .unwrap()
+                        .with_threads(threads(n));
+                    let mut pos = 0;
+                    loop {
+                        let end = (pos + (1 << 20)).min(LEN);
+                        match r.read(&mut restored[pos..end]).await.unwrap() {
+                            0 => break,
+                            k => pos += k,
+                        }
+                    }
+                    assert_eq!(pos, LEN);
+                })
+            })
+        });
+    }
+    g.finish();
+}
+
+#[cfg(not(feature = "tokio"))]
 criterion_group!(benches, encrypt, decrypt, segment_sizes, copy_segment);
+#[cfg(feature = "tokio")]
+criterion_group!(
+    benches,
+    encrypt,
+    decrypt,
+    segment_sizes,
+    copy_segment,
+    async_vs_sync
+);
 criterion_main!(benches);

@@ -11,6 +11,8 @@ use crate::keys::store::StoreError;
 use crate::stream::StreamError;
 
 mod archive;
+#[cfg(feature = "tokio")]
+mod bridge;
 mod create;
 mod files;
 mod input;
@@ -24,6 +26,10 @@ mod store;
 mod vectors;
 mod verify;
 
+#[cfg(feature = "tokio")]
+pub use bridge::{
+    BRIDGE_QUEUE, BridgeReader, BridgeWriter, ReadPump, WritePump, bridge_from, bridge_to,
+};
 pub use create::{LogicalBackup, LogicalBackupWriter, SnapshotBackup};
 pub use files::BackupFile;
 pub use input::BackupInput;

@@ -4,13 +4,16 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{Read as _, Write as _};
+use std::io::{Cursor, Read as _, Seek as _, SeekFrom, Write as _};
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, ReadBuf};
+use tokio::io::{
+    AsyncRead, AsyncReadExt as _, AsyncSeek, AsyncSeekExt as _, AsyncWrite, AsyncWriteExt as _,
+    ReadBuf,
+};
 
 use super::{AsyncBackupWriter, AsyncRestoreReader, Shared};
 use crate::key::DataKey;
@@ -65,6 +68,19 @@ impl<T: AsyncRead + Unpin> AsyncRead for Chaos<T> {
         let got = part.filled().len();
         buf.advance(got);
         polled
+    }
+}
+
+impl<T: AsyncSeek + Unpin> AsyncSeek for Chaos<T> {
+    fn start_seek(mut self: Pin<&mut Self>, position: SeekFrom) -> std::io::Result<()> {
+        Pin::new(&mut self.inner).start_seek(position)
+    }
+
+    fn poll_complete(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<u64>> {
+        if self.step(cx).is_none() {
+            return Poll::Pending;
+        }
+        Pin::new(&mut self.inner).poll_complete(cx)
     }
 }
 
@@ -420,5 +436,159 @@ fn a_duplex_pipe_carries_a_stream_between_two_tasks() {
             got
         });
         assert!(got == data, "{n} threads");
+    }
+}
+
+/// One step of a random walk through a stream: a seek or a read of some length.
+#[derive(Clone, Copy, Debug)]
+enum Step {
+    Seek(SeekFrom),
+    Read(usize),
+    Len,
+}
+
+/// A fixed pseudo-random walk of `count` steps over a stream of about `len` plaintext bytes,
+/// seeking inside, at and past both ends.
+fn walk(seed: u64, count: usize, len: u64) -> Vec<Step> {
+    let mut chaos = Chaos::new((), seed, 1);
+    let mut next = move |bound: u64| chaos.next() as u64 % bound;
+    (0..count)
+        .map(|_| match next(7) {
+            0 => Step::Seek(SeekFrom::Start(next(len + 9000))),
+            1 => Step::Seek(SeekFrom::End(next(len + 9000) as i64 - len as i64 - 100)),
+            2 => Step::Seek(SeekFrom::Current(next(20_000) as i64 - 10_000)),
+            3 => Step::Len,
+            _ => Step::Read(1 + next(12_000) as usize),
+        })
+        .collect()
+}
+
+/// What a step returned: the plaintext read, the offset sought or the length, or the error.
+type Outcome = Result<(u64, Vec<u8>), String>;
+
+fn step_sync(reader: &mut RestoreReader<Cursor<&[u8]>>, step: Step) -> Outcome {
+    match step {
+        Step::Seek(to) => reader.seek(to).map(|at| (at, Vec::new())),
+        Step::Len => {
+            return reader
+                .plaintext_len()
+                .map(|len| (len, Vec::new()))
+                .map_err(|e| error_name(&e));
+        }
+        Step::Read(n) => {
+            let mut buf = vec![0; n];
+            reader
+                .read(&mut buf)
+                .map(|got| (got as u64, buf[..got].to_vec()))
+        }
+    }
+    .map_err(|e| io_error_name(&e))
+}
+
+async fn step_async(reader: &mut AsyncRestoreReader<Chaos<Cursor<&[u8]>>>, step: Step) -> Outcome {
+    match step {
+        Step::Seek(to) => reader.seek(to).await.map(|at| (at, Vec::new())),
+        Step::Len => {
+            return reader
+                .plaintext_len()
+                .await
+                .map(|len| (len, Vec::new()))
+                .map_err(|e| error_name(&e));
+        }
+        Step::Read(n) => {
+            let mut buf = vec![0; n];
+            reader
+                .read(&mut buf)
+                .await
+                .map(|got| (got as u64, buf[..got].to_vec()))
+        }
+    }
+    .map_err(|e| io_error_name(&e))
+}
+
+/// `stream` after 777 bytes of something else, both readers positioned after that prefix.
+fn after_prefix(stream: &[u8]) -> Vec<u8> {
+    let mut input = vec![0xa5; 777];
+    input.extend_from_slice(stream);
+    input
+}
+
+#[test]
+fn random_seeks_and_reads_return_what_the_synchronous_reader_returns() {
+    let key = DataKey::from_bytes(&[5; 32]).unwrap();
+    let (stream, plain) = small_stream(&key, 12);
+    let header_len = Header::read_from(&mut &stream[..]).unwrap().encoded_len();
+    let mut cut_in_last = stream.clone();
+    cut_in_last.truncate(stream.len() - 10);
+    let mut flipped_last = stream.clone();
+    *flipped_last.last_mut().unwrap() ^= 1;
+    let mut flipped_middle = stream.clone();
+    flipped_middle[header_len + 5 * 4112 + 9] ^= 1;
+    let variants = [stream, cut_in_last, flipped_last, flipped_middle];
+    for (v, variant) in variants.iter().enumerate() {
+        let input = after_prefix(variant);
+        for seed in 1..6u64 {
+            let steps = walk(seed, 60, plain.len() as u64);
+            let n = 1 + seed as usize % 2;
+            let mut sync = Cursor::new(&input[..]);
+            sync.set_position(777);
+            let mut sync = RestoreReader::new(sync, &key)
+                .unwrap()
+                .with_threads(threads(n));
+            let expected: Vec<Outcome> = steps.iter().map(|&s| step_sync(&mut sync, s)).collect();
+            let got = block_on(async {
+                let mut inner = Cursor::new(&input[..]);
+                inner.set_position(777);
+                let inner = Chaos::new(inner, seed, 1 + seed as usize * 1000);
+                let reader = AsyncRestoreReader::new(inner, &key).await.unwrap();
+                let mut reader = reader.with_threads(threads(n));
+                let mut got = Vec::new();
+                for &step in &steps {
+                    got.push(step_async(&mut reader, step).await);
+                }
+                got
+            });
+            for (i, (got, expected)) in got.iter().zip(&expected).enumerate() {
+                assert!(
+                    got == expected,
+                    "variant {v}, seed {seed}, step {i} {:?}: {got:?} vs {expected:?}",
+                    steps[i]
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_dropped_seek_future_leaves_the_position_unknown_until_the_next_seek() {
+    let key = DataKey::from_bytes(&[6; 32]).unwrap();
+    let (stream, plain) = small_stream(&key, 30);
+    for seed in 1..30u64 {
+        let mut reader = block_on(AsyncRestoreReader::new(
+            Chaos::new(Cursor::new(&stream[..]), seed, 5000),
+            &key,
+        ))
+        .unwrap();
+        let mut first = [0u8; 100];
+        block_on(reader.read_exact(&mut first)).unwrap();
+        let target = seed * 3001 % plain.len() as u64;
+        // `Some(completed)` after at least one attempt.
+        let mut last = None;
+        for _ in 0..seed % 4 {
+            last = Some(poll_once(reader.seek(SeekFrom::Start(target))).is_some());
+        }
+        let mut byte = [0u8; 1];
+        let read = block_on(reader.read(&mut byte)).map_err(|e| io_error_name(&e));
+        let expected = match last {
+            None => Ok(plain[100]),
+            Some(true) => Ok(plain[target as usize]),
+            Some(false) => Err("InvalidSeek".to_string()),
+        };
+        assert_eq!(read.map(|n| byte[..n][0]), expected, "seed {seed}");
+        let at = block_on(reader.seek(SeekFrom::Start(target + 1))).unwrap();
+        assert_eq!(at, target + 1);
+        let mut rest = Vec::new();
+        block_on(reader.read_to_end(&mut rest)).unwrap();
+        assert!(rest == plain[target as usize + 1..], "seed {seed}");
     }
 }
