@@ -131,7 +131,6 @@ impl Read for Metered {
     }
 }
 
-
 /// Which backup of a restore, a verification or an import something is about: its position
 /// (0 is the first given) and its path, or the name given to a reader input.
 #[derive(Clone, Debug)]
