@@ -504,6 +504,16 @@ pub struct BackupCommon {
     /// Threads.
     #[command(flatten)]
     pub threads: ThreadArgs,
+
+    /// Also wrap the backup's key to this age recipient (`age1...`, `ssh-ed25519 ...`,
+    /// `ssh-rsa ...`); repeat for several.
+    #[arg(short = 'r', long, value_name = "RECIPIENT", action = clap::ArgAction::Append)]
+    pub recipient: Vec<String>,
+
+    /// Also wrap the backup's key to every recipient of this file (one per line, `#`
+    /// comments), as `age -R` reads it; repeat for several.
+    #[arg(short = 'R', long, value_name = "FILE", action = clap::ArgAction::Append)]
+    pub recipients_file: Vec<PathBuf>,
 }
 
 /// A provided backup key (no `--db`: the database key is `--encryption database-key`).
@@ -545,6 +555,11 @@ pub struct LogicalArgs {
     /// Make an incremental backup following this earlier backup file.
     #[arg(long, value_name = "BACKUP")]
     pub incremental_after: Option<PathBuf>,
+
+    /// Write-only: encrypt with a fresh key wrapped only to the recipients (and any
+    /// --recovery-master-key-path), never to this host's master key.
+    #[arg(long)]
+    pub write_only: bool,
 
     /// Common options.
     #[command(flatten)]
@@ -593,6 +608,11 @@ pub struct BackupReadArgs {
     /// (or 16 MiB, whichever is more); 0: no limit. Default: 1024.
     #[arg(long, value_name = "N")]
     pub max_expansion_ratio: Option<u64>,
+
+    /// Open the backup's recipient slots with the identities of this age identity file or SSH
+    /// private key (a passphrase-protected one asks on the terminal); repeat for several.
+    #[arg(short = 'i', long, value_name = "FILE", action = clap::ArgAction::Append)]
+    pub identity: Vec<PathBuf>,
 }
 
 /// Parses a byte size: `65536`, `64K`, `64KiB`, `1M`, `1MiB` (powers of 1024).

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use strongbox::backup::{
     Authentication, BackupEncryptionSettings, BackupError, Channel, Compression, EncryptionMode,
-    Manifest, MasterKeys, RestoreConfig, printable,
+    Identities, Manifest, MasterKeys, Recipients, RestoreConfig, printable,
 };
 use strongbox::keys::{FileProvider, Scheme};
 use strongbox::stream::Header;
@@ -51,6 +51,10 @@ macro_rules! with_common_options {
         if let Some(name) = &common.name {
             builder = builder.database_name(name);
         }
+        let recipients = recipients(common)?;
+        if !recipients.is_empty() {
+            builder = builder.recipients(recipients);
+        }
         builder
     }};
 }
@@ -90,7 +94,10 @@ fn logical(ctx: &Ctx, args: LogicalArgs) -> CliResult {
             LogicalBackup::incremental(&args.dir, info.manifest().backup_id())
         }
     };
-    let builder = with_common_options!(builder, ctx, common, source.as_ref());
+    let mut builder = with_common_options!(builder, ctx, common, source.as_ref());
+    if args.write_only {
+        builder = builder.write_only();
+    }
     let keys = master_keys(ctx, &common.recovery_master_key_path)?;
     let input = input.open()?;
     let progress = Progress::new(ctx.quiet(), input.len, "backing up");
@@ -117,6 +124,7 @@ pub fn restore(ctx: &Ctx, args: RestoreArgs) -> CliResult {
     if let Some(ratio) = args.reading.max_expansion_ratio {
         config = config.with_max_expansion_ratio((ratio > 0).then_some(ratio));
     }
+    config = config.with_identities(identities(&args.reading.identity)?);
     let keys = master_keys(ctx, &args.reading.recovery_master_key_path)?;
     let report =
         strongbox::backup::restore(&config, &keys, Channel::Authenticated).map_err(|err| {
@@ -206,6 +214,29 @@ fn compression(common: &BackupCommon) -> Option<Compression> {
     }
 }
 
+/// The recipients of `--recipient` and `--recipients-file`.
+fn recipients(common: &BackupCommon) -> CliResult<Recipients> {
+    let mut recipients = Recipients::new();
+    for text in &common.recipient {
+        recipients = recipients.with(text).context(|| "--recipient")?;
+    }
+    for file in &common.recipients_file {
+        recipients = recipients.with_file(file).context(|| "--recipients-file")?;
+    }
+    Ok(recipients)
+}
+
+/// The identities of `--identity` files; a passphrase-protected one asks on the terminal.
+pub fn identities(files: &[std::path::PathBuf]) -> CliResult<Identities> {
+    let mut identities = Identities::new();
+    for file in files {
+        identities = identities
+            .with_file_prompting(file, age::cli_common::UiCallbacks)
+            .context(|| "--identity")?;
+    }
+    Ok(identities)
+}
+
 /// The current master key, plus a recovery provider per `--recovery-master-key-path`.
 pub fn master_keys(ctx: &Ctx, recovery: &[std::path::PathBuf]) -> CliResult<MasterKeys> {
     let mut keys = MasterKeys::new(ctx.provider()?);
@@ -276,6 +307,14 @@ pub fn describe_manifest(
             (other, None) => other.to_string(),
         };
         lines.push(("key wrapped by:", holder));
+    }
+    let slots = header
+        .extension(strongbox::backup::EXT_RECIPIENT_SLOTS)
+        .and_then(strongbox::backup::parse_slots)
+        .unwrap_or_default();
+    for slot in slots {
+        let stanzas = strongbox::backup::slot_stanzas(&slot).join(", ");
+        lines.push(("recipient slot:", format!("age file to {stanzas}")));
     }
     Ok(lines)
 }

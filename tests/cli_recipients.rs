@@ -1,0 +1,153 @@
+//! End-to-end tests of `--recipient`, `--recipients-file`, `--write-only` and `--identity`, with
+//! identities made by the real `age-keygen` (skipped where it is not installed).
+
+mod cli_support;
+
+use std::process::Command;
+
+use cli_support::*;
+
+/// An identity file made by `age-keygen` and its recipient; `None` without the tool.
+fn keygen(env: &Env, name: &str) -> Option<(std::path::PathBuf, String)> {
+    let path = env.path(name);
+    let made = Command::new("age-keygen")
+        .arg("-o")
+        .arg(&path)
+        .output()
+        .ok()?;
+    assert!(made.status.success());
+    let out = Command::new("age-keygen")
+        .arg("-y")
+        .arg(&path)
+        .output()
+        .unwrap();
+    Some((
+        path,
+        String::from_utf8(out.stdout).unwrap().trim().to_owned(),
+    ))
+}
+
+#[test]
+fn write_only_chain_restores_with_the_identity_only() {
+    let env = Env::new();
+    let Some((identity, recipient)) = keygen(&env, "id.txt") else {
+        eprintln!("age-keygen is not installed: skipping");
+        return;
+    };
+    let (db, _) = env.init_db("db");
+    std::fs::write(env.path("export.0"), b"full export").unwrap();
+    std::fs::write(env.path("export.1"), b"changes").unwrap();
+    std::fs::write(
+        env.path("recipients.txt"),
+        format!("# backups\n{recipient}\n"),
+    )
+    .unwrap();
+    env.cmd()
+        .args(["backup", "logical", "--write-only", "-r", &recipient])
+        .arg(&db)
+        .args(["export.0", "-o", "0.full"])
+        .run()
+        .success();
+    env.cmd()
+        .args([
+            "backup",
+            "logical",
+            "--write-only",
+            "--recipients-file",
+            "recipients.txt",
+        ])
+        .args(["--incremental-after", "0.full"])
+        .arg(&db)
+        .args(["export.1", "-o", "1.inc"])
+        .run()
+        .success();
+    let out = env.cmd().args(["inspect", "0.full"]).run().success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(
+        text.contains("recipient slot:") && text.contains("X25519"),
+        "{text}"
+    );
+    assert!(!text.contains("key wrapped by:"), "{text}");
+
+    // The host's own master key does not open it.
+    let err = assert_failure(
+        env.cmd()
+            .args(["restore", "0.full", "1.inc", "--to", "nope"])
+            .run(),
+    );
+    assert!(err.contains("backup 0"), "{err}");
+
+    env.cmd()
+        .args(["verify", "0.full", "1.inc", "--identity"])
+        .arg(&identity)
+        .run()
+        .success();
+    env.cmd()
+        .args(["restore", "0.full", "1.inc", "--to", "restored", "-i"])
+        .arg(&identity)
+        .run()
+        .success();
+    assert_eq!(
+        std::fs::read(env.path("restored/0001-logical-incremental.export")).unwrap(),
+        b"changes"
+    );
+}
+
+#[test]
+fn wrong_identity_fails_naming_no_key() {
+    let env = Env::new();
+    let (Some((_, recipient)), Some((wrong, _))) = (keygen(&env, "a.txt"), keygen(&env, "b.txt"))
+    else {
+        eprintln!("age-keygen is not installed: skipping");
+        return;
+    };
+    let db = env.mkdir("db");
+    std::fs::write(env.path("export"), b"export").unwrap();
+    env.cmd()
+        .args(["backup", "logical", "--write-only", "-r", &recipient])
+        .arg(&db)
+        .args(["export", "-o", "0.full"])
+        .run()
+        .success();
+    let err = assert_failure(
+        env.cmd()
+            .args(["restore", "0.full", "--to", "restored", "--identity"])
+            .arg(&wrong)
+            .run(),
+    );
+    assert!(err.contains("recipient slots"), "{err}");
+    let secret = std::fs::read_to_string(&wrong).unwrap();
+    let secret = secret
+        .lines()
+        .find(|l| l.starts_with("AGE-SECRET-KEY"))
+        .unwrap();
+    assert!(!err.contains(secret), "{err}");
+    assert!(!env.path("restored").exists());
+}
+
+#[test]
+fn bad_recipients_and_write_only_misuse_are_refused() {
+    let env = Env::new();
+    let db = env.mkdir("db");
+    std::fs::write(env.path("export"), b"export").unwrap();
+    let err = assert_failure(
+        env.cmd()
+            .args(["backup", "logical", "-r", "age1nope"])
+            .arg(&db)
+            .args(["export", "-o", "0.full"])
+            .run(),
+    );
+    assert!(
+        err.contains("--recipient") && err.contains("age1nope"),
+        "{err}"
+    );
+    let err = assert_failure(
+        env.cmd()
+            .args(["backup", "logical", "--write-only"])
+            .arg(&db)
+            .args(["export", "-o", "0.full"])
+            .run(),
+    );
+    assert!(err.contains("write-only"), "{err}");
+    assert!(!env.path("0.full").exists());
+}
