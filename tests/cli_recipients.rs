@@ -151,3 +151,46 @@ fn bad_recipients_and_write_only_misuse_are_refused() {
     assert!(err.contains("write-only"), "{err}");
     assert!(!env.path("0.full").exists());
 }
+
+#[test]
+fn rewrap_makes_a_backup_write_only_and_refuses_the_last_way_out() {
+    let env = Env::new();
+    let Some((identity, recipient)) = keygen(&env, "id.txt") else {
+        eprintln!("age-keygen is not installed: skipping");
+        return;
+    };
+    let (db, _) = env.init_db("db");
+    std::fs::write(env.path("export"), b"export").unwrap();
+    env.cmd()
+        .args(["backup", "logical"])
+        .arg(&db)
+        .args(["export", "-o", "0.full"])
+        .run()
+        .success();
+    env.cmd()
+        .args(["backup", "rewrap", "0.full", "-r", &recipient])
+        .arg("--remove-database-key-copy")
+        .run()
+        .success();
+    let out = env.cmd().args(["inspect", "0.full"]).run().success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(
+        text.contains("recipient slot:") && !text.contains("key wrapped by:"),
+        "{text}"
+    );
+    assert_failure(env.cmd().args(["restore", "0.full", "--to", "a"]).run());
+    let before = std::fs::read(env.path("0.full")).unwrap();
+    let err = assert_failure(
+        env.cmd()
+            .args(["backup", "rewrap", "0.full", "--remove-slot", "0", "-i"])
+            .arg(&identity)
+            .run(),
+    );
+    assert!(err.contains("last way"), "{err}");
+    assert_eq!(std::fs::read(env.path("0.full")).unwrap(), before);
+    env.cmd()
+        .args(["restore", "0.full", "--to", "b", "--identity"])
+        .arg(&identity)
+        .run()
+        .success();
+}

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use strongbox::backup::{
     Authentication, BackupError, Channel, EXT_RECIPIENT_SLOTS, Identities, MasterKeys, Recipients,
-    RestoreConfig, parse_slots, restore,
+    RestoreConfig, Rewrap, parse_slots, restore, rewrap,
 };
 use strongbox::keys::{Protection, ProviderError};
 use strongbox::stream::Header;
@@ -447,4 +447,119 @@ fn replace_slot(backup: &[u8], old: &[u8], slot: &[u8], key: &DataKey) -> Vec<u8
     let mut out = resealed.as_bytes().to_vec();
     out.extend_from_slice(rest);
     out
+}
+
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn rewrap_adds_and_removes_ways_in_and_copies_the_data_unchanged() {
+    let fx = Fx::new();
+    DatabaseKeyStore::new(Arc::clone(fx.keys.current()))
+        .create(&fx.db)
+        .unwrap();
+    let file = fx.logical("0.full", LogicalBackup::full(&fx.db), b"export");
+    let before = fs::read(&file).unwrap();
+    let (id_path, recipient) = x25519(fx.tmp.path(), "id.txt");
+
+    // Add a recipient and drop the database-key copy: write-only after the fact.
+    let current = fx.keys.current().fingerprint().unwrap().unwrap();
+    let changes = Rewrap::new()
+        .add_recipients(Recipients::new().with(&recipient).unwrap())
+        .remove_master_key(current);
+    let report = rewrap(&file, &changes, &fx.keys).unwrap();
+    assert_eq!((report.wrapped_copies, report.recipient_slots), (0, 1));
+    let after = fs::read(&file).unwrap();
+    let old_header = Header::read_from(&mut &before[..]).unwrap();
+    let new_header = Header::read_from(&mut &after[..]).unwrap();
+    assert_eq!(
+        &before[old_header.encoded_len()..],
+        &after[new_header.encoded_len()..],
+        "the segments are copied unchanged"
+    );
+    assert!(
+        fx.restore_with(&[&file], Identities::new(), &fx.keys)
+            .is_err()
+    );
+    let ids = || Identities::new().with_file(&id_path).unwrap();
+    fx.restore_with(&[&file], ids(), &MasterKeys::new(provider()))
+        .unwrap();
+
+    // Removing the last slot is refused, and leaves the file as it was.
+    let err = rewrap(
+        &file,
+        &Rewrap::new().with_identities(ids()).remove_slot(0),
+        &fx.keys,
+    )
+    .unwrap_err();
+    assert!(matches!(err, BackupError::NoWayIn), "{err:?}");
+    assert_eq!(fs::read(&file).unwrap(), after);
+    assert!(matches!(
+        rewrap(
+            &file,
+            &Rewrap::new().with_identities(ids()).remove_slot(1),
+            &fx.keys
+        ),
+        Err(BackupError::NoSuchSlot { index: 1, slots: 1 })
+    ));
+
+    // The identity opens it to give the copy back to the master key, then the slot goes.
+    let changes = Rewrap::new()
+        .with_identities(ids())
+        .add_master_key(Arc::clone(fx.keys.current()))
+        .remove_slot(0);
+    let report = rewrap(&file, &changes, &MasterKeys::new(provider())).unwrap();
+    assert_eq!((report.wrapped_copies, report.recipient_slots), (1, 0));
+    let target = fx
+        .restore_with(&[&file], Identities::new(), &fx.keys)
+        .unwrap();
+    assert_eq!(
+        fs::read(target.join("0000-logical-full.export")).unwrap(),
+        b"export"
+    );
+    assert!(
+        listing(fx.tmp.path()).iter().all(|n| !n.ends_with(".tmp")),
+        "{:?}",
+        listing(fx.tmp.path())
+    );
+}
+
+#[test]
+fn rewrap_refuses_a_tampered_header_and_a_stranger() {
+    let fx = Fx::new();
+    let (id_path, recipient) = x25519(fx.tmp.path(), "id.txt");
+    let (wrong, _) = x25519(fx.tmp.path(), "wrong.txt");
+    let backup = LogicalBackup::full(&fx.db)
+        .recipients(Recipients::new().with(&recipient).unwrap())
+        .write_only();
+    let file = fx.logical("0.full", backup, b"export");
+    let original = fs::read(&file).unwrap();
+    let changes = Rewrap::new()
+        .with_identities(Identities::new().with_file(&wrong).unwrap())
+        .add_master_key(provider());
+    assert!(matches!(
+        rewrap(&file, &changes, &fx.keys),
+        Err(BackupError::NoMatchingIdentity { .. })
+    ));
+
+    // A byte of the manifest changed: the header no longer authenticates.
+    let mut bad = original.clone();
+    let at = bad.windows(8).position(|w| w == b"\"orders\"").unwrap();
+    bad[at + 1] = b'O';
+    fs::write(&file, &bad).unwrap();
+    let changes = Rewrap::new()
+        .with_identities(Identities::new().with_file(&id_path).unwrap())
+        .add_master_key(provider());
+    let err = rewrap(&file, &changes, &fx.keys).unwrap_err();
+    assert!(
+        matches!(err, BackupError::Tampered { segment: None, .. }),
+        "{err:?}"
+    );
+    assert_eq!(fs::read(&file).unwrap(), bad);
 }

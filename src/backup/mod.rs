@@ -21,6 +21,8 @@ mod progress;
 #[cfg(feature = "recipients")]
 mod recipients;
 mod restore;
+#[cfg(feature = "recipients")]
+mod rewrap;
 mod store;
 #[cfg(test)]
 mod vectors;
@@ -40,6 +42,8 @@ pub use recipients::{Identities, MAX_RECIPIENT_SLOTS, Recipients, parse_slots, s
 pub use restore::{
     BackupInfo, DEFAULT_MAX_EXPANSION_RATIO, RestoreConfig, RestoreReport, inspect, restore,
 };
+#[cfg(feature = "recipients")]
+pub use rewrap::{Rewrap, RewrapReport, rewrap};
 pub use verify::{VerifyConfig, VerifyReport, import_chain, verify};
 
 /// Header extension kind of the manifest (UTF-8 JSON, see `docs/BACKUP.md`).
@@ -224,6 +228,21 @@ pub enum BackupError {
         path: PathBuf,
         /// What is wrong with it.
         reason: &'static str,
+    },
+
+    /// A rewrap would leave the backup with neither a wrapped copy nor a recipient slot: no
+    /// way to open it without its key.
+    #[error(
+        "refusing to remove the last way to open the backup (no wrapped copy or recipient slot would remain)"
+    )]
+    NoWayIn,
+    /// A rewrap names a recipient slot the backup does not have.
+    #[error("the backup has {slots} recipient slot(s): there is no slot {index}")]
+    NoSuchSlot {
+        /// The index given.
+        index: usize,
+        /// How many slots the backup has.
+        slots: usize,
     },
 
     // ----- restoring -----

@@ -272,15 +272,23 @@ fn read_identities(
 
 /// The recipient-slots extension: each slot the key's text encrypted to one recipient.
 pub(crate) fn wrap_to(key: &DataKey, recipients: &Recipients) -> Result<Vec<u8>, BackupError> {
-    if recipients.len() > MAX_RECIPIENT_SLOTS {
+    let slots = seal_all(key, recipients)?;
+    if slots.len() > MAX_RECIPIENT_SLOTS {
         return Err(BackupError::TooManyKeyCopies);
     }
-    let slots = recipients
+    Ok(join_list(&slots))
+}
+
+/// A slot for each recipient.
+pub(crate) fn seal_all(
+    key: &DataKey,
+    recipients: &Recipients,
+) -> Result<Vec<Vec<u8>>, BackupError> {
+    recipients
         .list
         .iter()
         .map(|r| seal(key, &*r.inner))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(join_list(&slots))
+        .collect()
 }
 
 /// One slot: an age file to `recipient` of the key's base64 and a line feed.

@@ -340,7 +340,10 @@ pub fn inspect(path: impl AsRef<Path>) -> Result<BackupInfo, BackupError> {
 }
 
 /// The wrapped copies of the key: present exactly in an encrypted stream, and well formed.
-fn wrapped_keys(header: &Header, place: &Place) -> Result<Vec<ProtectedKey>, BackupError> {
+pub(super) fn wrapped_keys(
+    header: &Header,
+    place: &Place,
+) -> Result<Vec<ProtectedKey>, BackupError> {
     let reason = match (header.extension(EXT_WRAPPED_KEYS), header.is_encrypted()) {
         (None, false) => return Ok(Vec::new()),
         (Some(bytes), true) => match parse_wrapped(bytes) {
@@ -455,7 +458,10 @@ fn unwrap_key(
 
 /// The recipient slots: only in an encrypted stream, and well formed.
 #[cfg(feature = "recipients")]
-fn recipient_slots(header: &Header, place: &Place) -> Result<Option<Vec<Vec<u8>>>, BackupError> {
+pub(super) fn recipient_slots(
+    header: &Header,
+    place: &Place,
+) -> Result<Option<Vec<Vec<u8>>>, BackupError> {
     let Some(bytes) = header.extension(EXT_RECIPIENT_SLOTS) else {
         return Ok(None);
     };

@@ -463,6 +463,58 @@ Examples:
   my-engine export db1 | strongbox backup logical /var/lib/db1 -o db1.full.sbx
   strongbox backup logical /var/lib/db1 export.bin --incremental-after db1.full.sbx -o db1.i1.sbx")]
     Logical(LogicalArgs),
+    /// Adds or removes recipient slots, master-key copies or the database-key copy of a backup,
+    /// rewriting only its header (the data is copied unchanged; the file is replaced
+    /// atomically). The key is opened as a restore opens it.
+    #[command(after_help = "\
+Examples:
+  strongbox backup rewrap db1.full.sbx -r age1... --remove-database-key-copy
+  strongbox backup rewrap db1.full.sbx -i backup-identity.txt --remove-slot 0")]
+    Rewrap(RewrapArgs),
+}
+
+/// `strongbox backup rewrap`
+#[derive(Debug, Args)]
+pub struct RewrapArgs {
+    /// The backup file (replaced atomically).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Add a slot for this age recipient; repeat for several.
+    #[arg(short = 'r', long, value_name = "RECIPIENT", action = clap::ArgAction::Append)]
+    pub recipient: Vec<String>,
+
+    /// Add a slot for every recipient of this file (as `age -R` reads it); repeat for several.
+    #[arg(short = 'R', long, value_name = "FILE", action = clap::ArgAction::Append)]
+    pub recipients_file: Vec<PathBuf>,
+
+    /// Remove the recipient slot of this index (as `inspect` lists them, from 0); repeat.
+    #[arg(long, value_name = "N", action = clap::ArgAction::Append)]
+    pub remove_slot: Vec<usize>,
+
+    /// Add a copy wrapped under this master-key file; repeat for several.
+    #[arg(long, value_name = "FILE", action = clap::ArgAction::Append)]
+    pub add_master_key_path: Vec<PathBuf>,
+
+    /// Remove the copies wrapped under the master key of this fingerprint (hex); repeat.
+    #[arg(long, value_name = "FINGERPRINT", action = clap::ArgAction::Append)]
+    pub remove_master_key: Vec<String>,
+
+    /// Remove the copy wrapped under the current master key (the database-key copy).
+    #[arg(long)]
+    pub remove_database_key_copy: bool,
+
+    /// Add a copy under the current master key (the database-key copy).
+    #[arg(long, conflicts_with = "remove_database_key_copy")]
+    pub add_database_key_copy: bool,
+
+    /// The backup's key, if neither a master key nor an identity opens it.
+    #[command(flatten)]
+    pub key: BackupKeyArgs,
+
+    /// How the key is found: recovery master keys and identities.
+    #[command(flatten)]
+    pub reading: BackupReadArgs,
 }
 
 /// Options common to both kinds of backup.

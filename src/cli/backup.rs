@@ -8,15 +8,16 @@ use std::sync::Arc;
 
 use strongbox::backup::{
     Authentication, BackupEncryptionSettings, BackupError, Channel, Compression, EncryptionMode,
-    Identities, Manifest, MasterKeys, Recipients, RestoreConfig, printable,
+    Identities, Manifest, MasterKeys, Recipients, RestoreConfig, Rewrap, printable,
 };
+use strongbox::key::Fingerprint;
 use strongbox::keys::{FileProvider, Scheme};
 use strongbox::stream::Header;
 use strongbox::{LogicalBackup, MasterKeyProvider, SnapshotBackup};
 
 use super::Context as Ctx;
 use super::args::{
-    BackupArgs, BackupCommon, BackupKindArgs, LogicalArgs, RestoreArgs, SnapshotArgs,
+    BackupArgs, BackupCommon, BackupKindArgs, LogicalArgs, RestoreArgs, RewrapArgs, SnapshotArgs,
 };
 use super::crypt::stream_config;
 use super::error::{CliError, CliResult, Context as _, describe};
@@ -29,7 +30,52 @@ pub fn backup(ctx: &Ctx, args: BackupArgs) -> CliResult {
     match args.kind {
         BackupKindArgs::Snapshot(args) => snapshot(ctx, args),
         BackupKindArgs::Logical(args) => logical(ctx, args),
+        BackupKindArgs::Rewrap(args) => rewrap(ctx, args),
     }
+}
+
+/// `strongbox backup rewrap`
+fn rewrap(ctx: &Ctx, args: RewrapArgs) -> CliResult {
+    let keys = master_keys(ctx, &args.reading.recovery_master_key_path)?;
+    let mut changes = Rewrap::new()
+        .add_recipients(recipient_list(&args.recipient, &args.recipients_file)?)
+        .with_identities(identities(&args.reading.identity)?);
+    if let Some(source) = KeySource::from_backup_args(&args.key, "backup rewrap")? {
+        changes = changes.with_key(source.load(|| ctx.provider())?);
+    }
+    for &index in &args.remove_slot {
+        changes = changes.remove_slot(index);
+    }
+    for path in &args.add_master_key_path {
+        changes = changes.add_master_key(Arc::new(FileProvider::new(path)));
+    }
+    for hex in &args.remove_master_key {
+        let fingerprint = Fingerprint::from_hex(hex).map_err(|_| {
+            CliError::usage(
+                &["backup", "rewrap"],
+                "--remove-master-key takes a fingerprint: 32 hexadecimal digits",
+            )
+        })?;
+        changes = changes.remove_master_key(fingerprint);
+    }
+    if args.remove_database_key_copy || args.add_database_key_copy {
+        let current = keys.current();
+        if args.add_database_key_copy {
+            changes = changes.add_master_key(Arc::clone(current));
+        } else if let Some(fingerprint) = current.fingerprint().context(|| "master key")? {
+            changes = changes.remove_master_key(fingerprint);
+        }
+    }
+    let report = strongbox::backup::rewrap(&args.file, &changes, &keys)
+        .context(|| format!("backup rewrap {}", args.file.display()))?;
+    ctx.note(format_args!(
+        "rewrapped {}: key {}, {} master-key copies, {} recipient slots",
+        printable(&args.file.to_string_lossy()),
+        report.key_id,
+        report.wrapped_copies,
+        report.recipient_slots
+    ));
+    Ok(())
 }
 
 /// `$builder` (a `SnapshotBackup` or a `LogicalBackup`: the same setters, no shared trait) with
@@ -216,11 +262,15 @@ fn compression(common: &BackupCommon) -> Option<Compression> {
 
 /// The recipients of `--recipient` and `--recipients-file`.
 fn recipients(common: &BackupCommon) -> CliResult<Recipients> {
+    recipient_list(&common.recipient, &common.recipients_file)
+}
+
+fn recipient_list(texts: &[String], files: &[std::path::PathBuf]) -> CliResult<Recipients> {
     let mut recipients = Recipients::new();
-    for text in &common.recipient {
+    for text in texts {
         recipients = recipients.with(text).context(|| "--recipient")?;
     }
-    for file in &common.recipients_file {
+    for file in files {
         recipients = recipients.with_file(file).context(|| "--recipients-file")?;
     }
     Ok(recipients)
