@@ -563,3 +563,63 @@ fn rewrap_refuses_a_tampered_header_and_a_stranger() {
     );
     assert_eq!(fs::read(&file).unwrap(), bad);
 }
+
+/// `tests/vectors/recipients/`: a write-only backup and its rewrapped copy, made by the CLI.
+#[test]
+fn recipient_vectors_restore() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/recipients");
+    let fx = Fx::new();
+    let export = fs::read(dir.join("export.bin")).unwrap();
+    let ids = || {
+        Identities::new()
+            .with_file(dir.join("identity.txt"))
+            .unwrap()
+    };
+    let write_only = dir.join("write-only.full.sbx");
+    let rewrapped = dir.join("rewrapped.full.sbx");
+    for file in [&write_only, &rewrapped] {
+        let target = fx.restore_with(&[file], ids(), &fx.keys).unwrap();
+        assert_eq!(
+            fs::read(target.join("0000-logical-full.export")).unwrap(),
+            export
+        );
+    }
+    // Git keeps no mode: the master-key file is copied owner-only first.
+    let master_file = fx.path("master.key");
+    fs::write(&master_file, fs::read(dir.join("master.key")).unwrap()).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&master_file, fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let master = Arc::new(strongbox::keys::FileProvider::new(master_file));
+    let target = fx
+        .restore_with(
+            &[&rewrapped],
+            Identities::new(),
+            &MasterKeys::new(master.clone()),
+        )
+        .unwrap();
+    assert_eq!(
+        fs::read(target.join("0000-logical-full.export")).unwrap(),
+        export
+    );
+    assert!(
+        fx.restore_with(&[&write_only], Identities::new(), &MasterKeys::new(master))
+            .is_err()
+    );
+    let (a, b) = (
+        fs::read(&write_only).unwrap(),
+        fs::read(&rewrapped).unwrap(),
+    );
+    let (ha, hb) = (
+        Header::read_from(&mut &a[..]).unwrap(),
+        Header::read_from(&mut &b[..]).unwrap(),
+    );
+    assert_eq!(&a[ha.encoded_len()..], &b[hb.encoded_len()..]);
+    assert_eq!(slots_of(&write_only), slots_of(&rewrapped));
+    assert_eq!(
+        strongbox::backup::slot_stanzas(&slots_of(&write_only)[0]),
+        ["X25519"]
+    );
+}

@@ -322,7 +322,8 @@ pub fn parse_slots(bytes: &[u8]) -> Option<Vec<Vec<u8>>> {
 
 /// The kinds of the recipient stanzas of a slot (`X25519`, `ssh-ed25519 TAG`, `ssh-rsa TAG`:
 /// the SSH tag is the first 4 bytes of the SHA-256 of the public key, in the age file's
-/// base64), read from its header without any key.
+/// base64), read from its header without any key. The random "grease" stanzas age adds
+/// (kinds ending in `-grease`) are left out.
 pub fn slot_stanzas(slot: &[u8]) -> Vec<String> {
     let header_end = slot
         .windows(4)
@@ -337,6 +338,7 @@ pub fn slot_stanzas(slot: &[u8]) -> Vec<String> {
             [kind, ..] => super::printable(kind).into_owned(),
             [] => String::new(),
         })
+        .filter(|kind| !kind.ends_with("-grease"))
         .collect()
 }
 
