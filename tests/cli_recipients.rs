@@ -194,3 +194,64 @@ fn rewrap_makes_a_backup_write_only_and_refuses_the_last_way_out() {
         .run()
         .success();
 }
+
+#[test]
+fn encrypt_to_recipients_and_decrypt_with_an_identity() {
+    let env = Env::new();
+    let Some((identity, recipient)) = keygen(&env, "id.txt") else {
+        eprintln!("age-keygen is not installed: skipping");
+        return;
+    };
+    std::fs::write(env.path("plain"), data(200_000, 3)).unwrap();
+    env.cmd()
+        .args([
+            "encrypt",
+            "plain",
+            "-o",
+            "plain.sbx",
+            "--recipient",
+            &recipient,
+        ])
+        .run()
+        .success();
+    let err = assert_failure(env.cmd().args(["decrypt", "plain.sbx", "-o", "x"]).run());
+    assert!(err.contains("encrypted with key"), "{err}");
+    env.cmd()
+        .args(["verify", "plain.sbx", "-i"])
+        .arg(&identity)
+        .run()
+        .success();
+    env.cmd()
+        .args(["decrypt", "plain.sbx", "-o", "again", "--identity"])
+        .arg(&identity)
+        .run()
+        .success();
+    assert_eq!(
+        std::fs::read(env.path("again")).unwrap(),
+        std::fs::read(env.path("plain")).unwrap()
+    );
+
+    // With a key as well, the slot is an extra copy: the key file still decrypts it.
+    env.key_file("k", KEY_A);
+    env.cmd()
+        .args([
+            "encrypt",
+            "plain",
+            "-o",
+            "both.sbx",
+            "--key-file",
+            "k",
+            "-r",
+            &recipient,
+        ])
+        .run()
+        .success();
+    for way in [["--key-file", "k"], ["-i", identity.to_str().unwrap()]] {
+        env.cmd()
+            .args(["decrypt", "both.sbx", "-o", "both.out"])
+            .args(way)
+            .run()
+            .success();
+        std::fs::remove_file(env.path("both.out")).unwrap();
+    }
+}

@@ -38,7 +38,10 @@ pub use policy::{
 };
 pub use progress::Progress;
 #[cfg(feature = "recipients")]
-pub use recipients::{Identities, MAX_RECIPIENT_SLOTS, Recipients, parse_slots, slot_stanzas};
+pub use recipients::{
+    Identities, MAX_RECIPIENT_SLOTS, Recipients, key_from_slots, parse_slots, slot_stanzas,
+    slots_extension,
+};
 pub use restore::{
     BackupInfo, DEFAULT_MAX_EXPANSION_RATIO, RestoreConfig, RestoreReport, inspect, restore,
 };

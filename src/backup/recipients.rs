@@ -406,3 +406,43 @@ fn read_key(reader: impl Read) -> Option<DataKey> {
     let text = std::str::from_utf8(&text).ok()?;
     DataKey::from_base64(text).ok()
 }
+
+/// The recipient-slots extension (kind [`EXT_RECIPIENT_SLOTS`](super::EXT_RECIPIENT_SLOTS))
+/// wrapping `key` to every recipient, for a stream written with
+/// [`BackupWriter`](crate::BackupWriter) directly (backups add it themselves).
+pub fn slots_extension(
+    key: &DataKey,
+    recipients: &Recipients,
+) -> Result<crate::stream::Extension, BackupError> {
+    Ok(crate::stream::Extension::new(
+        super::EXT_RECIPIENT_SLOTS,
+        wrap_to(key, recipients)?,
+    ))
+}
+
+/// The key of the stream whose (not yet authenticated) header is `header`, from a recipient
+/// slot one of `identities` opens; errors name the stream `name`. Authenticate the header with
+/// the key next ([`RestoreReader::from_header`](crate::RestoreReader::from_header)).
+///
+/// Errors: [`BackupError::MalformedRecipientSlots`] (no valid slots in an encrypted stream),
+/// [`BackupError::NoMatchingIdentity`], [`BackupError::Tampered`].
+pub fn key_from_slots(
+    header: &crate::stream::Header,
+    identities: &Identities,
+    name: &Path,
+) -> Result<DataKey, BackupError> {
+    let place = Place::new(0, name);
+    let malformed = |reason| BackupError::MalformedRecipientSlots {
+        position: 0,
+        path: name.to_path_buf(),
+        reason,
+    };
+    let key_id = header
+        .key_id()
+        .ok_or_else(|| malformed("is present in an unencrypted stream"))?;
+    let bytes = header
+        .extension(super::EXT_RECIPIENT_SLOTS)
+        .ok_or_else(|| malformed("is missing"))?;
+    let slots = parse_slots(bytes).ok_or_else(|| malformed("is not a valid list of age files"))?;
+    open_slots(&slots, identities, key_id, &place)
+}

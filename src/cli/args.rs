@@ -384,6 +384,15 @@ pub struct EncryptArgs {
     /// Threads.
     #[command(flatten)]
     pub threads: ThreadArgs,
+
+    /// Also wrap the key to this age recipient; without a key option, encrypt write-only with
+    /// a fresh key wrapped only to the recipients. Repeat for several.
+    #[arg(short = 'r', long, value_name = "RECIPIENT", action = clap::ArgAction::Append)]
+    pub recipient: Vec<String>,
+
+    /// Also wrap the key to every recipient of this file (as `age -R` reads it); repeatable.
+    #[arg(short = 'R', long, value_name = "FILE", action = clap::ArgAction::Append)]
+    pub recipients_file: Vec<PathBuf>,
 }
 
 /// `strongbox decrypt`
@@ -404,6 +413,11 @@ pub struct DecryptArgs {
     /// Threads.
     #[command(flatten)]
     pub threads: ThreadArgs,
+
+    /// Open the stream's recipient slots with this age identity file or SSH private key;
+    /// repeat for several.
+    #[arg(short = 'i', long, value_name = "FILE", action = clap::ArgAction::Append)]
+    pub identity: Vec<PathBuf>,
 }
 
 /// `strongbox verify`

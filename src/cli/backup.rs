@@ -260,12 +260,13 @@ fn compression(common: &BackupCommon) -> Option<Compression> {
     }
 }
 
-/// The recipients of `--recipient` and `--recipients-file`.
+/// The recipients of a backup's `--recipient` and `--recipients-file`.
 fn recipients(common: &BackupCommon) -> CliResult<Recipients> {
     recipient_list(&common.recipient, &common.recipients_file)
 }
 
-fn recipient_list(texts: &[String], files: &[std::path::PathBuf]) -> CliResult<Recipients> {
+/// The recipients of `--recipient` and `--recipients-file`.
+pub fn recipient_list(texts: &[String], files: &[std::path::PathBuf]) -> CliResult<Recipients> {
     let mut recipients = Recipients::new();
     for text in texts {
         recipients = recipients.with(text).context(|| "--recipient")?;
