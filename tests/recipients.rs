@@ -623,3 +623,167 @@ fn recipient_vectors_restore() {
         ["X25519"]
     );
 }
+
+/// Answers every passphrase request with one passphrase, and counts the requests.
+#[derive(Clone)]
+struct Passphrase(&'static str, Arc<std::sync::atomic::AtomicUsize>);
+
+impl age::Callbacks for Passphrase {
+    fn display_message(&self, _: &str) {}
+
+    fn confirm(&self, _: &str, _: &str, _: Option<&str>) -> Option<bool> {
+        None
+    }
+
+    fn request_public_string(&self, _: &str) -> Option<String> {
+        None
+    }
+
+    fn request_passphrase(&self, _: &str) -> Option<age::secrecy::SecretString> {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Some(self.0.to_owned().into())
+    }
+}
+
+#[test]
+fn passphrase_protected_identities_ask_through_the_callbacks() {
+    let fx = Fx::new();
+    let (plain, recipient) = x25519(fx.tmp.path(), "plain.txt");
+    // `age -p` of an identity file, as the age library writes it.
+    let encrypted = fx.path("id.age");
+    let encryptor = age::Encryptor::with_user_passphrase("correct horse".to_owned().into());
+    let mut out = Vec::new();
+    let mut writer = encryptor.wrap_output(&mut out).unwrap();
+    writer.write_all(&fs::read(&plain).unwrap()).unwrap();
+    writer.finish().unwrap();
+    fs::write(&encrypted, out).unwrap();
+
+    let backup = LogicalBackup::full(&fx.db)
+        .recipients(Recipients::new().with(&recipient).unwrap())
+        .write_only();
+    let file = fx.logical("0.full", backup, b"export");
+    let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let ids = Identities::new()
+        .with_file_prompting(&encrypted, Passphrase("correct horse", Arc::clone(&asked)))
+        .unwrap();
+    fx.restore_with(&[&file], ids, &fx.keys).unwrap();
+    assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+    let ids = Identities::new()
+        .with_file_prompting(&encrypted, Passphrase("wrong", Arc::clone(&asked)))
+        .unwrap();
+    let err = fx.restore_with(&[&file], ids, &fx.keys).unwrap_err();
+    assert!(
+        matches!(err, BackupError::NoMatchingIdentity { cause: Some(_), .. }),
+        "{err:?}"
+    );
+    // Without callbacks a protected file cannot be opened.
+    let err = fx
+        .restore_with(
+            &[&file],
+            Identities::new().with_file(&encrypted).unwrap(),
+            &fx.keys,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, BackupError::NoMatchingIdentity { .. }),
+        "{err:?}"
+    );
+}
+
+const CRASH_ROOT_ENV: &str = "STRONGBOX_TEST_REWRAP_CRASH_ROOT";
+
+/// A master key fixed by a seed byte, so that the killed child and the test share it.
+fn seeded_master(seed: u8) -> Arc<dyn MasterKeyProvider> {
+    Arc::new(Fixed(MasterKey::from_bytes(&[seed; 32]).unwrap()))
+}
+
+/// The child side of `rewrap_killed_at_any_moment_leaves_the_old_file_or_the_new_one`: adds and
+/// removes a recipient slot of `root/backup` until killed.
+#[test]
+fn rewrap_crash_child() {
+    let Some(root) = std::env::var_os(CRASH_ROOT_ENV) else {
+        return;
+    };
+    let file = PathBuf::from(root).join("backup");
+    let keys = MasterKeys::new(seeded_master(7));
+    let recipient = age::x25519::Identity::generate().to_public().to_string();
+    println!("READY");
+    std::io::stdout().flush().unwrap();
+    loop {
+        let add = Rewrap::new().add_recipients(Recipients::new().with(&recipient).unwrap());
+        rewrap(&file, &add, &keys).unwrap();
+        rewrap(&file, &Rewrap::new().remove_slot(0), &keys).unwrap();
+    }
+}
+
+/// SIGKILL at random moments of a rewrap loop: the backup is always whole (the old file or the
+/// new one: it restores with the master key to the same export), and no temporary is mistaken
+/// for it.
+#[cfg(unix)]
+#[test]
+fn rewrap_killed_at_any_moment_leaves_the_old_file_or_the_new_one() {
+    use std::io::Read as _;
+    use std::process::Stdio;
+
+    let fx = Fx::new();
+    let keys = MasterKeys::new(seeded_master(7));
+    let root = fx.path("crash");
+    fs::create_dir(&root).unwrap();
+    let file = root.join("backup");
+    let export: Vec<u8> = (0..100_000u32).map(|i| (i * 31 + i / 7) as u8).collect();
+    DatabaseKeyStore::new(seeded_master(7))
+        .create(&fx.db)
+        .unwrap();
+    LogicalBackup::full(&fx.db)
+        .write_from(&export[..], &file, &keys, AUTH)
+        .unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    for round in 0..12 {
+        let mut child = Command::new(&exe)
+            .args([
+                "--exact",
+                "rewrap_crash_child",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CRASH_ROOT_ENV, &root)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut out = child.stdout.take().unwrap();
+        let mut seen = Vec::new();
+        let mut byte = [0u8; 1];
+        while !String::from_utf8_lossy(&seen).contains("READY") {
+            assert_ne!(out.read(&mut byte).unwrap(), 0, "the child exited early");
+            seen.push(byte[0]);
+        }
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        std::thread::sleep(std::time::Duration::from_micros(seed % 60_000));
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "round {round}: the child failed"
+        );
+        child.kill().unwrap();
+        child.wait().unwrap();
+
+        let target = fx.path(&format!("restored-{round}"));
+        let config = RestoreConfig::new([&file], &target);
+        restore(&config, &keys, AUTH).unwrap_or_else(|e| panic!("round {round}: {e}"));
+        assert_eq!(
+            fs::read(target.join("0000-logical-full.export")).unwrap(),
+            export
+        );
+    }
+    // The next rewrap removes what killed ones left.
+    rewrap(&file, &Rewrap::new().add_master_key(provider()), &keys).unwrap();
+    assert_eq!(listing(&root), ["backup"]);
+}
