@@ -326,6 +326,10 @@ fn invalid_recipients_and_identities_are_typed_errors() {
             Err(BackupError::InvalidRecipient { .. })
         ));
     }
+    // A secret key given as a recipient by mistake is never echoed.
+    let secret = "AGE-SECRET-KEY-1GFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPQ4EGAEX";
+    let err = Recipients::new().with(secret).unwrap_err();
+    assert!(!err.to_string().contains("GFPYYSJZ"), "{err}");
     let file = tmp.path().join("not-an-identity");
     fs::write(&file, "hello\n").unwrap();
     let err = Identities::new().with_file(&file).unwrap_err();

@@ -126,12 +126,16 @@ fn parse_recipient(text: &str) -> Result<Recipient, BackupError> {
     })
 }
 
-/// A recipient is public: its text may be named in the error (cut, and made printable).
+/// A public key may be named in the error (cut, and made printable); anything else (a secret
+/// key given by mistake) is not echoed.
 fn invalid(text: &str) -> BackupError {
-    let shown: String = text.chars().take(80).collect();
-    BackupError::InvalidRecipient {
-        what: format!("\"{}\"", super::printable(&shown)),
-    }
+    let what = if text.starts_with("age1") || text.starts_with("ssh-") {
+        let shown: String = text.chars().take(80).collect();
+        format!("\"{}\"", super::printable(&shown))
+    } else {
+        "not an age1..., ssh-ed25519 or ssh-rsa public key (the text is not shown)".to_string()
+    };
+    BackupError::InvalidRecipient { what }
 }
 
 /// A public-key file or an identity file, read up to 1 MiB.
