@@ -339,7 +339,8 @@ pub fn inspect(path: impl AsRef<Path>) -> Result<BackupInfo, BackupError> {
     })
 }
 
-/// The wrapped copies of the key: present exactly in an encrypted stream, and well formed.
+/// The wrapped copies of the key: present in every encrypted stream but one that has recipient
+/// slots instead (none then), absent from an unencrypted one, and well formed.
 pub(super) fn wrapped_keys(
     header: &Header,
     place: &Place,
