@@ -122,3 +122,19 @@ for uri in 'vault-transit://vault.example:8200/transit/db-keys' \
     'vault-transit://user@v:8200/t/k?token=x' 'vault-transit://v/t/k?tls=false#f'; do
     printf '%s' "$uri" > "$u/seed_$i"; i=$((i + 1))
 done
+
+# recipient_slots: the recipient-slots extension (kind 3) of the recipient vectors' backups,
+# cut out of their headers (docs/FORMAT.md: extension area at offset 66, its length at 62).
+r="$corpus/recipient_slots"
+mkdir -p "$r"
+for f in "$vectors"/recipients/*.sbx; do
+    python3 - "$f" > "$r/$(basename "$f" .sbx)" <<'PY'
+import struct, sys
+b = open(sys.argv[1], 'rb').read()
+area = b[66:66 + struct.unpack('>I', b[62:66])[0]]; i = 0
+while i < len(area):
+    kind, n = struct.unpack('>HI', area[i:i + 6]); i += 6
+    if kind == 3: sys.stdout.buffer.write(area[i:i + n])
+    i += n
+PY
+done

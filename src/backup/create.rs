@@ -7,10 +7,11 @@ use std::path::{Path, PathBuf};
 
 use super::archive::{self, PackError, Selection};
 use super::files::{BackupFile, Sink, output_error, parent_of};
-use super::keys::{MasterKeys, wrap_all};
+use super::keys::{MasterKeys, wrap_all, wrap_recovery};
 use super::manifest::{BackupId, BackupKind, Compression, MAX_DATABASE_NAME_LEN, Manifest};
-use super::policy::{self, BackupEncryptionSettings, Channel, PolicyKind};
+use super::policy::{self, BackupEncryptionSettings, Channel, EncryptionMode, PolicyKind};
 use super::{BackupError, EXT_MANIFEST, EXT_WRAPPED_KEYS, Progress, store};
+use crate::key::DataKey;
 use crate::stream::{BackupWriter, Extension, StreamConfig};
 
 /// What every backup builder holds.
@@ -21,6 +22,11 @@ struct Common {
     compression: Compression,
     stream: StreamConfig,
     progress: Option<Progress>,
+    #[cfg(feature = "recipients")]
+    recipients: super::Recipients,
+    /// A fresh key wrapped only to the recipients and the recovery master keys.
+    #[cfg(feature = "recipients")]
+    write_only: bool,
 }
 
 impl Common {
@@ -32,7 +38,44 @@ impl Common {
             compression,
             stream: StreamConfig::default(),
             progress: None,
+            #[cfg(feature = "recipients")]
+            recipients: super::Recipients::new(),
+            #[cfg(feature = "recipients")]
+            write_only: false,
         }
+    }
+
+    #[cfg(feature = "recipients")]
+    fn write_only(&self, kind: BackupKind) -> Result<bool, BackupError> {
+        if self.write_only
+            && (kind == BackupKind::Snapshot
+                || self.encryption.is_some()
+                || self.recipients.is_empty())
+        {
+            return Err(BackupError::InvalidWriteOnly);
+        }
+        Ok(self.write_only)
+    }
+
+    #[cfg(not(feature = "recipients"))]
+    fn write_only(&self, _: BackupKind) -> Result<bool, BackupError> {
+        Ok(false)
+    }
+
+    /// The recipient-slots extension, if there are recipients.
+    #[cfg(feature = "recipients")]
+    fn slots(&self, key: Option<&DataKey>) -> Result<Option<Extension>, BackupError> {
+        if self.recipients.is_empty() {
+            return Ok(None);
+        }
+        let key = key.ok_or(BackupError::RecipientsForUnencryptedBackup)?;
+        let slots = super::recipients::wrap_to(key, &self.recipients)?;
+        Ok(Some(Extension::new(super::EXT_RECIPIENT_SLOTS, slots)))
+    }
+
+    #[cfg(not(feature = "recipients"))]
+    fn slots(&self, _: Option<&DataKey>) -> Result<Option<Extension>, BackupError> {
+        Ok(None)
     }
 
     /// The name the manifest records, after checking that the database directory is one.
@@ -74,33 +117,42 @@ impl Common {
         dest: Option<&Path>,
     ) -> Result<(Sink<W>, Manifest), BackupError> {
         let name = self.checked_name()?;
-        let database_key = store::load(&self.database_dir, keys.current())?;
-        let policy_kind = match kind {
-            BackupKind::Snapshot => PolicyKind::Snapshot,
-            _ => PolicyKind::Logical,
+        let (database_key, resolved, fresh);
+        let (mode, key, wrapped) = if self.write_only(kind)? {
+            fresh = DataKey::generate()?;
+            let wrapped = wrap_recovery(&fresh, keys)?;
+            (EncryptionMode::UseProvidedKey, Some(&fresh), wrapped)
+        } else {
+            database_key = store::load(&self.database_dir, keys.current())?;
+            let policy_kind = match kind {
+                BackupKind::Snapshot => PolicyKind::Snapshot,
+                _ => PolicyKind::Logical,
+            };
+            resolved = policy::resolve(
+                policy_kind,
+                database_key.as_ref(),
+                self.encryption.as_ref(),
+                channel,
+            )?;
+            let key = resolved.key();
+            let wrapped = key.map(|k| wrap_all(k, keys)).transpose()?;
+            (resolved.mode(), key, wrapped)
         };
-        let resolved = policy::resolve(
-            policy_kind,
-            database_key.as_ref(),
-            self.encryption.as_ref(),
-            channel,
-        )?;
         let manifest = Manifest::new(
             kind,
             name,
             self.compression,
-            resolved.mode(),
-            resolved.key().map(|k| k.id()),
+            mode,
+            key.map(DataKey::id),
             previous,
         )?;
         let mut extensions = vec![Extension::new(EXT_MANIFEST, manifest.to_json())];
+        extensions.extend(wrapped.map(|w| Extension::new(EXT_WRAPPED_KEYS, w)));
+        extensions.extend(self.slots(key)?);
         let out = open()?;
         let fail = |e: io::Error| output_error(e, dest);
-        let stream = match resolved.key() {
-            Some(key) => {
-                extensions.push(Extension::new(EXT_WRAPPED_KEYS, wrap_all(key, keys)?));
-                BackupWriter::with_config(out, key, &self.stream, extensions)
-            }
+        let stream = match key {
+            Some(key) => BackupWriter::with_config(out, key, &self.stream, extensions),
             None => BackupWriter::unencrypted(out, &self.stream, extensions),
         }
         .map_err(|e| fail(e.into()))?;
@@ -123,6 +175,16 @@ macro_rules! common_setters {
         /// unencrypted one is not encrypted.
         pub fn encryption(mut self, settings: BackupEncryptionSettings) -> Self {
             self.common.encryption = Some(settings);
+            self
+        }
+
+        /// Also wraps the backup's key to these age recipients: each gets a recipient slot in
+        /// the header, which `age -d` opens with the recipient's identity (`docs/BACKUP.md`,
+        /// section 3a). An unencrypted backup has no key to wrap
+        /// ([`BackupError::RecipientsForUnencryptedBackup`]).
+        #[cfg(feature = "recipients")]
+        pub fn recipients(mut self, recipients: crate::backup::Recipients) -> Self {
+            self.common.recipients = recipients;
             self
         }
 
@@ -364,6 +426,18 @@ impl LogicalBackup {
     }
 
     common_setters!();
+
+    /// Write-only: the backup is encrypted with a fresh random key, wrapped only to the
+    /// [`recipients`](Self::recipients) and the recovery master keys of the `MasterKeys` (never
+    /// the current one), and wiped once the backup is written, so that nothing on the writing
+    /// host reads it. The database key is not used (it need not exist); the manifest records
+    /// `UseProvidedKey`. Without recipients, or with [`encryption`](Self::encryption) settings,
+    /// it is [`BackupError::InvalidWriteOnly`]. Each backup of a chain has its own key.
+    #[cfg(feature = "recipients")]
+    pub fn write_only(mut self) -> Self {
+        self.common.write_only = true;
+        self
+    }
 
     /// Starts the backup file `destination` (never overwritten) and returns the writer the
     /// engine writes its export into. **Call [`LogicalBackupWriter::finish`]**: until then the

@@ -97,28 +97,53 @@ impl fmt::Debug for MasterKeys {
 /// Encodes the wrapped-keys extension: a count byte, then per copy a 4-byte big-endian length
 /// and a protected key blob (`docs/BACKUP.md`).
 pub(crate) fn wrap_all(key: &DataKey, keys: &MasterKeys) -> Result<Vec<u8>, BackupError> {
-    if 1 + keys.recovery.len() > MAX_KEY_COPIES {
+    wrap_under(key, keys.all())
+}
+
+/// The wrapped-keys extension of a write-only backup: the key under the recovery providers
+/// only (`None` when there is none).
+pub(crate) fn wrap_recovery(
+    key: &DataKey,
+    keys: &MasterKeys,
+) -> Result<Option<Vec<u8>>, BackupError> {
+    if keys.recovery.is_empty() {
+        return Ok(None);
+    }
+    wrap_under(key, keys.recovery.iter().map(|p| &**p)).map(Some)
+}
+
+fn wrap_under<'a>(
+    key: &DataKey,
+    providers: impl Iterator<Item = &'a dyn MasterKeyProvider>,
+) -> Result<Vec<u8>, BackupError> {
+    let providers: Vec<_> = providers.collect();
+    if providers.len() > MAX_KEY_COPIES {
         return Err(BackupError::TooManyKeyCopies);
     }
-    let blobs = keys
-        .all()
+    let blobs = providers
+        .into_iter()
         .map(|p| ProtectedKey::protect(key, p).map(ProtectedKey::into_bytes))
         .collect::<Result<Vec<_>, _>>()
         .map_err(BackupError::KeyWrap)?;
-    let mut out = vec![blobs.len() as u8];
-    for blob in blobs {
-        out.extend_from_slice(&(blob.len() as u32).to_be_bytes());
-        out.extend_from_slice(&blob);
-    }
-    Ok(out)
+    Ok(join_list(&blobs))
 }
 
-/// Decodes the wrapped-keys extension; `None` if it is malformed (a restore reports
-/// [`BackupError::MalformedWrappedKeys`]).
-pub(crate) fn parse_wrapped(mut bytes: &[u8]) -> Option<Vec<ProtectedKey>> {
+/// A count byte, then per item a 4-byte big-endian length and the item (at most 255 items).
+pub(crate) fn join_list(items: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = vec![items.len() as u8];
+    for item in items {
+        out.extend_from_slice(&(item.len() as u32).to_be_bytes());
+        out.extend_from_slice(item);
+    }
+    out
+}
+
+/// The items of a [`join_list`] encoding of 1 to `max` items, with nothing after the last;
+/// `None` otherwise.
+pub(crate) fn split_list(mut bytes: &[u8], max: usize) -> Option<Vec<&[u8]>> {
     let (&count, rest) = bytes.split_first()?;
     bytes = rest;
-    if count == 0 || usize::from(count) > MAX_KEY_COPIES {
+    if count == 0 || usize::from(count) > max {
         return None;
     }
     let mut out = Vec::with_capacity(count.into());
@@ -128,10 +153,19 @@ pub(crate) fn parse_wrapped(mut bytes: &[u8]) -> Option<Vec<ProtectedKey>> {
         if rest.len() < len {
             return None;
         }
-        out.push(ProtectedKey::from_bytes(&rest[..len]).ok()?);
+        out.push(&rest[..len]);
         bytes = &rest[len..];
     }
     bytes.is_empty().then_some(out)
+}
+
+/// Decodes the wrapped-keys extension; `None` if it is malformed (a restore reports
+/// [`BackupError::MalformedWrappedKeys`]).
+pub(crate) fn parse_wrapped(bytes: &[u8]) -> Option<Vec<ProtectedKey>> {
+    split_list(bytes, MAX_KEY_COPIES)?
+        .into_iter()
+        .map(|blob| ProtectedKey::from_bytes(blob).ok())
+        .collect()
 }
 
 /// The backup key `key_id` from the first wrapped copy that one of `keys` opens; errors name

@@ -20,7 +20,11 @@ mod keys;
 mod manifest;
 mod policy;
 mod progress;
+#[cfg(feature = "recipients")]
+mod recipients;
 mod restore;
+#[cfg(feature = "recipients")]
+mod rewrap;
 mod store;
 #[cfg(test)]
 mod vectors;
@@ -39,15 +43,25 @@ pub use policy::{
     Authentication, BackupEncryptionSettings, Channel, EncryptionMode, SecretOperation,
 };
 pub use progress::Progress;
+#[cfg(feature = "recipients")]
+pub use recipients::{
+    Identities, MAX_RECIPIENT_SLOTS, Recipients, key_from_slots, parse_slots, slot_stanzas,
+    slots_extension,
+};
 pub use restore::{
     BackupInfo, DEFAULT_MAX_EXPANSION_RATIO, RestoreConfig, RestoreReport, inspect, restore,
 };
+#[cfg(feature = "recipients")]
+pub use rewrap::{Rewrap, RewrapReport, rewrap};
 pub use verify::{VerifyConfig, VerifyReport, import_chain, verify};
 
 /// Header extension kind of the manifest (UTF-8 JSON, see `docs/BACKUP.md`).
 pub(crate) const EXT_MANIFEST: u16 = 0x0001;
 /// Header extension kind of the wrapped copies of the backup key (see `docs/BACKUP.md`).
 pub(crate) const EXT_WRAPPED_KEYS: u16 = 0x0002;
+/// Header extension kind of the recipient slots: the backup key wrapped to age recipients (see
+/// `docs/BACKUP.md`).
+pub const EXT_RECIPIENT_SLOTS: u16 = 0x0003;
 
 /// Why a backup, a restore or an inspection failed.
 ///
@@ -156,6 +170,89 @@ pub enum BackupError {
     /// More than [`MAX_KEY_COPIES`] master keys (current and recovery) were configured.
     #[error("at most {MAX_KEY_COPIES} master keys (current and recovery) can hold a backup key")]
     TooManyKeyCopies,
+
+    // ----- recipients -----
+    /// A recipient is not an age X25519 (`age1...`) or SSH (`ssh-ed25519`, `ssh-rsa`) public
+    /// key, or a recipients file holds none. `what` shows the recipient (public) or the file
+    /// and line.
+    #[error("invalid recipient: {what}")]
+    InvalidRecipient {
+        /// The recipient's text, or the file and line.
+        what: String,
+    },
+    /// A file given as an identity holds no age or SSH identity (its content is never shown).
+    #[error(
+        "{} is not an age identity file or an SSH private key",
+        printable_path(path)
+    )]
+    InvalidIdentity {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The key could not be wrapped to a recipient.
+    #[error("could not wrap the backup key to a recipient: {reason}")]
+    RecipientWrap {
+        /// The age library's reason.
+        reason: String,
+    },
+    /// Recipients were given for a backup that is not encrypted (an unencrypted database and
+    /// no encryption settings): there is no key to wrap.
+    #[error("recipients were given, but the backup is not encrypted")]
+    RecipientsForUnencryptedBackup,
+    /// A write-only backup (a fresh key, wrapped only to recipients) was asked of a snapshot,
+    /// with encryption settings, or without any recipient.
+    #[error("a write-only backup is a logical backup with recipients and no encryption settings")]
+    InvalidWriteOnly,
+    /// No recipient slot of the backup opens with the given identities (and no master key
+    /// opened a wrapped copy). Names the key id and the number of slots, never a key.
+    #[error(
+        "backup {position} ({}) is encrypted with key {key_id}, and none of its {slots} \
+         recipient slots opens with the given identities{}",
+        printable_path(path),
+        cause.as_ref().map(|c| format!(" ({})", printable(c))).unwrap_or_default()
+    )]
+    NoMatchingIdentity {
+        /// Index of the backup (0 is the first given).
+        position: usize,
+        /// The file, or the reader input's name.
+        path: PathBuf,
+        /// The key the backup needs.
+        key_id: KeyId,
+        /// How many recipient slots the backup carries.
+        slots: usize,
+        /// The first failure of an identity other than "not mine" (a passphrase that was
+        /// refused or could not be asked for), if one failed.
+        cause: Option<String>,
+    },
+    /// The recipient-slots extension breaks its rules (`docs/BACKUP.md`, section 3a): present
+    /// in an unencrypted backup, or not a valid list of age files.
+    #[error(
+        "backup {position} ({}) is malformed: the recipient-slots extension {reason}",
+        printable_path(path)
+    )]
+    MalformedRecipientSlots {
+        /// Index of the backup (0 is the first given).
+        position: usize,
+        /// The file, or the reader input's name.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
+    /// A rewrap would leave the backup with neither a wrapped copy nor a recipient slot: no
+    /// way to open it without its key.
+    #[error(
+        "refusing to remove the last way to open the backup (no wrapped copy or recipient slot would remain)"
+    )]
+    NoWayIn,
+    /// A rewrap names a recipient slot the backup does not have.
+    #[error("the backup has {slots} recipient slot(s): there is no slot {index}")]
+    NoSuchSlot {
+        /// The index given.
+        index: usize,
+        /// How many slots the backup has.
+        slots: usize,
+    },
 
     // ----- restoring -----
     //

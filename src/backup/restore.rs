@@ -22,8 +22,8 @@ use super::policy::{
     Authentication, Channel, EncryptionMode, SecretOperation, check_restore, deserialize_key,
     deserialize_paths,
 };
-use super::{BackupError, EXT_MANIFEST, EXT_WRAPPED_KEYS, Progress, store};
-use crate::key::DataKey;
+use super::{BackupError, EXT_MANIFEST, EXT_RECIPIENT_SLOTS, EXT_WRAPPED_KEYS, Progress, store};
+use crate::key::{DataKey, KeyId};
 use crate::keys::envelope::ProtectedKey;
 use crate::stream::{Header, RestoreReader};
 
@@ -89,6 +89,9 @@ pub struct RestoreConfig {
     max_expansion_ratio: Option<u64>,
     #[serde(skip)]
     progress: Progress,
+    #[cfg(feature = "recipients")]
+    #[serde(skip)]
+    identities: super::Identities,
 }
 
 fn deserialize_inputs<'de, D: serde::Deserializer<'de>>(
@@ -117,6 +120,8 @@ pub(super) struct Reading<'a> {
     pub(super) max_expansion_ratio: Option<u64>,
     pub(super) threads: NonZeroUsize,
     pub(super) progress: &'a Progress,
+    #[cfg(feature = "recipients")]
+    pub(super) identities: &'a super::Identities,
 }
 
 /// The methods [`RestoreConfig`] and `VerifyConfig` share (over fields of the same names):
@@ -166,6 +171,15 @@ macro_rules! shared_options {
             self
         }
 
+        #[doc = concat!($What, " also with the key of a recipient slot these age identities open")]
+        /// (tried after the master keys' wrapped copies). A backup whose key came from a slot
+        /// is vouched for by that key alone (see `docs/BACKUP.md`, section 6, step 6).
+        #[cfg(feature = "recipients")]
+        pub fn with_identities(mut self, identities: crate::backup::Identities) -> Self {
+            self.identities = identities;
+            self
+        }
+
         /// The backups, in order.
         pub fn backup_files(&self) -> &[crate::backup::BackupInput] {
             &self.backup_files
@@ -184,6 +198,8 @@ macro_rules! shared_options {
                 max_expansion_ratio: self.max_expansion_ratio,
                 threads: self.threads,
                 progress: &self.progress,
+                #[cfg(feature = "recipients")]
+                identities: &self.identities,
             }
         }
     };
@@ -227,6 +243,8 @@ impl RestoreConfig {
             allow_unauthenticated_members: false,
             max_expansion_ratio: default_ratio(),
             progress: Progress::new(),
+            #[cfg(feature = "recipients")]
+            identities: super::Identities::new(),
         }
     }
 
@@ -250,7 +268,7 @@ impl fmt::Debug for RestoreConfig {
             )
             .field("max_expansion_ratio", &self.max_expansion_ratio)
             .field("progress", &self.progress)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -321,14 +339,19 @@ pub fn inspect(path: impl AsRef<Path>) -> Result<BackupInfo, BackupError> {
     })
 }
 
-/// The wrapped copies of the key: present exactly in an encrypted stream, and well formed.
-fn wrapped_keys(header: &Header, place: &Place) -> Result<Vec<ProtectedKey>, BackupError> {
+/// The wrapped copies of the key: present in every encrypted stream but one that has recipient
+/// slots instead (none then), absent from an unencrypted one, and well formed.
+pub(super) fn wrapped_keys(
+    header: &Header,
+    place: &Place,
+) -> Result<Vec<ProtectedKey>, BackupError> {
     let reason = match (header.extension(EXT_WRAPPED_KEYS), header.is_encrypted()) {
         (None, false) => return Ok(Vec::new()),
         (Some(bytes), true) => match parse_wrapped(bytes) {
             Some(copies) => return Ok(copies),
             None => "is not a valid list of key blobs",
         },
+        (None, true) if header.extension(EXT_RECIPIENT_SLOTS).is_some() => return Ok(Vec::new()),
         (None, true) => "is missing from an encrypted backup",
         (Some(_), false) => "is present in an unencrypted backup",
     };
@@ -359,6 +382,8 @@ pub(super) struct Member {
     header: Header,
     pub(super) manifest: Manifest,
     key: Option<DataKey>,
+    /// The key came from a recipient slot: it vouches for this backup alone.
+    own_key: bool,
     /// The authenticated reader of an input that cannot be opened twice (a reader, a pipe, a
     /// FIFO): read on from where the header ended instead of opening the file again.
     held: Cell<Option<RestoreReader<Metered>>>,
@@ -378,28 +403,80 @@ fn authenticate(
     if header.extension(EXT_MANIFEST).is_none() {
         return Err(no_manifest(&place));
     }
-    let key = match header.key_id() {
-        None => None,
+    let (key, own_key) = match header.key_id() {
+        None => (None, false),
         Some(key_id) => {
             channel.require(SecretOperation::RestoreEncrypted)?;
-            Some(match reading.key {
-                Some(key) => key.try_clone()?,
-                None => open_wrapped(&wrapped_keys(&header, &place)?, keys, key_id, &place)?,
-            })
+            match reading.key {
+                Some(key) => (Some(key.try_clone()?), false),
+                None => {
+                    let (key, own) = unwrap_key(&header, &place, reading, keys, key_id)?;
+                    (Some(key), own)
+                }
+            }
         }
     };
     let reader = RestoreReader::from_header(source, header.clone(), key.as_ref())
         .map_err(|e| place.stream(e))?;
     let manifest = manifest_of(&header, &place)?;
     wrapped_keys(&header, &place)?;
+    #[cfg(feature = "recipients")]
+    recipient_slots(&header, &place)?;
     Ok(Member {
         place,
         header,
         manifest,
         key,
+        own_key,
         // A regular file is closed until its payload is read, so that a chain of any length
         // needs two file handles.
         held: Cell::new((!again).then_some(reader)),
+    })
+}
+
+/// The backup key from a wrapped copy a master key opens, else (`true`) from a recipient slot
+/// one of the given identities opens.
+fn unwrap_key(
+    header: &Header,
+    place: &Place,
+    reading: &Reading<'_>,
+    keys: &MasterKeys,
+    key_id: KeyId,
+) -> Result<(DataKey, bool), BackupError> {
+    let by_master = open_wrapped(&wrapped_keys(header, place)?, keys, key_id, place);
+    #[cfg(feature = "recipients")]
+    if matches!(by_master, Err(BackupError::KeyUnavailable { .. }))
+        && !reading.identities.is_empty()
+        && let Some(slots) = recipient_slots(header, place)?
+    {
+        return super::recipients::open_slots(&slots, reading.identities, key_id, place)
+            .map(|key| (key, true));
+    }
+    #[cfg(not(feature = "recipients"))]
+    let _ = reading;
+    by_master.map(|key| (key, false))
+}
+
+/// The recipient slots: only in an encrypted stream, and well formed.
+#[cfg(feature = "recipients")]
+pub(super) fn recipient_slots(
+    header: &Header,
+    place: &Place,
+) -> Result<Option<Vec<Vec<u8>>>, BackupError> {
+    let Some(bytes) = header.extension(EXT_RECIPIENT_SLOTS) else {
+        return Ok(None);
+    };
+    let reason = if !header.is_encrypted() {
+        "is present in an unencrypted backup"
+    } else if let Some(slots) = super::recipients::parse_slots(bytes) {
+        return Ok(Some(slots));
+    } else {
+        "is not a valid list of age files"
+    };
+    Err(BackupError::MalformedRecipientSlots {
+        position: place.position,
+        path: place.path.clone(),
+        reason,
     })
 }
 
@@ -539,15 +616,31 @@ fn check_members(
     if members[0].manifest.kind() != BackupKind::Snapshot {
         check_chain(members)?;
     }
+    // A member whose key came from a recipient slot is vouched for by its own key: the
+    // same-key rule holds among the others.
+    let shared = members
+        .iter()
+        .filter(|m| !m.own_key)
+        .chain(members)
+        .find_map(|m| m.header.key_id());
     let ids: Vec<_> = members
         .iter()
-        .map(|m| (m.place.path.as_path(), m.header.key_id()))
+        .map(|m| {
+            let id = if m.own_key { shared } else { m.header.key_id() };
+            (m.place.path.as_path(), id)
+        })
         .collect();
-    check_restore(
+    let mut authentication = check_restore(
         &ids,
         reading.key.is_some(),
         reading.allow_unauthenticated_members,
-    )
+    )?;
+    for (auth, m) in authentication.iter_mut().zip(members) {
+        if let (true, Some(id)) = (m.own_key, m.header.key_id()) {
+            *auth = Authentication::Key(id);
+        }
+    }
+    Ok(authentication)
 }
 
 /// A snapshot among the members is [`BackupError::UnexpectedKind`].

@@ -39,6 +39,8 @@ pub struct VerifyConfig {
     allow_unauthenticated_members: bool,
     max_expansion_ratio: Option<u64>,
     progress: Progress,
+    #[cfg(feature = "recipients")]
+    identities: super::Identities,
 }
 
 impl VerifyConfig {
@@ -60,6 +62,8 @@ impl VerifyConfig {
             allow_unauthenticated_members: false,
             max_expansion_ratio: default_ratio(),
             progress: Progress::new(),
+            #[cfg(feature = "recipients")]
+            identities: super::Identities::new(),
         }
     }
 

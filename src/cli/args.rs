@@ -385,6 +385,15 @@ pub struct EncryptArgs {
     /// Threads.
     #[command(flatten)]
     pub threads: ThreadArgs,
+
+    /// Also wrap the key to this age recipient; without a key option, encrypt write-only with
+    /// a fresh key wrapped only to the recipients. Repeat for several.
+    #[arg(short = 'r', long, value_name = "RECIPIENT", action = clap::ArgAction::Append)]
+    pub recipient: Vec<String>,
+
+    /// Also wrap the key to every recipient of this file (as `age -R` reads it); repeatable.
+    #[arg(short = 'R', long, value_name = "FILE", action = clap::ArgAction::Append)]
+    pub recipients_file: Vec<PathBuf>,
 }
 
 /// `strongbox decrypt`
@@ -401,6 +410,11 @@ pub struct DecryptArgs {
     /// Threads.
     #[command(flatten)]
     pub threads: ThreadArgs,
+
+    /// Open the stream's recipient slots with this age identity file or SSH private key;
+    /// repeat for several.
+    #[arg(short = 'i', long, value_name = "FILE", action = clap::ArgAction::Append)]
+    pub identity: Vec<PathBuf>,
 }
 
 /// `strongbox verify`
@@ -460,6 +474,58 @@ Examples:
   my-engine export db1 | strongbox backup logical /var/lib/db1 -o db1.full.sbx
   strongbox backup logical /var/lib/db1 export.bin --incremental-after db1.full.sbx -o db1.i1.sbx")]
     Logical(LogicalArgs),
+    /// Adds or removes recipient slots, master-key copies or the database-key copy of a backup,
+    /// rewriting only its header (the data is copied unchanged; the file is replaced
+    /// atomically). The key is opened as a restore opens it.
+    #[command(after_help = "\
+Examples:
+  strongbox backup rewrap db1.full.sbx -r age1... --remove-database-key-copy
+  strongbox backup rewrap db1.full.sbx -i backup-identity.txt --remove-slot 0")]
+    Rewrap(RewrapArgs),
+}
+
+/// `strongbox backup rewrap`
+#[derive(Debug, Args)]
+pub struct RewrapArgs {
+    /// The backup file (replaced atomically).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Add a slot for this age recipient; repeat for several.
+    #[arg(short = 'r', long, value_name = "RECIPIENT", action = clap::ArgAction::Append)]
+    pub recipient: Vec<String>,
+
+    /// Add a slot for every recipient of this file (as `age -R` reads it); repeat for several.
+    #[arg(short = 'R', long, value_name = "FILE", action = clap::ArgAction::Append)]
+    pub recipients_file: Vec<PathBuf>,
+
+    /// Remove the recipient slot of this index (as `inspect` lists them, from 0); repeat.
+    #[arg(long, value_name = "N", action = clap::ArgAction::Append)]
+    pub remove_slot: Vec<usize>,
+
+    /// Add a copy wrapped under this master-key file; repeat for several.
+    #[arg(long, value_name = "FILE", action = clap::ArgAction::Append)]
+    pub add_master_key_path: Vec<PathBuf>,
+
+    /// Remove the copies wrapped under the master key of this fingerprint (hex); repeat.
+    #[arg(long, value_name = "FINGERPRINT", action = clap::ArgAction::Append)]
+    pub remove_master_key: Vec<String>,
+
+    /// Remove the copy wrapped under the current master key (the database-key copy).
+    #[arg(long)]
+    pub remove_database_key_copy: bool,
+
+    /// Add a copy under the current master key (the database-key copy).
+    #[arg(long, conflicts_with = "remove_database_key_copy")]
+    pub add_database_key_copy: bool,
+
+    /// The backup's key, if neither a master key nor an identity opens it.
+    #[command(flatten)]
+    pub key: BackupKeyArgs,
+
+    /// How the key is found: recovery master keys and identities.
+    #[command(flatten)]
+    pub reading: BackupReadArgs,
 }
 
 /// Options common to both kinds of backup.
@@ -501,6 +567,16 @@ pub struct BackupCommon {
     /// Threads.
     #[command(flatten)]
     pub threads: ThreadArgs,
+
+    /// Also wrap the backup's key to this age recipient (`age1...`, `ssh-ed25519 ...`,
+    /// `ssh-rsa ...`); repeat for several.
+    #[arg(short = 'r', long, value_name = "RECIPIENT", action = clap::ArgAction::Append)]
+    pub recipient: Vec<String>,
+
+    /// Also wrap the backup's key to every recipient of this file (one per line, `#`
+    /// comments), as `age -R` reads it; repeat for several.
+    #[arg(short = 'R', long, value_name = "FILE", action = clap::ArgAction::Append)]
+    pub recipients_file: Vec<PathBuf>,
 }
 
 /// A provided backup key (no `--db`: the database key is `--encryption database-key`).
@@ -542,6 +618,11 @@ pub struct LogicalArgs {
     /// Make an incremental backup following this earlier backup file.
     #[arg(long, value_name = "BACKUP")]
     pub incremental_after: Option<PathBuf>,
+
+    /// Write-only: encrypt with a fresh key wrapped only to the recipients (and any
+    /// --recovery-master-key-path), never to this host's master key.
+    #[arg(long)]
+    pub write_only: bool,
 
     /// Common options.
     #[command(flatten)]
@@ -590,6 +671,11 @@ pub struct BackupReadArgs {
     /// (or 16 MiB, whichever is more); 0: no limit. Default: 1024.
     #[arg(long, value_name = "N")]
     pub max_expansion_ratio: Option<u64>,
+
+    /// Open the backup's recipient slots with the identities of this age identity file or SSH
+    /// private key (a passphrase-protected one asks on the terminal); repeat for several.
+    #[arg(short = 'i', long, value_name = "FILE", action = clap::ArgAction::Append)]
+    pub identity: Vec<PathBuf>,
 }
 
 /// Parses a byte size: `65536`, `64K`, `64KiB`, `1M`, `1MiB` (powers of 1024).

@@ -8,15 +8,16 @@ use std::sync::Arc;
 
 use strongbox::backup::{
     Authentication, BackupEncryptionSettings, BackupError, Channel, Compression, EncryptionMode,
-    Manifest, MasterKeys, RestoreConfig, printable,
+    Identities, Manifest, MasterKeys, Recipients, RestoreConfig, Rewrap, printable,
 };
+use strongbox::key::Fingerprint;
 use strongbox::keys::{FileProvider, Scheme};
 use strongbox::stream::Header;
 use strongbox::{LogicalBackup, MasterKeyProvider, SnapshotBackup};
 
 use super::Context as Ctx;
 use super::args::{
-    BackupArgs, BackupCommon, BackupKindArgs, LogicalArgs, RestoreArgs, SnapshotArgs,
+    BackupArgs, BackupCommon, BackupKindArgs, LogicalArgs, RestoreArgs, RewrapArgs, SnapshotArgs,
 };
 use super::crypt::stream_config;
 use super::error::{CliError, CliResult, Context as _, describe};
@@ -29,7 +30,52 @@ pub fn backup(ctx: &Ctx, args: BackupArgs) -> CliResult {
     match args.kind {
         BackupKindArgs::Snapshot(args) => snapshot(ctx, args),
         BackupKindArgs::Logical(args) => logical(ctx, args),
+        BackupKindArgs::Rewrap(args) => rewrap(ctx, args),
     }
+}
+
+/// `strongbox backup rewrap`
+fn rewrap(ctx: &Ctx, args: RewrapArgs) -> CliResult {
+    let keys = master_keys(ctx, &args.reading.recovery_master_key_path)?;
+    let mut changes = Rewrap::new()
+        .add_recipients(recipient_list(&args.recipient, &args.recipients_file)?)
+        .with_identities(identities(&args.reading.identity)?);
+    if let Some(source) = KeySource::from_backup_args(&args.key, "backup rewrap")? {
+        changes = changes.with_key(source.load(|| ctx.provider())?);
+    }
+    for &index in &args.remove_slot {
+        changes = changes.remove_slot(index);
+    }
+    for path in &args.add_master_key_path {
+        changes = changes.add_master_key(Arc::new(FileProvider::new(path)));
+    }
+    for hex in &args.remove_master_key {
+        let fingerprint = Fingerprint::from_hex(hex).map_err(|_| {
+            CliError::usage(
+                &["backup", "rewrap"],
+                "--remove-master-key takes a fingerprint: 32 hexadecimal digits",
+            )
+        })?;
+        changes = changes.remove_master_key(fingerprint);
+    }
+    if args.remove_database_key_copy || args.add_database_key_copy {
+        let current = keys.current();
+        if args.add_database_key_copy {
+            changes = changes.add_master_key(Arc::clone(current));
+        } else if let Some(fingerprint) = current.fingerprint().context(|| "master key")? {
+            changes = changes.remove_master_key(fingerprint);
+        }
+    }
+    let report = strongbox::backup::rewrap(&args.file, &changes, &keys)
+        .context(|| format!("backup rewrap {}", args.file.display()))?;
+    ctx.note(format_args!(
+        "rewrapped {}: key {}, {} master-key copies, {} recipient slots",
+        printable(&args.file.to_string_lossy()),
+        report.key_id,
+        report.wrapped_copies,
+        report.recipient_slots
+    ));
+    Ok(())
 }
 
 /// `$builder` (a `SnapshotBackup` or a `LogicalBackup`: the same setters, no shared trait) with
@@ -50,6 +96,10 @@ macro_rules! with_common_options {
         }
         if let Some(name) = &common.name {
             builder = builder.database_name(name);
+        }
+        let recipients = recipients(common)?;
+        if !recipients.is_empty() {
+            builder = builder.recipients(recipients);
         }
         builder
     }};
@@ -90,7 +140,10 @@ fn logical(ctx: &Ctx, args: LogicalArgs) -> CliResult {
             LogicalBackup::incremental(&args.dir, info.manifest().backup_id())
         }
     };
-    let builder = with_common_options!(builder, ctx, common, source.as_ref());
+    let mut builder = with_common_options!(builder, ctx, common, source.as_ref());
+    if args.write_only {
+        builder = builder.write_only();
+    }
     let keys = master_keys(ctx, &common.recovery_master_key_path)?;
     let input = input.open()?;
     let progress = Progress::new(ctx.quiet(), input.len, "backing up");
@@ -117,6 +170,7 @@ pub fn restore(ctx: &Ctx, args: RestoreArgs) -> CliResult {
     if let Some(ratio) = args.reading.max_expansion_ratio {
         config = config.with_max_expansion_ratio((ratio > 0).then_some(ratio));
     }
+    config = config.with_identities(identities(&args.reading.identity)?);
     let keys = master_keys(ctx, &args.reading.recovery_master_key_path)?;
     let report =
         strongbox::backup::restore(&config, &keys, Channel::Authenticated).map_err(|err| {
@@ -206,6 +260,34 @@ fn compression(common: &BackupCommon) -> Option<Compression> {
     }
 }
 
+/// The recipients of a backup's `--recipient` and `--recipients-file`.
+fn recipients(common: &BackupCommon) -> CliResult<Recipients> {
+    recipient_list(&common.recipient, &common.recipients_file)
+}
+
+/// The recipients of `--recipient` and `--recipients-file`.
+pub fn recipient_list(texts: &[String], files: &[std::path::PathBuf]) -> CliResult<Recipients> {
+    let mut recipients = Recipients::new();
+    for text in texts {
+        recipients = recipients.with(text).context(|| "--recipient")?;
+    }
+    for file in files {
+        recipients = recipients.with_file(file).context(|| "--recipients-file")?;
+    }
+    Ok(recipients)
+}
+
+/// The identities of `--identity` files; a passphrase-protected one asks on the terminal.
+pub fn identities(files: &[std::path::PathBuf]) -> CliResult<Identities> {
+    let mut identities = Identities::new();
+    for file in files {
+        identities = identities
+            .with_file_prompting(file, age::cli_common::UiCallbacks)
+            .context(|| "--identity")?;
+    }
+    Ok(identities)
+}
+
 /// The current master key, plus a recovery provider per `--recovery-master-key-path`.
 pub fn master_keys(ctx: &Ctx, recovery: &[std::path::PathBuf]) -> CliResult<MasterKeys> {
     let mut keys = MasterKeys::new(ctx.provider()?);
@@ -276,6 +358,14 @@ pub fn describe_manifest(
             (other, None) => other.to_string(),
         };
         lines.push(("key wrapped by:", holder));
+    }
+    let slots = header
+        .extension(strongbox::backup::EXT_RECIPIENT_SLOTS)
+        .and_then(strongbox::backup::parse_slots)
+        .unwrap_or_default();
+    for slot in slots {
+        let stanzas = strongbox::backup::slot_stanzas(&slot).join(", ");
+        lines.push(("recipient slot:", format!("age file to {stanzas}")));
     }
     Ok(lines)
 }

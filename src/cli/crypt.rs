@@ -3,6 +3,7 @@
 
 use std::io::{self, IsTerminal as _, Write as _};
 
+use strongbox::backup::Identities;
 use strongbox::stream::{Algorithm, Header};
 use strongbox::{BackupWriter, DataKey, RestoreReader, StreamConfig};
 
@@ -15,17 +16,30 @@ use super::progress::Progress;
 
 /// `strongbox encrypt`
 pub fn encrypt(ctx: &Ctx, args: EncryptArgs) -> CliResult {
-    let source = KeySource::from_args(&args.crypt.key, "encrypt")?.ok_or_else(|| {
-        CliError::usage(
+    let recipients = super::backup::recipient_list(&args.recipient, &args.recipients_file)?;
+    let source = KeySource::from_args(&args.crypt.key, "encrypt")?;
+    if source.is_none() && recipients.is_empty() {
+        return Err(CliError::usage(
             &["encrypt"],
-            "encrypt needs a key: --key-file FILE, --key - (stdin) or --db DIR",
-        )
-    })?;
+            "encrypt needs a key: --key-file FILE, --key - (stdin) or --db DIR, or recipients \
+             (--recipient, --recipients-file) for a fresh key wrapped only to them",
+        ));
+    }
     let input = InputSpec::of(args.input.as_deref());
-    check_stdin_use(&source, &input, "encrypt")?;
+    if let Some(source) = &source {
+        check_stdin_use(source, &input, "encrypt")?;
+    }
     let config = stream_config(args.chacha20, args.segment_size, "encrypt")?;
 
-    let key = source.load(|| ctx.provider())?;
+    let key = match &source {
+        Some(source) => source.load(|| ctx.provider())?,
+        None => DataKey::generate().context(|| "encrypt")?,
+    };
+    let mut extensions = Vec::new();
+    if !recipients.is_empty() {
+        extensions
+            .push(strongbox::backup::slots_extension(&key, &recipients).context(|| "--recipient")?);
+    }
     let input = input.open()?;
     let threads = ctx.threads_for_input(
         args.threads.threads,
@@ -42,7 +56,7 @@ pub fn encrypt(ctx: &Ctx, args: EncryptArgs) -> CliResult {
     }
     let out_name = output.name();
     let progress = Progress::new(ctx.quiet(), input.len, "encrypting");
-    let mut writer = BackupWriter::with_config(output, &key, &config, Vec::new())
+    let mut writer = BackupWriter::with_config(output, &key, &config, extensions)
         .context(|| format!("writing {out_name}"))?;
     encrypt_from(&mut writer, &mut progress.wrap(input.reader))
         .map_err(|e| e.describe(&input.name, &out_name))?;
@@ -134,7 +148,8 @@ pub fn decrypt(ctx: &Ctx, args: DecryptArgs) -> CliResult {
         input.name.clone(),
     );
     // The header is authenticated before the output is opened (a FIFO's open waits for a reader).
-    let opened = open_stream(ctx, source.as_ref(), input)?;
+    let identities = super::backup::identities(&args.identity)?;
+    let opened = open_stream(ctx, source.as_ref(), &identities, input)?;
     let mut output = Output::create(args.crypt.output.as_deref())?;
     output.check_not_input(&input_file, &input_name)?;
     let out_name = output.name();
@@ -157,7 +172,8 @@ pub fn verify(ctx: &Ctx, args: VerifyArgs) -> CliResult {
     }
     let input = input.open()?;
     let len = input.len;
-    let opened = open_stream(ctx, source.as_ref(), input)?;
+    let identities = super::backup::identities(&args.reading.identity)?;
+    let opened = open_stream(ctx, source.as_ref(), &identities, input)?;
     super::verify_backup::refuse_backup(opened.reader.header(), &opened.name)?;
     let key_id = opened.reader.header().key_id();
     let segment_size = opened.reader.header().segment_size();
@@ -242,12 +258,21 @@ struct Opened {
 
 /// Reads the header, finds the key it needs (from `source`; none for an unencrypted stream),
 /// and authenticates the header.
-fn open_stream(ctx: &Ctx, source: Option<&KeySource>, input: Input) -> CliResult<Opened> {
+fn open_stream(
+    ctx: &Ctx,
+    source: Option<&KeySource>,
+    identities: &Identities,
+    input: Input,
+) -> CliResult<Opened> {
     let Input { reader, len, name } = input;
     let progress = Progress::new(ctx.quiet(), len, "decrypting");
     let mut reader: Box<dyn io::Read + Send> = Box::new(progress.wrap(reader));
     let header = Header::read_from(&mut reader).context(|| name.clone())?;
     let key: Option<DataKey> = match (header.key_id(), source) {
+        (Some(_), None) if !identities.is_empty() => Some(
+            strongbox::backup::key_from_slots(&header, identities, name.as_ref())
+                .context(|| name.clone())?,
+        ),
         (Some(key_id), None) => {
             return Err(CliError::fail(format!(
                 "{name} is encrypted with key {key_id}: give --key-file FILE, --key - or --db DIR"

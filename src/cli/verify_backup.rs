@@ -78,7 +78,7 @@ fn config(ctx: &Ctx, args: &VerifyArgs, files: &[PathBuf]) -> CliResult<VerifyCo
     if let Some(ratio) = args.reading.max_expansion_ratio {
         config = config.with_max_expansion_ratio((ratio > 0).then_some(ratio));
     }
-    Ok(config)
+    Ok(config.with_identities(super::backup::identities(&args.reading.identity)?))
 }
 
 /// Whether a regular file's (not yet authenticated) header carries a manifest. Only a regular
