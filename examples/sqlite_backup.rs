@@ -28,19 +28,19 @@
 //!
 //! # What touches the disk in plaintext
 //!
-//! One staging file, `snapshot.sqlite`, inside the database directory: the backup API writes
-//! its copy there, [`SnapshotBackup`] reads it from there (a snapshot is made of files), and it
-//! is deleted as soon as the backup ends, on success and on error alike (a crash leaves it,
-//! and the next backup deletes it before it starts). It is the database as of one commit,
-//! beside the live database file and its WAL, which hold the same data in plaintext, with the
-//! same permissions (SQLite creates both); deleting it frees its blocks without erasing them,
-//! as for any file. The encrypted backup is the only thing that leaves the directory. Without
-//! the staging file the engine would need a snapshot member read from a `Read` (the copy in
-//! memory, or a page-by-page reader of the live file), which `SnapshotBackup` does not offer:
-//! it packs files only.
+//! Nothing but the live database and its WAL. The backup API copies into an in-memory
+//! database, whose bytes (`sqlite3_serialize`) are the snapshot's one member, `orders.sqlite`,
+//! read from memory by [`SnapshotBackup::with_entry`]: the encrypted backup is the only copy
+//! that is written anywhere. The price is memory: the copy is held whole, the database's size
+//! while it streams, and twice that for the moment `sqlite3_serialize` copies the in-memory
+//! database's pages into one buffer (the in-memory database is then closed). A database too
+//! large for that needs a reader of the live file's pages inside one read transaction
+//! instead.
 //!
-//! The restored directory holds the key and `snapshot.sqlite`, which the restore renames to the
-//! database's name.
+//! The example also writes SQLite's own unencrypted backup, `engine-copy.sqlite`, beside the
+//! database directory: the baseline of the figures, not part of the strongbox backup.
+//!
+//! The restored directory holds the key and `orders.sqlite`, ready to open.
 
 use std::error::Error;
 use std::fs::{self, File};
@@ -52,7 +52,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use rusqlite::backup::{Backup, StepResult};
-use rusqlite::{Connection, params};
+use rusqlite::serialize::{Data, OwnedData};
+use rusqlite::{Connection, MAIN_DB, params};
 use strongbox::backup::{
     BackupError, Channel, EncryptionMode, Manifest, MasterKeys, RestoreConfig, restore,
 };
@@ -65,8 +66,6 @@ pub const ROWS_PER_TXN: u64 = 4;
 const PAYLOAD: usize = 1000;
 /// The database's file in its directory.
 const DB_FILE: &str = "orders.sqlite";
-/// The staging copy the snapshot is taken from (see the module docs).
-const STAGING_FILE: &str = "snapshot.sqlite";
 
 fn main() -> Result<(), Box<dyn Error>> {
     let mib = match std::env::args().nth(1) {
@@ -93,8 +92,11 @@ pub struct Outcome {
     pub is_prefix: bool,
     /// Whether the restored directory's key is the database's key.
     pub same_key: bool,
-    /// Whether the staging copy is gone after the backup.
-    pub staging_removed: bool,
+    /// The names in the database directory after the backup: its key, the database and its
+    /// WAL files, and no copy.
+    pub database_dir_after: Vec<String>,
+    /// The names in the restored directory.
+    pub restored_dir: Vec<String>,
     /// How the backup is encrypted.
     pub encryption: EncryptionMode,
 }
@@ -118,9 +120,9 @@ pub fn run(work: &Path, size: u64, out: &mut dyn Write) -> Result<Outcome, Box<d
     let engine = (engine.elapsed(), work.join("engine-copy.sqlite"));
     let committed_before = writer.committed();
     let backup_path = work.join("orders.snapshot");
-    let (manifest, staging_time, stream_time) = timed_backup(&db, &db_dir, &keys, &backup_path)?;
+    let (manifest, copy_time, stream_time) = timed_backup(&db, &db_dir, &keys, &backup_path)?;
     let begun_after = writer.begun();
-    let staging_removed = !db_dir.join(STAGING_FILE).exists();
+    let database_dir_after = names_in(&db_dir)?;
     let committed_total = writer.stop()?;
 
     let restored_dir = work.join("orders-restored");
@@ -129,9 +131,9 @@ pub fn run(work: &Path, size: u64, out: &mut dyn Write) -> Result<Outcome, Box<d
         &keys,
         Channel::Authenticated,
     )?;
-    fs::rename(restored_dir.join(STAGING_FILE), restored_dir.join(DB_FILE))?;
-    let staged = (staging_time, stream_time, restored_dir.join(DB_FILE));
-    report_figures(out, engine, staged, &backup_path)?;
+    let restored_names = names_in(&restored_dir)?;
+    let streamed = (copy_time, stream_time, restored_dir.join(DB_FILE));
+    report_figures(out, engine, streamed, &backup_path)?;
     let restored_key = DatabaseKeyStore::new(master).load(&restored_dir)?;
     let (integrity, restored, is_prefix) = check_restored(&restored_dir.join(DB_FILE))?;
     writeln!(
@@ -147,41 +149,52 @@ pub fn run(work: &Path, size: u64, out: &mut dyn Write) -> Result<Outcome, Box<d
         begun_after,
         is_prefix,
         same_key: restored_key.id() == db_key.id(),
-        staging_removed,
+        database_dir_after,
+        restored_dir: restored_names,
         encryption: manifest.encryption(),
     })
 }
 
-/// The online backup: a consistent copy into the staging file ([`stage`]), streamed from
-/// there into `output` as a snapshot encrypted with the database's key ([`stream`]); the
-/// staging file is removed whatever happens. Returns the backup's manifest.
+/// The online backup: a consistent copy of `db` in memory ([`consistent_copy`]), streamed
+/// into `output` as a snapshot encrypted with the database's key ([`stream`]). Returns the
+/// backup's manifest.
 pub fn backup(
     db: &Connection,
     db_dir: &Path,
     keys: &MasterKeys,
     output: impl Write,
 ) -> Result<Manifest, Box<dyn Error>> {
-    let staging = stage(db, db_dir)?;
-    Ok(stream(&staging, db_dir, keys, output)?)
+    let copy = consistent_copy(db)?;
+    Ok(stream(&copy, db_dir, keys, output)?)
 }
 
-/// The consistent copy of `db` into the staging file of `db_dir`, removed when the returned
-/// value is dropped.
-pub fn stage(db: &Connection, db_dir: &Path) -> rusqlite::Result<Staging> {
-    let staging = Staging::fresh(db_dir.join(STAGING_FILE));
-    online_copy(db, &staging.0)?;
-    Ok(staging)
+/// The database `db` as of one commit, as the bytes of a database file: SQLite's online
+/// backup into an in-memory database ([`online_copy_into`]), serialized.
+pub fn consistent_copy(db: &Connection) -> rusqlite::Result<OwnedData> {
+    let mut copy = Connection::open_in_memory()?;
+    online_copy_into(db, &mut copy)?;
+    match copy.serialize(MAIN_DB)? {
+        Data::Owned(bytes) => Ok(bytes),
+        // Only a database of the `memdb` VFS is shared in place; `:memory:` is copied.
+        Data::Shared(_) => Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_INTERNAL),
+            Some("the in-memory copy was not serialized into a buffer of its own".into()),
+        )),
+    }
 }
 
-/// The staging copy streamed into `output` as a snapshot encrypted with the database's key.
+/// The copy streamed into `output` as a snapshot of one member, the database's file, encrypted
+/// with the database's key.
 pub fn stream(
-    _staging: &Staging,
+    copy: &[u8],
     db_dir: &Path,
     keys: &MasterKeys,
     output: impl Write,
 ) -> Result<Manifest, BackupError> {
     // The stream writes whole segments (64 KiB and their tag): no buffering needed.
-    SnapshotBackup::of_files(db_dir, [STAGING_FILE]).write_to(output, keys, Channel::Authenticated)
+    SnapshotBackup::of_files(db_dir, Vec::<PathBuf>::new())
+        .with_entry(DB_FILE, copy.len() as u64, copy)
+        .write_to(output, keys, Channel::Authenticated)
 }
 
 /// [`backup`] into the new file `dest`, synced as SQLite syncs its own copy (on an error, the
@@ -195,13 +208,13 @@ fn timed_backup(
 ) -> Result<(Manifest, Duration, Duration), Box<dyn Error>> {
     let mut upload = File::create_new(dest)?; // any `Write`: a socket, an upload...
     let start = Instant::now();
-    let result = stage(db, db_dir)
+    let result = consistent_copy(db)
         .map_err(Box::<dyn Error>::from)
-        .and_then(|staging| {
-            let staged = start.elapsed();
-            let manifest = stream(&staging, db_dir, keys, &mut upload)?;
+        .and_then(|copy| {
+            let copied = start.elapsed();
+            let manifest = stream(&copy, db_dir, keys, &mut upload)?;
             upload.sync_all()?;
-            Ok((manifest, staged, start.elapsed() - staged))
+            Ok((manifest, copied, start.elapsed() - copied))
         });
     if result.is_err() {
         let _ = fs::remove_file(dest);
@@ -209,36 +222,16 @@ fn timed_backup(
     result
 }
 
-/// The staging file: one a crash left behind is removed first, this one when dropped.
-pub struct Staging(PathBuf);
-
-impl Staging {
-    fn fresh(path: PathBuf) -> Self {
-        let staging = Self(path);
-        staging.remove();
-        staging
-    }
-
-    fn remove(&self) {
-        for suffix in ["", "-journal", "-wal", "-shm"] {
-            let mut path = self.0.clone().into_os_string();
-            path.push(suffix);
-            let _ = fs::remove_file(path);
-        }
-    }
-}
-
-impl Drop for Staging {
-    fn drop(&mut self) {
-        self.remove();
-    }
-}
-
-/// SQLite's online backup of `db` into the file `dest` (replaced if it exists), in one step:
-/// one read transaction, so a copy of the database as of one commit.
+/// SQLite's online backup of `db` into the file `dest` (replaced if it exists): the engine's
+/// own unencrypted backup, the baseline of the figures.
 pub fn online_copy(db: &Connection, dest: &Path) -> rusqlite::Result<()> {
-    let mut copy = Connection::open(dest)?;
-    let backup = Backup::new(db, &mut copy)?;
+    online_copy_into(db, &mut Connection::open(dest)?)
+}
+
+/// SQLite's online backup of `db` into `copy`, in one step: one read transaction, so a copy of
+/// the database as of one commit.
+pub fn online_copy_into(db: &Connection, copy: &mut Connection) -> rusqlite::Result<()> {
+    let backup = Backup::new(db, copy)?;
     loop {
         match backup.step(-1)? {
             StepResult::Done => return Ok(()),
@@ -246,6 +239,15 @@ pub fn online_copy(db: &Connection, dest: &Path) -> rusqlite::Result<()> {
             _ => thread::sleep(Duration::from_millis(1)),
         }
     }
+}
+
+/// The names in the directory `dir`, sorted.
+fn names_in(dir: &Path) -> std::io::Result<Vec<String>> {
+    let mut names = fs::read_dir(dir)?
+        .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect::<Result<Vec<_>, _>>()?;
+    names.sort();
+    Ok(names)
 }
 
 /// Opens the live database in WAL mode, with the table of the writer's transactions.
@@ -385,28 +387,28 @@ fn check_restored(path: &Path) -> rusqlite::Result<(String, u64, bool)> {
 }
 
 /// Prints both backups' size and throughput: `engine` is SQLite's copy (its time and file),
-/// `staged` the strongbox backup (the copy's time, the stream's, and the copy as restored).
+/// `streamed` the strongbox backup (the copy's time, the stream's, and the copy as restored).
 fn report_figures(
     out: &mut dyn Write,
     engine: (Duration, PathBuf),
-    staged: (Duration, Duration, PathBuf),
+    streamed: (Duration, Duration, PathBuf),
     backup_path: &Path,
 ) -> std::io::Result<()> {
     let mib = |path: &Path| Ok::<_, std::io::Error>(fs::metadata(path)?.len() as f64 / 1048576.0);
-    let (engine_mib, staged_mib) = (mib(&engine.1)?, mib(&staged.2)?);
-    let total = staged.0 + staged.1;
+    let (engine_mib, copy_mib) = (mib(&engine.1)?, mib(&streamed.2)?);
+    let total = streamed.0 + streamed.1;
     writeln!(
         out,
         "SQLite backup API to a file: {engine_mib:.1} MiB in {:.3} s ({:.0} MiB/s)\n\
-         strongbox snapshot: {staged_mib:.1} MiB in {:.3} s ({:.0} MiB/s): backup API copy \
-         {:.3} s, encrypted stream {:.3} s ({:.0} MiB/s), {:.1} MiB written",
+         strongbox snapshot: {copy_mib:.1} MiB in {:.3} s ({:.0} MiB/s): backup API copy \
+         into memory {:.3} s, encrypted stream {:.3} s ({:.0} MiB/s), {:.1} MiB written",
         engine.0.as_secs_f64(),
         engine_mib / engine.0.as_secs_f64(),
         total.as_secs_f64(),
-        staged_mib / total.as_secs_f64(),
-        staged.0.as_secs_f64(),
-        staged.1.as_secs_f64(),
-        staged_mib / staged.1.as_secs_f64(),
+        copy_mib / total.as_secs_f64(),
+        streamed.0.as_secs_f64(),
+        streamed.1.as_secs_f64(),
+        copy_mib / streamed.1.as_secs_f64(),
         mib(backup_path)?,
     )
 }

@@ -19,7 +19,21 @@ fn a_live_sqlite_database_is_restored_as_a_prefix_of_its_commits() {
         outcome.committed_before <= outcome.restored && outcome.restored <= outcome.begun_after,
         "{outcome:?}"
     );
-    assert!(outcome.same_key && outcome.staging_removed, "{outcome:?}");
+    assert!(outcome.same_key, "{outcome:?}");
+    assert_eq!(
+        outcome.database_dir_after,
+        [
+            "orders.sqlite",
+            "orders.sqlite-shm",
+            "orders.sqlite-wal",
+            "secret.key.encrypted"
+        ],
+        "no copy of the database beside it"
+    );
+    assert_eq!(
+        outcome.restored_dir,
+        ["orders.sqlite", "secret.key.encrypted"]
+    );
     assert_eq!(outcome.encryption, EncryptionMode::UseDatabaseKey);
 }
 
@@ -82,7 +96,7 @@ fn a_redb_chain_with_an_altered_incremental_leaves_no_database() {
 }
 
 #[test]
-fn a_staging_file_left_by_a_crash_does_not_stop_the_next_sqlite_backup() {
+fn a_sqlite_backup_restores_the_database_file_with_no_copy_on_disk() {
     use std::sync::Arc;
     use strongbox::backup::{Channel, MasterKeys, RestoreConfig, restore};
     use strongbox::keys::FileProvider;
@@ -95,18 +109,22 @@ fn a_staging_file_left_by_a_crash_does_not_stop_the_next_sqlite_backup() {
     let db_dir = tmp.path().join("db");
     std::fs::create_dir(&db_dir).unwrap();
     DatabaseKeyStore::new(master).create(&db_dir).unwrap();
-    let db = rusqlite::Connection::open(db_dir.join("live.sqlite")).unwrap();
+    let db = rusqlite::Connection::open(db_dir.join("orders.sqlite")).unwrap();
     db.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (42);")
         .unwrap();
-    std::fs::write(
-        db_dir.join("snapshot.sqlite"),
-        b"half a copy, cut by a crash",
-    )
-    .unwrap();
+    let names = |dir: &std::path::Path| {
+        let mut names: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    };
+    let before = names(&db_dir);
 
     let mut upload = Vec::new();
     sqlite_backup::backup(&db, &db_dir, &keys, &mut upload).unwrap();
-    assert!(!db_dir.join("snapshot.sqlite").exists());
+    assert_eq!(names(&db_dir), before);
     let backup = tmp.path().join("backup");
     std::fs::write(&backup, upload).unwrap();
     let restored = tmp.path().join("restored");
@@ -116,7 +134,8 @@ fn a_staging_file_left_by_a_crash_does_not_stop_the_next_sqlite_backup() {
         Channel::Authenticated,
     )
     .unwrap();
-    let copy = rusqlite::Connection::open(restored.join("snapshot.sqlite")).unwrap();
+    assert_eq!(names(&restored), ["orders.sqlite", "secret.key.encrypted"]);
+    let copy = rusqlite::Connection::open(restored.join("orders.sqlite")).unwrap();
     let x: i64 = copy.query_row("SELECT x FROM t", [], |r| r.get(0)).unwrap();
     assert_eq!(x, 42);
 }

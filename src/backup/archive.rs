@@ -40,6 +40,8 @@ pub(crate) enum PackError {
     Unsupported { path: PathBuf, reason: &'static str },
     /// A file's length changed while it was being read.
     Changed { path: PathBuf },
+    /// A reader entry's reader yielded fewer or more bytes than its length.
+    Length { path: PathBuf, len: u64 },
     /// Writing the archive failed.
     Write(io::Error),
 }
@@ -63,6 +65,15 @@ pub(crate) enum Selection<'a> {
     /// These files, given relative to the root (their directories are implied); the key store's
     /// files among them are skipped.
     Files(&'a [PathBuf]),
+}
+
+/// A snapshot member read from a reader instead of a file: packed after the selection, under
+/// `name` (relative to the root, the path rule applies), as a regular file of exactly `len`
+/// bytes.
+pub(crate) struct ReaderEntry<'a> {
+    pub(crate) name: PathBuf,
+    pub(crate) len: u64,
+    pub(crate) reader: Box<dyn Read + Send + 'a>,
 }
 
 /// Counts of what was packed or unpacked.
@@ -199,9 +210,11 @@ fn shown(name: &[u8]) -> String {
 
 /// Packs `root` into a tar archive written to `out`; returns `out` after the end-of-archive
 /// marker. The bytes read from the files are counted on `progress`.
+/// `entries` follow the selection.
 pub(crate) fn pack<W: Write>(
     root: &Path,
     selection: Selection<'_>,
+    entries: &mut [ReaderEntry<'_>],
     out: W,
     progress: Option<&Progress>,
 ) -> Result<(W, Totals), PackError> {
@@ -210,9 +223,21 @@ pub(crate) fn pack<W: Write>(
         totals: Totals::default(),
         progress,
     };
+    let mut names = Names::default();
+    let whole_dir = matches!(selection, Selection::Directory);
     match selection {
         Selection::Directory => pack_dir(&mut builder, root, Path::new(""), &mut counts)?,
-        Selection::Files(files) => pack_files(&mut builder, root, files, &mut counts)?,
+        Selection::Files(files) => pack_files(&mut builder, root, files, &mut names, &mut counts)?,
+    }
+    for entry in entries {
+        let rel = entry_name(&entry.name)?;
+        if !names.claim(&rel) || (whole_dir && is_in_directory(root, &rel)) {
+            return Err(PackError::Unsupported {
+                path: entry.name.clone(),
+                reason: "the name is taken by another member of the snapshot",
+            });
+        }
+        pack_reader(&mut builder, entry, &rel, &mut counts)?;
     }
     builder.finish().map_err(PackError::Write)?;
     let out = builder.into_inner().map_err(PackError::Write)?;
@@ -250,23 +275,63 @@ fn packed_path(rel: &Path) -> Result<Option<PathBuf>, PackError> {
     }
 }
 
+/// The files and the reader entries packed so far, and their directories (the entries' names
+/// must not be taken by them).
+#[derive(Default)]
+struct Names {
+    files: HashSet<PathBuf>,
+    dirs: HashSet<PathBuf>,
+}
+
+impl Names {
+    /// Records the file `rel`; false if it is already packed, is a directory of a packed file,
+    /// or is below a packed file (a regular file listed and present is only ever refused for
+    /// being listed twice).
+    fn claim(&mut self, rel: &Path) -> bool {
+        if self.dirs.contains(rel) || rel.ancestors().any(|p| self.files.contains(p)) {
+            return false;
+        }
+        let parents = rel
+            .ancestors()
+            .skip(1)
+            .filter(|p| !p.as_os_str().is_empty());
+        self.dirs.extend(parents.map(Path::to_path_buf));
+        self.files.insert(rel.to_path_buf())
+    }
+}
+
+/// Whether the directory packed whole already holds `rel`, or a file above it.
+fn is_in_directory(root: &Path, rel: &Path) -> bool {
+    let exists = fs::symlink_metadata(root.join(rel)).is_ok();
+    exists
+        || rel
+            .ancestors()
+            .skip(1)
+            .any(|p| fs::symlink_metadata(root.join(p)).is_ok_and(|meta| !meta.is_dir()))
+}
+
+/// The path a reader entry is packed under: the path rule, and never a key store file.
+fn entry_name(name: &Path) -> Result<PathBuf, PackError> {
+    match archived_name(name).and_then(|archived| entry_path(&archived)) {
+        Ok(path) => Ok(path),
+        Err(refusal) => Err(PackError::Unsupported {
+            path: name.to_path_buf(),
+            reason: refusal.reason(),
+        }),
+    }
+}
+
 fn pack_files<W: Write>(
     builder: &mut Builder<W>,
     root: &Path,
     files: &[PathBuf],
+    names: &mut Names,
     counts: &mut Counts<'_>,
 ) -> Result<(), PackError> {
-    let mut seen = HashSet::new();
     for listed in files {
         let Some(rel) = packed_path(listed)? else {
             continue;
         };
-        if !seen.insert(rel.clone()) {
-            return Err(PackError::Unsupported {
-                path: listed.clone(),
-                reason: "the file is listed twice",
-            });
-        }
         let path = root.join(&rel);
         let meta = fs::symlink_metadata(&path).map_err(|source| PackError::Source {
             path: path.clone(),
@@ -276,6 +341,12 @@ fn pack_files<W: Write>(
             return Err(PackError::Unsupported {
                 path,
                 reason: "not a regular file",
+            });
+        }
+        if !names.claim(&rel) {
+            return Err(PackError::Unsupported {
+                path: listed.clone(),
+                reason: "the file is listed twice",
             });
         }
         pack_file(builder, &path, &rel, &meta, counts)?;
@@ -342,35 +413,82 @@ fn pack_file<W: Write>(
         path: path.to_path_buf(),
         source,
     })?;
-    let len = meta.len();
+    let mut reader = Exact::new(file, meta.len(), counts.progress);
+    append(builder, &mut reader, rel, mtime(meta)).map_err(|e| match e {
+        Appended::Short => PackError::Changed {
+            path: path.to_path_buf(),
+        },
+        Appended::Read(source) => PackError::Source {
+            path: path.to_path_buf(),
+            source,
+        },
+        Appended::Write(e) => PackError::Write(e),
+    })?;
+    counts.totals.files += 1;
+    counts.totals.bytes += meta.len();
+    Ok(())
+}
+
+/// Packs a reader entry under `rel`; its reader must end after exactly its length.
+fn pack_reader<W: Write>(
+    builder: &mut Builder<W>,
+    entry: &mut ReaderEntry<'_>,
+    rel: &Path,
+    counts: &mut Counts<'_>,
+) -> Result<(), PackError> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut reader = Exact::new(&mut entry.reader, entry.len, counts.progress);
+    let mismatch = || PackError::Length {
+        path: entry.name.clone(),
+        len: entry.len,
+    };
+    let source = |source| PackError::Source {
+        path: entry.name.clone(),
+        source,
+    };
+    append(builder, &mut reader, rel, now).map_err(|e| match e {
+        Appended::Short => mismatch(),
+        Appended::Read(e) => source(e),
+        Appended::Write(e) => PackError::Write(e),
+    })?;
+    if reader.has_more().map_err(source)? {
+        return Err(mismatch());
+    }
+    counts.totals.files += 1;
+    counts.totals.bytes += entry.len;
+    Ok(())
+}
+
+/// Why appending a regular file failed.
+enum Appended {
+    /// The reader ended before the length.
+    Short,
+    /// The reader failed.
+    Read(io::Error),
+    /// Writing the archive failed.
+    Write(io::Error),
+}
+
+/// Appends a regular file of `reader.remaining` bytes read from `reader` under `rel`.
+fn append<W: Write, R: Read>(
+    builder: &mut Builder<W>,
+    reader: &mut Exact<'_, R>,
+    rel: &Path,
+    mtime: u64,
+) -> Result<(), Appended> {
     let mut header = Header::new_gnu();
     header.set_entry_type(EntryType::Regular);
-    header.set_size(len);
+    header.set_size(reader.remaining);
     header.set_mode(0o600);
-    header.set_mtime(mtime(meta));
-    let mut reader = Exact {
-        inner: file.take(len),
-        remaining: len,
-        failed: None,
-        progress: counts.progress,
-    };
-    let written = builder.append_data(&mut header, rel, &mut reader);
-    if let Some(source) = reader.failed.take() {
-        return Err(if source.kind() == io::ErrorKind::UnexpectedEof {
-            PackError::Changed {
-                path: path.to_path_buf(),
-            }
-        } else {
-            PackError::Source {
-                path: path.to_path_buf(),
-                source,
-            }
-        });
+    header.set_mtime(mtime);
+    let written = builder.append_data(&mut header, rel, &mut *reader);
+    match reader.failed.take() {
+        Some(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(Appended::Short),
+        Some(e) => Err(Appended::Read(e)),
+        None => written.map_err(Appended::Write),
     }
-    written.map_err(PackError::Write)?;
-    counts.totals.files += 1;
-    counts.totals.bytes += len;
-    Ok(())
 }
 
 fn mtime(meta: &fs::Metadata) -> u64 {
@@ -380,17 +498,41 @@ fn mtime(meta: &fs::Metadata) -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Reads exactly `remaining` bytes from a file, remembering a read failure apart from write
-/// failures (the tar builder reports both as `io::Error`), and counting what it reads on
-/// `progress`.
-struct Exact<'a> {
-    inner: io::Take<File>,
+/// Reads exactly `remaining` bytes from a file or a reader entry, remembering a read failure
+/// apart from write failures (the tar builder reports both as `io::Error`), and counting what
+/// it reads on `progress`.
+struct Exact<'a, R> {
+    inner: io::Take<R>,
     remaining: u64,
     failed: Option<io::Error>,
     progress: Option<&'a Progress>,
 }
 
-impl Read for Exact<'_> {
+impl<'a, R: Read> Exact<'a, R> {
+    fn new(inner: R, len: u64, progress: Option<&'a Progress>) -> Self {
+        Self {
+            inner: inner.take(len),
+            remaining: len,
+            failed: None,
+            progress,
+        }
+    }
+
+    /// Whether the source has bytes beyond the length (it is read for one more byte).
+    fn has_more(self) -> io::Result<bool> {
+        let mut inner = self.inner.into_inner();
+        let mut byte = [0u8; 1];
+        loop {
+            match inner.read(&mut byte) {
+                Ok(n) => return Ok(n > 0),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+impl<R: Read> Read for Exact<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.remaining == 0 {
             return Ok(0);
@@ -729,7 +871,8 @@ mod tests {
     #[test]
     fn directory_round_trip_skips_the_key_file() {
         let src = tree();
-        let (bytes, totals) = pack(src.path(), Selection::Directory, Vec::new(), None).unwrap();
+        let (bytes, totals) =
+            pack(src.path(), Selection::Directory, &mut [], Vec::new(), None).unwrap();
         assert_eq!(totals.files, 4);
         let dst = tempfile::tempdir().unwrap();
         let (rest, back) = unpack(&bytes[..], Some(dst.path())).unwrap();
@@ -747,7 +890,14 @@ mod tests {
     fn file_list_round_trip() {
         let src = tree();
         let files = [PathBuf::from("a/b/c/deep.bin"), PathBuf::from("top.db")];
-        let (bytes, _) = pack(src.path(), Selection::Files(&files), Vec::new(), None).unwrap();
+        let (bytes, _) = pack(
+            src.path(),
+            Selection::Files(&files),
+            &mut [],
+            Vec::new(),
+            None,
+        )
+        .unwrap();
         let dst = tempfile::tempdir().unwrap();
         unpack(&bytes[..], Some(dst.path())).unwrap();
         let got: Vec<_> = listing(dst.path())
@@ -763,7 +913,14 @@ mod tests {
         let src = tree();
         for bad in ["../x", "/etc/passwd", "", "a/b"] {
             let files = [PathBuf::from(bad)];
-            let err = pack(src.path(), Selection::Files(&files), Vec::new(), None).unwrap_err();
+            let err = pack(
+                src.path(),
+                Selection::Files(&files),
+                &mut [],
+                Vec::new(),
+                None,
+            )
+            .unwrap_err();
             assert!(
                 matches!(err, PackError::Unsupported { .. }),
                 "{bad}: {err:?}"
@@ -777,7 +934,7 @@ mod tests {
         let src = tree();
         std::os::unix::fs::symlink("/etc", src.path().join("link")).unwrap();
         assert!(matches!(
-            pack(src.path(), Selection::Directory, Vec::new(), None),
+            pack(src.path(), Selection::Directory, &mut [], Vec::new(), None),
             Err(PackError::Unsupported { .. })
         ));
     }
@@ -800,10 +957,10 @@ mod tests {
         let src = tempfile::tempdir().unwrap();
         std::fs::write(src.path().join("data"), b"user data").unwrap();
         std::fs::write(src.path().join(".secret.key.lock"), b"").unwrap();
-        assert!(pack(src.path(), Selection::Directory, Vec::new(), None).is_ok());
+        assert!(pack(src.path(), Selection::Directory, &mut [], Vec::new(), None).is_ok());
         std::fs::write(src.path().join("Secret.Key.Encrypted"), b"user data").unwrap();
         assert!(matches!(
-            pack(src.path(), Selection::Directory, Vec::new(), None),
+            pack(src.path(), Selection::Directory, &mut [], Vec::new(), None),
             Err(PackError::Unsupported { .. })
         ));
     }

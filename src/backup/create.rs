@@ -5,7 +5,7 @@ use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use super::archive::{self, PackError, Selection};
+use super::archive::{self, PackError, ReaderEntry, Selection};
 use super::files::{BackupFile, Sink, output_error, parent_of};
 use super::keys::{MasterKeys, wrap_all, wrap_recovery};
 use super::manifest::{BackupId, BackupKind, Compression, MAX_DATABASE_NAME_LEN, Manifest};
@@ -217,8 +217,10 @@ macro_rules! common_setters {
 /// The engine decides which files and when (it must keep them still while the snapshot runs):
 /// the whole directory ([`of_directory`](Self::of_directory)) or a list of its files
 /// ([`of_files`](Self::of_files)). Only directories and regular files are packed; the key file
-/// `secret.key.encrypted` never is (the key travels wrapped in the backup header). Memory use
-/// is constant whatever the size.
+/// `secret.key.encrypted` never is (the key travels wrapped in the backup header). Members can
+/// also be read from a reader ([`with_entry`](Self::with_entry)), such as an engine's
+/// consistent copy held in memory, so that no plaintext copy is written to disk. Memory use is
+/// constant whatever the size.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -238,18 +240,20 @@ macro_rules! common_setters {
 /// assert!(!manifest.is_encrypted()); // the database has no key
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct SnapshotBackup {
+pub struct SnapshotBackup<'a> {
     common: Common,
     files: Option<Vec<PathBuf>>,
+    entries: Vec<ReaderEntry<'a>>,
 }
 
-impl SnapshotBackup {
+impl<'a> SnapshotBackup<'a> {
     /// Every file and directory below `database_dir`, except the key store's files at its top
     /// (`secret.key.encrypted`, its lock file and temporaries).
     pub fn of_directory(database_dir: impl Into<PathBuf>) -> Self {
         Self {
             common: Common::new(database_dir.into(), Compression::None),
             files: None,
+            entries: Vec::new(),
         }
     }
 
@@ -265,7 +269,49 @@ impl SnapshotBackup {
         Self {
             common: Common::new(database_dir.into(), Compression::None),
             files: Some(files.into_iter().map(Into::into).collect()),
+            entries: Vec::new(),
         }
+    }
+
+    /// Adds a member read from `reader` instead of a file: a regular file named `name`
+    /// (relative to the database directory) of exactly `len` bytes, packed after the files, in
+    /// the order of the calls. `reader` (`Send`, as the builder is) is read when the snapshot
+    /// is taken; it must yield `len`
+    /// bytes and then end, or the backup fails with [`BackupError::EntryLength`] (the length
+    /// is written before the bytes). The name follows the path rule of the files (relative,
+    /// no `..`); a key store file's name, or a name another member already has (a file listed
+    /// or in the directory, or an entry, or a file above it), is
+    /// [`BackupError::UnsupportedSource`].
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use strongbox::SnapshotBackup;
+    /// use strongbox::backup::{Channel, MasterKeys};
+    /// use strongbox::keys::FileProvider;
+    /// # let tmp = tempfile::tempdir()?;
+    /// # let db = tmp.path().join("orders");
+    /// # std::fs::create_dir(&db)?;
+    /// let keys = MasterKeys::new(Arc::new(FileProvider::create_new(tmp.path().join("master.key"))?));
+    /// let copy: Vec<u8> = b"the engine's consistent copy".to_vec();
+    ///
+    /// let mut upload = Vec::new();
+    /// SnapshotBackup::of_files(&db, Vec::<&str>::new())
+    ///     .with_entry("data.db", copy.len() as u64, &copy[..])
+    ///     .write_to(&mut upload, &keys, Channel::Authenticated)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_entry(
+        mut self,
+        name: impl Into<PathBuf>,
+        len: u64,
+        reader: impl Read + Send + 'a,
+    ) -> Self {
+        self.entries.push(ReaderEntry {
+            name: name.into(),
+            len,
+            reader: Box::new(reader),
+        });
+        self
     }
 
     common_setters!();
@@ -337,7 +383,7 @@ impl SnapshotBackup {
 
     /// Packs the snapshot into the output `open` makes, and returns the output, flushed.
     fn write_into<W: Write>(
-        self,
+        mut self,
         open: impl FnOnce() -> Result<W, BackupError>,
         dest: Option<&Path>,
         keys: &MasterKeys,
@@ -352,24 +398,35 @@ impl SnapshotBackup {
         };
         let root = &self.common.database_dir;
         let progress = self.common.progress.as_ref();
-        let (sink, _) = archive::pack(root, selection, sink, progress).map_err(|e| match e {
-            PackError::Source { path, source } => BackupError::SourceRead { path, source },
-            PackError::Unsupported { path, reason } => {
-                BackupError::UnsupportedSource { path, reason }
-            }
-            PackError::Changed { path } => BackupError::SourceChanged { path },
-            PackError::Write(e) => output_error(e, dest),
-        })?;
+        let entries = &mut self.entries;
+        let (sink, _) =
+            archive::pack(root, selection, entries, sink, progress).map_err(|e| match e {
+                PackError::Source { path, source } => BackupError::SourceRead { path, source },
+                PackError::Unsupported { path, reason } => {
+                    BackupError::UnsupportedSource { path, reason }
+                }
+                PackError::Changed { path } => BackupError::SourceChanged { path },
+                PackError::Length { path, len } => BackupError::EntryLength { path, len },
+                PackError::Write(e) => output_error(e, dest),
+            })?;
         let out = sink.finish().map_err(|e| output_error(e, dest))?;
         Ok((out, manifest))
     }
 }
 
-impl fmt::Debug for SnapshotBackup {
+impl fmt::Debug for SnapshotBackup<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SnapshotBackup")
             .field("database_dir", &self.common.database_dir)
             .field("files", &self.files)
+            .field(
+                "entries",
+                &self
+                    .entries
+                    .iter()
+                    .map(|e| (&e.name, e.len))
+                    .collect::<Vec<_>>(),
+            )
             .field("encryption", &self.common.encryption)
             .finish_non_exhaustive()
     }

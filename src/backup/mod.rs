@@ -145,6 +145,18 @@ pub enum BackupError {
         /// The file.
         path: PathBuf,
     },
+    /// The reader of a snapshot member added with [`SnapshotBackup::with_entry`] yielded fewer
+    /// or more bytes than the length given for it.
+    #[error(
+        "the reader of {} yielded fewer or more bytes than its length, {len}",
+        printable_path(path)
+    )]
+    EntryLength {
+        /// The member's name.
+        path: PathBuf,
+        /// The length given.
+        len: u64,
+    },
     /// The backup file already exists; backups never overwrite.
     #[error("the backup file {} already exists", printable_path(path))]
     DestinationExists {
