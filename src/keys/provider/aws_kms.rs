@@ -12,6 +12,10 @@
 //! come from the standard AWS chain (environment, profile, web identity, container, instance
 //! metadata) and are never shown: errors are built from KMS's error codes and static reasons,
 //! never from the SDK's or the service's messages.
+//!
+//! The secret `S` passes through buffers the SDK owns (the request's `Plaintext` and JSON body,
+//! the response's JSON text), which are not zeroized; the decoded `Plaintext`, which the
+//! provider takes over, is. `S` opens one blob only, and only with the blob's sealed data key.
 
 use std::fmt;
 use std::future::Future;
