@@ -138,3 +138,15 @@ while i < len(area):
     i += n
 PY
 done
+
+# aws_kms_uri: URIs that parse and near misses.
+u="$corpus/aws_kms_uri"
+mkdir -p "$u"
+i=0
+for uri in 'aws-kms://1234abcd-12ab-34cd-56ef-1234567890ab' \
+    'aws-kms://alias/db-keys?region=eu-west-1&timeout=30' \
+    'aws-kms://arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab?region=us-east-1&endpoint=http://127.0.0.1:4566/' \
+    'aws-kms://arn:aws-us-gov:kms:us-gov-west-1:111122223333:alias/a/b?endpoint=https://[::1]:443' \
+    'aws-kms://mrk-1?endpoint=http://kms.example' 'aws-kms://alias/k?aws_secret_access_key=x#f'; do
+    printf '%s' "$uri" > "$u/seed_$i"; i=$((i + 1))
+done

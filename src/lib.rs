@@ -15,8 +15,9 @@
 //! - [`keys`]: key management. [`MasterKeyProvider`] is where the master key comes from
 //!   ([`ExecProvider`](keys::ExecProvider), [`FileProvider`](keys::FileProvider),
 //!   [`UnixHomeFileProvider`](keys::UnixHomeFileProvider), the Unix default, and
-//!   [`DpapiProvider`](keys::DpapiProvider), the Windows default, and `VaultTransitProvider`, a
-//!   Vault / OpenBao Transit key that never leaves Vault), chosen in code or from a
+//!   [`DpapiProvider`](keys::DpapiProvider), the Windows default, `VaultTransitProvider`, a
+//!   Vault / OpenBao Transit key that never leaves Vault, and `AwsKmsProvider`, an AWS KMS key
+//!   that never leaves KMS), chosen in code or from a
 //!   `settings.json` with [`MasterKeySettings`]; [`ProtectedKey`] is a data key protected by a
 //!   provider, as self-contained, versioned bytes (`docs/KEYBLOB.md`); [`DatabaseKeyStore`] keeps
 //!   one protected key file ([`KEY_FILE_NAME`](keys::KEY_FILE_NAME)) per database directory:
@@ -47,6 +48,11 @@
 //!   can read its settings without the backup code.
 //! - `vault-transit`: `keys::VaultTransitProvider`, master keys kept in Vault / OpenBao Transit
 //!   (`docs/KEYBLOB.md`, scheme 3); ureq (rustls on ring), serde, serde_json.
+//! - `aws-kms`: `keys::AwsKmsProvider`, master keys kept in AWS KMS (`docs/KEYBLOB.md`, scheme
+//!   4); the AWS SDK for Rust (aws-config, aws-sdk-kms; rustls on ring) and a tokio runtime. Not
+//!   in `cli`: the SDK triples the tool's build and moves to newer Rust releases than the
+//!   crate's minimum (its newest versions need Rust 1.94; Cargo's resolver picks older ones on
+//!   Rust 1.89). Build the tool with `--features aws-kms` to use it.
 //! - `cli` (the one default): the `strongbox` tool; implies `backup`, `settings` and
 //!   `vault-transit`.
 //!

@@ -484,7 +484,14 @@ fn kms_uri_alone_or_refused_beside_another_source() {
         );
     }
     for (bad, reason) in [
-        ("aws-kms://alias/db", "unknown KMS URI scheme"),
+        (
+            "gcp-kms://projects/p/keyRings/r/cryptoKeys/k",
+            "unknown KMS URI scheme",
+        ),
+        (
+            "aws-kms://alias/db?aws_secret_access_key=SECRET",
+            "unknown parameter",
+        ),
         (
             "vault-transit://h:1/t/k?token=s.SECRET",
             "never goes in the URI",
@@ -500,5 +507,32 @@ fn kms_uri_alone_or_refused_beside_another_source() {
             .to_string();
         assert!(err.contains(reason), "{bad}: {err}");
         assert!(!err.contains("SECRET"), "{err}");
+    }
+}
+
+#[test]
+fn an_aws_kms_uri_selects_the_aws_kms_provider() {
+    let uri = "aws-kms://alias/db-keys?region=eu-west-1";
+    let json = format!(r#"{{"Security.MasterKey.Kms": "{uri}"}}"#);
+    match source(&json).unwrap() {
+        MasterKeySource::AwsKms(parsed) => {
+            assert_eq!(parsed.to_string(), uri);
+            assert_eq!(
+                (parsed.key(), parsed.region()),
+                ("alias/db-keys", Some("eu-west-1"))
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // Building the provider sends nothing.
+    #[cfg(feature = "aws-kms")]
+    {
+        let provider = MasterKeySettings::kms(uri).provider().unwrap();
+        assert!(format!("{provider:?}").contains(uri));
+    }
+    #[cfg(not(feature = "aws-kms"))]
+    {
+        let err = MasterKeySettings::kms(uri).provider().unwrap_err();
+        assert!(err.to_string().contains("feature `aws-kms`"), "{err}");
     }
 }

@@ -107,6 +107,8 @@ master_key_selection! {
         master_key_exec_timeout,
         /// Protect keys with a KMS key that never leaves the KMS:
         /// vault-transit://HOST:PORT/MOUNT/KEY (token from VAULT_TOKEN or VAULT_TOKEN_FILE).
+        /// Or aws-kms://KEY-ID-OR-ARN[?region=R][&endpoint=URL] (the standard AWS credentials;
+        /// a build with the aws-kms feature).
         master_key_kms,
     }
 }
@@ -299,6 +301,7 @@ master_key_selection! {
         /// Time limit for the --to-master-key-exec program, in seconds [default: 30].
         to_master_key_exec_timeout,
         /// The new master key's KMS URI (vault-transit://HOST:PORT/MOUNT/KEY).
+        /// Or aws-kms://KEY-ID-OR-ARN[?region=R][&endpoint=URL].
         to_master_key_kms,
     }
 }

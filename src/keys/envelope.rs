@@ -52,6 +52,9 @@ pub enum Scheme {
     /// Scheme 3: wrapped under a random secret that a Vault / OpenBao Transit key encrypts
     /// (`VaultTransitProvider`, a [`Sealer`]; the `vault-transit` feature).
     VaultTransit,
+    /// Scheme 4: wrapped under a random secret that an AWS KMS key encrypts (`AwsKmsProvider`,
+    /// a [`Sealer`]; the `aws-kms` feature).
+    AwsKms,
 }
 
 impl Scheme {
@@ -61,6 +64,7 @@ impl Scheme {
             Scheme::MasterKey => 1,
             Scheme::Dpapi => 2,
             Scheme::VaultTransit => 3,
+            Scheme::AwsKms => 4,
         }
     }
 
@@ -69,6 +73,7 @@ impl Scheme {
             1 => Some(Scheme::MasterKey),
             2 => Some(Scheme::Dpapi),
             3 => Some(Scheme::VaultTransit),
+            4 => Some(Scheme::AwsKms),
             _ => None,
         }
     }
@@ -87,6 +92,7 @@ impl fmt::Display for Scheme {
             Scheme::MasterKey => "master key",
             Scheme::Dpapi => "DPAPI",
             Scheme::VaultTransit => "Vault Transit",
+            Scheme::AwsKms => "AWS KMS",
         })
     }
 }

@@ -10,11 +10,13 @@ pub(crate) mod settings;
 pub(crate) mod store;
 
 pub use envelope::{EnvelopeError, ProtectedKey, Scheme};
+#[cfg(feature = "aws-kms")]
+pub use provider::AwsKmsProvider;
 #[cfg(feature = "vault-transit")]
 pub use provider::VaultTransitProvider;
 pub use provider::{
-    DpapiProvider, ExecProvider, FileProvider, MasterKeyProvider, Protection, ProviderError,
-    SealContext, Sealer, UnixHomeFileProvider, VaultTransitUri, default_provider,
+    AwsKmsUri, DpapiProvider, ExecProvider, FileProvider, MasterKeyProvider, Protection,
+    ProviderError, SealContext, Sealer, UnixHomeFileProvider, VaultTransitUri, default_provider,
 };
 #[cfg(feature = "settings")]
 pub use settings::{MasterKeySettings, MasterKeySource, SettingsError};

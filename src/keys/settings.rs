@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::keys::provider::{
-    DpapiProvider, ExecProvider, FileProvider, MasterKeyProvider, ProviderError,
+    AwsKmsUri, DpapiProvider, ExecProvider, FileProvider, MasterKeyProvider, ProviderError,
     UnixHomeFileProvider, VaultTransitUri,
 };
 
@@ -41,7 +41,7 @@ const MAX_SETTINGS_LEN: u64 = 16 << 20;
 /// | `Security.MasterKey.Exec.Arguments` | its arguments: a string split with shell-like quoting (no shell runs), or an array of strings |
 /// | `Security.MasterKey.Exec.TimeoutInSec` | time limit in seconds, default 30 (a number or a numeric string) |
 /// | `Security.MasterKey.Path` | file holding the master key ([`FileProvider`]) |
-/// | `Security.MasterKey.Kms` | a KMS key's URI: `vault-transit://HOST:PORT/MOUNT/KEY` ([`VaultTransitUri`]; the provider needs the `vault-transit` feature) |
+/// | `Security.MasterKey.Kms` | a KMS key's URI: `vault-transit://HOST:PORT/MOUNT/KEY` ([`VaultTransitUri`]; the provider needs the `vault-transit` feature) or `aws-kms://KEY?region=REGION` ([`AwsKmsUri`]; the `aws-kms` feature) |
 /// | `Security.MasterKey.AllowInsecurePermissions` | `true` to accept a `Path` file that group or others can read (secret volumes); default `false` |
 ///
 /// None of `Exec`, `Path` and `Kms`: the OS default ([`MasterKeySource::os_default`]). Two of
@@ -116,7 +116,8 @@ impl MasterKeySettings {
         }
     }
 
-    /// Settings protecting keys with the KMS key `uri` names (`vault-transit://...`).
+    /// Settings protecting keys with the KMS key `uri` names (`vault-transit://...`,
+    /// `aws-kms://...`).
     pub fn kms(uri: impl Into<String>) -> Self {
         Self {
             kms: Some(uri.into()),
@@ -536,6 +537,8 @@ pub enum MasterKeySource {
     Dpapi,
     /// A Vault / OpenBao Transit key (`VaultTransitProvider`, the `vault-transit` feature).
     VaultTransit(VaultTransitUri),
+    /// An AWS KMS key (`AwsKmsProvider`, the `aws-kms` feature).
+    AwsKms(AwsKmsUri),
 }
 
 impl MasterKeySource {
@@ -549,15 +552,19 @@ impl MasterKeySource {
         }
     }
 
-    /// The source a KMS URI names: `vault-transit://` ([`VaultTransitUri`]); any other scheme is
-    /// refused.
+    /// The source a KMS URI names: `vault-transit://` ([`VaultTransitUri`]) or `aws-kms://`
+    /// ([`AwsKmsUri`]); any other scheme is refused.
     pub fn kms(uri: &str) -> Result<Self, ProviderError> {
-        if !uri.starts_with(crate::keys::provider::vault_format::URI_SCHEME) {
-            return Err(ProviderError::KmsUri {
-                reason: "unknown KMS URI scheme (known: vault-transit://)",
-            });
+        use crate::keys::provider::{aws_format, vault_format};
+        if uri.starts_with(vault_format::URI_SCHEME) {
+            Ok(MasterKeySource::VaultTransit(VaultTransitUri::parse(uri)?))
+        } else if uri.starts_with(aws_format::URI_SCHEME) {
+            Ok(MasterKeySource::AwsKms(AwsKmsUri::parse(uri)?))
+        } else {
+            Err(ProviderError::KmsUri {
+                reason: "unknown KMS URI scheme (known: vault-transit://, aws-kms://)",
+            })
         }
-        Ok(MasterKeySource::VaultTransit(VaultTransitUri::parse(uri)?))
     }
 
     /// The provider for this source. Nothing is run or read until first use.
@@ -584,6 +591,7 @@ impl MasterKeySource {
             MasterKeySource::UnixHomeFile { path: None } => Arc::new(UnixHomeFileProvider::new()?),
             MasterKeySource::Dpapi => Arc::new(DpapiProvider::new()?),
             MasterKeySource::VaultTransit(uri) => vault_transit(uri)?,
+            MasterKeySource::AwsKms(uri) => aws_kms(uri)?,
         })
     }
 }
@@ -614,6 +622,7 @@ impl fmt::Debug for MasterKeySource {
             }
             MasterKeySource::Dpapi => f.write_str("Dpapi"),
             MasterKeySource::VaultTransit(uri) => f.debug_tuple("VaultTransit").field(uri).finish(),
+            MasterKeySource::AwsKms(uri) => f.debug_tuple("AwsKms").field(uri).finish(),
         }
     }
 }
@@ -632,6 +641,24 @@ fn vault_transit(uri: &VaultTransitUri) -> Result<Arc<dyn MasterKeyProvider>, Pr
         Err(ProviderError::KmsNotBuilt {
             provider: "Vault Transit",
             feature: "vault-transit",
+        })
+    }
+}
+
+/// The AWS KMS provider of `uri`, if this build has it.
+fn aws_kms(uri: &AwsKmsUri) -> Result<Arc<dyn MasterKeyProvider>, ProviderError> {
+    #[cfg(feature = "aws-kms")]
+    {
+        Ok(Arc::new(crate::keys::provider::AwsKmsProvider::new(
+            uri.clone(),
+        )))
+    }
+    #[cfg(not(feature = "aws-kms"))]
+    {
+        let _ = uri;
+        Err(ProviderError::KmsNotBuilt {
+            provider: "AWS KMS",
+            feature: "aws-kms",
         })
     }
 }

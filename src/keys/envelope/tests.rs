@@ -547,15 +547,15 @@ fn write_keyblob_vectors() {
         None,
         &v2,
     );
-    let mut s4 = b1.clone();
-    s4[9] = 4;
+    let mut s5 = b1.clone();
+    s5[9] = 5;
     vector(
-        "fail_scheme_4",
-        "scheme 4 is not defined",
+        "fail_scheme_5",
+        "scheme 5 is not defined",
         &m1,
         "unsupported_scheme",
         None,
-        &s4,
+        &s5,
     );
     vector(
         "fail_truncated",

@@ -12,6 +12,9 @@ use zeroize::Zeroizing;
 use crate::key::{Fingerprint, KEY_LEN, KeyError, KeyId, MasterKey};
 use crate::keys::envelope::Scheme;
 
+pub(crate) mod aws_format;
+#[cfg(feature = "aws-kms")]
+mod aws_kms;
 pub(crate) mod dpapi;
 // The DPAPI FFI: the only module of the crate allowed `unsafe` (see lib.rs).
 #[cfg(windows)]
@@ -24,6 +27,9 @@ pub(crate) mod vault_format;
 #[cfg(feature = "vault-transit")]
 mod vault_transit;
 
+pub use aws_format::AwsKmsUri;
+#[cfg(feature = "aws-kms")]
+pub use aws_kms::AwsKmsProvider;
 pub use dpapi::DpapiProvider;
 pub use exec::ExecProvider;
 pub use file::FileProvider;
@@ -231,6 +237,7 @@ pub(crate) fn check_sealed(scheme: Scheme, sealed: &[u8]) -> Result<(), &'static
         Scheme::MasterKey => Err("the master-key scheme has no sealed secret"),
         Scheme::Dpapi => dpapi::split_sealed(sealed).map(|_| ()),
         Scheme::VaultTransit => vault_format::TransitSealed::parse(sealed).map(|_| ()),
+        Scheme::AwsKms => aws_format::AwsSealed::parse(sealed).map(|_| ()),
     }
 }
 
@@ -577,6 +584,28 @@ pub enum ProviderError {
     KmsKeyNotDerived {
         /// The KMS key's URI.
         uri: String,
+    },
+    /// The KMS key is disabled, or scheduled for deletion (AWS KMS's `DisabledException`,
+    /// `KMSInvalidStateException`).
+    #[error("{uri}: the KMS key is disabled or pending deletion")]
+    KmsKeyDisabled {
+        /// The KMS key's URI.
+        uri: String,
+    },
+    /// The KMS says the key blob was sealed by another KMS key than the one the URI names (AWS
+    /// KMS's `IncorrectKeyException`, for an alias that now points elsewhere, say).
+    #[error("{uri}: the key blob was sealed by another KMS key than this one")]
+    KmsOtherKey {
+        /// The KMS key's URI.
+        uri: String,
+    },
+    /// The AWS credentials or region could not be had (nothing about them is shown).
+    #[error("{uri}: {reason}")]
+    KmsCredentials {
+        /// The KMS key's URI.
+        uri: String,
+        /// What is missing.
+        reason: &'static str,
     },
     /// The KMS answered with an HTTP status not otherwise classified (its body is not shown).
     #[error("{uri}: the KMS refused the request (HTTP {status})")]
