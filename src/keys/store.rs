@@ -398,9 +398,14 @@ impl DatabaseKeyStore {
     /// with [`BackupError::KeyUnavailable`], which lists the old master key's fingerprint among
     /// those the backup was wrapped for. Keep the old master key for as long as such backups
     /// are kept, and give it as a recovery master key when restoring them
-    /// ([`MasterKeys::with_recovery`]). Backups taken after the rotation wrap the key under the new one. Restoring with the
-    /// database key itself
+    /// ([`MasterKeys::with_recovery`]). Backups taken after the rotation wrap the key under the
+    /// new one. Restoring with the database key itself
     /// ([`RestoreConfig::with_key`](crate::backup::RestoreConfig::with_key)) works either way.
+    ///
+    /// To move an old backup to the new master key without re-encrypting it, rewrap it:
+    /// `strongbox backup rewrap FILE` (library: `strongbox::backup::rewrap`, feature
+    /// `recipients`) adds a copy of its key wrapped under the new master key, and can remove
+    /// the old one, rewriting only the backup's header.
     ///
     /// [`MasterKeys`]: crate::backup::MasterKeys
     /// [`MasterKeys::with_recovery`]: crate::backup::MasterKeys::with_recovery
