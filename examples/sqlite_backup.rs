@@ -242,10 +242,12 @@ pub fn online_copy_into(db: &Connection, copy: &mut Connection) -> rusqlite::Res
 }
 
 /// The names in the directory `dir`, sorted.
-fn names_in(dir: &Path) -> std::io::Result<Vec<String>> {
+pub fn names_in(dir: &Path) -> std::io::Result<Vec<String>> {
     let mut names = fs::read_dir(dir)?
         .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
         .collect::<Result<Vec<_>, _>>()?;
+    // The key store's lock file (Windows keeps it while the store is in use): not a copy.
+    names.retain(|name| name != ".secret.key.lock");
     names.sort();
     Ok(names)
 }

@@ -112,14 +112,7 @@ fn a_sqlite_backup_restores_the_database_file_with_no_copy_on_disk() {
     let db = rusqlite::Connection::open(db_dir.join("orders.sqlite")).unwrap();
     db.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (42);")
         .unwrap();
-    let names = |dir: &std::path::Path| {
-        let mut names: Vec<_> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        names.sort();
-        names
-    };
+    let names = |dir: &std::path::Path| sqlite_backup::names_in(dir).unwrap();
     let before = names(&db_dir);
 
     let mut upload = Vec::new();

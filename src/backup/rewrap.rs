@@ -147,7 +147,7 @@ pub fn rewrap(
     let resealed = header
         .reseal(Some(&key), extensions)
         .map_err(|e| place.stream(e))?;
-    replace(&place, &resealed, &mut file)?;
+    replace(&place, &resealed, file)?;
     Ok(RewrapReport {
         key_id,
         wrapped_copies: copies.len(),
@@ -232,8 +232,9 @@ fn new_slots(
 }
 
 /// Writes `header` then the rest of `old` (read on from its header's end) to a temporary file
-/// beside the backup, and renames it over the backup.
-fn replace(place: &Place, header: &Header, old: &mut std::fs::File) -> Result<(), BackupError> {
+/// beside the backup, closes the backup (Windows cannot rename over an open file) and renames
+/// the temporary file over it.
+fn replace(place: &Place, header: &Header, mut old: std::fs::File) -> Result<(), BackupError> {
     let path = &place.path;
     let io_err = |source| BackupError::Io {
         path: path.clone(),
@@ -248,6 +249,7 @@ fn replace(place: &Place, header: &Header, old: &mut std::fs::File) -> Result<()
     remove_stale(parent_dir(path), &prefix, TMP_SUFFIX);
     let mut tmp = TempFile::named(path, &prefix, TMP_SUFFIX).map_err(io_err)?;
     io::Write::write_all(&mut tmp, header.as_bytes()).map_err(io_err)?;
-    io::copy(old, &mut tmp).map_err(io_err)?;
+    io::copy(&mut old, &mut tmp).map_err(io_err)?;
+    drop(old);
     tmp.commit(Replace::Always).map_err(io_err)
 }
