@@ -8,6 +8,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use super::ProviderError;
+use super::uri_query::{self, is_loopback, parse_timeout};
 
 /// The URI scheme of an AWS KMS key.
 pub(crate) const URI_SCHEME: &str = "aws-kms://";
@@ -19,8 +20,6 @@ const MAX_ARN_LEN: usize = 255;
 pub(crate) const MAX_CIPHERTEXT_LEN: usize = 6144;
 /// Time limit of one KMS request unless `?timeout=` says otherwise.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Largest `?timeout=`, in seconds.
-const MAX_TIMEOUT_SECS: u64 = 300;
 /// Encryption-context key holding the data key's id (32 lower-case hexadecimal digits).
 pub(crate) const CONTEXT_KEY_ID: &str = "strongbox:key-id";
 /// Encryption-context key holding the blob header (standard padded base64 of its 42 bytes).
@@ -95,36 +94,16 @@ impl AwsKmsUri {
 
     /// Applies the query parameters, each at most once.
     fn apply_query(&mut self, query: &str) -> Result<(), ProviderError> {
-        let bad = |reason| ProviderError::KmsUri { reason };
-        let mut seen = [false; 3];
-        for pair in query.split('&').filter(|pair| !pair.is_empty()) {
-            let (name, value) = pair
-                .split_once('=')
-                .ok_or(bad("every parameter is NAME=VALUE"))?;
-            let index = match name {
-                "region" => 0,
-                "endpoint" => 1,
-                "timeout" => 2,
-                _ => {
-                    return Err(bad(
-                        "unknown parameter (known: region, endpoint, timeout); credentials never \
-                         go in the URI",
-                    ));
-                }
-            };
-            if std::mem::replace(&mut seen[index], true) {
-                return Err(bad("a parameter is given twice"));
-            }
-            if value.is_empty() {
-                return Err(bad("a parameter has an empty value"));
-            }
+        let known = ["region", "endpoint", "timeout"];
+        let unknown = |_: &str| "unknown parameter (known: region, endpoint, timeout); credentials never go in the URI";
+        uri_query::apply(query, &known, unknown, |index, value| {
             match index {
                 0 => self.set_region(value)?,
                 1 => self.endpoint = Some(parse_endpoint(value)?.to_string()),
                 _ => self.timeout = parse_timeout(value)?,
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     fn set_region(&mut self, region: &str) -> Result<(), ProviderError> {
@@ -326,26 +305,6 @@ fn valid_host(host: &str) -> bool {
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
         }
-    }
-}
-
-/// Whether `host` names this machine: `localhost`, `127.0.0.0/8` or `[::1]`.
-fn is_loopback(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host == "[::1]"
-        || host
-            .parse::<std::net::Ipv4Addr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
-fn parse_timeout(value: &str) -> Result<Duration, ProviderError> {
-    match value.parse::<u64>() {
-        Ok(secs @ 1..=MAX_TIMEOUT_SECS) if value.bytes().all(|b| b.is_ascii_digit()) => {
-            Ok(Duration::from_secs(secs))
-        }
-        _ => Err(ProviderError::KmsUri {
-            reason: "timeout must be a whole number of seconds from 1 to 300",
-        }),
     }
 }
 

@@ -1,0 +1,60 @@
+//! The query part of a KMS key URI (`NAME=VALUE&...`), shared by the KMS URI formats.
+
+use std::time::Duration;
+
+use super::ProviderError;
+
+/// Largest `?timeout=`, in seconds.
+const MAX_TIMEOUT_SECS: u64 = 300;
+
+/// Applies the parameters of `query` in order, each by its index in `known` and its value.
+///
+/// Refuses a pair without `=`, a name not in `known` (with `unknown`'s reason for it), a name
+/// given twice and an empty value.
+pub(crate) fn apply(
+    query: &str,
+    known: &[&str],
+    unknown: impl Fn(&str) -> &'static str,
+    mut set: impl FnMut(usize, &str) -> Result<(), ProviderError>,
+) -> Result<(), ProviderError> {
+    let bad = |reason| ProviderError::KmsUri { reason };
+    let mut seen = vec![false; known.len()];
+    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+        let (name, value) = pair
+            .split_once('=')
+            .ok_or(bad("every parameter is NAME=VALUE"))?;
+        let index = known
+            .iter()
+            .position(|known| *known == name)
+            .ok_or_else(|| bad(unknown(name)))?;
+        if std::mem::replace(&mut seen[index], true) {
+            return Err(bad("a parameter is given twice"));
+        }
+        if value.is_empty() {
+            return Err(bad("a parameter has an empty value"));
+        }
+        set(index, value)?;
+    }
+    Ok(())
+}
+
+/// A `timeout=` value: whole seconds from 1 to 300.
+pub(crate) fn parse_timeout(value: &str) -> Result<Duration, ProviderError> {
+    match value.parse::<u64>() {
+        Ok(secs @ 1..=MAX_TIMEOUT_SECS) if value.bytes().all(|b| b.is_ascii_digit()) => {
+            Ok(Duration::from_secs(secs))
+        }
+        _ => Err(ProviderError::KmsUri {
+            reason: "timeout must be a whole number of seconds from 1 to 300",
+        }),
+    }
+}
+
+/// Whether `host` names this machine: `localhost`, `127.0.0.0/8` or `[::1]`.
+pub(crate) fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host == "[::1]"
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
