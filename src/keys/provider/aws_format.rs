@@ -12,8 +12,6 @@ use super::uri_query::{self, is_loopback, parse_timeout};
 
 /// The URI scheme of an AWS KMS key.
 pub(crate) const URI_SCHEME: &str = "aws-kms://";
-/// Longest URI accepted.
-const MAX_URI_LEN: usize = 2048;
 /// Longest key ARN a sealed secret records (one length byte).
 const MAX_ARN_LEN: usize = 255;
 /// Largest KMS ciphertext blob a sealed secret holds (KMS's own limit for `CiphertextBlob`).
@@ -68,16 +66,7 @@ impl AwsKmsUri {
     /// Parses an `aws-kms://` URI.
     pub fn parse(text: &str) -> Result<Self, ProviderError> {
         let bad = |reason| ProviderError::KmsUri { reason };
-        if text.len() > MAX_URI_LEN {
-            return Err(bad("longer than 2048 bytes"));
-        }
-        let rest = text
-            .strip_prefix(URI_SCHEME)
-            .ok_or(bad("it does not start with aws-kms://"))?;
-        if rest.contains('#') {
-            return Err(bad("a fragment (#) is not allowed"));
-        }
-        let (key, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let (key, query) = uri_query::split(text, URI_SCHEME, "it does not start with aws-kms://")?;
         let key_id = KeyName::parse(key).ok_or(bad(
             "the key must be a key id, a key ARN, alias/NAME or an alias ARN",
         ))?;

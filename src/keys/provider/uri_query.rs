@@ -1,11 +1,34 @@
-//! The query part of a KMS key URI (`NAME=VALUE&...`), shared by the KMS URI formats.
+//! The rules shared by the KMS key URIs: length, scheme, no fragment, and the query
+//! (`NAME=VALUE&...`).
 
 use std::time::Duration;
 
 use super::ProviderError;
 
+/// Longest key URI, in bytes.
+const MAX_URI_LEN: usize = 2048;
 /// Largest `?timeout=`, in seconds.
 const MAX_TIMEOUT_SECS: u64 = 300;
+
+/// The part of a key URI between `scheme` and `?`, and the query after `?` (empty without one).
+///
+/// Refuses a URI longer than 2048 bytes, one not starting with `scheme` (`wrong_scheme` says
+/// why) and one with a fragment.
+pub(crate) fn split<'t>(
+    text: &'t str,
+    scheme: &str,
+    wrong_scheme: &'static str,
+) -> Result<(&'t str, &'t str), ProviderError> {
+    let bad = |reason| ProviderError::KmsUri { reason };
+    if text.len() > MAX_URI_LEN {
+        return Err(bad("longer than 2048 bytes"));
+    }
+    let rest = text.strip_prefix(scheme).ok_or(bad(wrong_scheme))?;
+    if rest.contains('#') {
+        return Err(bad("a fragment (#) is not allowed"));
+    }
+    Ok(rest.split_once('?').unwrap_or((rest, "")))
+}
 
 /// Applies the parameters of `query` in order, each by its index in `known` and its value.
 ///

@@ -13,8 +13,6 @@ use super::uri_query::{self, is_loopback, parse_timeout};
 
 /// The URI scheme of a Vault / OpenBao Transit key.
 pub(crate) const URI_SCHEME: &str = "vault-transit://";
-/// Longest URI accepted.
-const MAX_URI_LEN: usize = 2048;
 /// Longest mount path or key name (each is one length byte in the sealed secret).
 const MAX_NAME_LEN: usize = 255;
 /// Largest Transit ciphertext (decoded) a sealed secret holds.
@@ -65,16 +63,8 @@ impl VaultTransitUri {
     /// Parses a `vault-transit://` URI.
     pub fn parse(text: &str) -> Result<Self, ProviderError> {
         let bad = |reason| ProviderError::KmsUri { reason };
-        if text.len() > MAX_URI_LEN {
-            return Err(bad("longer than 2048 bytes"));
-        }
-        let rest = text
-            .strip_prefix(URI_SCHEME)
-            .ok_or(bad("it does not start with vault-transit://"))?;
-        if rest.contains('#') {
-            return Err(bad("a fragment (#) is not allowed"));
-        }
-        let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let (rest, query) =
+            uri_query::split(text, URI_SCHEME, "it does not start with vault-transit://")?;
         let (authority, path) = rest
             .split_once('/')
             .ok_or(bad("no /MOUNT/KEY path after HOST:PORT"))?;
