@@ -8,7 +8,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use super::ProviderError;
-use super::uri_query::{self, is_loopback, parse_timeout};
+use super::uri_query::{self, DEFAULT_TIMEOUT, is_loopback, parse_timeout};
 
 /// The URI scheme of an AWS KMS key.
 pub(crate) const URI_SCHEME: &str = "aws-kms://";
@@ -16,8 +16,6 @@ pub(crate) const URI_SCHEME: &str = "aws-kms://";
 const MAX_ARN_LEN: usize = 255;
 /// Largest KMS ciphertext blob a sealed secret holds (KMS's own limit for `CiphertextBlob`).
 pub(crate) const MAX_CIPHERTEXT_LEN: usize = 6144;
-/// Time limit of one KMS request unless `?timeout=` says otherwise.
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Encryption-context key holding the data key's id (32 lower-case hexadecimal digits).
 pub(crate) const CONTEXT_KEY_ID: &str = "strongbox:key-id";
 /// Encryption-context key holding the blob header (standard padded base64 of its 42 bytes).
@@ -167,13 +165,7 @@ impl fmt::Display for AwsKmsUri {
         if let Some(endpoint) = &self.endpoint {
             params.push(format!("endpoint={endpoint}"));
         }
-        if self.timeout != DEFAULT_TIMEOUT {
-            params.push(format!("timeout={}", self.timeout.as_secs()));
-        }
-        if !params.is_empty() {
-            write!(f, "?{}", params.join("&"))?;
-        }
-        Ok(())
+        uri_query::write_query(f, params, self.timeout)
     }
 }
 

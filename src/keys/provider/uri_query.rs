@@ -1,10 +1,13 @@
 //! The rules shared by the KMS key URIs: length, scheme, no fragment, and the query
 //! (`NAME=VALUE&...`).
 
+use std::fmt;
 use std::time::Duration;
 
 use super::ProviderError;
 
+/// Time limit of one KMS request unless `?timeout=` says otherwise.
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest key URI, in bytes.
 const MAX_URI_LEN: usize = 2048;
 /// Largest `?timeout=`, in seconds.
@@ -80,4 +83,20 @@ pub(crate) fn is_loopback(host: &str) -> bool {
         || host
             .parse::<std::net::Ipv4Addr>()
             .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Writes `?NAME=VALUE&...` for `params`, then `timeout` unless it is the default; nothing when
+/// that leaves no parameter.
+pub(crate) fn write_query(
+    f: &mut fmt::Formatter<'_>,
+    mut params: Vec<String>,
+    timeout: Duration,
+) -> fmt::Result {
+    if timeout != DEFAULT_TIMEOUT {
+        params.push(format!("timeout={}", timeout.as_secs()));
+    }
+    if !params.is_empty() {
+        write!(f, "?{}", params.join("&"))?;
+    }
+    Ok(())
 }

@@ -9,7 +9,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use super::ProviderError;
-use super::uri_query::{self, is_loopback, parse_timeout};
+use super::uri_query::{self, DEFAULT_TIMEOUT, is_loopback, parse_timeout};
 
 /// The URI scheme of a Vault / OpenBao Transit key.
 pub(crate) const URI_SCHEME: &str = "vault-transit://";
@@ -17,8 +17,6 @@ pub(crate) const URI_SCHEME: &str = "vault-transit://";
 const MAX_NAME_LEN: usize = 255;
 /// Largest Transit ciphertext (decoded) a sealed secret holds.
 pub(crate) const MAX_CIPHERTEXT_LEN: usize = 4096;
-/// Time limit of one Transit request unless `?timeout=` says otherwise.
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A Vault / OpenBao Transit key, as configured:
 /// `vault-transit://HOST:PORT/MOUNT/KEY[?tls=false][&ca_file=PATH][&token_file=PATH][&timeout=SECS]`.
@@ -203,13 +201,7 @@ impl fmt::Display for VaultTransitUri {
         if let Some(path) = &self.token_file {
             params.push(format!("token_file={}", path.display()));
         }
-        if self.timeout != DEFAULT_TIMEOUT {
-            params.push(format!("timeout={}", self.timeout.as_secs()));
-        }
-        if !params.is_empty() {
-            write!(f, "?{}", params.join("&"))?;
-        }
-        Ok(())
+        uri_query::write_query(f, params, self.timeout)
     }
 }
 
