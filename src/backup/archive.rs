@@ -1088,14 +1088,33 @@ mod tests {
     fn write_tar_vectors() {
         use secrecy::ExposeSecret;
 
-        use crate::backup::{EXT_MANIFEST, EXT_WRAPPED_KEYS};
-        use crate::key::DataKey;
-        use crate::stream::{Algorithm, BackupWriter, Extension, StreamConfig};
-
         if std::env::var_os("STRONGBOX_WRITE_VECTORS").is_none() {
             return;
         }
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors");
+        let (key, wrapped) = vector_key(&root);
+        let key_hex: String = key
+            .expose_secret()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let dir = root.join("backup");
+        fs::create_dir_all(&dir).unwrap();
+        for (i, case) in super::tar_cases::cases().into_iter().enumerate() {
+            let name = format!("fail_tar_{}", case.name);
+            let sbx = tar_vector(&key, &wrapped, i, &case.tar);
+            fs::write(dir.join(format!("{name}.sbx")), sbx).unwrap();
+            let text = format!(
+                "description: {}\nkey: {key_hex}\nexpect: error Malformed\n",
+                case.description
+            );
+            fs::write(dir.join(format!("{name}.txt")), text).unwrap();
+        }
+    }
+
+    /// The data key of tests/vectors/keyblob/ok_master_key.txt and the wrapped-keys extension
+    /// holding its blob as the one slot.
+    fn vector_key(root: &Path) -> (crate::key::DataKey, Vec<u8>) {
         let keyblob = fs::read_to_string(root.join("keyblob/ok_master_key.txt")).unwrap();
         let field = |label: &str| -> Vec<u8> {
             let hex: String = keyblob
@@ -1107,48 +1126,40 @@ mod tests {
                 .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
                 .collect()
         };
-        let key = DataKey::from_bytes(&field("data_key: ")).unwrap();
+        let key = crate::key::DataKey::from_bytes(&field("data_key: ")).unwrap();
         let blob = field("blob: ");
         let mut wrapped = vec![1u8];
         wrapped.extend_from_slice(&(blob.len() as u32).to_be_bytes());
         wrapped.extend_from_slice(&blob);
-        let key_hex: String = key
-            .expose_secret()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        let dir = root.join("backup");
-        fs::create_dir_all(&dir).unwrap();
-        for (i, case) in super::tar_cases::cases().into_iter().enumerate() {
-            let n = i as u8 + 1;
-            let manifest = format!(
-                "{{\"version\":1,\"kind\":\"snapshot\",\"backup_id\":\"{:032x}\",\
-                 \"database\":\"orders\",\"created_unix\":1700000000,\"compression\":\"none\",\
-                 \"encryption\":\"UseProvidedKey\",\"key_id\":\"{}\",\"previous_backup_id\":null}}",
-                0xb000 + i,
-                key.id()
-            );
-            let extensions = vec![
-                Extension::new(EXT_MANIFEST, manifest),
-                Extension::new(EXT_WRAPPED_KEYS, wrapped.clone()),
-            ];
-            let config = StreamConfig::default();
-            let mut writer = BackupWriter::create(
-                Vec::new(),
-                Some((&key, Algorithm::Aes256Gcm)),
-                &config,
-                extensions,
-                [n; 32],
-            )
-            .unwrap();
-            writer.write_all(&case.tar).unwrap();
-            let name = format!("fail_tar_{}", case.name);
-            fs::write(dir.join(format!("{name}.sbx")), writer.finish().unwrap()).unwrap();
-            let text = format!(
-                "description: {}\nkey: {key_hex}\nexpect: error Malformed\n",
-                case.description
-            );
-            fs::write(dir.join(format!("{name}.txt")), text).unwrap();
-        }
+        (key, wrapped)
+    }
+
+    /// The `i`-th hostile tar payload as a snapshot backup under `key`.
+    fn tar_vector(key: &crate::key::DataKey, wrapped: &[u8], i: usize, tar: &[u8]) -> Vec<u8> {
+        use crate::backup::{EXT_MANIFEST, EXT_WRAPPED_KEYS};
+        use crate::stream::{Algorithm, BackupWriter, Extension, StreamConfig};
+
+        let manifest = format!(
+            "{{\"version\":1,\"kind\":\"snapshot\",\"backup_id\":\"{:032x}\",\
+             \"database\":\"orders\",\"created_unix\":1700000000,\"compression\":\"none\",\
+             \"encryption\":\"UseProvidedKey\",\"key_id\":\"{}\",\"previous_backup_id\":null}}",
+            0xb000 + i,
+            key.id()
+        );
+        let extensions = vec![
+            Extension::new(EXT_MANIFEST, manifest),
+            Extension::new(EXT_WRAPPED_KEYS, wrapped.to_vec()),
+        ];
+        let config = StreamConfig::default();
+        let mut writer = BackupWriter::create(
+            Vec::new(),
+            Some((key, Algorithm::Aes256Gcm)),
+            &config,
+            extensions,
+            [i as u8 + 1; 32],
+        )
+        .unwrap();
+        writer.write_all(tar).unwrap();
+        writer.finish().unwrap()
     }
 }

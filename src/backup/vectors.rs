@@ -208,7 +208,9 @@ fn bomb() -> Backup {
 
 fn build_vectors() -> Vec<Vector> {
     let mut v = policy_vectors();
+    v.extend(policy_refusals());
     v.extend(manifest_vectors());
+    v.extend(wrapped_keys_vectors());
     v.push(fail(
         "fail_zstd_bomb",
         "a zstd payload of about 2 KiB that expands to 64 MiB of zeros (over the default limit: \
@@ -228,19 +230,10 @@ fn policy_vectors() -> Vec<Vector> {
         "ok_integrity_only_incremental_allowed",
         "an integrity-only incremental after an encrypted full backup, key 1 given, \
          integrity-only members explicitly allowed",
-        injected.clone(),
+        injected,
         Some(0),
     );
     allowed.allow_unauthenticated_members = true;
-    let mut key_for_unencrypted_allowed = fail(
-        "fail_key_for_unencrypted_full_allowed",
-        "an integrity-only full backup, key 1 given, integrity-only members explicitly allowed \
-         (the override never lets a key be given for backups that are not encrypted)",
-        vec![full("42")],
-        Some(0),
-        "KeyForUnencryptedBackup",
-    );
-    key_for_unencrypted_allowed.allow_unauthenticated_members = true;
     vec![
         ok(
             "ok_encrypted_chain",
@@ -262,6 +255,22 @@ fn policy_vectors() -> Vec<Vector> {
             None,
         ),
         allowed,
+    ]
+}
+
+/// The restore policy's refusals.
+fn policy_refusals() -> Vec<Vector> {
+    let injected = vec![keyed(full("11"), 0), incremental("12", "11")];
+    let mut key_for_unencrypted_allowed = fail(
+        "fail_key_for_unencrypted_full_allowed",
+        "an integrity-only full backup, key 1 given, integrity-only members explicitly allowed \
+         (the override never lets a key be given for backups that are not encrypted)",
+        vec![full("42")],
+        Some(0),
+        "KeyForUnencryptedBackup",
+    );
+    key_for_unencrypted_allowed.allow_unauthenticated_members = true;
+    vec![
         fail(
             "fail_integrity_only_incremental",
             "an integrity-only incremental after an encrypted full backup, no key given",
@@ -302,18 +311,8 @@ fn policy_vectors() -> Vec<Vector> {
     ]
 }
 
-/// The manifest's ids in lower case only, and the wrapped-keys extension's rules.
+/// The manifest's ids in lower case only, and each member once.
 fn manifest_vectors() -> Vec<Vector> {
-    let key1_blob = keys()[0].1.clone();
-    let with_wrapped = |bytes: Option<Vec<u8>>, f: Backup| Backup {
-        wrapped_keys: Some(bytes),
-        ..f
-    };
-    let mut trailing = wrapped(&[&key1_blob]);
-    trailing.push(0);
-    let mut past_end = wrapped(&[&key1_blob]);
-    let len = (key1_blob.len() as u32 + 1).to_be_bytes();
-    past_end[1..5].copy_from_slice(&len);
     let upper_id = Backup {
         id: "AB".repeat(16),
         ..keyed(full("ab"), 0)
@@ -349,6 +348,32 @@ fn manifest_vectors() -> Vec<Vector> {
             "Malformed",
         ),
         fail(
+            "fail_manifest_member_twice",
+            "a manifest with the member backup_id given twice (the second a valid id too); key 1 \
+             given",
+            vec![Backup {
+                extra_members: r#","backup_id":"69696969696969696969696969696969""#,
+                ..keyed(full("6a"), 0)
+            }],
+            Some(0),
+            "Malformed",
+        ),
+    ]
+}
+
+/// `backup` with its wrapped-keys extension replaced: `None` leaves it out.
+fn with_wrapped(bytes: Option<Vec<u8>>, backup: Backup) -> Backup {
+    Backup {
+        wrapped_keys: Some(bytes),
+        ..backup
+    }
+}
+
+/// The wrapped-keys extension's rules: present exactly when the backup is encrypted.
+fn wrapped_keys_vectors() -> Vec<Vector> {
+    let key1_blob = keys()[0].1.clone();
+    let mut v = vec![
+        fail(
             "fail_wrapped_keys_missing",
             "an encrypted backup without the wrapped-keys extension, key 1 given (the header \
              authenticates)",
@@ -382,6 +407,19 @@ fn manifest_vectors() -> Vec<Vector> {
             None,
             "MalformedWrappedKeys",
         ),
+    ];
+    v.extend(wrapped_keys_layout_vectors(&key1_blob));
+    v
+}
+
+/// The wrapped-keys extension's layout: a count from 1 to 16, then exactly that many copies.
+fn wrapped_keys_layout_vectors(key1_blob: &[u8]) -> Vec<Vector> {
+    let mut trailing = wrapped(&[key1_blob]);
+    trailing.push(0);
+    let mut past_end = wrapped(&[key1_blob]);
+    let len = (key1_blob.len() as u32 + 1).to_be_bytes();
+    past_end[1..5].copy_from_slice(&len);
+    vec![
         fail(
             "fail_wrapped_keys_count_zero",
             "a wrapped-keys extension whose count is 0; key 1 given (the header authenticates)",
@@ -393,7 +431,7 @@ fn manifest_vectors() -> Vec<Vector> {
             "fail_wrapped_keys_count_17",
             "a wrapped-keys extension with 17 copies of key 1's blob (at most 16); key 1 given",
             vec![with_wrapped(
-                Some(wrapped(&[key1_blob.as_slice(); 17])),
+                Some(wrapped(&[key1_blob; 17])),
                 keyed(full("67"), 0),
             )],
             Some(0),
@@ -406,17 +444,6 @@ fn manifest_vectors() -> Vec<Vector> {
             vec![with_wrapped(Some(past_end), keyed(full("68"), 0))],
             Some(0),
             "MalformedWrappedKeys",
-        ),
-        fail(
-            "fail_manifest_member_twice",
-            "a manifest with the member backup_id given twice (the second a valid id too); key 1 \
-             given",
-            vec![Backup {
-                extra_members: r#","backup_id":"69696969696969696969696969696969""#,
-                ..keyed(full("6a"), 0)
-            }],
-            Some(0),
-            "Malformed",
         ),
         fail(
             "fail_wrapped_keys_trailing_byte",

@@ -10,8 +10,8 @@ use super::keys::MasterKeys;
 use super::manifest::{BackupKind, Manifest};
 use super::policy::{Authentication, Channel};
 use super::restore::{
-    Payload, Reading, check_request, default_ratio, one_thread, open_members, refuse_snapshots,
-    shared_options,
+    Member, Payload, Reading, check_request, default_ratio, one_thread, open_members,
+    refuse_snapshots, shared_options,
 };
 use super::{BackupError, Progress};
 use crate::key::DataKey;
@@ -140,14 +140,7 @@ pub fn verify(
     channel: Channel,
 ) -> Result<VerifyReport, BackupError> {
     let reading = config.reading();
-    check_request(&reading, channel)?;
-    let (members, authentication) = open_members(&reading, keys, channel)?;
-    let mut report = VerifyReport {
-        manifests: members.iter().map(|m| m.manifest.clone()).collect(),
-        authentication,
-        files: 0,
-        bytes: 0,
-    };
+    let (members, mut report) = open_chain(&reading, keys, channel)?;
     for m in &members {
         let payload = Payload::open(&reading, m)?;
         if m.manifest.kind() == BackupKind::Snapshot {
@@ -235,19 +228,30 @@ pub fn import_chain(
     mut import: impl FnMut(&Manifest, &mut dyn Read) -> io::Result<()>,
 ) -> Result<VerifyReport, BackupError> {
     let reading = config.reading();
-    check_request(&reading, channel)?;
-    let (members, authentication) = open_members(&reading, keys, channel)?;
+    let (members, mut report) = open_chain(&reading, keys, channel)?;
     refuse_snapshots(&members)?;
-    let mut report = VerifyReport {
-        manifests: members.iter().map(|m| m.manifest.clone()).collect(),
-        authentication,
-        files: 0,
-        bytes: 0,
-    };
     for m in &members {
         let payload = Payload::open(&reading, m)?;
         report.bytes += payload.import(|export| import(&m.manifest, export))?;
         report.files += 1;
     }
     Ok(report)
+}
+
+/// The members of the chain `reading` names, opened and checked as a restore opens them, and
+/// a report listing them with nothing counted yet.
+fn open_chain(
+    reading: &Reading<'_>,
+    keys: &MasterKeys,
+    channel: Channel,
+) -> Result<(Vec<Member>, VerifyReport), BackupError> {
+    check_request(reading, channel)?;
+    let (members, authentication) = open_members(reading, keys, channel)?;
+    let report = VerifyReport {
+        manifests: members.iter().map(|m| m.manifest.clone()).collect(),
+        authentication,
+        files: 0,
+        bytes: 0,
+    };
+    Ok((members, report))
 }

@@ -4,7 +4,7 @@ use std::io::{self, IsTerminal as _, Write as _};
 use std::path::Path;
 
 use secrecy::ExposeSecret as _;
-use strongbox::keys::{FileProvider, PutOutcome};
+use strongbox::keys::{FileProvider, PutOutcome, RotationReport};
 use strongbox::{DatabaseKeyStore, MasterKeyProvider as _};
 
 use super::Context as Ctx;
@@ -114,37 +114,29 @@ fn rotate(ctx: &Ctx, args: &RotateArgs) -> CliResult {
     let store = DatabaseKeyStore::new(ctx.provider()?);
     let new = MasterKeyChoice::from_rotation_target(&args.to).provider()?;
     let report = store.rotate(&args.dirs, &*new).context(|| "key rotate")?;
-    for dir in &report.rotated {
-        ctx.note(format_args!(
-            "re-protected {} under the new master key",
-            dir.display()
-        ));
-    }
-    for dir in &report.already_current {
-        ctx.note(format_args!(
-            "{} was already under the new master key",
-            dir.display()
-        ));
-    }
+    let under = "under the new master key";
+    note_rotation(ctx, &report, ("re-protected", under), under);
     Ok(())
 }
 
 fn rewrap(ctx: &Ctx, dirs: &[std::path::PathBuf]) -> CliResult {
     let store = DatabaseKeyStore::new(ctx.provider()?);
     let report = store.rewrap(dirs).context(|| "key rewrap")?;
+    let done = ("re-sealed", "under the newest version of the KMS key");
+    note_rotation(ctx, &report, done, "under the newest version");
+    Ok(())
+}
+
+/// Notes `VERB DIR WHERE` for each rotated key (`done` is the verb and where) and
+/// `DIR was already WHERE` for each key already current.
+fn note_rotation(ctx: &Ctx, report: &RotationReport, done: (&str, &str), already: &str) {
+    let (verb, under) = done;
     for dir in &report.rotated {
-        ctx.note(format_args!(
-            "re-sealed {} under the newest version of the KMS key",
-            dir.display()
-        ));
+        ctx.note(format_args!("{verb} {} {under}", dir.display()));
     }
     for dir in &report.already_current {
-        ctx.note(format_args!(
-            "{} was already under the newest version",
-            dir.display()
-        ));
+        ctx.note(format_args!("{} was already {already}", dir.display()));
     }
-    Ok(())
 }
 
 /// Runs a `master-key` command.

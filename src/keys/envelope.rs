@@ -266,14 +266,7 @@ impl ProtectedKey {
     /// provider's; [`EnvelopeError::Corrupt`] when it is, but does not authenticate;
     /// [`EnvelopeError::Provider`] when the provider fails.
     pub fn unprotect(&self, provider: &dyn MasterKeyProvider) -> Result<DataKey, EnvelopeError> {
-        let protection = provider.protection()?;
-        let theirs = Scheme::of(&protection);
-        if theirs != self.scheme {
-            return Err(EnvelopeError::SchemeMismatch {
-                blob: self.scheme,
-                provider: theirs,
-            });
-        }
+        let protection = self.protection_of(provider)?;
         let plain = match protection {
             Protection::MasterKey(master) => {
                 let blob = self.fingerprint.ok_or(EnvelopeError::Corrupt)?;
@@ -294,6 +287,22 @@ impl ProtectedKey {
             return Err(EnvelopeError::Corrupt);
         }
         Ok(key)
+    }
+
+    /// How `provider` protects keys, if that is the blob's scheme.
+    fn protection_of<'p>(
+        &self,
+        provider: &'p dyn MasterKeyProvider,
+    ) -> Result<Protection<'p>, EnvelopeError> {
+        let protection = provider.protection()?;
+        let theirs = Scheme::of(&protection);
+        if theirs != self.scheme {
+            return Err(EnvelopeError::SchemeMismatch {
+                blob: self.scheme,
+                provider: theirs,
+            });
+        }
+        Ok(protection)
     }
 
     /// Unseals the blob's secret with `sealer` (of the blob's scheme) and opens the sealed key.
@@ -322,14 +331,7 @@ impl ProtectedKey {
     ///
     /// Errors as [`ProtectedKey::unprotect`]: the blob must be the provider's and authenticate.
     pub fn rewrap(&self, provider: &dyn MasterKeyProvider) -> Result<Option<Self>, EnvelopeError> {
-        let protection = provider.protection()?;
-        let theirs = Scheme::of(&protection);
-        if theirs != self.scheme {
-            return Err(EnvelopeError::SchemeMismatch {
-                blob: self.scheme,
-                provider: theirs,
-            });
-        }
+        let protection = self.protection_of(provider)?;
         let Protection::Sealer(sealer) = protection else {
             return Ok(None);
         };

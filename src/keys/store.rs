@@ -422,23 +422,7 @@ impl DatabaseKeyStore {
         let new_provider: &dyn MasterKeyProvider = &new_provider;
         // Fail before touching anything if the new master key cannot be had.
         new_provider.protection()?;
-        let mut report = RotationReport::default();
-        for dir in dirs {
-            let dir = dir.as_ref();
-            let result = self.rotate_one(dir, new_provider);
-            match result {
-                Ok(true) => report.rotated.push(dir.to_path_buf()),
-                Ok(false) => report.already_current.push(dir.to_path_buf()),
-                Err(e) => {
-                    return Err(StoreError::Rotation {
-                        dir: dir.to_path_buf(),
-                        completed: report.rotated.len() + report.already_current.len(),
-                        source: Box::new(e),
-                    });
-                }
-            }
-        }
-        Ok(report)
+        each_key(dirs, |dir| self.rotate_one(dir, new_provider))
     }
 
     /// Rotates one key; `Ok(false)` if the new provider already opens it.
@@ -477,22 +461,7 @@ impl DatabaseKeyStore {
         I: IntoIterator<Item = P>,
         P: AsRef<Path>,
     {
-        let mut report = RotationReport::default();
-        for dir in dirs {
-            let dir = dir.as_ref();
-            match self.rewrap_one(dir) {
-                Ok(true) => report.rotated.push(dir.to_path_buf()),
-                Ok(false) => report.already_current.push(dir.to_path_buf()),
-                Err(e) => {
-                    return Err(StoreError::Rotation {
-                        dir: dir.to_path_buf(),
-                        completed: report.rotated.len() + report.already_current.len(),
-                        source: Box::new(e),
-                    });
-                }
-            }
-        }
-        Ok(report)
+        each_key(dirs, |dir| self.rewrap_one(dir))
     }
 
     /// Rewraps one key; `Ok(false)` if it is already under the newest key version.
@@ -548,6 +517,34 @@ impl DatabaseKeyStore {
             }),
         }
     }
+}
+
+/// Runs `one` on the key of each database in `dirs` in order, stopping at the first failure;
+/// `one` says whether it changed the key file.
+fn each_key<I, P>(
+    dirs: I,
+    mut one: impl FnMut(&Path) -> Result<bool, StoreError>,
+) -> Result<RotationReport, StoreError>
+where
+    I: IntoIterator<Item = P>,
+    P: AsRef<Path>,
+{
+    let mut report = RotationReport::default();
+    for dir in dirs {
+        let dir = dir.as_ref();
+        match one(dir) {
+            Ok(true) => report.rotated.push(dir.to_path_buf()),
+            Ok(false) => report.already_current.push(dir.to_path_buf()),
+            Err(e) => {
+                return Err(StoreError::Rotation {
+                    dir: dir.to_path_buf(),
+                    completed: report.rotated.len() + report.already_current.len(),
+                    source: Box::new(e),
+                });
+            }
+        }
+    }
+    Ok(report)
 }
 
 impl fmt::Debug for DatabaseKeyStore {

@@ -449,6 +449,9 @@ fn master_blob(master: &[u8; 32], key: &DataKey, key_id: KeyId, salt: &[u8; 32])
     seal(pre, master, key)
 }
 
+/// A generated failure vector: name, description, expected outcome, blob.
+type Altered = (&'static str, &'static str, &'static str, Vec<u8>);
+
 #[test]
 #[ignore = "writes tests/vectors/keyblob/"]
 fn write_keyblob_vectors() {
@@ -460,163 +463,116 @@ fn write_keyblob_vectors() {
     let b1 = master_blob(&m1, &k1, k1.id(), &salt1);
     let b2 = master_blob(&m2, &k2, k2.id(), &[0; 32]);
 
-    vector(
-        "ok_master_key",
-        "scheme 1, master key 00..1f",
-        &m1,
-        "ok",
-        Some(&k1),
-        &b1,
-    );
-    vector(
-        "ok_master_key_2",
-        "scheme 1, all-ff master key, zero salt",
-        &m2,
-        "ok",
-        Some(&k2),
-        &b2,
-    );
+    let (ok, ok2) = ("ok_master_key", "ok_master_key_2");
+    vector(ok, "scheme 1, master key 00..1f", &m1, "ok", Some(&k1), &b1);
+    let comment = "scheme 1, all-ff master key, zero salt";
+    vector(ok2, comment, &m2, "ok", Some(&k2), &b2);
+    let comment = "ok_master_key's blob, another master key";
     vector(
         "fail_wrong_master_key",
-        "ok_master_key's blob, another master key",
+        comment,
         &m2,
         "wrong_master_key",
         None,
         &b1,
     );
-    let flip = |i: usize, bit: u8| {
-        let mut b = b1.clone();
-        b[i] ^= bit;
-        b
-    };
-    vector(
-        "fail_tag_flipped",
-        "last byte of the GCM tag flipped",
-        &m1,
-        "corrupt",
-        None,
-        &flip(121, 0x01),
-    );
-    vector(
-        "fail_ciphertext_flipped",
-        "first ciphertext byte flipped",
-        &m1,
-        "corrupt",
-        None,
-        &flip(74, 0x80),
-    );
-    vector(
-        "fail_salt_flipped",
-        "first salt byte flipped",
-        &m1,
-        "corrupt",
-        None,
-        &flip(42, 0x01),
-    );
-    vector(
-        "fail_key_id_altered",
-        "header key id altered (bound as associated data)",
-        &m1,
-        "corrupt",
-        None,
-        &flip(30, 0x04),
-    );
-    vector(
-        "fail_fingerprint_altered",
-        "header fingerprint altered: reported as another master key",
-        &m1,
-        "wrong_master_key",
-        None,
-        &flip(12, 0x10),
-    );
-    vector(
-        "fail_bad_magic",
-        "magic byte altered",
-        &m1,
-        "not_a_key_blob",
-        None,
-        &flip(0, 0x20),
-    );
-    let mut v2 = b1.clone();
-    v2[8] = 2;
-    vector(
-        "fail_version_2",
-        "version 2 is not defined",
-        &m1,
-        "unsupported_version",
-        None,
-        &v2,
-    );
-    let mut s5 = b1.clone();
-    s5[9] = 5;
-    vector(
-        "fail_scheme_5",
-        "scheme 5 is not defined",
-        &m1,
-        "unsupported_scheme",
-        None,
-        &s5,
-    );
-    vector(
-        "fail_truncated",
-        "last byte missing",
-        &m1,
-        "malformed",
-        None,
-        &b1[..121],
-    );
-    vector(
-        "fail_trailing_byte",
-        "one byte appended",
-        &m1,
-        "malformed",
-        None,
-        &[&b1[..], &[0]].concat(),
-    );
-    vector(
-        "fail_header_only",
-        "the 42-byte header alone",
-        &m1,
-        "malformed",
-        None,
-        &b1[..42],
-    );
-    vector("fail_empty", "no bytes", &m1, "not_a_key_blob", None, &[]);
-    vector(
+    let forged = (
         "fail_forged_key_id",
         "correctly sealed under the master key, but the header names another key id",
-        &m1,
         "corrupt",
-        None,
-        &master_blob(&m1, &k1, k2.id(), &salt1),
+        master_blob(&m1, &k1, k2.id(), &salt1),
     );
+    let altered = altered_blobs(&b1).into_iter().chain([forged]);
+    for (name, comment, expect, blob) in altered.chain(dpapi_blobs()) {
+        vector(name, comment, &m1, expect, None, &blob);
+    }
+}
+
+/// One bit of `ok_master_key`'s blob flipped: name, description, expected outcome, byte, bit.
+#[rustfmt::skip]
+const FLIPS: [(&str, &str, &str, usize, u8); 6] = [
+    ("fail_tag_flipped", "last byte of the GCM tag flipped", "corrupt", 121, 0x01),
+    ("fail_ciphertext_flipped", "first ciphertext byte flipped", "corrupt", 74, 0x80),
+    ("fail_salt_flipped", "first salt byte flipped", "corrupt", 42, 0x01),
+    ("fail_key_id_altered", "header key id altered (bound as associated data)", "corrupt", 30,
+     0x04),
+    ("fail_fingerprint_altered", "header fingerprint altered: reported as another master key",
+     "wrong_master_key", 12, 0x10),
+    ("fail_bad_magic", "magic byte altered", "not_a_key_blob", 0, 0x20),
+];
+
+/// `b1` with one byte changed, shortened or lengthened.
+fn altered_blobs(b1: &[u8]) -> Vec<Altered> {
+    let with = |i: usize, change: &dyn Fn(&mut u8)| {
+        let mut b = b1.to_vec();
+        change(&mut b[i]);
+        b
+    };
+    let mut v: Vec<Altered> = FLIPS
+        .into_iter()
+        .map(|(name, comment, expect, i, bit)| (name, comment, expect, with(i, &|b| *b ^= bit)))
+        .collect();
+    v.extend([
+        (
+            "fail_version_2",
+            "version 2 is not defined",
+            "unsupported_version",
+            with(8, &|b| *b = 2),
+        ),
+        (
+            "fail_scheme_5",
+            "scheme 5 is not defined",
+            "unsupported_scheme",
+            with(9, &|b| *b = 5),
+        ),
+        (
+            "fail_truncated",
+            "last byte missing",
+            "malformed",
+            b1[..121].to_vec(),
+        ),
+        (
+            "fail_trailing_byte",
+            "one byte appended",
+            "malformed",
+            [b1, &[0]].concat(),
+        ),
+        (
+            "fail_header_only",
+            "the 42-byte header alone",
+            "malformed",
+            b1[..42].to_vec(),
+        ),
+        ("fail_empty", "no bytes", "not_a_key_blob", Vec::new()),
+    ]);
+    v
+}
+
+/// Scheme 2 (DPAPI) blobs that never open with a master key.
+fn dpapi_blobs() -> Vec<Altered> {
     let dpapi = fake_dpapi_blob(64);
-    vector(
-        "fail_dpapi_with_master_key",
-        "a structurally valid DPAPI blob (scheme 2) opened with a master key",
-        &m1,
-        "scheme_mismatch",
-        None,
-        &dpapi,
-    );
-    let mut dfp = dpapi.clone();
-    dfp[10] = 1;
-    vector(
-        "fail_dpapi_nonzero_fingerprint",
-        "scheme 2 with a non-zero fingerprint field",
-        &m1,
-        "malformed",
-        None,
-        &dfp,
-    );
-    let mut dlen = dpapi.clone();
-    dlen[DPAPI_OFFSET - 1] += 1;
-    vector(
-        "fail_dpapi_length_mismatch",
-        "scheme 2 whose DPAPI length disagrees with the blob length",
-        &m1,
-        "malformed",
-        None,
-        &dlen,
-    );
+    let mut nonzero_fingerprint = dpapi.clone();
+    nonzero_fingerprint[10] = 1;
+    let mut length_mismatch = dpapi.clone();
+    length_mismatch[DPAPI_OFFSET - 1] += 1;
+    vec![
+        (
+            "fail_dpapi_with_master_key",
+            "a structurally valid DPAPI blob (scheme 2) opened with a master key",
+            "scheme_mismatch",
+            dpapi,
+        ),
+        (
+            "fail_dpapi_nonzero_fingerprint",
+            "scheme 2 with a non-zero fingerprint field",
+            "malformed",
+            nonzero_fingerprint,
+        ),
+        (
+            "fail_dpapi_length_mismatch",
+            "scheme 2 whose DPAPI length disagrees with the blob length",
+            "malformed",
+            length_mismatch,
+        ),
+    ]
 }

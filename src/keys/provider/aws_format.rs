@@ -8,19 +8,14 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use super::ProviderError;
+use super::uri_query::{self, DEFAULT_TIMEOUT, is_loopback, parse_timeout};
 
 /// The URI scheme of an AWS KMS key.
 pub(crate) const URI_SCHEME: &str = "aws-kms://";
-/// Longest URI accepted.
-const MAX_URI_LEN: usize = 2048;
 /// Longest key ARN a sealed secret records (one length byte).
 const MAX_ARN_LEN: usize = 255;
 /// Largest KMS ciphertext blob a sealed secret holds (KMS's own limit for `CiphertextBlob`).
 pub(crate) const MAX_CIPHERTEXT_LEN: usize = 6144;
-/// Time limit of one KMS request unless `?timeout=` says otherwise.
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Largest `?timeout=`, in seconds.
-const MAX_TIMEOUT_SECS: u64 = 300;
 /// Encryption-context key holding the data key's id (32 lower-case hexadecimal digits).
 pub(crate) const CONTEXT_KEY_ID: &str = "strongbox:key-id";
 /// Encryption-context key holding the blob header (standard padded base64 of its 42 bytes).
@@ -69,16 +64,7 @@ impl AwsKmsUri {
     /// Parses an `aws-kms://` URI.
     pub fn parse(text: &str) -> Result<Self, ProviderError> {
         let bad = |reason| ProviderError::KmsUri { reason };
-        if text.len() > MAX_URI_LEN {
-            return Err(bad("longer than 2048 bytes"));
-        }
-        let rest = text
-            .strip_prefix(URI_SCHEME)
-            .ok_or(bad("it does not start with aws-kms://"))?;
-        if rest.contains('#') {
-            return Err(bad("a fragment (#) is not allowed"));
-        }
-        let (key, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let (key, query) = uri_query::split(text, URI_SCHEME, "it does not start with aws-kms://")?;
         let key_id = KeyName::parse(key).ok_or(bad(
             "the key must be a key id, a key ARN, alias/NAME or an alias ARN",
         ))?;
@@ -95,36 +81,16 @@ impl AwsKmsUri {
 
     /// Applies the query parameters, each at most once.
     fn apply_query(&mut self, query: &str) -> Result<(), ProviderError> {
-        let bad = |reason| ProviderError::KmsUri { reason };
-        let mut seen = [false; 3];
-        for pair in query.split('&').filter(|pair| !pair.is_empty()) {
-            let (name, value) = pair
-                .split_once('=')
-                .ok_or(bad("every parameter is NAME=VALUE"))?;
-            let index = match name {
-                "region" => 0,
-                "endpoint" => 1,
-                "timeout" => 2,
-                _ => {
-                    return Err(bad(
-                        "unknown parameter (known: region, endpoint, timeout); credentials never \
-                         go in the URI",
-                    ));
-                }
-            };
-            if std::mem::replace(&mut seen[index], true) {
-                return Err(bad("a parameter is given twice"));
-            }
-            if value.is_empty() {
-                return Err(bad("a parameter has an empty value"));
-            }
+        let known = ["region", "endpoint", "timeout"];
+        let unknown = |_: &str| "unknown parameter (known: region, endpoint, timeout); credentials never go in the URI";
+        uri_query::apply(query, &known, unknown, |index, value| {
             match index {
                 0 => self.set_region(value)?,
                 1 => self.endpoint = Some(parse_endpoint(value)?.to_string()),
                 _ => self.timeout = parse_timeout(value)?,
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     fn set_region(&mut self, region: &str) -> Result<(), ProviderError> {
@@ -199,13 +165,7 @@ impl fmt::Display for AwsKmsUri {
         if let Some(endpoint) = &self.endpoint {
             params.push(format!("endpoint={endpoint}"));
         }
-        if self.timeout != DEFAULT_TIMEOUT {
-            params.push(format!("timeout={}", self.timeout.as_secs()));
-        }
-        if !params.is_empty() {
-            write!(f, "?{}", params.join("&"))?;
-        }
-        Ok(())
+        uri_query::write_query(f, params, self.timeout)
     }
 }
 
@@ -326,26 +286,6 @@ fn valid_host(host: &str) -> bool {
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
         }
-    }
-}
-
-/// Whether `host` names this machine: `localhost`, `127.0.0.0/8` or `[::1]`.
-fn is_loopback(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host == "[::1]"
-        || host
-            .parse::<std::net::Ipv4Addr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
-fn parse_timeout(value: &str) -> Result<Duration, ProviderError> {
-    match value.parse::<u64>() {
-        Ok(secs @ 1..=MAX_TIMEOUT_SECS) if value.bytes().all(|b| b.is_ascii_digit()) => {
-            Ok(Duration::from_secs(secs))
-        }
-        _ => Err(ProviderError::KmsUri {
-            reason: "timeout must be a whole number of seconds from 1 to 300",
-        }),
     }
 }
 

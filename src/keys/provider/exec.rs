@@ -137,17 +137,53 @@ impl ExecProvider {
     }
 
     fn run(&self) -> Result<MasterKey, ProviderError> {
-        let program = || self.program.clone();
-        let io_err = |source| ProviderError::ExecIo {
-            program: program(),
-            source,
-        };
         let mut child = self.spawn()?;
         let deadline = Instant::now() + self.timeout;
+        let (stdout, stderr) = self.drain_pipes(&mut child)?;
+        let status = match wait_until(&mut child, deadline) {
+            Ok(Some(status)) => status,
+            Ok(None) => {
+                kill_and_reap(&mut child);
+                // Whatever it wrote so far; a grandchild may still hold the pipe.
+                stderr.wait(Instant::now() + Duration::from_millis(50));
+                return Err(ProviderError::ExecTimeout {
+                    program: self.program.clone(),
+                    timeout: self.timeout,
+                    stderr: shown_stderr(&stderr, &stdout),
+                });
+            }
+            Err(e) => {
+                kill_and_reap(&mut child);
+                return Err(self.io_error(e));
+            }
+        };
+        if !status.success() {
+            // The program has exited, so its own output is already in the pipe: a short wait
+            // drains it, without waiting on a background process that inherited the pipe.
+            stderr.wait(Instant::now() + PIPE_GRACE);
+            stdout.wait(Instant::now() + Duration::from_millis(50));
+            return Err(ProviderError::ExecFailed {
+                program: self.program.clone(),
+                code: status.code(),
+                stderr: shown_stderr(&stderr, &stdout),
+            });
+        }
+        self.key_from_pipe(&child, &stdout, deadline.max(Instant::now() + PIPE_GRACE))
+    }
 
-        // Both pipes are drained on their own threads, so a program that fills one pipe while
-        // we wait cannot deadlock, and a pipe held open by a grandchild cannot block us past the
-        // deadline: we wait for the readers with a timeout and never join them.
+    fn io_error(&self, source: io::Error) -> ProviderError {
+        ProviderError::ExecIo {
+            program: self.program.clone(),
+            source,
+        }
+    }
+
+    /// Starts draining the child's standard output and error, each on its own thread.
+    ///
+    /// A program that fills one pipe while we wait cannot deadlock, and a pipe held open by a
+    /// grandchild cannot block us past the deadline: we wait for the readers with a timeout and
+    /// never join them. On failure the child is killed and reaped.
+    fn drain_pipes(&self, child: &mut RunningChild) -> Result<(Pipe, Pipe), ProviderError> {
         let pipes = child
             .stdout
             .take()
@@ -156,54 +192,32 @@ impl ExecProvider {
             .and_then(|(out, err)| {
                 Ok((Pipe::spawn(out, STDOUT_CAP)?, Pipe::spawn(err, STDERR_CAP)?))
             });
-        let (stdout, stderr) = match pipes {
-            Ok(pipes) => pipes,
-            Err(e) => {
-                kill_and_reap(&mut child);
-                return Err(io_err(e));
-            }
-        };
+        pipes.map_err(|e| {
+            kill_and_reap(child);
+            self.io_error(e)
+        })
+    }
 
-        let status = match wait_until(&mut child, deadline) {
-            Ok(Some(status)) => status,
-            Ok(None) => {
-                kill_and_reap(&mut child);
-                // Whatever it wrote so far; a grandchild may still hold the pipe.
-                stderr.wait(Instant::now() + Duration::from_millis(50));
-                return Err(ProviderError::ExecTimeout {
-                    program: program(),
-                    timeout: self.timeout,
-                    stderr: shown_stderr(&stderr, &stdout),
-                });
-            }
-            Err(e) => {
-                kill_and_reap(&mut child);
-                return Err(io_err(e));
-            }
-        };
-
-        let pipe_deadline = deadline.max(Instant::now() + PIPE_GRACE);
-        if !status.success() {
-            // The program has exited, so its own output is already in the pipe: a short wait
-            // drains it, without waiting on a background process that inherited the pipe.
-            stderr.wait(Instant::now() + PIPE_GRACE);
-            stdout.wait(Instant::now() + Duration::from_millis(50));
-            return Err(ProviderError::ExecFailed {
-                program: program(),
-                code: status.code(),
-                stderr: shown_stderr(&stderr, &stdout),
-            });
-        }
-        match stdout.wait(pipe_deadline) {
+    /// The key on the standard output of a child that exited successfully, once the pipe closes
+    /// by `deadline`.
+    fn key_from_pipe(
+        &self,
+        child: &RunningChild,
+        stdout: &Pipe,
+        deadline: Instant,
+    ) -> Result<MasterKey, ProviderError> {
+        match stdout.wait(deadline) {
             Some(Ok(())) => self.key_from(&stdout.take()),
-            Some(Err(e)) => Err(io_err(e)),
+            Some(Err(e)) => Err(self.io_error(e)),
             None => {
                 // Whatever holds the pipe was started by the program, in its group; the program
                 // is not reaped yet, so the group's id has not been reused.
                 #[cfg(unix)]
                 groups::kill(child.id());
+                #[cfg(not(unix))]
+                let _ = child;
                 Err(ProviderError::ExecOutputHeldOpen {
-                    program: program(),
+                    program: self.program.clone(),
                     timeout: self.timeout,
                 })
             }

@@ -23,6 +23,7 @@ mod dpapi_windows;
 mod exec;
 mod file;
 mod home;
+mod uri_query;
 pub(crate) mod vault_format;
 #[cfg(feature = "vault-transit")]
 mod vault_transit;

@@ -9,19 +9,14 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use super::ProviderError;
+use super::uri_query::{self, DEFAULT_TIMEOUT, is_loopback, parse_timeout};
 
 /// The URI scheme of a Vault / OpenBao Transit key.
 pub(crate) const URI_SCHEME: &str = "vault-transit://";
-/// Longest URI accepted.
-const MAX_URI_LEN: usize = 2048;
 /// Longest mount path or key name (each is one length byte in the sealed secret).
 const MAX_NAME_LEN: usize = 255;
 /// Largest Transit ciphertext (decoded) a sealed secret holds.
 pub(crate) const MAX_CIPHERTEXT_LEN: usize = 4096;
-/// Time limit of one Transit request unless `?timeout=` says otherwise.
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Largest `?timeout=`, in seconds.
-const MAX_TIMEOUT_SECS: u64 = 300;
 
 /// A Vault / OpenBao Transit key, as configured:
 /// `vault-transit://HOST:PORT/MOUNT/KEY[?tls=false][&ca_file=PATH][&token_file=PATH][&timeout=SECS]`.
@@ -66,16 +61,8 @@ impl VaultTransitUri {
     /// Parses a `vault-transit://` URI.
     pub fn parse(text: &str) -> Result<Self, ProviderError> {
         let bad = |reason| ProviderError::KmsUri { reason };
-        if text.len() > MAX_URI_LEN {
-            return Err(bad("longer than 2048 bytes"));
-        }
-        let rest = text
-            .strip_prefix(URI_SCHEME)
-            .ok_or(bad("it does not start with vault-transit://"))?;
-        if rest.contains('#') {
-            return Err(bad("a fragment (#) is not allowed"));
-        }
-        let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let (rest, query) =
+            uri_query::split(text, URI_SCHEME, "it does not start with vault-transit://")?;
         let (authority, path) = rest
             .split_once('/')
             .ok_or(bad("no /MOUNT/KEY path after HOST:PORT"))?;
@@ -110,40 +97,22 @@ impl VaultTransitUri {
     /// Applies the query parameters, each at most once.
     fn apply_query(&mut self, query: &str) -> Result<(), ProviderError> {
         let bad = |reason| ProviderError::KmsUri { reason };
-        let mut seen = [false; 4];
-        for pair in query.split('&').filter(|pair| !pair.is_empty()) {
-            let (name, value) = pair
-                .split_once('=')
-                .ok_or(bad("every parameter is NAME=VALUE"))?;
-            let index = match name {
-                "tls" => 0,
-                "ca_file" => 1,
-                "token_file" => 2,
-                "timeout" => 3,
-                "token" => {
-                    return Err(bad(
-                        "a token never goes in the URI: use VAULT_TOKEN, VAULT_TOKEN_FILE or ?token_file=",
-                    ));
-                }
-                _ => {
-                    return Err(bad(
-                        "unknown parameter (known: tls, ca_file, token_file, timeout)",
-                    ));
-                }
-            };
-            if std::mem::replace(&mut seen[index], true) {
-                return Err(bad("a parameter is given twice"));
+        let known = ["tls", "ca_file", "token_file", "timeout"];
+        let unknown = |name: &str| match name {
+            "token" => {
+                "a token never goes in the URI: use VAULT_TOKEN, VAULT_TOKEN_FILE or ?token_file="
             }
-            if value.is_empty() {
-                return Err(bad("a parameter has an empty value"));
-            }
+            _ => "unknown parameter (known: tls, ca_file, token_file, timeout)",
+        };
+        uri_query::apply(query, &known, unknown, |index, value| {
             match index {
                 0 => self.tls = parse_tls(value)?,
                 1 => self.ca_file = Some(PathBuf::from(value)),
                 2 => self.token_file = Some(PathBuf::from(value)),
                 _ => self.timeout = parse_timeout(value)?,
             }
-        }
+            Ok(())
+        })?;
         if !self.tls && !is_loopback(&self.host) {
             return Err(bad(
                 "tls=false is accepted only for a loopback host (localhost, 127.0.0.0/8, [::1])",
@@ -232,13 +201,7 @@ impl fmt::Display for VaultTransitUri {
         if let Some(path) = &self.token_file {
             params.push(format!("token_file={}", path.display()));
         }
-        if self.timeout != DEFAULT_TIMEOUT {
-            params.push(format!("timeout={}", self.timeout.as_secs()));
-        }
-        if !params.is_empty() {
-            write!(f, "?{}", params.join("&"))?;
-        }
-        Ok(())
+        uri_query::write_query(f, params, self.timeout)
     }
 }
 
@@ -298,29 +261,6 @@ fn parse_tls(value: &str) -> Result<bool, ProviderError> {
             reason: "tls must be true or false",
         }),
     }
-}
-
-fn parse_timeout(value: &str) -> Result<Duration, ProviderError> {
-    match value.parse::<u64>() {
-        Ok(secs @ 1..=MAX_TIMEOUT_SECS) if value.bytes().all(|b| b.is_ascii_digit()) => {
-            Ok(Duration::from_secs(secs))
-        }
-        _ => Err(ProviderError::KmsUri {
-            reason: "timeout must be a whole number of seconds from 1 to 300",
-        }),
-    }
-}
-
-/// Whether `host` names this machine: `localhost`, `127.0.0.0/8` or `[::1]`.
-fn is_loopback(host: &str) -> bool {
-    if host.eq_ignore_ascii_case("localhost") {
-        return true;
-    }
-    if host == "[::1]" {
-        return true;
-    }
-    host.parse::<std::net::Ipv4Addr>()
-        .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The parts of a scheme-3 sealed secret (`docs/KEYBLOB.md`).
