@@ -11,6 +11,8 @@ STORAGE_EMULATOR_HOST). COMMAND is one of:
     put BUCKET KEY FILE       upload FILE's bytes as KEY
     get BUCKET KEY FILE       download KEY into FILE
     list BUCKET [PREFIX]      print `KEY<TAB>SIZE` per object, in key order
+    start-upload BUCKET KEY   begin an upload of KEY, send one part (a block on Azure), and leave
+                              it unfinished
     list-uploads BUCKET       print `KEY<TAB>ID` per unfinished upload: S3 and GCS multipart
                               uploads; on Azure, blobs with uncommitted blocks (ID = their count)
     delete BUCKET KEY         delete KEY
@@ -48,6 +50,10 @@ class S3:
         pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
         return [(o["Key"], o["Size"]) for page in pages for o in page.get("Contents", [])]
 
+    def start_upload(self, bucket, key):
+        upload = self.s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+        self.s3.upload_part(Bucket=bucket, Key=key, UploadId=upload, PartNumber=1, Body=b"part")
+
     def list_uploads(self, bucket):
         pages = self.s3.get_paginator("list_multipart_uploads").paginate(Bucket=bucket)
         return [(u["Key"], u["UploadId"]) for page in pages for u in page.get("Uploads", [])]
@@ -81,6 +87,9 @@ class Azure:
         container = self.service.get_container_client(bucket)
         return [(b.name, b.size) for b in container.list_blobs(name_starts_with=prefix)]
 
+    def start_upload(self, bucket, key):
+        self.service.get_blob_client(bucket, key).stage_block("YmxvY2stMQ==", b"block")
+
     def list_uploads(self, bucket):
         container = self.service.get_container_client(bucket)
         found = []
@@ -112,6 +121,19 @@ class Gcs:
 
     def list(self, bucket, prefix):
         return [(b.name, b.size) for b in self.client.list_blobs(bucket, prefix=prefix)]
+
+    def start_upload(self, bucket, key):
+        # The XML API's multipart upload; the JSON client library has no call for it.
+        import requests
+
+        url = f"{os.environ['STORAGE_EMULATOR_HOST']}/{bucket}/{key}"
+        response = requests.post(f"{url}?uploads", timeout=60)
+        response.raise_for_status()
+        upload = ET.fromstring(response.content).findtext("{*}UploadId")
+        if not upload:
+            sys.exit(f"the server started no multipart upload: {response.text}")
+        params = {"partNumber": "1", "uploadId": upload}
+        requests.put(url, params=params, data=b"part", timeout=60).raise_for_status()
 
     def list_uploads(self, bucket):
         # The XML API's ListMultipartUploads; the JSON client library has no call for it.
@@ -150,6 +172,8 @@ def main(argv):
     elif command == "list-uploads" and len(args) == 1:
         for key, upload in store.list_uploads(*args):
             print(f"{key}\t{upload}")
+    elif command == "start-upload" and len(args) == 2:
+        store.start_upload(*args)
     elif command == "delete" and len(args) == 2:
         store.delete(*args)
     else:

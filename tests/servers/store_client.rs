@@ -81,6 +81,11 @@ impl StoreClient {
             .collect()
     }
 
+    /// Begins an upload of `key`, sends one part (one block on Azure) and leaves it unfinished.
+    pub fn start_upload(&self, bucket: &str, key: &str) {
+        self.run(&["start-upload", bucket, key]);
+    }
+
     /// The keys that have an unfinished upload (S3 and GCS multipart uploads; Azure blobs with
     /// uncommitted blocks).
     pub fn list_uploads(&self, bucket: &str) -> Vec<String> {
