@@ -5,8 +5,8 @@
 //!
 //! fake-gcs-server 1.54.0 serves the JSON API and, on its public host (set to the server's own
 //! address here), the XML API's GET (ranges included), HEAD, DELETE and bucket listing
-//! (`list-type=2`); it has no XML PUT of an object (fake-gcs-server issue 331) and no XML
-//! multipart upload (issue 852), which object_store's GCS client uses to write.
+//! (`list-type=2`); it has neither the XML PUT of an object nor the XML multipart upload, the
+//! two requests object_store's GCS client writes with (both answer 400 "invalid uploadType").
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
