@@ -243,7 +243,7 @@ pub(crate) fn output_error(err: io::Error, dest: Option<&Path>) -> BackupError {
     if is_cancelled(&err) {
         return BackupError::Cancelled;
     }
-    match (dest, stream_error(err)) {
+    match (dest, err.downcast::<StreamError>()) {
         (Some(dest), Ok(stream)) => from_stream(stream, dest),
         (Some(dest), Err(source)) => BackupError::Io {
             path: dest.to_path_buf(),
@@ -263,17 +263,6 @@ pub(crate) fn from_stream(err: StreamError, path: &Path) -> BackupError {
         },
         other => BackupError::from(other),
     }
-}
-
-/// The stream error an `io::Error` wraps, or the `io::Error` itself if it wraps none.
-fn stream_error(err: io::Error) -> Result<StreamError, io::Error> {
-    if StreamError::from_io(&err).is_none() {
-        return Err(err);
-    }
-    Ok(*err
-        .into_inner()
-        .and_then(|e| e.downcast::<StreamError>().ok())
-        .expect("checked above"))
 }
 
 /// Where a [`Tap`] keeps the first error of the reader it wraps.

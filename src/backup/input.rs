@@ -183,17 +183,13 @@ impl Place {
         if is_cancelled(&err) {
             return BackupError::Cancelled;
         }
-        if StreamError::from_io(&err).is_some() {
-            let inner = err
-                .into_inner()
-                .and_then(|e| e.downcast::<StreamError>().ok())
-                .expect("checked above");
-            return self.stream(*inner);
-        }
-        BackupError::BackupRead {
-            position: self.position,
-            path: self.path.clone(),
-            source: err,
+        match err.downcast::<StreamError>() {
+            Ok(stream) => self.stream(stream),
+            Err(source) => BackupError::BackupRead {
+                position: self.position,
+                path: self.path.clone(),
+                source,
+            },
         }
     }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
-use super::cursor::Cursor;
+use super::cursor::{Cursor, State};
 use super::parallel::{Pipeline, Segment};
 use super::reader::RestoreReader;
 use super::{StreamError, large_read};
@@ -125,7 +125,7 @@ fn next<R: Read>(
         }
         Next::Lost(err) => {
             *ahead = None;
-            cursor.unposition();
+            cursor.state = State::Failed(StreamError::InvalidSeek);
             Err(err)
         }
     }
@@ -173,7 +173,7 @@ impl ReadAhead {
         let pipeline = Pipeline::new(
             threads,
             cursor.segment_size,
-            cursor.full(),
+            cursor.full,
             "strongbox-open",
             move |segment| {
                 segment.ok = cipher
@@ -210,7 +210,7 @@ impl ReadAhead {
     /// Loads the next segments through `cursor` and hands them to the threads, up to a few
     /// per thread ahead, until the input ends or fails.
     pub(super) fn refill<R: Read>(&mut self, cursor: &mut Cursor<R>) {
-        let full = cursor.full();
+        let full = cursor.full;
         while !self.ended && self.deferred.is_none() && !self.pipeline.is_full() {
             let mut buf = self.pipeline.spare();
             match cursor.load_into(&mut buf[..full]) {

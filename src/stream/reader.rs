@@ -1,13 +1,12 @@
-//! [`RestoreReader`]: authenticates and decrypts a stream in order, through a [`Cursor`] that
-//! holds the segment rules. Opening on several threads (`read_ahead.rs`, `large_read.rs`) and
-//! random access (`seek.rs`) are built around the same cursor.
+//! [`RestoreReader`]: authenticates and decrypts a stream in order through a [`Cursor`]. Threads
+//! (`read_ahead.rs`, `large_read.rs`) and random access (`seek.rs`) are built around it.
 
 use std::fmt;
 use std::io::{self, Read};
 use std::num::NonZeroUsize;
 
 use super::StreamError;
-use super::cursor::{Cursor, State, permanent};
+use super::cursor::Cursor;
 use super::header::Header;
 use super::read_ahead::{self, ReadAhead};
 use crate::key::DataKey;
@@ -28,7 +27,7 @@ use crate::key::DataKey;
 /// decrypting only the segments needed. The first seek authenticates the last segment (so the
 /// plaintext length, and `SeekFrom::End`, can be trusted); the stream must extend to the end of
 /// the inner reader. See [`plaintext_len`](Self::plaintext_len).
-pub struct RestoreReader<R: Read> {
+pub struct RestoreReader<R> {
     pub(super) cursor: Cursor<R>,
     pub(super) header: Header,
     pub(super) threads: NonZeroUsize,
@@ -68,8 +67,7 @@ impl<R: Read> RestoreReader<R> {
         header: Header,
         key: Option<&DataKey>,
     ) -> Result<Self, StreamError> {
-        let cipher = header.open(key)?;
-        let consumed = header.encoded_len() as u64;
+        let (cipher, consumed) = (header.open(key)?, header.encoded_len() as u64);
         Ok(RestoreReader {
             cursor: Cursor::new(inner, cipher, header.segment_size(), consumed),
             header,
@@ -89,17 +87,15 @@ impl<R: Read> RestoreReader<R> {
     /// An error of `out` is returned as it is; the reader stays where it was (the segment
     /// being written is written again by the next call, in full).
     pub fn copy_to<W: io::Write + ?Sized>(&mut self, out: &mut W) -> io::Result<u64> {
-        let mut total = 0;
+        let start = self.offset;
         loop {
             self.advance(None)?;
             let pending = self.pending();
             if pending.is_empty() {
-                return Ok(total);
+                return Ok(self.offset - start);
             }
             out.write_all(pending)?;
-            let n = pending.len();
-            self.consume(n);
-            total += n as u64;
+            self.consume(pending.len());
         }
     }
 
@@ -135,45 +131,25 @@ impl<R: Read> RestoreReader<R> {
         self.offset += n as u64;
     }
 
-    /// Whether the stream has been read to its end; the failure that stopped it, if one did.
-    fn at_end(&self) -> io::Result<bool> {
-        match &self.cursor.state {
-            State::Done => Ok(true),
-            State::Failed(err) => Err(permanent(err).unwrap_or(StreamError::InvalidSeek).into_io()),
-            State::Reading => Ok(false),
-        }
-    }
-
     /// Loads until plaintext is pending or the stream has ended (or failed); a large enough
     /// `out` may receive plaintext straight away instead: returns the bytes placed there.
+    /// Segments opened ahead, and with threads any at a boundary, go through [`read_ahead::load`].
     fn advance(&mut self, mut out: Option<&mut [u8]>) -> io::Result<usize> {
-        while self.pending().is_empty() && !self.at_end()? {
-            let direct = self
-                .load(out.as_deref_mut())
-                .map_err(|err| self.cursor.fail(err))?;
+        while self.pending().is_empty() && !self.cursor.at_end()? {
+            let out = out.as_deref_mut();
+            let busy = self.ahead.as_ref().is_some_and(ReadAhead::busy);
+            let loaded = if busy || (self.cursor.at_boundary() && self.threads.get() > 1) {
+                read_ahead::load(&mut self.ahead, &mut self.cursor, self.threads, out)
+            } else {
+                self.cursor.load(out)
+            };
+            let direct = loaded.map_err(|err| self.cursor.fail(err))?;
             if direct > 0 {
                 self.offset += direct as u64;
                 return Ok(direct);
             }
         }
         Ok(0)
-    }
-
-    /// Loads the next plaintext: straight into `out` if it is given and large enough (the
-    /// bytes placed there are returned), else as pending plaintext. Segments opened ahead, and
-    /// with several threads any segment at a boundary, go through [`read_ahead::load`].
-    fn load(&mut self, out: Option<&mut [u8]>) -> Result<usize, StreamError> {
-        let busy = self.ahead.as_ref().is_some_and(ReadAhead::busy);
-        let boundary = self.cursor.at_boundary();
-        if busy || (boundary && self.threads.get() > 1) {
-            return read_ahead::load(&mut self.ahead, &mut self.cursor, self.threads, out);
-        }
-        match out {
-            Some(out) if boundary && out.len() >= self.cursor.full() => {
-                self.cursor.load_direct(out)
-            }
-            _ => self.cursor.load().map(|()| 0),
-        }
     }
 }
 

@@ -71,7 +71,7 @@ impl<R: Read + Seek> RestoreReader<R> {
             .checked_sub(base + header_len)
             .filter(|&len| len > 0)
             .ok_or(StreamError::Truncated)?;
-        let full = self.cursor.full() as u64;
+        let full = self.cursor.full as u64;
         let last = (body - 1) / full;
         let tail = body - last * full;
         // Fewer than LOOKAHEAD bytes after a full segment cannot be a segment: then the segment
@@ -82,7 +82,7 @@ impl<R: Read + Seek> RestoreReader<R> {
             last
         };
         self.position_at_segment(candidate, 0)?;
-        self.cursor.load()?;
+        self.cursor.load(None)?;
         self.cursor.plain_len.ok_or(StreamError::Truncated)
     }
 
@@ -105,12 +105,12 @@ impl<R: Read + Seek> RestoreReader<R> {
         let base = self.base()?;
         let header_len = self.header.encoded_len() as u64;
         let start = index
-            .checked_mul(self.cursor.full() as u64)
+            .checked_mul(self.cursor.full as u64)
             .and_then(|offset| offset.checked_add(header_len))
             .ok_or(StreamError::InvalidSeek)?;
         let target = base.checked_add(start).ok_or(StreamError::InvalidSeek)?;
         // Mark the position unknown until the seek has succeeded.
-        self.cursor.unposition();
+        self.cursor.state = State::Failed(StreamError::InvalidSeek);
         self.cursor.inner.seek(SeekFrom::Start(target))?;
         self.cursor.restart(index, start, skip);
         self.ahead = None;

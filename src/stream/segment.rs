@@ -8,6 +8,7 @@ use std::fmt;
 
 use ring::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
 use ring::digest;
+use zeroize::Zeroizing;
 
 use super::{Algorithm, StreamError, TAG_LEN};
 
@@ -173,6 +174,37 @@ impl SegmentCipher {
             plain.fill(0);
             Err(BadSegment)
         }
+    }
+
+    /// Opens segment `index`, the last one before the end of the input, in place, and returns
+    /// its plaintext length; else the error `docs/FORMAT.md` names ("Where segments are, and
+    /// which is last"). `seg` holds at most a full ciphertext segment; `extra` bytes (fewer than
+    /// a segment's minimum, only after a full segment) follow it.
+    pub(crate) fn open_last(
+        &self,
+        index: u64,
+        seg: &mut [u8],
+        extra: usize,
+    ) -> Result<usize, StreamError> {
+        // Only the last segment of an empty stream may be empty.
+        if seg.len() < TAG_LEN + usize::from(index > 0) {
+            return Err(StreamError::Truncated);
+        }
+        if extra == 0 {
+            self.open(index, true, seg)
+                .map_err(|_| StreamError::Truncated)?;
+            return Ok(seg.len() - TAG_LEN);
+        }
+        // The last segment and trailing data, or a segment whose successor was cut to these
+        // bytes: a copy lets both be tried (at most once per pass: every outcome is an error).
+        let mut copy = Zeroizing::new(seg.to_vec());
+        if self.open(index, true, seg).is_ok() {
+            return Err(StreamError::TrailingData);
+        }
+        if self.open(index, false, &mut copy).is_ok() {
+            return Err(StreamError::Truncated);
+        }
+        Err(StreamError::CorruptSegment { index })
     }
 }
 

@@ -378,6 +378,132 @@ fn dropped_read_futures_lose_nothing_and_release_nothing_unverified() {
     }
 }
 
+/// An input that records the address ranges it was asked to fill; if it `stalls`, it returns
+/// `Pending` on every third poll without waking anyone, keeping the waker of that poll (so that
+/// with several threads a segment is handed over before the input stalls).
+struct Recorder<'a> {
+    data: &'a [u8],
+    stalls: bool,
+    polls: usize,
+    waker: Option<std::task::Waker>,
+    filled: Vec<std::ops::Range<usize>>,
+}
+
+impl AsyncRead for Recorder<'_> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        self.polls += 1;
+        if self.stalls && self.polls.is_multiple_of(3) {
+            self.waker = Some(cx.waker().clone());
+            return Poll::Pending;
+        }
+        let n = buf.remaining().min(self.data.len());
+        let start = buf.initialize_unfilled().as_ptr() as usize;
+        self.filled.push(start..start + n);
+        buf.put_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// A waker that counts its wakes.
+struct Count(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for Count {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn a_pending_read_leaves_the_waker_of_its_own_poll_with_the_input() {
+    let key = DataKey::from_bytes(&[5; 32]).unwrap();
+    let (stream, plain) = small_stream(&key, 60);
+    let header_len = Header::read_from(&mut &stream[..]).unwrap().encoded_len();
+    for n in [1, 2] {
+        let input = Recorder {
+            data: &stream[header_len..],
+            stalls: true,
+            polls: 0,
+            waker: None,
+            filled: Vec::new(),
+        };
+        let header = Header::read_from(&mut &stream[..]).unwrap();
+        let mut reader = AsyncRestoreReader::from_header(input, header, Some(&key))
+            .unwrap()
+            .with_threads(threads(n));
+        let (mut got, mut pending) = (Vec::new(), 0);
+        let mut buf = vec![0u8; 10_000];
+        loop {
+            let count = std::sync::Arc::new(Count(0.into()));
+            let waker = std::task::Waker::from(count.clone());
+            let mut read = ReadBuf::new(&mut buf);
+            match Pin::new(&mut reader).poll_read(&mut Context::from_waker(&waker), &mut read) {
+                Poll::Pending => {
+                    let kept = reader.get_ref().waker.as_ref().unwrap();
+                    assert!(kept.will_wake(&waker), "{n} threads: a stale waker");
+                    pending += 1;
+                }
+                Poll::Ready(result) => {
+                    result.unwrap();
+                    if read.filled().is_empty() {
+                        break;
+                    }
+                    got.extend_from_slice(read.filled());
+                }
+            }
+        }
+        // With threads, the input stalls after a segment was handed over: that read returns it,
+        // the next one polls the input again (a stale `WouldBlock` is never `Pending`).
+        assert!(n > 1 || pending > 0, "{n} threads: never pending");
+        assert!(got == plain, "{n} threads");
+    }
+}
+
+#[test]
+fn one_thread_reads_the_input_straight_into_the_callers_buffer() {
+    let key = DataKey::from_bytes(&[4; 32]).unwrap();
+    let (stream, plain) = small_stream(&key, 200);
+    let header = Header::read_from(&mut &stream[..]).unwrap();
+    let body = &stream[header.encoded_len()..];
+    let input = Recorder {
+        data: body,
+        stalls: false,
+        polls: 0,
+        waker: None,
+        filled: Vec::new(),
+    };
+    let mut reader = AsyncRestoreReader::from_header(input, header, Some(&key)).unwrap();
+    let mut out = vec![0u8; 64 << 10];
+    let mut got = Vec::new();
+    let (mut elsewhere, mut seen) = (0, 0);
+    loop {
+        let n = block_on(reader.read(&mut out)).unwrap();
+        let here = out.as_ptr() as usize..out.as_ptr() as usize + out.len();
+        for range in &reader.get_ref().filled[seen..] {
+            if !here.contains(&range.start) {
+                elsewhere += range.len();
+            }
+        }
+        seen = reader.get_ref().filled.len();
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&out[..n]);
+    }
+    assert!(got == plain);
+    // Only the 17 bytes after each segment, that show it is not the last, and the last segment
+    // go through the reader's own buffer.
+    assert!(
+        elsewhere <= 200 * 17 + 4096 + 16,
+        "{elsewhere} of {} bytes",
+        body.len()
+    );
+}
+
 #[test]
 fn dropped_write_futures_write_exactly_what_they_accepted() {
     let key = DataKey::from_bytes(&[7; 32]).unwrap();
