@@ -300,11 +300,12 @@ fn dropped_writer_aborts(env: &Env) {
 }
 
 /// `abort_running_uploads` aborts an upload another part of the process is writing; the
-/// writer's next call fails, and even a writer never dropped (a process exiting) leaves
-/// nothing behind.
+/// writer's next call fails, even a writer never dropped (a process exiting) leaves nothing
+/// behind, and no upload starts afterwards. Last: uploads stay refused in this process.
 fn abort_running_uploads(env: &Env) {
     let url = env.url("aborted");
     let mut writer = ObjectWriter::create_with(&url, env.options()).unwrap();
+    let mut later = ObjectWriter::create_with(&env.url("later"), env.options()).unwrap();
     writer.write_all(&noise(MULTIPART_LEN, 14)).unwrap();
     ObjectWriter::abort_running_uploads();
     assert_eq!(env.unfinished_uploads(), 0);
@@ -316,6 +317,19 @@ fn abort_running_uploads(env: &Env) {
     );
     std::mem::forget(writer);
     assert!(!env.exists("aborted"));
+
+    let err = env.noted(later.write_all(&noise(MULTIPART_LEN, 16)).unwrap_err());
+    let inner = err.get_ref().and_then(|e| e.downcast_ref::<ObjectError>());
+    assert!(
+        matches!(inner, Some(ObjectError::Cancelled { .. })),
+        "{err}"
+    );
+    let mut small = ObjectWriter::create(&env.url("small-later")).unwrap();
+    small.write_all(b"too late").unwrap();
+    let err = env.noted(small.finish().unwrap_err());
+    assert!(matches!(err, ObjectError::Cancelled { .. }), "{err}");
+    assert!(!env.exists("later") && !env.exists("small-later"));
+    assert_eq!(env.unfinished_uploads(), 0);
 }
 
 /// An object with one byte changed, or cut short, on the server is refused.
@@ -484,13 +498,13 @@ fn object_store_s3() {
     restore_reader_seeks(&env);
     existing_objects_are_kept(&env);
     dropped_writer_aborts(&env);
-    abort_running_uploads(&env);
     tampered_objects_are_refused(&env);
     missing_objects(&env);
     transient_errors_are_retried(&env);
     failing_parts_abort(&env);
     wrong_credentials_are_denied(&env, &checking);
     local_files(&env);
+    abort_running_uploads(&env);
 
     let errors = env.errors.lock().unwrap();
     assert!(errors.len() >= 10);

@@ -103,12 +103,15 @@ impl ObjectWriter {
         ended(&self.url, &upload)
     }
 
-    /// Aborts every multipart upload of this process still in progress and waits (boundedly:
-    /// about 15 s at most) for the aborts. Each writer's next call then fails with
-    /// [`ObjectError::Cancelled`]. For a signal handler, before the process exits.
+    /// Aborts every multipart upload of this process still in progress, waits (boundedly:
+    /// about 15 s at most) for the aborts, and refuses every upload from then on: each
+    /// writer's next call that would send something fails with [`ObjectError::Cancelled`].
+    /// For a signal handler, before the process exits. A single-request upload (an object
+    /// smaller than one part) already sent is not stopped: it is complete or nothing.
     pub fn abort_running_uploads() {
         let ids: Vec<u64> = {
-            let running = registry();
+            let mut running = registry();
+            running.closed = true;
             for cancel in running.cancels.values() {
                 cancel.send_replace(true);
             }
@@ -143,18 +146,13 @@ impl ObjectWriter {
         }
     }
 
-    /// Creates the multipart upload and the task that drives it.
+    /// Starts the task that creates and drives the multipart upload.
     fn start(&self) -> Result<Upload, ObjectError> {
-        let (store, path, url) = (self.store.clone(), self.path.clone(), self.url.clone());
-        let created = run_for(&self.url, async move {
-            store
-                .put_multipart(&path)
-                .await
-                .map_err(|e| ObjectError::from_store(&url, e))
+        let (registered, cancel) = register().ok_or_else(|| ObjectError::Cancelled {
+            url: self.url.clone(),
         })?;
         let (parts, received) = mpsc::channel(1);
         let (done, outcome) = std::sync::mpsc::sync_channel(1);
-        let (registered, cancel) = register();
         let driver = Driver {
             url: self.url.clone(),
             store: self.store.clone(),
@@ -162,7 +160,7 @@ impl ObjectWriter {
             in_flight: self.options.get_parts_in_flight(),
         };
         runtime().spawn(async move {
-            let result = driver.drive(created, received, cancel).await;
+            let result = driver.drive(received, cancel).await;
             drop(registered);
             let _ = done.send(result);
         });
@@ -261,6 +259,9 @@ fn put_new(
     path: &Path,
     payload: PutPayload,
 ) -> Result<(), ObjectError> {
+    if registry().closed {
+        return Err(ObjectError::Cancelled { url: url.clone() });
+    }
     let (store, path, url2) = (store.clone(), path.clone(), url.clone());
     run_for(url, async move {
         let url = url2;
@@ -286,14 +287,16 @@ struct Driver {
 }
 
 impl Driver {
-    /// Uploads the parts received, then completes the upload when told to finish; aborts it
-    /// on an error, a cancellation, or a writer gone without finishing.
+    /// Creates the multipart upload, uploads the parts received, then completes the upload
+    /// when told to finish; aborts it on an error, a cancellation, or a writer gone without
+    /// finishing.
     async fn drive(
         self,
-        mut upload: Box<dyn MultipartUpload>,
         mut parts: mpsc::Receiver<Message>,
         cancel: watch::Receiver<bool>,
     ) -> Result<(), ObjectError> {
+        let created = self.store.put_multipart(&self.path).await;
+        let mut upload = created.map_err(|e| ObjectError::from_store(&self.url, e))?;
         let mut tasks = JoinSet::new();
         let pumped = tokio::select! {
             pumped = pump(upload.as_mut(), &mut tasks, &mut parts, self.in_flight) => {
@@ -378,15 +381,18 @@ async fn cancelled(mut cancel: watch::Receiver<bool>) {
     }
 }
 
-/// The uploads in progress, each with its cancellation.
+/// The uploads in progress, each with its cancellation, and whether uploads are refused
+/// ([`ObjectWriter::abort_running_uploads`] was called).
 struct Running {
     next: u64,
     cancels: BTreeMap<u64, watch::Sender<bool>>,
+    closed: bool,
 }
 
 static RUNNING: Mutex<Running> = Mutex::new(Running {
     next: 0,
     cancels: BTreeMap::new(),
+    closed: false,
 });
 /// Signalled each time an upload ends.
 static ENDED: Condvar = Condvar::new();
@@ -405,12 +411,15 @@ impl Drop for Registered {
     }
 }
 
-/// Registers a new upload: its place and its cancellation.
-fn register() -> (Registered, watch::Receiver<bool>) {
+/// Registers a new upload: its place and its cancellation; `None` once uploads are refused.
+fn register() -> Option<(Registered, watch::Receiver<bool>)> {
     let (cancel, cancelled) = watch::channel(false);
     let mut running = registry();
+    if running.closed {
+        return None;
+    }
     let id = running.next;
     running.next += 1;
     running.cancels.insert(id, cancel);
-    (Registered(id), cancelled)
+    Some((Registered(id), cancelled))
 }
