@@ -1,24 +1,15 @@
 //! The inputs of `tests/fuzz_regressions.rs` through `AsyncRestoreReader` (with `AsyncSeek`):
 //! each step returns what the synchronous reader returns for it.
 
-use std::io::{Cursor, Read, Seek, SeekFrom, Write};
+use std::io::{Cursor, Read, Seek, SeekFrom};
 
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use strongbox::stream::{Algorithm, AsyncRestoreReader, Header, StreamError, TAG_LEN};
-use strongbox::{BackupWriter, DataKey, RestoreReader, StreamConfig};
+use strongbox::{DataKey, RestoreReader};
 
-fn stream(len: usize, algorithm: Algorithm) -> (DataKey, Vec<u8>, Vec<u8>) {
-    let key = DataKey::from_bytes(&[0x42; 32]).unwrap();
-    let plain: Vec<u8> = (0..len).map(|i| (i * 31) as u8).collect();
-    let config = StreamConfig::default()
-        .algorithm(algorithm)
-        .segment_size(4096)
-        .unwrap();
-    let mut w = BackupWriter::with_config(Vec::new(), &key, &config, Vec::new()).unwrap();
-    w.write_all(&plain).unwrap();
-    (key, plain, w.finish().unwrap())
-}
+mod common;
+use common::small_segment_stream as stream;
 
 #[derive(Clone, Copy, Debug)]
 enum Step {

@@ -11,6 +11,9 @@ use strongbox::backup::{BackupError, Channel, MasterKeys, RestoreConfig, restore
 use strongbox::keys::FileProvider;
 use strongbox::{DatabaseKeyStore, SnapshotBackup};
 
+mod common;
+use common::{noise, tree};
+
 const AUTH: Channel = Channel::Authenticated;
 
 /// A database with a key and one file, under a master-key file; backups go to `out`.
@@ -26,7 +29,7 @@ impl Fx {
         let master = Arc::new(FileProvider::create_new(tmp.path().join("master.key")).unwrap());
         let db = tmp.path().join("orders");
         fs::create_dir_all(db.join("data")).unwrap();
-        fs::write(db.join("data/0001.db"), pattern(70_000, 1)).unwrap();
+        fs::write(db.join("data/0001.db"), noise(70_000, 1)).unwrap();
         DatabaseKeyStore::new(master.clone()).create(&db).unwrap();
         fs::create_dir(tmp.path().join("out")).unwrap();
         Self {
@@ -56,31 +59,6 @@ impl Fx {
     }
 }
 
-fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(31) ^ seed)
-        .collect()
-}
-
-/// The regular files below `root` (relative) and their bytes, sorted.
-fn files_below(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![PathBuf::new()];
-    while let Some(rel) = stack.pop() {
-        for e in fs::read_dir(root.join(&rel)).unwrap() {
-            let e = e.unwrap();
-            let r = rel.join(e.file_name());
-            if e.file_type().unwrap().is_dir() {
-                stack.push(r);
-            } else {
-                out.push((r.clone(), fs::read(root.join(&r)).unwrap()));
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 /// A reader that hands out its bytes a few at a time, as a socket or a pipe does.
 struct Trickle(io::Cursor<Vec<u8>>);
 
@@ -94,7 +72,7 @@ impl Read for Trickle {
 #[test]
 fn reader_entries_restore_byte_identical_beside_the_files() {
     let fx = Fx::new();
-    let copy = pattern(200_000, 7);
+    let copy = noise(200_000, 7);
     let small = b"a small member".to_vec();
     let long_name = format!("deep/{}/member", "n".repeat(150));
     let backup = fx
@@ -114,23 +92,20 @@ fn reader_entries_restore_byte_identical_beside_the_files() {
 
     let mut expected = vec![
         (PathBuf::from("copy.db"), copy),
-        (PathBuf::from("data/0001.db"), pattern(70_000, 1)),
+        (PathBuf::from("data/0001.db"), noise(70_000, 1)),
         (PathBuf::from(long_name), small),
         (PathBuf::from("empty"), Vec::new()),
     ];
     expected.sort();
-    let mut got = files_below(&restored);
-    // The key store's files (Windows keeps its lock file).
-    got.retain(|(p, _)| {
-        p != Path::new("secret.key.encrypted") && p != Path::new(".secret.key.lock")
-    });
+    let mut got = tree(&restored);
+    got.retain(|(p, _)| p != Path::new("secret.key.encrypted"));
     assert_eq!(got, expected);
 }
 
 #[test]
 fn a_reader_shorter_or_longer_than_its_length_leaves_no_output() {
     let fx = Fx::new();
-    let bytes = pattern(100_000, 3);
+    let bytes = noise(100_000, 3);
     for (reader_len, given) in [(99_999, 100_000), (100_001, 100_000), (1, 0), (0, 1)] {
         let err = fx
             .write(

@@ -15,21 +15,9 @@ use strongbox::backup::{
 use strongbox::{DataKey, DatabaseKeyStore, LogicalBackup, MasterKeyProvider, SnapshotBackup};
 
 mod common;
+use common::{noise, tree};
 
 const AUTH: Channel = Channel::Authenticated;
-
-/// Bytes that do not compress (xorshift), so that a payload spans a known number of segments.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
 
 /// A database `orders` with a key and a few files, and its master keys.
 struct Fx {
@@ -100,30 +88,6 @@ fn exports() -> [Vec<u8>; 3] {
     ]
 }
 
-/// Every file under `root`, as `relative/path` and content, sorted; the database key file
-/// (wrapped with a fresh salt by each restore) only by name.
-fn listing(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![PathBuf::new()];
-    while let Some(rel) = stack.pop() {
-        for e in fs::read_dir(root.join(&rel)).unwrap() {
-            let e = e.unwrap();
-            let r = rel.join(e.file_name());
-            if e.file_type().unwrap().is_dir() {
-                stack.push(r);
-            } else {
-                let content = match r.file_name() {
-                    Some(name) if name == "secret.key.encrypted" => Vec::new(),
-                    _ => fs::read(root.join(&r)).unwrap(),
-                };
-                out.push((r, content));
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 /// The bytes of `path` through a pipe filled by a writer thread.
 fn piped(path: &Path) -> (io::PipeReader, std::thread::JoinHandle<()>) {
     let bytes = fs::read(path).unwrap();
@@ -152,13 +116,10 @@ fn a_snapshot_read_from_memory_or_a_pipe_restores_and_verifies_like_its_file() {
     let from_pipe = restore(&pipe_config, &fx.keys, AUTH).unwrap();
     feeder.join().unwrap();
 
-    let expected = listing(&fx.out("file"));
+    let expected = tree(&fx.out("file"));
     assert!(expected.iter().any(|(p, _)| p == Path::new("data/0001.db")));
-    assert!(
-        listing(&fx.out("memory")) == expected,
-        "restored from memory"
-    );
-    assert!(listing(&fx.out("pipe")) == expected, "restored from a pipe");
+    assert!(tree(&fx.out("memory")) == expected, "restored from memory");
+    assert!(tree(&fx.out("pipe")) == expected, "restored from a pipe");
     for report in [&from_memory, &from_pipe] {
         assert_eq!(report.manifests, from_file.manifests);
         assert_eq!(report.authentication, from_file.authentication);
@@ -558,7 +519,7 @@ fn backups_stream_from_writer_to_restore_and_import_without_a_file() {
         AUTH,
     )
     .unwrap();
-    assert_eq!(listing(&fx.out("s")), listing(&expected));
+    assert_eq!(tree(&fx.out("s")), tree(&expected));
 
     let mut previous: Option<BackupId> = None;
     let mut inputs = Vec::new();

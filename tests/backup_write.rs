@@ -14,6 +14,9 @@ use strongbox::backup::{
 use strongbox::keys::FileProvider;
 use strongbox::{DatabaseKeyStore, LogicalBackup, SnapshotBackup};
 
+mod common;
+use common::{Rng, noise, tree};
+
 const AUTH: Channel = Channel::Authenticated;
 
 /// A database with a key, under a master-key file, in a temporary directory; backups go to its
@@ -30,8 +33,8 @@ impl Fx {
         let master = Arc::new(FileProvider::create_new(tmp.path().join("master.key")).unwrap());
         let db = tmp.path().join("orders");
         fs::create_dir_all(db.join("data/index")).unwrap();
-        fs::write(db.join("data/0001.db"), pattern(3 << 20, 1)).unwrap();
-        fs::write(db.join("data/index/by-date.idx"), pattern(70_000, 2)).unwrap();
+        fs::write(db.join("data/0001.db"), noise(3 << 20, 1)).unwrap();
+        fs::write(db.join("data/index/by-date.idx"), noise(70_000, 2)).unwrap();
         fs::write(db.join("journal"), b"").unwrap();
         DatabaseKeyStore::new(master.clone()).create(&db).unwrap();
         fs::create_dir(tmp.path().join("out")).unwrap();
@@ -79,32 +82,6 @@ impl Fx {
     }
 }
 
-fn pattern(len: usize, seed: u64) -> Vec<u8> {
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ seed);
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        out.extend_from_slice(&rng.next().to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
-/// xorshift64: the tests' reproducible random points.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// A pipe whose reading end a thread collects; `join` returns what it read.
 fn pipe() -> (io::PipeWriter, thread::JoinHandle<Vec<u8>>) {
     let (mut reader, writer) = io::pipe().unwrap();
@@ -114,25 +91,6 @@ fn pipe() -> (io::PipeWriter, thread::JoinHandle<Vec<u8>>) {
         bytes
     });
     (writer, collector)
-}
-
-/// The files of a directory tree and their bytes (the key file aside).
-fn listing(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![PathBuf::new()];
-    while let Some(rel) = stack.pop() {
-        for e in fs::read_dir(root.join(&rel)).unwrap() {
-            let e = e.unwrap();
-            let r = rel.join(e.file_name());
-            if e.file_type().unwrap().is_dir() {
-                stack.push(r);
-            } else if r != Path::new("secret.key.encrypted") {
-                out.push((r.clone(), fs::read(root.join(&r)).unwrap()));
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 /// The manifest fields that two backups of the same data share (not the id nor the time).
@@ -162,13 +120,13 @@ fn a_snapshot_into_a_vec_or_a_pipe_restores_as_the_path_form_does() {
         .unwrap();
     let piped = collector.join().unwrap();
 
-    let expected = listing(&fx.db);
+    let expected = tree(&fx.db);
     let restored = fx.restore(&[&fx.out("path.sbx")], "from-path").unwrap();
-    assert_eq!(listing(&restored), expected);
+    assert_eq!(tree(&restored), expected);
     for (name, bytes, manifest) in [("vec.sbx", &vec, &in_vec), ("pipe.sbx", &piped, &in_pipe)] {
         let file = fx.save(name, bytes);
         let restored = fx.restore(&[&file], name).unwrap();
-        assert_eq!(listing(&restored), expected, "{name}");
+        assert_eq!(tree(&restored), expected, "{name}");
         let info = inspect(&file).unwrap();
         assert_eq!(info.manifest().backup_id(), manifest.backup_id());
         same_fields(info.manifest(), &by_path);
@@ -183,7 +141,7 @@ fn a_snapshot_into_a_vec_or_a_pipe_restores_as_the_path_form_does() {
 #[test]
 fn a_logical_chain_into_a_vec_and_a_pipe_restores_as_the_path_form_does() {
     let fx = Fx::new();
-    let full_export = pattern(1 << 20, 3).repeat(2);
+    let full_export = noise(1 << 20, 3).repeat(2);
     let inc_export = b"{\"id\":2}\n".repeat(5000);
 
     let path_full = LogicalBackup::full(&fx.db)
@@ -214,7 +172,7 @@ fn a_logical_chain_into_a_vec_and_a_pipe_restores_as_the_path_form_does() {
     let path_target = fx
         .restore(&[&fx.out("path.0"), &fx.out("path.1")], "from-paths")
         .unwrap();
-    let exports = |dir: &Path| listing(dir).into_iter().map(|(_, b)| b).collect::<Vec<_>>();
+    let exports = |dir: &Path| tree(dir).into_iter().map(|(_, b)| b).collect::<Vec<_>>();
     assert_eq!(exports(&target), [full_export.clone(), inc_export.clone()]);
     assert_eq!(exports(&target), exports(&path_target));
     for (file, manifest, by_path) in [(&chain[0], &full, &path_full), (&chain[1], &inc, &path_inc)]
@@ -241,7 +199,7 @@ fn progress_counts_the_input() {
         .progress(progress.clone())
         .create(fx.out("l"), &fx.keys, AUTH)
         .unwrap();
-    writer.write_all(&pattern(1_000_001, 4)).unwrap();
+    writer.write_all(&noise(1_000_001, 4)).unwrap();
     assert_eq!(progress.bytes(), 1_000_001);
     writer.finish().unwrap();
     assert!(!progress.is_cancelled());
@@ -257,7 +215,7 @@ fn is_cancellation(err: &io::Error) -> bool {
 #[test]
 fn a_logical_backup_cancelled_inside_the_writing_loop_leaves_nothing() {
     let fx = Fx::new();
-    let export = pattern(4 << 20, 5);
+    let export = noise(4 << 20, 5);
     for seed in 1..=4 {
         let mut rng = Rng(seed * 0x1234_5678_9abc);
         let cancel_at = rng.below(export.len() as u64) as usize;
@@ -294,7 +252,7 @@ fn a_cancelled_or_dropped_writer_leaves_a_backup_every_reader_refuses() {
         .progress(progress.clone())
         .create_to(&mut vec, &fx.keys, AUTH)
         .unwrap();
-    writer.write_all(&pattern(2 << 20, 6)).unwrap();
+    writer.write_all(&noise(2 << 20, 6)).unwrap();
     progress.cancel();
     assert!(matches!(writer.finish(), Err(BackupError::Cancelled)));
     let cancelled = fx.save("cancelled", &vec);
@@ -305,7 +263,7 @@ fn a_cancelled_or_dropped_writer_leaves_a_backup_every_reader_refuses() {
     let mut writer = LogicalBackup::full(&fx.db)
         .create_to(&mut vec, &fx.keys, AUTH)
         .unwrap();
-    writer.write_all(&pattern(2 << 20, 7)).unwrap();
+    writer.write_all(&noise(2 << 20, 7)).unwrap();
     drop(writer);
     let dropped = fx.save("dropped", &vec);
     let err = fx.restore(&[&dropped], "never").unwrap_err();
@@ -339,7 +297,7 @@ fn a_snapshot_cancelled_from_another_thread_leaves_nothing() {
             Ok(_) => {
                 assert_eq!(fx.outputs(), ["snapshot"]);
                 let restored = fx.restore(&[&fx.out("snapshot")], "restored").unwrap();
-                assert_eq!(listing(&restored), listing(&fx.db));
+                assert_eq!(tree(&restored), tree(&fx.db));
                 fs::remove_dir_all(restored).unwrap();
                 fs::remove_file(fx.out("snapshot")).unwrap();
             }
@@ -432,7 +390,7 @@ fn a_logical_backup_cancelled_from_another_thread_while_reading_the_export_leave
         }
     }
     let fx = Fx::new();
-    let data = pattern(3 << 20, 8);
+    let data = noise(3 << 20, 8);
     for seed in 1..=3 {
         let (reached_tx, reached) = mpsc::channel();
         let (resume, resume_rx) = mpsc::channel();

@@ -2,22 +2,13 @@
 //! `RestoreReader`'s `Seek` contract, which the fuzz oracle first got wrong; the answers are
 //! pinned here.
 
-use std::io::{Cursor, Read, Seek, SeekFrom, Write};
+use std::io::{Cursor, Read, Seek, SeekFrom};
 
+use strongbox::RestoreReader;
 use strongbox::stream::Algorithm;
-use strongbox::{BackupWriter, DataKey, RestoreReader, StreamConfig};
 
-fn stream(len: usize, algorithm: Algorithm) -> (DataKey, Vec<u8>, Vec<u8>) {
-    let key = DataKey::from_bytes(&[0x42; 32]).unwrap();
-    let plain: Vec<u8> = (0..len).map(|i| (i * 31) as u8).collect();
-    let config = StreamConfig::default()
-        .algorithm(algorithm)
-        .segment_size(4096)
-        .unwrap();
-    let mut w = BackupWriter::with_config(Vec::new(), &key, &config, Vec::new()).unwrap();
-    w.write_all(&plain).unwrap();
-    (key, plain, w.finish().unwrap())
-}
+mod common;
+use common::small_segment_stream as stream;
 
 /// fuzz/artifacts/stream_read_mutated/crash-461638bc...: `SeekFrom::End(-32619)` on an 87-byte
 /// stream. Like `std::io::Cursor`, a seek before the start fails and leaves the position where

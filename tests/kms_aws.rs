@@ -1,23 +1,20 @@
-//! The AWS KMS provider against a real local KMS (`moto_server`, started by `moto::Moto` on a
-//! free 127.0.0.1 port): round trips through the key store with one KMS request per key
+//! The AWS KMS provider against a real local KMS (`moto_server`, started by
+//! `servers::moto::Moto` on a free 127.0.0.1 port): round trips through the key store with one KMS request per key
 //! opened, blobs moved or altered, another key, a stopped server, a cross-check with boto3
 //! under the documented encryption context, and the CLI end to end, with a rotation
 //! file -> AWS KMS -> Vault Transit -> file and a backup restored at every step.
 
-#[allow(dead_code)] // the Vault tests use the rest of it
-#[path = "kms_vault/bao.rs"]
-mod bao;
 mod cli_support;
-#[path = "kms_aws/moto.rs"]
-mod moto;
+mod servers;
 
 use std::path::Path;
 use std::sync::Arc;
 
 use aws_sdk_kms::config::{Credentials, SharedCredentialsProvider};
 use cli_support::{Env, Run as _, assert_failure};
-use moto::Moto;
 use ring::{aead, hkdf};
+use servers::bao;
+use servers::moto::{self, Moto};
 use strongbox::keys::{
     AwsKmsProvider, AwsKmsUri, EnvelopeError, FileProvider, ProviderError, Scheme, StoreError,
 };

@@ -1,18 +1,17 @@
 //! The Vault / OpenBao Transit provider against a real OpenBao dev server (`bao server -dev`,
-//! started by `bao::Bao` on a free 127.0.0.1 port): round trips through the key store, blobs
+//! started by `servers::bao::Bao` on a free 127.0.0.1 port): round trips through the key store, blobs
 //! moved or altered, tokens, a stopped server, rotation file -> Vault -> file, `rewrap` after a
 //! Transit key rotation, a cross-check with `bao write transit/decrypt`, and the CLI end to end.
 
-#[path = "kms_vault/bao.rs"]
-mod bao;
 mod cli_support;
+mod servers;
 
 use std::path::Path;
 use std::sync::Arc;
 
-use bao::Bao;
 use cli_support::{Env, Run as _, assert_failure};
 use ring::{aead, hkdf};
+use servers::bao::Bao;
 use strongbox::keys::{
     EnvelopeError, FileProvider, ProviderError, Scheme, StoreError, VaultTransitProvider,
 };

@@ -88,3 +88,73 @@ pub fn assert_no_secret(text: &str, secret: &[u8]) {
     let decimal = format!("{}, {}, {}", secret[0], secret[1], secret[2]);
     assert!(!text.contains(&decimal), "decimal bytes in {text}");
 }
+
+/// xorshift64: the tests' reproducible random numbers.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// `len` bytes that do not compress, the same for the same `seed`.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ seed);
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        out.extend_from_slice(&rng.next().to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// Every regular file below `root`, as its relative path and bytes, sorted. The database key
+/// file (wrapped with a fresh salt by each restore) counts by name only; the key store's lock
+/// file (which Windows keeps) is left out.
+pub fn tree(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        for e in std::fs::read_dir(root.join(&rel)).unwrap() {
+            let e = e.unwrap();
+            let r = rel.join(e.file_name());
+            if e.file_type().unwrap().is_dir() {
+                stack.push(r);
+            } else if r == Path::new("secret.key.encrypted") {
+                out.push((r, Vec::new()));
+            } else if r != Path::new(".secret.key.lock") {
+                out.push((r.clone(), std::fs::read(root.join(&r)).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A stream of `len` patterned bytes in 4 KiB segments under the key 0x42..., as the fuzz
+/// targets make them: the key, the plaintext and the stream.
+pub fn small_segment_stream(
+    len: usize,
+    algorithm: strongbox::stream::Algorithm,
+) -> (strongbox::DataKey, Vec<u8>, Vec<u8>) {
+    use std::io::Write as _;
+    let key = strongbox::DataKey::from_bytes(&[0x42; 32]).unwrap();
+    let plain: Vec<u8> = (0..len).map(|i| (i * 31) as u8).collect();
+    let config = strongbox::StreamConfig::default()
+        .algorithm(algorithm)
+        .segment_size(4096)
+        .unwrap();
+    let mut w =
+        strongbox::BackupWriter::with_config(Vec::new(), &key, &config, Vec::new()).unwrap();
+    w.write_all(&plain).unwrap();
+    (key, plain, w.finish().unwrap())
+}
