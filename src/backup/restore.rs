@@ -328,10 +328,37 @@ impl BackupInfo {
 /// errors name the file as backup 0.
 pub fn inspect(path: impl AsRef<Path>) -> Result<BackupInfo, BackupError> {
     let place = Place::new(0, path.as_ref());
-    let mut file = File::open(&place.path).map_err(|e| place.io(e))?;
-    let header = Header::read_from(&mut file).map_err(|e| place.stream(e))?;
-    let manifest = manifest_of(&header, &place)?;
-    let wrapped_keys = wrapped_keys(&header, &place)?;
+    let file = File::open(&place.path).map_err(|e| place.io(e))?;
+    inspect_at(&place, file)
+}
+
+/// [`inspect`] of a backup read from `reader` (an object in a store, a download, a pipe),
+/// called `name` in errors: reads its header only, nothing after it.
+///
+/// **Nothing it returns is authenticated yet**, as for [`inspect`]. Its errors name the backup
+/// as backup 0, by `name`.
+///
+/// ```
+/// use std::io::Cursor;
+/// use strongbox::backup::{BackupError, inspect_reader};
+///
+/// let raw = Cursor::new(b"not a strongbox backup".to_vec());
+/// let err = inspect_reader("upload 1", raw).unwrap_err();
+/// assert!(matches!(err, BackupError::InvalidStream { position: 0, .. }));
+/// assert!(err.to_string().contains("upload 1"));
+/// ```
+pub fn inspect_reader(
+    name: impl AsRef<Path>,
+    reader: impl Read,
+) -> Result<BackupInfo, BackupError> {
+    inspect_at(&Place::new(0, name.as_ref()), reader)
+}
+
+/// The description of the backup `reader` starts with.
+fn inspect_at(place: &Place, mut reader: impl Read) -> Result<BackupInfo, BackupError> {
+    let header = Header::read_from(&mut reader).map_err(|e| place.stream(e))?;
+    let manifest = manifest_of(&header, place)?;
+    let wrapped_keys = wrapped_keys(&header, place)?;
     Ok(BackupInfo {
         header,
         manifest,
