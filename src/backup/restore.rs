@@ -329,7 +329,7 @@ impl BackupInfo {
 pub fn inspect(path: impl AsRef<Path>) -> Result<BackupInfo, BackupError> {
     let place = Place::new(0, path.as_ref());
     let file = File::open(&place.path).map_err(|e| place.io(e))?;
-    inspect_at(&place, file)
+    inspect_from(&place, file)
 }
 
 /// [`inspect`] of a backup read from `reader` (an object in a store, a download, a pipe),
@@ -351,12 +351,11 @@ pub fn inspect_reader(
     name: impl AsRef<Path>,
     reader: impl Read,
 ) -> Result<BackupInfo, BackupError> {
-    inspect_at(&Place::new(0, name.as_ref()), reader)
+    inspect_from(&Place::new(0, name.as_ref()), reader)
 }
 
-/// The description of the backup `reader` starts with.
-fn inspect_at(place: &Place, mut reader: impl Read) -> Result<BackupInfo, BackupError> {
-    let header = Header::read_from(&mut reader).map_err(|e| place.stream(e))?;
+fn inspect_from(place: &Place, mut input: impl Read) -> Result<BackupInfo, BackupError> {
+    let header = Header::read_from(&mut input).map_err(|e| place.stream(e))?;
     let manifest = manifest_of(&header, place)?;
     let wrapped_keys = wrapped_keys(&header, place)?;
     Ok(BackupInfo {
