@@ -3,6 +3,7 @@
 //! to `s3://` and read back (snapshot, logical full and incremental, the chain of a prefix),
 //! `verify`, `inspect`, `encrypt` / `decrypt`, `backup list`, refusals (an existing object, a
 //! tampered one, a fork, a gap), and uploads that fail or are interrupted leaving nothing.
+//! Also reads from Google Cloud Storage (fake-gcs-server).
 
 mod cli_support;
 mod servers;
@@ -493,4 +494,65 @@ fn backup_list_of_a_local_directory() {
         "{listed}"
     );
     assert!(listed.contains("NOT authenticated"), "{listed}");
+}
+
+/// Reads from Google Cloud Storage (fake-gcs-server takes no upload from `object_store`, so the
+/// backups are written to files and put there by the GCS client): `backup list`, `inspect`,
+/// `verify` and `restore` of a prefix's chain.
+#[test]
+fn backups_read_from_gcs() {
+    let Some(gcs) = servers::gcs::FakeGcs::start("backups_read_from_gcs") else {
+        return;
+    };
+    let client = gcs.client();
+    client.make_bucket("strongbox-gcs");
+    let env = Env::new();
+    let (db, _) = env.init_db("db");
+    std::fs::write(env.path("e0"), data(40_000, 7)).unwrap();
+    std::fs::write(env.path("e1"), data(4_000, 8)).unwrap();
+    let run = |args: &[&str]| {
+        let out = env.cmd().envs(gcs.gcs_env()).args(args).run().success();
+        String::from_utf8_lossy(&out.get_output().stdout).into_owned()
+    };
+    let db = db.to_str().unwrap();
+    run(&["backup", "logical", db, "e0", "-o", "full"]);
+    run(&[
+        "backup",
+        "logical",
+        db,
+        "e1",
+        "--incremental-after",
+        "full",
+        "-o",
+        "incr",
+    ]);
+    for (file, key) in [("full", "db1/1.full"), ("incr", "db1/2.incr")] {
+        client.put(
+            "strongbox-gcs",
+            key,
+            &std::fs::read(env.path(file)).unwrap(),
+        );
+    }
+
+    let listed = run(&["backup", "list", "gs://strongbox-gcs/db1/"]);
+    assert!(line_of(&listed, "1.full").contains(" full "), "{listed}");
+    assert!(
+        line_of(&listed, "2.incr").ends_with("after 1.full"),
+        "{listed}"
+    );
+    let inspected = run(&["inspect", "gs://strongbox-gcs/db1/2.incr"]);
+    assert!(inspected.contains("logical-incremental"), "{inspected}");
+    let verified = run(&["verify", "gs://strongbox-gcs/db1/"]);
+    assert_eq!(
+        verified.matches("authenticated by key").count(),
+        2,
+        "{verified}"
+    );
+    run(&["restore", "gs://strongbox-gcs/db1/", "--to", "restored"]);
+    for (i, (export, kind)) in [("e0", "full"), ("e1", "incremental")].iter().enumerate() {
+        let restored = env
+            .path("restored")
+            .join(format!("{i:04}-logical-{kind}.export"));
+        same_file(&env.path(export), &restored);
+    }
 }
