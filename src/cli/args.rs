@@ -515,8 +515,9 @@ name, or MISSING). Objects that are not backups get a line saying why.
 
 Nothing listed is authenticated: it comes from each object's header, which anyone who can
 write the folder could have forged. `verify` and `restore` authenticate. Only each object's
-header is read (one ranged GET per object, closed after the header), never a whole backup. A local directory is listed
-without its subdirectories; an object prefix with everything below it.")]
+header is read (one ranged GET per object, closed after the header), never a whole backup.
+A local directory is listed without its subdirectories; an object prefix with everything
+below it.")]
     List(ListArgs),
 }
 
