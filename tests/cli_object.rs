@@ -478,6 +478,8 @@ fn backup_list_of_a_local_directory() {
         .run()
         .success();
     std::fs::write(folder.join("b.txt"), b"notes").unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink("nowhere", folder.join("c.link")).unwrap();
     let out = env
         .cmd()
         .args(["backup", "list"])
@@ -494,6 +496,11 @@ fn backup_list_of_a_local_directory() {
         "{listed}"
     );
     assert!(listed.contains("NOT authenticated"), "{listed}");
+    #[cfg(unix)]
+    assert!(
+        line_of(&listed, "c.link").contains("cannot be read"),
+        "{listed}"
+    );
 }
 
 /// Reads from Google Cloud Storage (fake-gcs-server takes no upload from `object_store`, so the

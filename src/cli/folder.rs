@@ -147,20 +147,16 @@ fn read_dir(dir: &Path) -> CliResult<Vec<Found>> {
     let mut found = Vec::new();
     for name in names {
         let path = dir.join(&name);
-        let Ok(meta) = std::fs::metadata(&path) else {
-            continue;
-        };
-        if meta.is_dir() {
-            continue;
-        }
-        let what = match meta.is_file() {
-            true => describe_file(&path),
-            false => What::Other("not a regular file".to_owned()),
+        let (size, what) = match std::fs::metadata(&path) {
+            Ok(meta) if meta.is_dir() => continue,
+            Ok(meta) if meta.is_file() => (meta.len(), describe_file(&path)),
+            Ok(meta) => (meta.len(), What::Other("not a regular file".to_owned())),
+            Err(e) => (0, What::Other(format!("cannot be read: {e}"))),
         };
         found.push(Found {
             name: name.to_string_lossy().into_owned(),
             location: Location::File(path),
-            size: meta.len(),
+            size,
             what,
         });
     }
