@@ -417,34 +417,28 @@ fn a_failed_upload_leaves_nothing() {
     s3.check_no_secret();
 }
 
+/// Runs the tool with `args`, its input a FIFO (`{fifo}` in `args`) fed more than two 8 MiB
+/// parts and kept open; once moto shows the multipart upload, sends `signal`: the tool must
+/// exit with `128 + signal`, leaving neither the object `key` nor an unfinished upload.
 #[cfg(unix)]
-#[test]
-fn an_interrupted_upload_leaves_nothing() {
+fn interrupt_upload(s3: &S3, args: &[&str], key: &str, signal: rustix::process::Signal) {
     use std::io::Write as _;
 
-    let Some(s3) = S3::start("an_interrupted_upload_leaves_nothing") else {
-        return;
-    };
-    let key = s3.env.key_file("k", KEY_A);
-    let fifo = s3.env.path("input.fifo");
-    let made = std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap();
-    assert!(made.success());
+    let fifo = s3.path(&format!("{}.fifo", key.replace('/', "-")));
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.unwrap().success());
+    let args: Vec<&str> = args
+        .iter()
+        .map(|a| if *a == "{fifo}" { fifo.as_str() } else { a })
+        .collect();
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_strongbox"))
         .current_dir(s3.env.dir.path())
         .env("HOME", s3.env.home())
         .envs(s3.moto.s3_env())
-        .arg("encrypt")
-        .arg("--key-file")
-        .arg(&key)
-        .arg(&fifo)
-        .args(["-o", &S3::url("big/stream.sbx")])
+        .args(&args)
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // More than two 8 MiB parts; the FIFO stays open, so the upload cannot finish.
     let mut input = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
     input.write_all(&data(20 << 20, 4)).unwrap();
     let mut tries = 0;
@@ -454,14 +448,53 @@ fn an_interrupted_upload_leaves_nothing() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
-    rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
+    rustix::process::kill_process(pid, signal).unwrap();
     let output = child.wait_with_output().unwrap();
     drop(input);
     s3.keep_stderr(&output);
-    assert_eq!(output.status.code(), Some(130), "{output:?}");
-    assert!(s3.keys("big/").is_empty());
+    assert_eq!(
+        output.status.code(),
+        Some(128 + signal.as_raw()),
+        "{output:?}"
+    );
+    assert!(s3.keys(key).is_empty());
     assert!(s3.client.list_uploads(BUCKET).is_empty());
-    assert_eq!(multipart_requests(&s3.moto, "big/stream.sbx"), (true, true));
+    assert_eq!(multipart_requests(&s3.moto, key), (true, true));
+}
+
+#[cfg(unix)]
+#[test]
+fn an_interrupted_upload_leaves_nothing() {
+    let Some(s3) = S3::start("an_interrupted_upload_leaves_nothing") else {
+        return;
+    };
+    let key = s3.env.key_file("k", KEY_A);
+    let key = key.to_str().unwrap();
+    let url = S3::url("big/stream.sbx");
+    let encrypt = ["encrypt", "--key-file", key, "{fifo}", "-o", &url];
+    interrupt_upload(
+        &s3,
+        &encrypt,
+        "big/stream.sbx",
+        rustix::process::Signal::INT,
+    );
+    let db = database(&s3);
+    let url = S3::url("big/export.full");
+    let args = [
+        "backup",
+        "logical",
+        db.to_str().unwrap(),
+        "{fifo}",
+        "--compression",
+        "none",
+    ];
+    let backup: Vec<&str> = args.into_iter().chain(["-o", &url]).collect();
+    interrupt_upload(
+        &s3,
+        &backup,
+        "big/export.full",
+        rustix::process::Signal::TERM,
+    );
 }
 
 #[test]
