@@ -332,8 +332,21 @@ pub fn inspect(path: impl AsRef<Path>) -> Result<BackupInfo, BackupError> {
     inspect_from(&place, file)
 }
 
-/// [`inspect`] of the backup read from `reader` (an object, an upload), called `name` in
-/// errors. Reads the header only.
+/// [`inspect`] of a backup read from `reader` (an object in a store, a download, a pipe),
+/// called `name` in errors: reads its header only, nothing after it.
+///
+/// **Nothing it returns is authenticated yet**, as for [`inspect`]. Its errors name the backup
+/// as backup 0, by `name`.
+///
+/// ```
+/// use std::io::Cursor;
+/// use strongbox::backup::{BackupError, inspect_reader};
+///
+/// let raw = Cursor::new(b"not a strongbox backup".to_vec());
+/// let err = inspect_reader("upload 1", raw).unwrap_err();
+/// assert!(matches!(err, BackupError::InvalidStream { position: 0, .. }));
+/// assert!(err.to_string().contains("upload 1"));
+/// ```
 pub fn inspect_reader(
     name: impl AsRef<Path>,
     reader: impl Read,

@@ -19,6 +19,12 @@ Master key: --settings, --master-key-path, --master-key-exec or --master-key-kms
 before the command); none given: the OS default ($HOME/.strongbox/secret.key on Unix, DPAPI on
 Windows).
 
+Object storage: where a backup or stream file is named, an object URL works too
+(s3://bucket/key, gs://bucket/key, az://container/key, file:///path), credentials and
+endpoint from the environment (AWS_ENDPOINT_URL,
+AWS_ACCESS_KEY_ID, AWS_ALLOW_HTTP, AZURE_STORAGE_*, GOOGLE_*; docs/OBJECT_STORE.md). An object
+appears only once complete and never replaces an existing one.
+
 Exit status: 0 success, 2 usage error, 1 any other failure (one `error:` line on stderr).";
 
 /// Offline key operations and authenticated backup encryption for storage engines.
@@ -163,6 +169,7 @@ Examples:
   strongbox verify --db /var/lib/db1 dump.sbx
   strongbox verify --key - dump.sbx < backup.key
   strongbox verify full.sbx incr1.sbx incr2.sbx     # a logical chain, in order
+  strongbox verify s3://backups/db1/                # the newest chain under a prefix
 
 A backup (a file with a manifest, or several files) is checked as `restore` checks it, with the
 same key options and refusals, and nothing is written: one line per backup says whether a key
@@ -192,6 +199,12 @@ Examples:
 Examples:
   strongbox restore db1.snapshot.sbx --to /var/lib/db1-restored
   strongbox restore db1.full.sbx db1.incr1.sbx --to /tmp/db1 --key-file backup.key
+  strongbox restore s3://backups/db1/ --to /var/lib/db1-restored   # the newest chain there
+
+A prefix (an object URL ending with /) restores the newest full logical backup under it and the
+incrementals that follow it, found by the previous-backup links of their headers; a fork (two
+backups following the same one) or a gap (an incremental since the full backup outside its
+chain) is refused: name the backups instead. Then every backup is authenticated as usual.
 
 A logical chain restores as export files in DIR (0000-logical-full.export, ...), to import
 in that order.")]
@@ -361,7 +374,8 @@ pub struct CryptArgs {
     /// Where to write; omitted or `-`: stdout. A regular file appears only when complete
     /// (written beside it, then renamed over it, keeping its mode); a symbolic link's target is
     /// what is replaced; a FIFO or a device is written in place. A read-only file or one with
-    /// other hard links is refused.
+    /// other hard links is refused. `encrypt` also takes an object URL: a new object, which
+    /// appears only when complete.
     #[arg(short, long, value_name = "OUTPUT")]
     pub output: Option<PathBuf>,
 }
@@ -373,7 +387,7 @@ pub struct EncryptArgs {
     #[command(flatten)]
     pub crypt: CryptArgs,
 
-    /// The file to encrypt; omitted or `-`: stdin.
+    /// The file or object URL to encrypt; omitted or `-`: stdin.
     #[arg(value_name = "INPUT")]
     pub input: Option<PathBuf>,
 
@@ -406,7 +420,7 @@ pub struct DecryptArgs {
     #[command(flatten)]
     pub crypt: CryptArgs,
 
-    /// The file to decrypt; omitted or `-`: stdin.
+    /// The file or object URL to decrypt; omitted or `-`: stdin.
     #[arg(value_name = "INPUT")]
     pub input: Option<PathBuf>,
 
@@ -423,7 +437,8 @@ pub struct DecryptArgs {
 /// `strongbox verify`
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The file to verify (`-`: stdin): a stream, a backup, or a logical chain's full backup.
+    /// The file or object URL to verify (`-`: stdin): a stream, a backup, a logical chain's
+    /// full backup, or an object prefix ending with `/` (the newest chain under it).
     #[arg(value_name = "INPUT")]
     pub input: PathBuf,
 
@@ -448,7 +463,7 @@ pub struct VerifyArgs {
 /// `strongbox inspect`
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// The file to inspect (`-`: stdin).
+    /// The file or object URL to inspect (`-`: stdin).
     #[arg(value_name = "INPUT")]
     pub input: PathBuf,
 }
@@ -475,7 +490,8 @@ Example:
     #[command(after_help = "\
 Examples:
   my-engine export db1 | strongbox backup logical /var/lib/db1 -o db1.full.sbx
-  strongbox backup logical /var/lib/db1 export.bin --incremental-after db1.full.sbx -o db1.i1.sbx")]
+  strongbox backup logical /var/lib/db1 export.bin --incremental-after db1.full.sbx -o db1.i1.sbx
+  my-engine export db1 | strongbox backup logical /var/lib/db1 -o s3://backups/db1/0001.full")]
     Logical(LogicalArgs),
     /// Adds or removes recipient slots, master-key copies or the database-key copy of a backup,
     /// rewriting only its header (the data is copied unchanged; the file is replaced
@@ -485,12 +501,43 @@ Examples:
   strongbox backup rewrap db1.full.sbx -r age1... --remove-database-key-copy
   strongbox backup rewrap db1.full.sbx -i backup-identity.txt --remove-slot 0")]
     Rewrap(RewrapArgs),
+    /// Lists the backups in an object-store prefix or a local directory: one line per object
+    /// (file) with its kind, size, creation date, key and chain, read from its header alone.
+    #[command(after_help = "\
+Examples:
+  strongbox backup list s3://backups/db1/
+  strongbox backup list /var/backups/db1 --json
+
+Columns: NAME (below the prefix), KIND (snapshot, full, incremental, or not-a-backup),
+SIZE (bytes), CREATED (the manifest's date, UTC), KEY (the key id; `none`: not encrypted;
+`recipients`: only age recipients can open it) and CHAIN (an incremental's previous backup, by
+name, or MISSING). Objects that are not backups get a line saying why.
+
+Nothing listed is authenticated: it comes from each object's header, which anyone who can
+write the folder could have forged. `verify` and `restore` authenticate. Only each object's
+header is read (one ranged GET per object, closed after the header), never a whole backup.
+A local directory is listed without its subdirectories; an object prefix with everything
+below it.")]
+    List(ListArgs),
+}
+
+/// `strongbox backup list`
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// The object prefix (`s3://bucket/db1/`, `gs://...`, `az://...`, `file:///...`) or the
+    /// local directory.
+    #[arg(value_name = "URL-PREFIX|DIR")]
+    pub folder: PathBuf,
+
+    /// One JSON document instead of lines.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `strongbox backup rewrap`
 #[derive(Debug, Args)]
 pub struct RewrapArgs {
-    /// The backup file (replaced atomically).
+    /// The backup file (replaced atomically; a local file, not an object).
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
 
@@ -534,7 +581,8 @@ pub struct RewrapArgs {
 /// Options common to both kinds of backup.
 #[derive(Debug, Args)]
 pub struct BackupCommon {
-    /// The backup file to write (it appears only once complete).
+    /// The backup file or object URL to write (it appears only once complete, and never
+    /// replaces an existing one).
     #[arg(short, long, value_name = "OUTPUT")]
     pub output: PathBuf,
 
@@ -618,7 +666,7 @@ pub struct LogicalArgs {
     #[arg(value_name = "INPUT")]
     pub input: Option<PathBuf>,
 
-    /// Make an incremental backup following this earlier backup file.
+    /// Make an incremental backup following this earlier backup file (or object URL).
     #[arg(long, value_name = "BACKUP")]
     pub incremental_after: Option<PathBuf>,
 
@@ -635,7 +683,8 @@ pub struct LogicalArgs {
 /// `strongbox restore`
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
-    /// The backup file(s): one snapshot, or a full logical backup and its incrementals in order.
+    /// The backup file(s) or object URL(s): one snapshot, or a full logical backup and its
+    /// incrementals in order; or one object prefix ending with `/`: its newest logical chain.
     #[arg(value_name = "BACKUP", required = true)]
     pub backups: Vec<PathBuf>,
 

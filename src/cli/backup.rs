@@ -3,12 +3,13 @@
 //! The CLI runs locally, as the operator, with no network in between: it tells the library that
 //! the request came over an authenticated channel ([`Channel::Authenticated`]).
 
+use std::io::{self, Read, Write as _};
 use std::path::Path;
 use std::sync::Arc;
 
 use strongbox::backup::{
-    Authentication, BackupEncryptionSettings, BackupError, Channel, Compression, EncryptionMode,
-    Identities, Manifest, MasterKeys, Recipients, RestoreConfig, Rewrap, printable,
+    Authentication, BackupEncryptionSettings, BackupError, BackupInfo, Channel, Compression,
+    EncryptionMode, Identities, Manifest, MasterKeys, Recipients, RestoreConfig, Rewrap, printable,
 };
 use strongbox::key::Fingerprint;
 use strongbox::keys::{FileProvider, Scheme};
@@ -23,6 +24,7 @@ use super::crypt::stream_config;
 use super::error::{CliError, CliResult, Context as _, describe};
 use super::files::InputSpec;
 use super::key_input::KeySource;
+use super::object::{self, ObjectReader, ObjectUrl, ObjectWriter};
 use super::progress::Progress;
 
 /// `strongbox backup`
@@ -31,11 +33,18 @@ pub fn backup(ctx: &Ctx, args: BackupArgs) -> CliResult {
         BackupKindArgs::Snapshot(args) => snapshot(ctx, args),
         BackupKindArgs::Logical(args) => logical(ctx, args),
         BackupKindArgs::Rewrap(args) => rewrap(ctx, args),
+        BackupKindArgs::List(args) => super::folder::list(ctx, args),
     }
 }
 
 /// `strongbox backup rewrap`
 fn rewrap(ctx: &Ctx, args: RewrapArgs) -> CliResult {
+    object::refuse_url(
+        &args.file,
+        "backup rewrap replaces a local file atomically, which an object store cannot do: \
+         download the object, rewrap the copy, upload it under a new name, then delete the old \
+         object",
+    )?;
     let keys = master_keys(ctx, &args.reading.recovery_master_key_path)?;
     let mut changes = Rewrap::new()
         .add_recipients(recipient_list(&args.recipient, &args.recipients_file)?)
@@ -115,9 +124,15 @@ fn snapshot(ctx: &Ctx, args: SnapshotArgs) -> CliResult {
         source.as_ref()
     );
     let keys = master_keys(ctx, &common.recovery_master_key_path)?;
-    let manifest = builder
-        .write(&common.output, &keys, Channel::Authenticated)
-        .context(|| "backup snapshot")?;
+    let manifest = match object::url_of(&common.output)? {
+        None => builder.write(&common.output, &keys, Channel::Authenticated),
+        Some(url) => {
+            let mut upload = ObjectWriter::create(&url).context(|| "backup snapshot")?;
+            let manifest = builder.write_to(&mut upload, &keys, Channel::Authenticated);
+            manifest.and_then(|manifest| finish_upload(upload).map(|()| manifest))
+        }
+    }
+    .context(|| "backup snapshot")?;
     report_backup(ctx, &manifest, &common.output);
     Ok(())
 }
@@ -125,7 +140,7 @@ fn snapshot(ctx: &Ctx, args: SnapshotArgs) -> CliResult {
 fn logical(ctx: &Ctx, args: LogicalArgs) -> CliResult {
     let common = &args.common;
     let source = KeySource::from_backup_args(&common.key, "backup")?;
-    let input = InputSpec::of(args.input.as_deref());
+    let input = InputSpec::of(args.input.as_deref())?;
     if source.as_ref().is_some_and(KeySource::uses_stdin) && input.is_stdin() {
         return Err(CliError::usage(
             &["backup", "logical"],
@@ -135,8 +150,11 @@ fn logical(ctx: &Ctx, args: LogicalArgs) -> CliResult {
     let builder = match &args.incremental_after {
         None => LogicalBackup::full(&args.dir),
         Some(previous) => {
-            let info = strongbox::backup::inspect(previous)
-                .context(|| format!("--incremental-after {}", previous.display()))?;
+            let info = match object::url_of(previous)? {
+                None => strongbox::backup::inspect(previous),
+                Some(url) => inspect_object(&url),
+            };
+            let info = info.context(|| format!("--incremental-after {}", previous.display()))?;
             LogicalBackup::incremental(&args.dir, info.manifest().backup_id())
         }
     };
@@ -148,19 +166,69 @@ fn logical(ctx: &Ctx, args: LogicalArgs) -> CliResult {
     let input = input.open()?;
     let progress = Progress::new(ctx.quiet(), input.len, "backing up");
     let mut export = progress.wrap(input.reader);
-    let manifest = builder
-        .write_from(&mut export, &common.output, &keys, Channel::Authenticated)
-        .context(|| format!("backup logical (export from {})", input.name))?;
+    let manifest = match object::url_of(&common.output)? {
+        None => builder.write_from(&mut export, &common.output, &keys, Channel::Authenticated),
+        Some(url) => {
+            let mut upload = ObjectWriter::create(&url).context(|| "backup logical")?;
+            let manifest = logical_to(builder, &mut export, &mut upload, &keys);
+            manifest.and_then(|manifest| finish_upload(upload).map(|()| manifest))
+        }
+    }
+    .context(|| format!("backup logical (export from {})", input.name))?;
     progress.finish();
     report_backup(ctx, &manifest, &common.output);
     Ok(())
 }
 
+/// The logical backup of `export` into `upload` (`LogicalBackup::write_from` for an output
+/// that is not a file).
+fn logical_to(
+    builder: LogicalBackup,
+    export: &mut impl Read,
+    upload: &mut ObjectWriter,
+    keys: &MasterKeys,
+) -> Result<Manifest, BackupError> {
+    let mut writer = builder.create_to(upload, keys, Channel::Authenticated)?;
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        let n = match export.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(BackupError::ExportRead(e)),
+        };
+        writer
+            .write_all(&buf[..n])
+            .map_err(BackupError::OutputWrite)?;
+    }
+    writer.finish()
+}
+
+/// Completes the upload of a backup: the object appears now, or never.
+fn finish_upload(upload: ObjectWriter) -> Result<(), BackupError> {
+    upload
+        .finish()
+        .map_err(|e| BackupError::OutputWrite(e.into()))
+}
+
+/// The description of the backup object `url` names, from its header alone: not
+/// authenticated (`strongbox::backup::inspect` of an object).
+pub fn inspect_object(url: &ObjectUrl) -> Result<BackupInfo, BackupError> {
+    let name = url.to_string();
+    let reader = ObjectReader::open(url).map_err(|e| BackupError::BackupRead {
+        position: 0,
+        path: name.clone().into(),
+        source: e.into(),
+    })?;
+    strongbox::backup::inspect_reader(name, reader)
+}
+
 /// `strongbox restore`
 pub fn restore(ctx: &Ctx, args: RestoreArgs) -> CliResult {
     let source = KeySource::from_backup_args(&args.key, "restore")?;
-    let mut config =
-        RestoreConfig::new(&args.backups, &args.to).with_threads(ctx.threads(args.threads.threads));
+    let (names, inputs) = super::folder::backup_inputs(ctx, &args.backups, "restore")?;
+    let mut config = RestoreConfig::from_inputs(inputs, &args.to)
+        .with_threads(ctx.threads(args.threads.threads));
     if let Some(source) = &source {
         config = config.with_key(source.load(|| ctx.provider())?);
     }
@@ -188,7 +256,7 @@ pub fn restore(ctx: &Ctx, args: RestoreArgs) -> CliResult {
             ""
         }
     ));
-    report_authentication(ctx, &args.backups, &report.authentication);
+    report_authentication(ctx, &names, &report.authentication);
     for export in &report.exports {
         ctx.note(format_args!(
             "export to import: {}",
@@ -210,9 +278,9 @@ pub fn option_for(err: &BackupError) -> &'static str {
 
 /// One line per restored backup: the key that authenticated it, or (a warning, shown even with
 /// `--quiet`) integrity tags only.
-fn report_authentication(ctx: &Ctx, files: &[std::path::PathBuf], auth: &[Authentication]) {
+fn report_authentication(ctx: &Ctx, files: &[String], auth: &[Authentication]) {
     for (position, (file, auth)) in files.iter().zip(auth).enumerate() {
-        let file = printable(&file.to_string_lossy()).into_owned();
+        let file = printable(file).into_owned();
         match auth {
             Authentication::Key(key_id) => ctx.note(format_args!(
                 "backup {position} ({file}): authenticated by key {key_id}"
@@ -299,12 +367,16 @@ pub fn master_keys(ctx: &Ctx, recovery: &[std::path::PathBuf]) -> CliResult<Mast
 }
 
 fn report_backup(ctx: &Ctx, manifest: &Manifest, output: &Path) {
+    let output = match object::url_of(output) {
+        Ok(Some(url)) => url.to_string(),
+        _ => output.display().to_string(),
+    };
     ctx.note(format_args!(
         "wrote {} backup {} of {} to {} ({})",
         manifest.kind(),
         manifest.backup_id(),
         printable(manifest.database_name()),
-        output.display(),
+        output,
         match manifest.key_id() {
             Some(key_id) => format!(
                 "encrypted, {}, key {key_id}",
@@ -327,15 +399,8 @@ pub fn describe_manifest(
             "raw stream (no backup manifest)".to_owned(),
         )]);
     }
-    let InputSpec::File(path) = input else {
-        // `strongbox::backup::inspect` reads a path; the header alone cannot be turned into a
-        // manifest through the public API.
-        return Ok(vec![(
-            "kind:",
-            "backup (give the file instead of stdin to see its manifest)".to_owned(),
-        )]);
-    };
-    let info = strongbox::backup::inspect(path).context(|| path.display())?;
+    let name = input.name();
+    let info = strongbox::backup::inspect_reader(&name, header.as_bytes()).context(|| name)?;
     let manifest = info.manifest();
     let mut lines = vec![
         ("kind:", manifest.kind().to_string()),

@@ -25,7 +25,7 @@ pub fn encrypt(ctx: &Ctx, args: EncryptArgs) -> CliResult {
              (--recipient, --recipients-file) for a fresh key wrapped only to them",
         ));
     }
-    let input = InputSpec::of(args.input.as_deref());
+    let input = InputSpec::of(args.input.as_deref())?;
     if let Some(source) = &source {
         check_stdin_use(source, &input, "encrypt")?;
     }
@@ -48,7 +48,11 @@ pub fn encrypt(ctx: &Ctx, args: EncryptArgs) -> CliResult {
     );
     let config = config.threads(threads);
     let output = Output::create(args.crypt.output.as_deref())?;
-    output.check_not_input(&input.reader, &input.name)?;
+    let input_file = input
+        .reader
+        .try_clone_file()
+        .context(|| input.name.clone())?;
+    output.check_not_input(input_file.as_ref(), &input.name)?;
     if output.is_stdout() && io::stdout().is_terminal() {
         return Err(CliError::fail(
             "refusing to write encrypted data to a terminal: use -o FILE or redirect stdout",
@@ -137,21 +141,30 @@ impl io::Write for KeepError<&mut dyn io::Write> {
 /// `strongbox decrypt`
 pub fn decrypt(ctx: &Ctx, args: DecryptArgs) -> CliResult {
     let source = KeySource::from_args(&args.crypt.key, "decrypt")?;
-    let input = InputSpec::of(args.input.as_deref());
+    if let Some(output) = &args.crypt.output {
+        super::object::refuse_url(
+            output,
+            "decrypt writes plaintext: to a local file or stdout, never to an object store",
+        )?;
+    }
+    let input = InputSpec::of(args.input.as_deref())?;
     if let Some(source) = &source {
         check_stdin_use(source, &input, "decrypt")?;
     }
     let input = input.open()?;
     let len = input.len;
     let (input_file, input_name) = (
-        input.reader.try_clone().context(|| input.name.clone())?,
+        input
+            .reader
+            .try_clone_file()
+            .context(|| input.name.clone())?,
         input.name.clone(),
     );
     // The header is authenticated before the output is opened (a FIFO's open waits for a reader).
     let identities = super::backup::identities(&args.identity)?;
     let opened = open_stream(ctx, source.as_ref(), &identities, input)?;
     let mut output = Output::create(args.crypt.output.as_deref())?;
-    output.check_not_input(&input_file, &input_name)?;
+    output.check_not_input(input_file.as_ref(), &input_name)?;
     let out_name = output.name();
     let segment_size = opened.reader.header().segment_size();
     let threads = ctx.threads_for_input(args.threads.threads, len, segment_size);
@@ -166,7 +179,7 @@ pub fn decrypt(ctx: &Ctx, args: DecryptArgs) -> CliResult {
 /// `strongbox verify` of a raw stream (backups: [`super::verify_backup`]).
 pub fn verify(ctx: &Ctx, args: VerifyArgs) -> CliResult {
     let source = KeySource::from_args(&args.key, "verify")?;
-    let input = InputSpec::of(Some(&args.input));
+    let input = InputSpec::of(Some(&args.input))?;
     if let Some(source) = &source {
         check_stdin_use(source, &input, "verify")?;
     }
@@ -197,7 +210,7 @@ pub fn verify(ctx: &Ctx, args: VerifyArgs) -> CliResult {
 
 /// `strongbox inspect`
 pub fn inspect(_ctx: &Ctx, args: InspectArgs) -> CliResult {
-    let input = InputSpec::of(Some(&args.input));
+    let input = InputSpec::of(Some(&args.input))?;
     let mut opened = input.open()?;
     let header = Header::read_from(&mut opened.reader).context(|| opened.name.clone())?;
     let mut lines = describe_header(&header);

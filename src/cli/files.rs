@@ -1,32 +1,38 @@
-//! Inputs and outputs: a file or stdin/stdout (`-` or omitted), and output files
-//! ([`OutputFile`]: a regular file appears only when complete; a FIFO or a device is written in
-//! place).
+//! Inputs and outputs: a file or stdin/stdout (`-` or omitted), an object in a store (an
+//! object URL, [`super::object`]), and output files ([`OutputFile`]: a regular file appears only
+//! when complete; a FIFO or a device is written in place; an object appears only when complete).
 
 use std::fs::File;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use strongbox::fs::OutputFile;
 
 use super::error::{CliError, CliResult, Context as _};
+use super::object::{self, ObjectReader, ObjectUrl, ObjectWriter};
 
-/// An input: a file, or stdin.
+/// An input: a file, stdin, or an object.
 #[derive(Debug, Clone)]
 pub enum InputSpec {
     /// Standard input.
     Stdin,
     /// A file.
     File(PathBuf),
+    /// An object in a store.
+    Object(ObjectUrl),
 }
 
 impl InputSpec {
-    /// `None` or `-`: stdin.
-    pub fn of(path: Option<&Path>) -> Self {
-        match path {
+    /// `None` or `-`: stdin; an object URL: that object; else the file.
+    pub fn of(path: Option<&Path>) -> CliResult<Self> {
+        Ok(match path {
             None => InputSpec::Stdin,
             Some(p) if p == Path::new("-") => InputSpec::Stdin,
-            Some(p) => InputSpec::File(p.to_path_buf()),
-        }
+            Some(p) => match object::url_of(p)? {
+                Some(url) => InputSpec::Object(url),
+                None => InputSpec::File(p.to_path_buf()),
+            },
+        })
     }
 
     /// Whether this is stdin.
@@ -39,6 +45,7 @@ impl InputSpec {
         match self {
             InputSpec::Stdin => "stdin".to_owned(),
             InputSpec::File(p) => p.display().to_string(),
+            InputSpec::Object(url) => url.to_string(),
         }
     }
 
@@ -46,10 +53,18 @@ impl InputSpec {
     pub fn open(&self) -> CliResult<Input> {
         match self {
             InputSpec::Stdin => Ok(Input {
-                reader: stdin_file().context(|| "stdin")?,
+                reader: InputReader::File(stdin_file().context(|| "stdin")?),
                 len: None,
                 name: self.name(),
             }),
+            InputSpec::Object(url) => {
+                let reader = ObjectReader::open(url).context(|| "reading")?;
+                Ok(Input {
+                    len: Some(reader.len()),
+                    reader: InputReader::Object(Box::new(reader)),
+                    name: self.name(),
+                })
+            }
             InputSpec::File(path) => {
                 let file = File::open(path).context(|| path.display())?;
                 let meta = file.metadata().context(|| path.display())?;
@@ -60,7 +75,7 @@ impl InputSpec {
                     )));
                 }
                 Ok(Input {
-                    reader: file,
+                    reader: InputReader::File(file),
                     len: meta.is_file().then_some(meta.len()),
                     name: self.name(),
                 })
@@ -71,16 +86,44 @@ impl InputSpec {
 
 /// An open input.
 pub struct Input {
-    /// The bytes (stdin is a duplicate of its descriptor, unbuffered).
-    pub reader: File,
+    /// The bytes.
+    pub reader: InputReader,
     /// Its size, for a regular file.
     pub len: Option<u64>,
     /// How messages name it.
     pub name: String,
 }
 
-/// An output: stdout, or a file ([`OutputFile`]: a regular file or a new name appears only on
-/// [`Output::commit`]; a FIFO or a device is written in place).
+/// The bytes of an input.
+pub enum InputReader {
+    /// A file, or stdin (a duplicate of its descriptor, unbuffered).
+    File(File),
+    /// An object, read with ranged GETs.
+    Object(Box<ObjectReader>),
+}
+
+impl InputReader {
+    /// A duplicate of the file's descriptor; `None` for an object.
+    pub fn try_clone_file(&self) -> io::Result<Option<File>> {
+        match self {
+            InputReader::File(file) => file.try_clone().map(Some),
+            InputReader::Object(_) => Ok(None),
+        }
+    }
+}
+
+impl Read for InputReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            InputReader::File(file) => file.read(buf),
+            InputReader::Object(object) => object.read(buf),
+        }
+    }
+}
+
+/// An output: stdout, a file ([`OutputFile`]: a regular file or a new name appears only on
+/// [`Output::commit`]; a FIFO or a device is written in place), or an object (it appears only
+/// on [`Output::commit`]; dropped before, its upload is aborted).
 pub enum Output {
     /// Standard output (a duplicate of its descriptor, unbuffered).
     Stdout(File),
@@ -91,20 +134,28 @@ pub enum Output {
         /// The path given.
         dest: PathBuf,
     },
+    /// An object, never one that exists.
+    Object(Box<ObjectWriter>, ObjectUrl),
 }
 
 impl Output {
-    /// `None` or `-`: stdout; else the file `path`.
+    /// `None` or `-`: stdout; an object URL: a new object; else the file `path`.
     pub fn create(path: Option<&Path>) -> CliResult<Self> {
         match path {
             None => Ok(Output::Stdout(stdout_file().context(|| "stdout")?)),
             Some(p) if p == Path::new("-") => {
                 Ok(Output::Stdout(stdout_file().context(|| "stdout")?))
             }
-            Some(dest) => Ok(Output::File {
-                file: OutputFile::create(dest).context(|| dest.display())?,
-                dest: dest.to_path_buf(),
-            }),
+            Some(dest) => match object::url_of(dest)? {
+                Some(url) => {
+                    let writer = ObjectWriter::create(&url).context(|| "writing")?;
+                    Ok(Output::Object(Box::new(writer), url))
+                }
+                None => Ok(Output::File {
+                    file: OutputFile::create(dest).context(|| dest.display())?,
+                    dest: dest.to_path_buf(),
+                }),
+            },
         }
     }
 
@@ -118,15 +169,21 @@ impl Output {
         match self {
             Output::Stdout(_) => "stdout".to_owned(),
             Output::File { dest, .. } => dest.display().to_string(),
+            Output::Object(_, url) => url.to_string(),
         }
     }
 
     /// Refuses an input that is the regular file this output writes or replaces (`cat`'s
-    /// "input file is output file"): reading a file while appending to it never ends.
-    pub fn check_not_input(&self, input: &File, input_name: &str) -> CliResult {
+    /// "input file is output file"): reading a file while appending to it never ends. An
+    /// object is never an input file (and an existing object is never written).
+    pub fn check_not_input(&self, input: Option<&File>, input_name: &str) -> CliResult {
+        let Some(input) = input else {
+            return Ok(());
+        };
         let same = match self {
             Output::Stdout(out) => strongbox::fs::is_same_file(input, out).context(|| "stdout")?,
             Output::File { file, .. } => file.is_same_file(input).context(|| self.name())?,
+            Output::Object(..) => false,
         };
         if same
             && input
@@ -142,11 +199,13 @@ impl Output {
         Ok(())
     }
 
-    /// Flushes; a regular file is synced and renamed into place (replacing a file there).
+    /// Flushes; a regular file is synced and renamed into place (replacing a file there); an
+    /// object's upload is completed.
     pub fn commit(self) -> CliResult {
         match self {
             Output::Stdout(mut out) => out.flush().context(|| "writing to stdout"),
             Output::File { file, dest } => file.commit().context(|| dest.display()),
+            Output::Object(writer, _) => writer.finish().context(|| "writing"),
         }
     }
 }
@@ -156,6 +215,7 @@ impl Write for Output {
         match self {
             Output::Stdout(out) => out.write(buf),
             Output::File { file, .. } => file.write(buf),
+            Output::Object(writer, _) => writer.write(buf),
         }
     }
 
@@ -163,6 +223,7 @@ impl Write for Output {
         match self {
             Output::Stdout(out) => out.write_all(buf),
             Output::File { file, .. } => file.write_all(buf),
+            Output::Object(writer, _) => writer.write_all(buf),
         }
     }
 
@@ -170,6 +231,7 @@ impl Write for Output {
         match self {
             Output::Stdout(out) => out.flush(),
             Output::File { file, .. } => file.flush(),
+            Output::Object(writer, _) => writer.flush(),
         }
     }
 }

@@ -3,8 +3,9 @@
 //! One file per concept: [`args`] (the command line), [`master_key`] (master-key selection),
 //! [`key_input`] (data-key input), [`keys`] (key and master-key commands), [`crypt`] (encrypt,
 //! decrypt, verify, inspect), [`backup`] (backup, restore), [`verify_backup`] (verify of
-//! backups and chains), [`files`] (stdin/stdout and atomic
-//! output files), [`progress`] (the progress bar) and [`error`] (exit statuses and messages).
+//! backups and chains), [`folder`] (`backup list`, the chain of a prefix), [`files`]
+//! (stdin/stdout, atomic output files, objects), [`object`] (object URLs), [`progress`] (the
+//! progress bar) and [`error`] (exit statuses and messages).
 
 use std::fmt;
 use std::io::{self, Write as _};
@@ -20,9 +21,11 @@ mod backup;
 mod crypt;
 mod error;
 mod files;
+mod folder;
 mod key_input;
 mod keys;
 mod master_key;
+mod object;
 mod progress;
 mod verify_backup;
 
@@ -85,12 +88,12 @@ fn handle_interruptions() {
 }
 
 #[cfg(unix)]
-/// Ends the process on `signal`: ends the process groups of running master-key programs,
-/// aborts the object-store uploads in progress (feature `object-store`), removes every temporary file and directory it has alive (no partial output and no plaintext
-/// is left behind) and exits with `128 + signal`.
+/// Ends the process on `signal`: ends the process groups of running master-key programs, aborts
+/// the object-store uploads in progress (no object and no unfinished upload is left), removes
+/// every temporary file and directory it has alive (no partial output and no plaintext is left
+/// behind) and exits with `128 + signal`.
 fn on_interruption(signal: i32) -> ! {
     strongbox::keys::ExecProvider::kill_running_programs();
-    #[cfg(feature = "object-store")]
     strongbox::object::ObjectWriter::abort_running_uploads();
     strongbox::fs::exit_removing_temporaries(128 + signal)
 }

@@ -1,12 +1,13 @@
-//! `verify` of database backups: a file whose header carries a manifest, or a logical chain of
-//! several files, is checked by the library's [`strongbox::backup::verify`], as `restore`
-//! would check it, writing nothing. Anything else is a raw stream, for [`super::crypt::verify`].
+//! `verify` of database backups: a file (or an object) whose header carries a manifest, a
+//! logical chain of several, or the chain of an object prefix, is checked by the library's
+//! [`strongbox::backup::verify`], as `restore` would check it, writing nothing. Anything else is
+//! a raw stream, for [`super::crypt::verify`].
 
 use std::fs::File;
-use std::io::{self, Write as _};
+use std::io::{self, Read, Write as _};
 use std::path::{Path, PathBuf};
 
-use strongbox::backup::{Authentication, Channel, VerifyConfig, printable};
+use strongbox::backup::{Authentication, BackupInput, Channel, VerifyConfig, printable};
 use strongbox::stream::Header;
 
 use super::Context as Ctx;
@@ -15,14 +16,16 @@ use super::backup::{master_keys, option_for};
 use super::crypt;
 use super::error::{CliError, CliResult, Context as _, describe};
 use super::key_input::KeySource;
+use super::object::{self, ObjectReader};
 
 /// Header extension kind of a backup's manifest (`docs/BACKUP.md`, section 1).
-const MANIFEST_EXTENSION: u16 = 0x0001;
+pub const MANIFEST_EXTENSION: u16 = 0x0001;
 
 /// `strongbox verify`: a backup or a chain here, a raw stream in [`crypt::verify`].
 pub fn verify(ctx: &Ctx, args: VerifyArgs) -> CliResult {
     let stdin = args.input == Path::new("-");
-    if args.chain.is_empty() && (stdin || !carries_manifest(&args.input)) {
+    let one = args.chain.is_empty() && !object::is_prefix(&args.input);
+    if one && (stdin || !carries_manifest(&args.input)?) {
         return crypt::verify(ctx, args);
     }
     let files: Vec<PathBuf> = std::iter::once(&args.input)
@@ -35,12 +38,13 @@ pub fn verify(ctx: &Ctx, args: VerifyArgs) -> CliResult {
             "the backups of a chain are read from files: `-` (stdin) is not accepted among them",
         ));
     }
-    let config = config(ctx, &args, &files)?;
+    let (names, inputs) = super::folder::backup_inputs(ctx, &files, "verify")?;
+    let config = config(ctx, &args, inputs)?;
     let keys = master_keys(ctx, &args.reading.recovery_master_key_path)?;
     let report = strongbox::backup::verify(&config, &keys, Channel::Authenticated)
         .map_err(|err| CliError::fail(format!("verify: {}{}", describe(&err), option_for(&err))))?;
     let mut stdout = io::stdout().lock();
-    let members = files
+    let members = names
         .iter()
         .zip(&report.manifests)
         .zip(&report.authentication);
@@ -49,7 +53,7 @@ pub fn verify(ctx: &Ctx, args: VerifyArgs) -> CliResult {
         writeln!(
             stdout,
             "backup {position} ({}): OK, {kind}, {}",
-            ctx.redacted(&printable(&file.to_string_lossy())),
+            ctx.redacted(&printable(file)),
             match auth {
                 Authentication::Key(key_id) => format!("authenticated by key {key_id}"),
                 _ => "NOT authenticated: unencrypted, checked by integrity tags only".to_owned(),
@@ -67,8 +71,9 @@ pub fn verify(ctx: &Ctx, args: VerifyArgs) -> CliResult {
 }
 
 /// The library's configuration from the key and reading options.
-fn config(ctx: &Ctx, args: &VerifyArgs, files: &[PathBuf]) -> CliResult<VerifyConfig> {
-    let mut config = VerifyConfig::new(files).with_threads(ctx.threads(args.threads.threads));
+fn config(ctx: &Ctx, args: &VerifyArgs, inputs: Vec<BackupInput>) -> CliResult<VerifyConfig> {
+    let mut config =
+        VerifyConfig::from_inputs(inputs).with_threads(ctx.threads(args.threads.threads));
     if let Some(source) = KeySource::from_args(&args.key, "verify")? {
         config = config.with_key(source.load(|| ctx.provider())?);
     }
@@ -81,17 +86,23 @@ fn config(ctx: &Ctx, args: &VerifyArgs, files: &[PathBuf]) -> CliResult<VerifyCo
     Ok(config.with_identities(super::backup::identities(&args.reading.identity)?))
 }
 
-/// Whether a regular file's (not yet authenticated) header carries a manifest. Only a regular
-/// file is read here (a pipe's bytes would be gone); a file that cannot be read as a stream is
-/// not a backup: the raw verification reports why.
-fn carries_manifest(path: &Path) -> bool {
-    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
-        return false;
+/// Whether a regular file's or an object's (not yet authenticated) header carries a manifest.
+/// Only a regular file is read here (a pipe's bytes would be gone); a file or an object that
+/// cannot be read as a stream is not a backup: the raw verification reports why.
+fn carries_manifest(path: &Path) -> CliResult<bool> {
+    if let Some(url) = object::url_of(path)? {
+        return Ok(ObjectReader::open(&url).is_ok_and(has_manifest));
     }
-    File::open(path)
-        .ok()
-        .and_then(|mut file| Header::read_from(&mut file).ok())
-        .is_some_and(|header| header.extension(MANIFEST_EXTENSION).is_some())
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        return Ok(false);
+    }
+    Ok(File::open(path).is_ok_and(has_manifest))
+}
+
+/// Whether the stream `reader` starts with has a header carrying a manifest.
+fn has_manifest(mut reader: impl Read) -> bool {
+    Header::read_from(&mut reader)
+        .is_ok_and(|header| header.extension(MANIFEST_EXTENSION).is_some())
 }
 
 /// Refuses a backup read as a raw stream (from stdin or a pipe): its manifest, archive and
