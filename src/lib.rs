@@ -28,6 +28,9 @@
 //!   rules, an authenticated manifest, the key carried wrapped under the master keys, and a
 //!   [`Channel`](backup::Channel) the engine must name for every operation (format and rules:
 //!   `docs/BACKUP.md`).
+//! - `object` (feature `object-store`): backups written to and read from object storage (S3
+//!   and S3-compatible stores, Google Cloud Storage, Azure Blob Storage, local files) by URL:
+//!   `ObjectUrl`, `ObjectWriter`, `ObjectReader`, `list` (`docs/OBJECT_STORE.md`).
 //! - [`fs`]: the durable file operations the crate and its command-line tool share.
 //!
 //! The crate root re-exports the types an engine starts from; everything else is reached
@@ -53,6 +56,9 @@
 //!   in `cli`: the SDK triples the tool's build and moves to newer Rust releases than the
 //!   crate's minimum (its newest versions need Rust 1.94; Cargo's resolver picks older ones on
 //!   Rust 1.89). Build the tool with `--features aws-kms` to use it.
+//! - `object-store`: the `object` module; `object_store` (S3, GCS, Azure; ring, not aws-lc-rs),
+//!   reqwest with rustls on ring, and a multi-thread tokio runtime the module owns. Implies
+//!   `backup` and `tokio`.
 //! - `cli` (the one default): the `strongbox` tool; implies `backup`, `settings` and
 //!   `vault-transit`.
 //!
@@ -130,6 +136,8 @@ mod base64;
 pub mod fs;
 pub mod key;
 pub mod keys;
+#[cfg(feature = "object-store")]
+pub mod object;
 pub mod stream;
 #[cfg(test)]
 mod test_hex;

@@ -86,10 +86,12 @@ fn handle_interruptions() {
 
 #[cfg(unix)]
 /// Ends the process on `signal`: ends the process groups of running master-key programs,
-/// removes every temporary file and directory it has alive (no partial output and no plaintext
+/// aborts the object-store uploads in progress (feature `object-store`), removes every temporary file and directory it has alive (no partial output and no plaintext
 /// is left behind) and exits with `128 + signal`.
 fn on_interruption(signal: i32) -> ! {
     strongbox::keys::ExecProvider::kill_running_programs();
+    #[cfg(feature = "object-store")]
+    strongbox::object::ObjectWriter::abort_running_uploads();
     strongbox::fs::exit_removing_temporaries(128 + signal)
 }
 
