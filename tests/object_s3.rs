@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use strongbox::backup::{
-    BackupError, BackupId, BackupInput, Channel, Compression, MasterKeys, RestoreConfig,
-    VerifyConfig, restore, verify,
+    BackupError, BackupId, BackupInput, BackupKind, Channel, Compression, MasterKeys,
+    RestoreConfig, VerifyConfig, inspect_reader, restore, verify,
 };
 use strongbox::object::{ObjectError, ObjectReader, ObjectUrl, ObjectWriter, UploadOptions, list};
 use strongbox::{
@@ -119,8 +119,7 @@ impl Env {
     }
 
     fn input(&self, key: &str) -> BackupInput {
-        let url = self.url(key);
-        BackupInput::reader(url.to_string(), ObjectReader::open(&url).unwrap())
+        BackupInput::object(&self.url(key)).unwrap()
     }
 
     fn verify(&self, keys: &[&str]) -> Result<(), BackupError> {
@@ -190,6 +189,9 @@ fn snapshot_round_trip(env: &Env) {
     restore(&config, &env.keys, AUTH).unwrap();
     assert!(listing(&env.out("snapshot")) == listing(&env.db));
     env.verify(&["orders/snapshot"]).unwrap();
+
+    let info = inspect_reader(url.to_string(), ObjectReader::open(&url).unwrap()).unwrap();
+    assert_eq!(info.manifest().kind(), BackupKind::Snapshot);
 
     let entries = list(&env.url("orders")).unwrap();
     let found = entries.iter().find(|e| e.url == url).expect("listed");
@@ -462,6 +464,30 @@ fn local_files(env: &Env) {
     );
 }
 
+/// Called from inside a tokio runtime (a current-thread one, in `block_on`), the blocking API
+/// works instead of panicking.
+fn inside_a_runtime(env: &Env) {
+    let dir = env.tmp.path().join("from-tokio");
+    fs::create_dir(&dir).unwrap();
+    let url = ObjectUrl::parse(&format!("file://{}/object", dir.display())).unwrap();
+    let content = noise(MULTIPART_LEN, 18);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let read = runtime.block_on(async {
+        let mut writer = ObjectWriter::create_with(&url, env.options()).unwrap();
+        writer.write_all(&content).unwrap();
+        writer.finish().unwrap();
+        let mut read = Vec::new();
+        ObjectReader::open(&url)
+            .unwrap()
+            .read_to_end(&mut read)
+            .unwrap();
+        read
+    });
+    assert!(read == content);
+}
+
 #[test]
 fn object_store_s3() {
     // Before any other thread exists: the proxy's port, a moto that checks credentials (from
@@ -502,6 +528,7 @@ fn object_store_s3() {
     failing_parts_abort(&env);
     wrong_credentials_are_denied(&env, &checking);
     local_files(&env);
+    inside_a_runtime(&env);
     abort_running_uploads(&env);
 
     let errors = env.errors.lock().unwrap();

@@ -52,6 +52,15 @@ impl BackupInput {
         }
     }
 
+    /// The backup stored as the object `url` names, read with ranged GETs
+    /// ([`ObjectReader`](crate::object::ObjectReader)), named by its URL in errors and reports.
+    /// Fails if the object does not exist or cannot be reached.
+    #[cfg(feature = "object-store")]
+    pub fn object(url: &crate::object::ObjectUrl) -> Result<Self, crate::object::ObjectError> {
+        let reader = crate::object::ObjectReader::open(url)?;
+        Ok(Self::reader(url.to_string(), reader))
+    }
+
     /// The file's path, or the name given to the reader.
     pub fn name(&self) -> &Path {
         &self.name

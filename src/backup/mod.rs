@@ -49,7 +49,8 @@ pub use recipients::{
     slots_extension,
 };
 pub use restore::{
-    BackupInfo, DEFAULT_MAX_EXPANSION_RATIO, RestoreConfig, RestoreReport, inspect, restore,
+    BackupInfo, DEFAULT_MAX_EXPANSION_RATIO, RestoreConfig, RestoreReport, inspect, inspect_reader,
+    restore,
 };
 #[cfg(feature = "recipients")]
 pub use rewrap::{Rewrap, RewrapReport, rewrap};

@@ -328,10 +328,23 @@ impl BackupInfo {
 /// errors name the file as backup 0.
 pub fn inspect(path: impl AsRef<Path>) -> Result<BackupInfo, BackupError> {
     let place = Place::new(0, path.as_ref());
-    let mut file = File::open(&place.path).map_err(|e| place.io(e))?;
-    let header = Header::read_from(&mut file).map_err(|e| place.stream(e))?;
-    let manifest = manifest_of(&header, &place)?;
-    let wrapped_keys = wrapped_keys(&header, &place)?;
+    let file = File::open(&place.path).map_err(|e| place.io(e))?;
+    inspect_from(&place, file)
+}
+
+/// [`inspect`] of the backup read from `reader` (an object, an upload), called `name` in
+/// errors. Reads the header only.
+pub fn inspect_reader(
+    name: impl AsRef<Path>,
+    reader: impl Read,
+) -> Result<BackupInfo, BackupError> {
+    inspect_from(&Place::new(0, name.as_ref()), reader)
+}
+
+fn inspect_from(place: &Place, mut input: impl Read) -> Result<BackupInfo, BackupError> {
+    let header = Header::read_from(&mut input).map_err(|e| place.stream(e))?;
+    let manifest = manifest_of(&header, place)?;
+    let wrapped_keys = wrapped_keys(&header, place)?;
     Ok(BackupInfo {
         header,
         manifest,

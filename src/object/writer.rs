@@ -328,8 +328,9 @@ impl Driver {
     }
 }
 
-/// Starts a part upload for each part received, at most `in_flight` at once; `Ok(true)` once
-/// told to finish and every part is uploaded, `Ok(false)` if the writer went away.
+/// Starts a part upload for each part received, at most `in_flight` at once (a part is taken
+/// from the channel only when it can start); `Ok(true)` once told to finish and every part is
+/// uploaded, `Ok(false)` if the writer went away.
 async fn pump(
     upload: &mut dyn MultipartUpload,
     tasks: &mut JoinSet<object_store::Result<()>>,
@@ -337,6 +338,11 @@ async fn pump(
     in_flight: usize,
 ) -> object_store::Result<bool> {
     loop {
+        while tasks.len() >= in_flight {
+            if let Some(done) = tasks.join_next().await {
+                joined(done)?;
+            }
+        }
         let message = tokio::select! {
             message = parts.recv() => message,
             Some(done) = tasks.join_next(), if !tasks.is_empty() => {
@@ -353,11 +359,6 @@ async fn pump(
                 return Ok(true);
             }
             Some(Message::Part(payload)) => {
-                while tasks.len() >= in_flight {
-                    if let Some(done) = tasks.join_next().await {
-                        joined(done)?;
-                    }
-                }
                 tasks.spawn(upload.put_part(payload));
             }
         }
