@@ -22,12 +22,12 @@ use strongbox::{
 };
 
 mod common;
-mod servers;
 #[path = "object_s3/proxy.rs"]
 mod proxy;
+mod servers;
 
-use servers::moto::{ACCESS_KEY, Moto, REGION, SECRET_KEY};
 use proxy::{Fault, Proxy};
+use servers::moto::{ACCESS_KEY, Moto, REGION, SECRET_KEY};
 
 const AUTH: Channel = Channel::Authenticated;
 const BUCKET: &str = "strongbox-test";
