@@ -150,3 +150,14 @@ for uri in 'aws-kms://1234abcd-12ab-34cd-56ef-1234567890ab' \
     'aws-kms://mrk-1?endpoint=http://kms.example' 'aws-kms://alias/k?aws_secret_access_key=x#f'; do
     printf '%s' "$uri" > "$u/seed_$i"; i=$((i + 1))
 done
+
+# object_url: URLs that parse and near misses.
+u="$corpus/object_url"
+mkdir -p "$u"
+i=0
+for url in 's3://backups/orders/2026-12-07.full' 'gs://my_bucket.example/a b/ü.sbx' \
+    'az://container/' 'file:///var/backups/orders.snapshot' 's3://bucket' \
+    's3://key:secret@bucket/x?X-Amz-Signature=abc#frag' 's3://bucket//x' 's3://b/a/../x' \
+    'file://host/x' 'S3://Bucket/x' 's3://bucket:9000/x'; do
+    printf '%s' "$url" > "$u/seed_$i"; i=$((i + 1))
+done

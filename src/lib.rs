@@ -59,8 +59,8 @@
 //! - `object-store`: the `object` module; `object_store` (S3, GCS, Azure; ring, not aws-lc-rs),
 //!   reqwest with rustls on ring, and a multi-thread tokio runtime the module owns. Implies
 //!   `backup` and `tokio`.
-//! - `cli` (the one default): the `strongbox` tool; implies `backup`, `settings` and
-//!   `vault-transit`.
+//! - `cli` (the one default): the `strongbox` tool; implies `backup`, `settings`,
+//!   `vault-transit` and `object-store`.
 //!
 //! An engine's path, end to end: a master-key file created at installation and named in its
 //! `settings.json`, a key per database, and a backup written to any [`Write`](std::io::Write)
