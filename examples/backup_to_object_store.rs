@@ -6,13 +6,17 @@
 //! export AWS_ENDPOINT_URL=http://127.0.0.1:9000 AWS_ALLOW_HTTP=true AWS_REGION=us-east-1
 //! export AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=...
 //! cargo run --example backup_to_object_store --features object-store -- s3://bucket/backups
+//! # Azure Blob Storage (or Azurite): the account, its key and, for an emulator, the endpoint.
+//! export AZURE_STORAGE_ACCOUNT_NAME=... AZURE_STORAGE_ACCOUNT_KEY=...
+//! export AZURE_STORAGE_ENDPOINT=http://127.0.0.1:10000/devstoreaccount1 AZURE_ALLOW_HTTP=true
+//! cargo run --example backup_to_object_store --features object-store -- az://container/backups
 //! # Or the local file system:
 //! cargo run --example backup_to_object_store --features object-store -- file:///tmp/backups
 //! ```
 //!
 //! The argument is a prefix (`docs/OBJECT_STORE.md`); the backup is written below it under a
 //! name of its own, never replacing an object. The master key and the database are made up in
-//! a temporary directory.
+//! a temporary directory. `tests/object_stores.rs` runs it against local S3 and Azure servers.
 
 use std::error::Error;
 use std::fs;
@@ -27,7 +31,13 @@ fn main() -> Result<(), Box<dyn Error>> {
     let prefix = std::env::args()
         .nth(1)
         .ok_or("usage: backup_to_object_store URL-PREFIX")?;
-    let prefix = ObjectUrl::parse(&prefix)?;
+    run(&ObjectUrl::parse(&prefix)?)?;
+    Ok(())
+}
+
+/// Backs a made-up database up below `prefix`, restores it from there and lists the prefix;
+/// the backup's URL.
+pub fn run(prefix: &ObjectUrl) -> Result<ObjectUrl, Box<dyn Error>> {
     let work = tempfile::tempdir()?;
 
     // A master-key file, a database directory and its key.
@@ -58,8 +68,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     assert_eq!(fs::read(target.join("data.db"))?, b"the engine's pages");
     println!("restored {} from {url}", target.display());
 
-    for entry in list(&prefix)? {
+    for entry in list(prefix)? {
         println!("{}  {} bytes", entry.url, entry.size);
     }
-    Ok(())
+    Ok(url)
 }

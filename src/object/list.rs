@@ -3,6 +3,8 @@
 use std::time::SystemTime;
 
 use futures_util::TryStreamExt as _;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt as _};
 
 use super::{ObjectError, ObjectUrl, UploadOptions, open_store, run_for};
 
@@ -27,7 +29,10 @@ pub fn list(url: &ObjectUrl) -> Result<Vec<ObjectEntry>, ObjectError> {
     let mut entries = run_for(url, async move {
         let prefix = (!prefix.as_ref().is_empty()).then_some(prefix);
         let listed = store.list(prefix.as_ref()).try_collect::<Vec<_>>().await;
-        let metas = listed.map_err(|e| ObjectError::from_store(&base, e))?;
+        let metas = match listed {
+            Ok(metas) => metas,
+            Err(e) => return Err(list_error(&base, store.as_ref(), prefix.as_ref(), e).await),
+        };
         Ok(metas
             .into_iter()
             .map(|meta| ObjectEntry {
@@ -39,4 +44,26 @@ pub fn list(url: &ObjectUrl) -> Result<Vec<ObjectEntry>, ObjectError> {
     })?;
     entries.sort_by(|a, b| a.url.key().cmp(b.url.key()));
     Ok(entries)
+}
+
+/// The error of a failed listing. `object_store` reports a listing the store refused (401,
+/// 403) as a generic error, without its status: a HEAD of the prefix, whose refusal it does
+/// report as such, tells whether the credentials were refused.
+async fn list_error(
+    url: &ObjectUrl,
+    store: &dyn ObjectStore,
+    prefix: Option<&Path>,
+    err: object_store::Error,
+) -> ObjectError {
+    if let object_store::Error::Generic { .. } = err {
+        let head = store.head(prefix.unwrap_or(&Path::default())).await;
+        if let Err(
+            object_store::Error::PermissionDenied { .. }
+            | object_store::Error::Unauthenticated { .. },
+        ) = head
+        {
+            return ObjectError::Denied { url: url.clone() };
+        }
+    }
+    ObjectError::from_store(url, err)
 }
