@@ -77,17 +77,20 @@ use url::Scheme;
 /// Worker threads of the module's runtime: requests mostly wait on the network.
 const WORKER_THREADS: usize = 2;
 
-/// The runtime every request runs on.
-fn runtime() -> &'static tokio::runtime::Runtime {
-    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(WORKER_THREADS)
-            .thread_name("strongbox-object")
-            .enable_all()
-            .build()
-            .expect("building the object store's tokio runtime")
-    })
+/// The runtime every request runs on; `None` if it could not be built (the system refused
+/// its threads), which every request then reports as a store error.
+fn runtime() -> Option<&'static tokio::runtime::Runtime> {
+    static RUNTIME: OnceLock<Option<tokio::runtime::Runtime>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(WORKER_THREADS)
+                .thread_name("strongbox-object")
+                .enable_all()
+                .build()
+                .ok()
+        })
+        .as_ref()
 }
 
 /// Runs `future` on the module's runtime and waits for its output on a channel (never
@@ -98,7 +101,7 @@ where
     F::Output: Send + 'static,
 {
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
-    runtime().spawn(async move {
+    runtime()?.spawn(async move {
         let _ = tx.send(future.await);
     });
     rx.recv().ok()

@@ -12,6 +12,8 @@ use tokio::task::JoinSet;
 
 use super::{ObjectError, ObjectUrl, UploadOptions, open_store, run, run_for, runtime};
 
+/// Why a request could not run: the module's runtime could not be built.
+const NO_RUNTIME: &str = "the object store's runtime could not start its threads";
 /// How long aborting an upload may take (the abort request, retries included).
 const ABORT_WAIT: Duration = Duration::from_secs(10);
 /// How long a dropped writer or [`ObjectWriter::abort_running_uploads`] waits for the aborts.
@@ -137,7 +139,9 @@ impl ObjectWriter {
         if self.upload.is_none() {
             self.upload = Some(self.start()?);
         }
-        let upload = self.upload.as_ref().expect("started above");
+        let Some(upload) = self.upload.as_ref() else {
+            return Err(ObjectError::store(&self.url, "the upload did not start"));
+        };
         match send(upload, Message::Part(part.into())) {
             true => Ok(()),
             false => Err(ended(&self.url, upload)
@@ -159,7 +163,8 @@ impl ObjectWriter {
             path: self.path.clone(),
             in_flight: self.options.get_parts_in_flight(),
         };
-        runtime().spawn(async move {
+        let runtime = runtime().ok_or_else(|| ObjectError::store(&self.url, NO_RUNTIME))?;
+        runtime.spawn(async move {
             let result = driver.drive(received, cancel).await;
             drop(registered);
             let _ = done.send(result);
