@@ -363,6 +363,37 @@ pub struct ThreadArgs {
     pub threads: Option<NonZeroUsize>,
 }
 
+/// The stream written by `encrypt` and the backup commands.
+#[derive(Debug, Args)]
+pub struct StreamArgs {
+    /// Use ChaCha20-Poly1305 instead of AES-256-GCM.
+    #[arg(long)]
+    pub chacha20: bool,
+
+    /// Plaintext bytes per segment, 4K to 16M (suffixes K, M: powers of 1024) [default: 64K].
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    pub segment_size: Option<usize>,
+
+    /// Threads.
+    #[command(flatten)]
+    pub threads: ThreadArgs,
+}
+
+/// Age recipients the key is also wrapped to.
+#[derive(Debug, Args)]
+pub struct RecipientArgs {
+    /// Also wrap the key to this age recipient (`age1...`, `ssh-ed25519 ...`, `ssh-rsa ...`);
+    /// repeat for several. `encrypt` without a key option: write-only, a fresh key wrapped
+    /// only to the recipients.
+    #[arg(short = 'r', long, value_name = "RECIPIENT", action = clap::ArgAction::Append)]
+    pub recipient: Vec<String>,
+
+    /// Also wrap the key to every recipient of this file (one per line, `#` comments), as
+    /// `age -R` reads it; repeat for several.
+    #[arg(short = 'R', long, value_name = "FILE", action = clap::ArgAction::Append)]
+    pub recipients_file: Vec<PathBuf>,
+}
+
 /// The key and the output of `encrypt` and `decrypt` (the key is not needed to decrypt an
 /// unencrypted stream).
 #[derive(Debug, Args)]
@@ -391,26 +422,13 @@ pub struct EncryptArgs {
     #[arg(value_name = "INPUT")]
     pub input: Option<PathBuf>,
 
-    /// Use ChaCha20-Poly1305 instead of AES-256-GCM.
-    #[arg(long)]
-    pub chacha20: bool,
-
-    /// Plaintext bytes per segment, 4K to 16M (suffixes K, M: powers of 1024) [default: 64K].
-    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
-    pub segment_size: Option<usize>,
-
-    /// Threads.
+    /// Cipher, segments and threads.
     #[command(flatten)]
-    pub threads: ThreadArgs,
+    pub stream: StreamArgs,
 
-    /// Also wrap the key to this age recipient; without a key option, encrypt write-only with
-    /// a fresh key wrapped only to the recipients. Repeat for several.
-    #[arg(short = 'r', long, value_name = "RECIPIENT", action = clap::ArgAction::Append)]
-    pub recipient: Vec<String>,
-
-    /// Also wrap the key to every recipient of this file (as `age -R` reads it); repeatable.
-    #[arg(short = 'R', long, value_name = "FILE", action = clap::ArgAction::Append)]
-    pub recipients_file: Vec<PathBuf>,
+    /// Age recipients (without a key option: write-only, a fresh key wrapped only to them).
+    #[command(flatten)]
+    pub recipients: RecipientArgs,
 }
 
 /// `strongbox decrypt`
@@ -607,27 +625,13 @@ pub struct BackupCommon {
     #[arg(long, value_name = "FILE", action = clap::ArgAction::Append)]
     pub recovery_master_key_path: Vec<PathBuf>,
 
-    /// Use ChaCha20-Poly1305 instead of AES-256-GCM.
-    #[arg(long)]
-    pub chacha20: bool,
-
-    /// Plaintext bytes per segment, 4K to 16M (suffixes K, M) [default: 64K].
-    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
-    pub segment_size: Option<usize>,
-
-    /// Threads.
+    /// Cipher, segments and threads.
     #[command(flatten)]
-    pub threads: ThreadArgs,
+    pub stream: StreamArgs,
 
-    /// Also wrap the backup's key to this age recipient (`age1...`, `ssh-ed25519 ...`,
-    /// `ssh-rsa ...`); repeat for several.
-    #[arg(short = 'r', long, value_name = "RECIPIENT", action = clap::ArgAction::Append)]
-    pub recipient: Vec<String>,
-
-    /// Also wrap the backup's key to every recipient of this file (one per line, `#`
-    /// comments), as `age -R` reads it; repeat for several.
-    #[arg(short = 'R', long, value_name = "FILE", action = clap::ArgAction::Append)]
-    pub recipients_file: Vec<PathBuf>,
+    /// Age recipients.
+    #[command(flatten)]
+    pub recipients: RecipientArgs,
 }
 
 /// A provided backup key (no `--db`: the database key is `--encryption database-key`).

@@ -94,8 +94,8 @@ macro_rules! with_common_options {
     ($builder:expr, $ctx:expr, $common:expr, $source:expr) => {{
         let (ctx, common): (&Ctx, &BackupCommon) = ($ctx, $common);
         let mut builder = $builder.stream_config(
-            stream_config(common.chacha20, common.segment_size, "backup")?
-                .threads(ctx.threads(common.threads.threads)),
+            stream_config(common.stream.chacha20, common.stream.segment_size, "backup")?
+                .threads(ctx.threads(common.stream.threads.threads)),
         );
         if let Some(encryption) = encryption(ctx, common, $source)? {
             builder = builder.encryption(encryption);
@@ -330,7 +330,10 @@ fn compression(common: &BackupCommon) -> Option<Compression> {
 
 /// The recipients of a backup's `--recipient` and `--recipients-file`.
 fn recipients(common: &BackupCommon) -> CliResult<Recipients> {
-    recipient_list(&common.recipient, &common.recipients_file)
+    recipient_list(
+        &common.recipients.recipient,
+        &common.recipients.recipients_file,
+    )
 }
 
 /// The recipients of `--recipient` and `--recipients-file`.

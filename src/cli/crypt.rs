@@ -16,7 +16,10 @@ use super::progress::Progress;
 
 /// `strongbox encrypt`
 pub fn encrypt(ctx: &Ctx, args: EncryptArgs) -> CliResult {
-    let recipients = super::backup::recipient_list(&args.recipient, &args.recipients_file)?;
+    let recipients = super::backup::recipient_list(
+        &args.recipients.recipient,
+        &args.recipients.recipients_file,
+    )?;
     let source = KeySource::from_args(&args.crypt.key, "encrypt")?;
     if source.is_none() && recipients.is_empty() {
         return Err(CliError::usage(
@@ -29,7 +32,7 @@ pub fn encrypt(ctx: &Ctx, args: EncryptArgs) -> CliResult {
     if let Some(source) = &source {
         check_stdin_use(source, &input, "encrypt")?;
     }
-    let config = stream_config(args.chacha20, args.segment_size, "encrypt")?;
+    let config = stream_config(args.stream.chacha20, args.stream.segment_size, "encrypt")?;
 
     let key = match &source {
         Some(source) => source.load(|| ctx.provider())?,
@@ -42,7 +45,7 @@ pub fn encrypt(ctx: &Ctx, args: EncryptArgs) -> CliResult {
     }
     let input = input.open()?;
     let threads = ctx.threads_for_input(
-        args.threads.threads,
+        args.stream.threads.threads,
         input.len,
         config.selected_segment_size(),
     );
