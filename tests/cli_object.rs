@@ -376,6 +376,7 @@ fn encrypt_to_s3_and_decrypt() {
     s3.check_no_secret();
 }
 
+#[cfg(unix)]
 /// The requests of moto's log that touched `key`'s multipart uploads: (started, aborted).
 fn multipart_requests(moto: &Moto, key: &str) -> (bool, bool) {
     let log = moto.log();
