@@ -45,7 +45,16 @@ fn peak_of_round_trip(url: &ObjectUrl, mib: usize) -> usize {
 fn upload_memory_is_bounded() {
     let _profiler = dhat::Profiler::builder().testing().build();
     let dir = tempfile::tempdir().unwrap();
-    let url = |name: &str| ObjectUrl::parse(&format!("file://{}/{name}", dir.path().display()));
+    // `file:///` and the absolute path with `/` separators (`file:///C:/...` on Windows).
+    let url = |name: &str| {
+        let path = dir
+            .path()
+            .join(name)
+            .display()
+            .to_string()
+            .replace('\\', "/");
+        ObjectUrl::parse(&format!("file:///{}", path.trim_start_matches('/')))
+    };
     let small = peak_of_round_trip(&url("small").unwrap(), 20);
     let large = peak_of_round_trip(&url("large").unwrap(), 100);
     let bound = (IN_FLIGHT + 2) * PART + 4 * MIB;
