@@ -9,7 +9,7 @@
 use std::fs;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use strongbox::backup::{
@@ -34,19 +34,6 @@ const BUCKET: &str = "strongbox-test";
 /// The smallest part S3 accepts; objects of more than two parts are 11 MiB.
 const PART: usize = 5 << 20;
 const MULTIPART_LEN: usize = 11 << 20;
-
-/// Bytes that do not compress (xorshift).
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
 
 struct Env {
     moto: Moto,
@@ -146,28 +133,6 @@ impl Write for Tee<'_> {
     }
 }
 
-/// Every file under `root` with its content, sorted; the database key file by name only.
-fn listing(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![PathBuf::new()];
-    while let Some(rel) = stack.pop() {
-        for e in fs::read_dir(root.join(&rel)).unwrap() {
-            let e = e.unwrap();
-            let r = rel.join(e.file_name());
-            if e.file_type().unwrap().is_dir() {
-                stack.push(r);
-            } else if e.file_name() == "secret.key.encrypted" {
-                out.push((r, Vec::new()));
-            } else {
-                let content = fs::read(root.join(&r)).unwrap();
-                out.push((r, content));
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 /// A snapshot of more than two parts, written through the object writer: its bytes as
 /// stored are those written, and it restores and verifies from the object.
 fn snapshot_round_trip(env: &Env) {
@@ -187,7 +152,7 @@ fn snapshot_round_trip(env: &Env) {
 
     let config = RestoreConfig::from_inputs([env.input("orders/snapshot")], env.out("snapshot"));
     restore(&config, &env.keys, AUTH).unwrap();
-    assert!(listing(&env.out("snapshot")) == listing(&env.db));
+    assert!(common::tree(&env.out("snapshot")) == common::tree(&env.db));
     env.verify(&["orders/snapshot"]).unwrap();
 
     let info = inspect_reader(url.to_string(), ObjectReader::open(&url).unwrap()).unwrap();
@@ -201,7 +166,7 @@ fn snapshot_round_trip(env: &Env) {
 /// A logical full backup (one small object) and an incremental of more than two parts,
 /// restored as a chain from the objects.
 fn logical_chain(env: &Env) {
-    let exports = [b"the full export".to_vec(), noise(MULTIPART_LEN, 7)];
+    let exports = [b"the full export".to_vec(), common::noise(MULTIPART_LEN, 7)];
     let mut previous: Option<BackupId> = None;
     for (i, export) in exports.iter().enumerate() {
         let builder = match previous {
@@ -232,7 +197,7 @@ fn logical_chain(env: &Env) {
 fn restore_reader_seeks(env: &Env) {
     let key = DataKey::generate().unwrap();
     // Longer than one GET (16 MiB): reading it whole takes two.
-    let data = noise(20 << 20, 9);
+    let data = common::noise(20 << 20, 9);
     let url = env.url("stream/seek");
     let mut writer = BackupWriter::new(
         ObjectWriter::create_with(&url, env.options()).unwrap(),
@@ -268,11 +233,11 @@ fn restore_reader_seeks(env: &Env) {
 fn existing_objects_are_kept(env: &Env) {
     for (key, len) in [("exists/small", 1000), ("exists/multipart", MULTIPART_LEN)] {
         let url = env.url(key);
-        let content = noise(len, 11);
+        let content = common::noise(len, 11);
         let mut first = ObjectWriter::create_with(&url, env.options()).unwrap();
         let mut second = ObjectWriter::create_with(&url, env.options()).unwrap();
         first.write_all(&content).unwrap();
-        second.write_all(&noise(len, 12)).unwrap();
+        second.write_all(&common::noise(len, 12)).unwrap();
         first.finish().unwrap();
         let err = env.noted(second.finish().unwrap_err());
         assert!(
@@ -293,7 +258,7 @@ fn existing_objects_are_kept(env: &Env) {
 /// A writer dropped unfinished, mid-upload, leaves no object and no unfinished upload.
 fn dropped_writer_aborts(env: &Env) {
     let mut writer = ObjectWriter::create_with(&env.url("dropped"), env.options()).unwrap();
-    writer.write_all(&noise(MULTIPART_LEN, 13)).unwrap();
+    writer.write_all(&common::noise(MULTIPART_LEN, 13)).unwrap();
     drop(writer);
     assert!(!env.exists("dropped"));
     assert_eq!(env.unfinished_uploads(), 0);
@@ -306,10 +271,10 @@ fn abort_running_uploads(env: &Env) {
     let url = env.url("aborted");
     let mut writer = ObjectWriter::create_with(&url, env.options()).unwrap();
     let mut later = ObjectWriter::create_with(&env.url("later"), env.options()).unwrap();
-    writer.write_all(&noise(MULTIPART_LEN, 14)).unwrap();
+    writer.write_all(&common::noise(MULTIPART_LEN, 14)).unwrap();
     ObjectWriter::abort_running_uploads();
     assert_eq!(env.unfinished_uploads(), 0);
-    let err = env.noted(writer.write_all(&noise(2 * PART, 15)).unwrap_err());
+    let err = env.noted(writer.write_all(&common::noise(2 * PART, 15)).unwrap_err());
     let inner = err.get_ref().and_then(|e| e.downcast_ref::<ObjectError>());
     assert!(
         matches!(inner, Some(ObjectError::Cancelled { .. })),
@@ -318,7 +283,11 @@ fn abort_running_uploads(env: &Env) {
     std::mem::forget(writer);
     assert!(!env.exists("aborted"));
 
-    let err = env.noted(later.write_all(&noise(MULTIPART_LEN, 16)).unwrap_err());
+    let err = env.noted(
+        later
+            .write_all(&common::noise(MULTIPART_LEN, 16))
+            .unwrap_err(),
+    );
     let inner = err.get_ref().and_then(|e| e.downcast_ref::<ObjectError>());
     assert!(
         matches!(inner, Some(ObjectError::Cancelled { .. })),
@@ -393,7 +362,7 @@ fn failing_parts_abort(env: &Env) {
     env.proxy.set(Fault::UploadParts { status: 500 });
     let options = env.options().retries(2, std::time::Duration::from_secs(60));
     let mut writer = ObjectWriter::create_with(&url, options).unwrap();
-    let err = match writer.write_all(&noise(MULTIPART_LEN, 16)) {
+    let err = match writer.write_all(&common::noise(MULTIPART_LEN, 16)) {
         Err(e) => ObjectError::clone(e.get_ref().unwrap().downcast_ref().unwrap()),
         Ok(()) => writer.finish().unwrap_err(),
     };
@@ -431,7 +400,7 @@ fn local_files(env: &Env) {
     let dir = env.tmp.path().join("objects");
     fs::create_dir(&dir).unwrap();
     let prefix = ObjectUrl::parse(&format!("file://{}", dir.display())).unwrap();
-    let content = noise(MULTIPART_LEN, 17);
+    let content = common::noise(MULTIPART_LEN, 17);
     let url = prefix.join("whole").unwrap();
     let mut writer = ObjectWriter::create_with(&url, env.options()).unwrap();
     writer.write_all(&content).unwrap();
@@ -470,7 +439,7 @@ fn inside_a_runtime(env: &Env) {
     let dir = env.tmp.path().join("from-tokio");
     fs::create_dir(&dir).unwrap();
     let url = ObjectUrl::parse(&format!("file://{}/object", dir.display())).unwrap();
-    let content = noise(MULTIPART_LEN, 18);
+    let content = common::noise(MULTIPART_LEN, 18);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
@@ -543,7 +512,7 @@ fn fixture(moto: Moto, proxy: Proxy) -> Env {
     let keys = MasterKeys::new(Arc::new(common::InMemory::new(1)));
     let db = tmp.path().join("orders");
     fs::create_dir_all(db.join("data")).unwrap();
-    fs::write(db.join("data/0001.db"), noise(MULTIPART_LEN, 1)).unwrap();
+    fs::write(db.join("data/0001.db"), common::noise(MULTIPART_LEN, 1)).unwrap();
     fs::write(db.join("data/leaf"), b"leaf").unwrap();
     DatabaseKeyStore::new(Arc::clone(keys.current()))
         .create(&db)
