@@ -23,9 +23,7 @@
 #
 # Environment: STRONGBOX_WINDOWS_TESTS_NO_INSTALL=1 never installs anything (skips instead).
 # Build artefacts go to the usual target dir (target/x86_64-pc-windows-gnu), so a second run
-# reuses the first one's build (ring's C code is compiled once). They are built with
-# CARGO_PROFILE_DEV_DEBUG=line-tables-only unless that is set: a plain `cargo test --target
-# x86_64-pc-windows-gnu` by hand rebuilds them.
+# reuses the first one's build (ring's C code is compiled once).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -156,10 +154,6 @@ fi
 # this many seconds (and its Windows children with it: they share its process group) and fails,
 # instead of stalling CI. Far above the slowest binary's run (see the README).
 export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER="timeout --kill-after=10 $per_binary_timeout $WINE"
-# Line tables only (file:line in backtraces, no variables): the Windows build takes about 20 %
-# less CPU and 40 % less disk than with full debuginfo. Build scripts and proc macros are
-# unaffected (Cargo.toml's build-override), so they are still shared with the Linux build.
-export CARGO_PROFILE_DEV_DEBUG="${CARGO_PROFILE_DEV_DEBUG:-line-tables-only}"
 
 step "cargo clippy --target $TARGET --all-targets -- -D warnings"
 cargo clippy --target "$TARGET" --all-targets -- -D warnings </dev/null
