@@ -148,6 +148,18 @@ impl<W: Write> BackupWriter<W> {
         &self.inner
     }
 
+    /// The inner writer, to be changed between writes (the async writer's output).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn get_mut(&mut self) -> &mut W {
+        &mut self.inner
+    }
+
+    /// The inner writer, after [`seal_last`](Self::seal_last).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn into_inner(self) -> W {
+        self.inner
+    }
+
     /// Reads `input` to its end into the stream, straight into the segment buffers: no buffer
     /// of the caller's, and no copy but the reads themselves (each read asks for the rest of a
     /// segment and the room for its tag). Returns the bytes read. The stream is the same as
@@ -193,13 +205,19 @@ impl<W: Write> BackupWriter<W> {
     /// The last segment holds the buffered plaintext (1 byte to one segment); a stream with no
     /// plaintext at all gets one empty last segment.
     pub fn finish(mut self) -> Result<W, StreamError> {
+        self.seal_last()?;
+        self.inner.flush()?;
+        Ok(self.inner)
+    }
+
+    /// Seals the last segment and writes every segment out, without flushing; nothing may be
+    /// written after it.
+    pub(crate) fn seal_last(&mut self) -> Result<(), StreamError> {
         if self.poisoned {
             return Err(StreamError::Poisoned);
         }
         self.emit(true)?;
-        self.write_all_sealed()?;
-        self.inner.flush()?;
-        Ok(self.inner)
+        self.write_all_sealed()
     }
 
     /// Seals the buffered plaintext as the next segment (the last one if `last`) and writes it,

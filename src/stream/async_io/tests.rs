@@ -15,7 +15,8 @@ use tokio::io::{
     ReadBuf,
 };
 
-use super::{AsyncBackupWriter, AsyncRestoreReader, Shared};
+use super::writer::Output;
+use super::{AsyncBackupWriter, AsyncRestoreReader};
 use crate::key::DataKey;
 use crate::stream::{BackupWriter, Header, RestoreReader, StreamConfig, StreamError};
 
@@ -235,18 +236,16 @@ fn the_writer_reproduces_every_valid_vector_through_any_output() {
                 .segment_size(header.segment_size())
                 .unwrap()
                 .threads(threads(n));
-            let out = Shared::default();
             let key = key.as_ref().map(|k| (k, header.algorithm().unwrap()));
             let sync = BackupWriter::create(
-                out.clone(),
+                Output::new(Chaos::new(Vec::new(), seed, max)),
                 key,
                 &config,
                 header.extensions().to_vec(),
                 salt,
             )
             .unwrap();
-            let mut writer =
-                AsyncBackupWriter::around(Chaos::new(Vec::new(), seed, max), sync, out);
+            let mut writer = AsyncBackupWriter::around(sync);
             let written = block_on(async {
                 for chunk in plain.chunks(max) {
                     writer.write_all(chunk).await.unwrap();
@@ -502,6 +501,48 @@ fn one_thread_reads_the_input_straight_into_the_callers_buffer() {
         "{elsewhere} of {} bytes",
         body.len()
     );
+}
+
+#[test]
+fn a_ready_output_gets_the_segments_straight_from_their_buffers() {
+    let key = DataKey::from_bytes(&[5; 32]).unwrap();
+    let plain: Vec<u8> = (0..3_000_000u32).map(|i| (i % 241) as u8).collect();
+    for n in [1, 2] {
+        let config = StreamConfig::default().threads(threads(n));
+        let mut writer =
+            AsyncBackupWriter::with_config(Vec::new(), &key, &config, Vec::new()).unwrap();
+        let header_len = writer.header().encoded_len();
+        let spill = block_on(async {
+            for chunk in plain.chunks(100_000) {
+                writer.write_all(chunk).await.unwrap();
+            }
+            writer.flush().await.unwrap();
+            writer.sync.get_ref().spill_capacity()
+        });
+        // Only the header, written by the constructor before any poll, was copied aside.
+        assert!(spill <= header_len, "{n} threads: {spill} bytes spilled");
+        let out = block_on(writer.finish()).unwrap();
+        assert_eq!(read_sync(Some(&key), &out, 1), (plain.clone(), None));
+    }
+}
+
+#[test]
+fn a_pending_output_keeps_what_it_did_not_take_and_gets_it_first() {
+    let key = DataKey::from_bytes(&[6; 32]).unwrap();
+    let plain: Vec<u8> = (0..1_000_000u32).map(|i| (i % 239) as u8).collect();
+    for n in [1, 2] {
+        let config = StreamConfig::default().threads(threads(n));
+        let output = Chaos::new(Vec::new(), n as u64, 3000);
+        let mut writer = AsyncBackupWriter::with_config(output, &key, &config, Vec::new()).unwrap();
+        block_on(async {
+            for chunk in plain.chunks(70_000) {
+                writer.write_all(chunk).await.unwrap();
+            }
+        });
+        assert!(writer.sync.get_ref().spill_capacity() > writer.header().encoded_len());
+        let out = block_on(writer.finish()).unwrap().inner;
+        assert_eq!(read_sync(Some(&key), &out, 1), (plain.clone(), None), "{n}");
+    }
 }
 
 #[test]
