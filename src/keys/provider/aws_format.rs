@@ -4,11 +4,10 @@
 //! refused as such) in every build.
 
 use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
 use super::ProviderError;
-use super::uri_query::{self, DEFAULT_TIMEOUT, is_loopback, parse_timeout};
+use super::uri_query::{self, DEFAULT_TIMEOUT, is_loopback, parse_timeout, valid_host};
 
 /// The URI scheme of an AWS KMS key.
 pub(crate) const URI_SCHEME: &str = "aws-kms://";
@@ -68,29 +67,14 @@ impl AwsKmsUri {
         let key_id = KeyName::parse(key).ok_or(bad(
             "the key must be a key id, a key ARN, alias/NAME or an alias ARN",
         ))?;
-        let mut uri = Self {
+        let uri = Self {
             key: key.to_string(),
             region: key_id.region.map(str::to_string),
             region_given: false,
             endpoint: None,
             timeout: DEFAULT_TIMEOUT,
         };
-        uri.apply_query(query)?;
-        Ok(uri)
-    }
-
-    /// Applies the query parameters, each at most once.
-    fn apply_query(&mut self, query: &str) -> Result<(), ProviderError> {
-        let known = ["region", "endpoint", "timeout"];
-        let unknown = |_: &str| "unknown parameter (known: region, endpoint, timeout); credentials never go in the URI";
-        uri_query::apply(query, &known, unknown, |index, value| {
-            match index {
-                0 => self.set_region(value)?,
-                1 => self.endpoint = Some(parse_endpoint(value)?.to_string()),
-                _ => self.timeout = parse_timeout(value)?,
-            }
-            Ok(())
-        })
+        uri_query::with_query(uri, query)
     }
 
     fn set_region(&mut self, region: &str) -> Result<(), ProviderError> {
@@ -145,11 +129,22 @@ impl AwsKmsUri {
     }
 }
 
-impl FromStr for AwsKmsUri {
-    type Err = ProviderError;
+uri_query::uri_traits!(AwsKmsUri);
 
-    fn from_str(text: &str) -> Result<Self, ProviderError> {
-        Self::parse(text)
+impl uri_query::Params for AwsKmsUri {
+    const KNOWN: &'static [&'static str] = &["region", "endpoint", "timeout"];
+
+    fn unknown(_: &str) -> &'static str {
+        "unknown parameter (known: region, endpoint, timeout); credentials never go in the URI"
+    }
+
+    fn set(&mut self, index: usize, value: &str) -> Result<(), ProviderError> {
+        match index {
+            0 => self.set_region(value)?,
+            1 => self.endpoint = Some(parse_endpoint(value)?.to_string()),
+            _ => self.timeout = parse_timeout(value)?,
+        }
+        Ok(())
     }
 }
 
@@ -166,12 +161,6 @@ impl fmt::Display for AwsKmsUri {
             params.push(format!("endpoint={endpoint}"));
         }
         uri_query::write_query(f, params, self.timeout)
-    }
-}
-
-impl fmt::Debug for AwsKmsUri {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "AwsKmsUri({self})")
     }
 }
 
@@ -276,19 +265,6 @@ fn parse_endpoint(value: &str) -> Result<&str, ProviderError> {
     Ok(value)
 }
 
-fn valid_host(host: &str) -> bool {
-    match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-        Some(v6) => v6.parse::<std::net::Ipv6Addr>().is_ok(),
-        None => {
-            !host.is_empty()
-                && host.len() <= 253
-                && host
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-        }
-    }
-}
-
 /// The parts of a scheme-4 sealed secret (`docs/KEYBLOB.md`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct AwsSealed<'a> {
@@ -335,17 +311,9 @@ impl<'a> AwsSealed<'a> {
             .ok()
             .filter(|arn| is_key_arn(arn))
             .ok_or("the AWS KMS sealed secret does not record a key ARN")?;
-        let (len, ciphertext) = rest.split_first_chunk::<2>().ok_or(truncated)?;
-        let len = usize::from(u16::from_be_bytes(*len));
-        if len == 0 || len > MAX_CIPHERTEXT_LEN {
-            return Err("the AWS KMS ciphertext length is out of range (1 to 6144)");
-        }
-        if ciphertext.len() != len {
-            return Err("the AWS KMS ciphertext length does not match the blob's length");
-        }
         Ok(Self {
             key_arn,
-            ciphertext,
+            ciphertext: super::last_ciphertext(rest, MAX_CIPHERTEXT_LEN)?,
         })
     }
 }

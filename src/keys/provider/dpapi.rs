@@ -35,8 +35,6 @@ use zeroize::Zeroizing;
 
 /// Length of the per-blob entropy at the start of the sealed secret.
 const ENTROPY_LEN: usize = 32;
-/// Offset of the DPAPI blob in the sealed secret (after the entropy and its 2-byte length).
-const BLOB_OFFSET: usize = ENTROPY_LEN + 2;
 /// Largest DPAPI blob accepted.
 pub(crate) const MAX_BLOB_LEN: usize = 4096;
 
@@ -174,19 +172,10 @@ pub(crate) fn join_sealed(entropy: &[u8; ENTROPY_LEN], blob: &[u8]) -> Option<Ve
 
 /// The entropy and the DPAPI blob of a scheme-2 sealed secret, or why its layout is wrong.
 pub(crate) fn split_sealed(sealed: &[u8]) -> Result<(&[u8], &[u8]), &'static str> {
-    if sealed.len() < BLOB_OFFSET {
-        return Err("truncated DPAPI blob");
-    }
-    let (entropy, rest) = sealed.split_at(ENTROPY_LEN);
-    let (len, blob) = rest.split_at(2);
-    let len = usize::from(u16::from_be_bytes([len[0], len[1]]));
-    if len == 0 || len > MAX_BLOB_LEN {
-        return Err("the DPAPI blob length is out of range (1 to 4096)");
-    }
-    if blob.len() != len {
-        return Err("the DPAPI blob length does not match the blob's length");
-    }
-    Ok((entropy, blob))
+    let (entropy, rest) = sealed
+        .split_first_chunk::<ENTROPY_LEN>()
+        .ok_or("truncated sealed secret")?;
+    Ok((&entropy[..], super::last_ciphertext(rest, MAX_BLOB_LEN)?))
 }
 
 impl MasterKeyProvider for DpapiProvider {
@@ -266,7 +255,7 @@ mod tests {
         let too_long = [&[0; 32][..], &[0x10, 0x01], &[0; 4097]].concat();
         assert_eq!(
             split_sealed(&too_long),
-            Err("the DPAPI blob length is out of range (1 to 4096)")
+            Err("the ciphertext length of the sealed secret is out of its scheme's range")
         );
         let err = ProviderError::SealedLength {
             sealer: "DPAPI",

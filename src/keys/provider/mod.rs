@@ -242,6 +242,22 @@ pub(crate) fn check_sealed(scheme: Scheme, sealed: &[u8]) -> Result<(), &'static
     }
 }
 
+/// The ciphertext that ends a sealer's sealed secret (`rest`): its length (big-endian u16, 1
+/// to `max`), then exactly that many bytes. Else the reason the layout is wrong.
+pub(crate) fn last_ciphertext(rest: &[u8], max: usize) -> Result<&[u8], &'static str> {
+    let (len, ciphertext) = rest
+        .split_first_chunk::<2>()
+        .ok_or("truncated sealed secret")?;
+    let len = usize::from(u16::from_be_bytes(*len));
+    if len == 0 || len > max {
+        return Err("the ciphertext length of the sealed secret is out of its scheme's range");
+    }
+    if ciphertext.len() != len {
+        return Err("the ciphertext length of the sealed secret does not match the blob's length");
+    }
+    Ok(ciphertext)
+}
+
 /// The OS default master-key provider: [`DpapiProvider`] on Windows, [`UnixHomeFileProvider`]
 /// (`$HOME/.strongbox/secret.key`) elsewhere.
 ///

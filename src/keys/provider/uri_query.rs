@@ -37,7 +37,7 @@ pub(crate) fn split<'t>(
 ///
 /// Refuses a pair without `=`, a name not in `known` (with `unknown`'s reason for it), a name
 /// given twice and an empty value.
-pub(crate) fn apply(
+fn apply(
     query: &str,
     known: &[&str],
     unknown: impl Fn(&str) -> &'static str,
@@ -64,6 +64,32 @@ pub(crate) fn apply(
     Ok(())
 }
 
+/// The query parameters of a key URI type, applied by [`with_query`].
+pub(crate) trait Params: Sized {
+    /// The parameter names; [`set`](Self::set) takes a parameter by its index here.
+    const KNOWN: &'static [&'static str];
+
+    /// Why `name`, not one of [`KNOWN`](Self::KNOWN), is refused.
+    fn unknown(name: &str) -> &'static str;
+
+    /// Sets parameter `KNOWN[index]` to `value`.
+    fn set(&mut self, index: usize, value: &str) -> Result<(), ProviderError>;
+
+    /// Checks the parameters together, once all are set.
+    fn check(&self) -> Result<(), ProviderError> {
+        Ok(())
+    }
+}
+
+/// `uri` with the parameters of `query` applied in order ([`apply`]), then checked together.
+pub(crate) fn with_query<U: Params>(mut uri: U, query: &str) -> Result<U, ProviderError> {
+    apply(query, U::KNOWN, U::unknown, |index, value| {
+        uri.set(index, value)
+    })?;
+    uri.check()?;
+    Ok(uri)
+}
+
 /// A `timeout=` value: whole seconds from 1 to 300.
 pub(crate) fn parse_timeout(value: &str) -> Result<Duration, ProviderError> {
     match value.parse::<u64>() {
@@ -73,6 +99,21 @@ pub(crate) fn parse_timeout(value: &str) -> Result<Duration, ProviderError> {
         _ => Err(ProviderError::KmsUri {
             reason: "timeout must be a whole number of seconds from 1 to 300",
         }),
+    }
+}
+
+/// Whether `host` is a DNS name or an IPv4 address (letters, digits, `-` and `.`, 1 to 253
+/// bytes) or a bracketed IPv6 address.
+pub(crate) fn valid_host(host: &str) -> bool {
+    match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(v6) => v6.parse::<std::net::Ipv6Addr>().is_ok(),
+        None => {
+            !host.is_empty()
+                && host.len() <= 253
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        }
     }
 }
 
@@ -100,3 +141,24 @@ pub(crate) fn write_query(
     }
     Ok(())
 }
+
+/// `FromStr` by the type's `parse`, and a `Debug` that shows the canonical form (`Display`,
+/// which holds no credential): the traits every KMS key URI type has alike.
+macro_rules! uri_traits {
+    ($uri:ident) => {
+        impl std::str::FromStr for $uri {
+            type Err = ProviderError;
+
+            fn from_str(text: &str) -> Result<Self, ProviderError> {
+                Self::parse(text)
+            }
+        }
+
+        impl std::fmt::Debug for $uri {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, concat!(stringify!($uri), "({})"), self)
+            }
+        }
+    };
+}
+pub(crate) use uri_traits;

@@ -5,11 +5,10 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::Duration;
 
 use super::ProviderError;
-use super::uri_query::{self, DEFAULT_TIMEOUT, is_loopback, parse_timeout};
+use super::uri_query::{self, DEFAULT_TIMEOUT, is_loopback, parse_timeout, valid_host};
 
 /// The URI scheme of a Vault / OpenBao Transit key.
 pub(crate) const URI_SCHEME: &str = "vault-transit://";
@@ -80,7 +79,7 @@ impl VaultTransitUri {
                 "the mount path and the key name are at most 255 bytes each",
             ));
         }
-        let mut uri = Self {
+        let uri = Self {
             host: host.to_string(),
             port,
             mount: mount.to_string(),
@@ -90,38 +89,7 @@ impl VaultTransitUri {
             token_file: None,
             timeout: DEFAULT_TIMEOUT,
         };
-        uri.apply_query(query)?;
-        Ok(uri)
-    }
-
-    /// Applies the query parameters, each at most once.
-    fn apply_query(&mut self, query: &str) -> Result<(), ProviderError> {
-        let bad = |reason| ProviderError::KmsUri { reason };
-        let known = ["tls", "ca_file", "token_file", "timeout"];
-        let unknown = |name: &str| match name {
-            "token" => {
-                "a token never goes in the URI: use VAULT_TOKEN, VAULT_TOKEN_FILE or ?token_file="
-            }
-            _ => "unknown parameter (known: tls, ca_file, token_file, timeout)",
-        };
-        uri_query::apply(query, &known, unknown, |index, value| {
-            match index {
-                0 => self.tls = parse_tls(value)?,
-                1 => self.ca_file = Some(PathBuf::from(value)),
-                2 => self.token_file = Some(PathBuf::from(value)),
-                _ => self.timeout = parse_timeout(value)?,
-            }
-            Ok(())
-        })?;
-        if !self.tls && !is_loopback(&self.host) {
-            return Err(bad(
-                "tls=false is accepted only for a loopback host (localhost, 127.0.0.0/8, [::1])",
-            ));
-        }
-        if !self.tls && self.ca_file.is_some() {
-            return Err(bad("ca_file needs TLS (it cannot go with tls=false)"));
-        }
-        Ok(())
+        uri_query::with_query(uri, query)
     }
 
     /// The host: a DNS name, an IPv4 address, or an IPv6 address in brackets.
@@ -175,11 +143,41 @@ impl VaultTransitUri {
     }
 }
 
-impl FromStr for VaultTransitUri {
-    type Err = ProviderError;
+uri_query::uri_traits!(VaultTransitUri);
 
-    fn from_str(text: &str) -> Result<Self, ProviderError> {
-        Self::parse(text)
+impl uri_query::Params for VaultTransitUri {
+    const KNOWN: &'static [&'static str] = &["tls", "ca_file", "token_file", "timeout"];
+
+    fn unknown(name: &str) -> &'static str {
+        match name {
+            "token" => {
+                "a token never goes in the URI: use VAULT_TOKEN, VAULT_TOKEN_FILE or ?token_file="
+            }
+            _ => "unknown parameter (known: tls, ca_file, token_file, timeout)",
+        }
+    }
+
+    fn set(&mut self, index: usize, value: &str) -> Result<(), ProviderError> {
+        match index {
+            0 => self.tls = parse_tls(value)?,
+            1 => self.ca_file = Some(PathBuf::from(value)),
+            2 => self.token_file = Some(PathBuf::from(value)),
+            _ => self.timeout = parse_timeout(value)?,
+        }
+        Ok(())
+    }
+
+    fn check(&self) -> Result<(), ProviderError> {
+        let bad = |reason| ProviderError::KmsUri { reason };
+        if !self.tls && !is_loopback(&self.host) {
+            return Err(bad(
+                "tls=false is accepted only for a loopback host (localhost, 127.0.0.0/8, [::1])",
+            ));
+        }
+        if !self.tls && self.ca_file.is_some() {
+            return Err(bad("ca_file needs TLS (it cannot go with tls=false)"));
+        }
+        Ok(())
     }
 }
 
@@ -205,12 +203,6 @@ impl fmt::Display for VaultTransitUri {
     }
 }
 
-impl fmt::Debug for VaultTransitUri {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "VaultTransitUri({self})")
-    }
-}
-
 /// `HOST:PORT`: the host (brackets kept for IPv6) and the port.
 fn parse_authority(authority: &str) -> Result<(&str, u16), ProviderError> {
     let bad = |reason| ProviderError::KmsUri { reason };
@@ -226,17 +218,7 @@ fn parse_authority(authority: &str) -> Result<(&str, u16), ProviderError> {
         Ok(port) if port != 0 && port_text.bytes().all(|b| b.is_ascii_digit()) => port,
         _ => return Err(bad("the port must be a number from 1 to 65535")),
     };
-    let valid = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-        Some(v6) => v6.parse::<std::net::Ipv6Addr>().is_ok(),
-        None => {
-            !host.is_empty()
-                && host.len() <= 253
-                && host
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-        }
-    };
-    if !valid {
+    if !valid_host(host) {
         return Err(bad(
             "the host must be a DNS name, an IPv4 address or a bracketed IPv6 address",
         ));
@@ -314,19 +296,11 @@ impl<'a> TransitSealed<'a> {
         if version == 0 {
             return Err("Transit key version 0 in the sealed secret");
         }
-        let (len, ciphertext) = rest.split_first_chunk::<2>().ok_or(truncated)?;
-        let len = usize::from(u16::from_be_bytes(*len));
-        if len == 0 || len > MAX_CIPHERTEXT_LEN {
-            return Err("the Transit ciphertext length is out of range (1 to 4096)");
-        }
-        if ciphertext.len() != len {
-            return Err("the Transit ciphertext length does not match the blob's length");
-        }
         Ok(Self {
             mount,
             key,
             version,
-            ciphertext,
+            ciphertext: super::last_ciphertext(rest, MAX_CIPHERTEXT_LEN)?,
         })
     }
 

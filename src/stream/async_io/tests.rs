@@ -633,44 +633,37 @@ fn walk(seed: u64, count: usize, len: u64) -> Vec<Step> {
 /// What a step returned: the plaintext read, the offset sought or the length, or the error.
 type Outcome = Result<(u64, Vec<u8>), String>;
 
+/// Takes `step` on `reader`, synchronous or (with `await` as the last argument) asynchronous:
+/// one body for both, so that they are compared on exactly the same calls.
+macro_rules! take_step {
+    ($reader:expr, $step:expr $(, $aw:tt)?) => {
+        match $step {
+            Step::Seek(to) => $reader.seek(to)$(.$aw)?.map(|at| (at, Vec::new())),
+            Step::Len => {
+                return $reader
+                    .plaintext_len()
+                    $(.$aw)?
+                    .map(|len| (len, Vec::new()))
+                    .map_err(|e| error_name(&e));
+            }
+            Step::Read(n) => {
+                let mut buf = vec![0; n];
+                $reader
+                    .read(&mut buf)
+                    $(.$aw)?
+                    .map(|got| (got as u64, buf[..got].to_vec()))
+            }
+        }
+        .map_err(|e| io_error_name(&e))
+    };
+}
+
 fn step_sync(reader: &mut RestoreReader<Cursor<&[u8]>>, step: Step) -> Outcome {
-    match step {
-        Step::Seek(to) => reader.seek(to).map(|at| (at, Vec::new())),
-        Step::Len => {
-            return reader
-                .plaintext_len()
-                .map(|len| (len, Vec::new()))
-                .map_err(|e| error_name(&e));
-        }
-        Step::Read(n) => {
-            let mut buf = vec![0; n];
-            reader
-                .read(&mut buf)
-                .map(|got| (got as u64, buf[..got].to_vec()))
-        }
-    }
-    .map_err(|e| io_error_name(&e))
+    take_step!(reader, step)
 }
 
 async fn step_async(reader: &mut AsyncRestoreReader<Chaos<Cursor<&[u8]>>>, step: Step) -> Outcome {
-    match step {
-        Step::Seek(to) => reader.seek(to).await.map(|at| (at, Vec::new())),
-        Step::Len => {
-            return reader
-                .plaintext_len()
-                .await
-                .map(|len| (len, Vec::new()))
-                .map_err(|e| error_name(&e));
-        }
-        Step::Read(n) => {
-            let mut buf = vec![0; n];
-            reader
-                .read(&mut buf)
-                .await
-                .map(|got| (got as u64, buf[..got].to_vec()))
-        }
-    }
-    .map_err(|e| io_error_name(&e))
+    take_step!(reader, step, await)
 }
 
 /// `stream` after 777 bytes of something else, both readers positioned after that prefix.
