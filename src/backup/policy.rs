@@ -124,12 +124,8 @@ impl fmt::Display for EncryptionMode {
 pub struct BackupEncryptionSettings {
     #[serde(rename = "EncryptionMode", alias = "encryption_mode", alias = "mode")]
     mode: EncryptionMode,
-    #[serde(
-        rename = "Key",
-        alias = "key",
-        default,
-        deserialize_with = "deserialize_key"
-    )]
+    #[serde(rename = "Key", alias = "key")]
+    #[serde(default, deserialize_with = "deserialize_key")]
     key: Option<DataKey>,
 }
 

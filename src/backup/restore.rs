@@ -2,7 +2,6 @@
 //! restore, and reading a backup's description without a key ([`inspect`]).
 
 use std::cell::Cell;
-use std::fmt;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::num::NonZeroUsize;
@@ -64,7 +63,7 @@ const MIN_EXPANSION_ALLOWANCE: u64 = 16 << 20;
 /// assert!(!format!("{config:?}").contains("AAECAw"));
 /// # Ok::<(), serde_json::Error>(())
 /// ```
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 pub struct RestoreConfig {
     #[serde(
         rename = "BackupFiles",
@@ -74,24 +73,36 @@ pub struct RestoreConfig {
     backup_files: Vec<BackupInput>,
     #[serde(rename = "TargetDirectory", alias = "target_dir")]
     target_dir: PathBuf,
-    #[serde(
-        rename = "EncryptionKey",
-        alias = "encryption_key",
-        default,
-        deserialize_with = "deserialize_key"
-    )]
+    #[serde(rename = "EncryptionKey", alias = "encryption_key")]
+    #[serde(default, deserialize_with = "deserialize_key")]
     encryption_key: Option<DataKey>,
-    #[serde(skip, default = "one_thread")]
-    threads: NonZeroUsize,
     #[serde(skip)]
-    allow_unauthenticated_members: bool,
-    #[serde(skip, default = "default_ratio")]
-    max_expansion_ratio: Option<u64>,
-    #[serde(skip)]
-    progress: Progress,
+    options: ReadOptions,
+}
+
+/// The options [`RestoreConfig`] and `VerifyConfig` share besides the key, set by the methods
+/// of [`shared_options`] (never read from JSON).
+#[derive(Debug)]
+pub(super) struct ReadOptions {
+    pub(super) threads: NonZeroUsize,
+    pub(super) allow_unauthenticated_members: bool,
+    pub(super) max_expansion_ratio: Option<u64>,
+    pub(super) progress: Progress,
     #[cfg(feature = "recipients")]
-    #[serde(skip)]
-    identities: super::Identities,
+    pub(super) identities: super::Identities,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            threads: NonZeroUsize::MIN,
+            allow_unauthenticated_members: false,
+            max_expansion_ratio: Some(DEFAULT_MAX_EXPANSION_RATIO),
+            progress: Progress::new(),
+            #[cfg(feature = "recipients")]
+            identities: super::Identities::new(),
+        }
+    }
 }
 
 fn deserialize_inputs<'de, D: serde::Deserializer<'de>>(
@@ -101,14 +112,6 @@ fn deserialize_inputs<'de, D: serde::Deserializer<'de>>(
         .into_iter()
         .map(BackupInput::path)
         .collect())
-}
-
-pub(super) fn one_thread() -> NonZeroUsize {
-    NonZeroUsize::MIN
-}
-
-pub(super) fn default_ratio() -> Option<u64> {
-    Some(DEFAULT_MAX_EXPANSION_RATIO)
 }
 
 /// What a restore and a verification read, and how: the part of their configurations that
@@ -136,7 +139,7 @@ macro_rules! shared_options {
         #[doc = concat!("[`", $report, "::authentication`] says which backups only integrity")]
         /// tags checked. Set it only from an explicit operator decision.
         pub fn dangerously_allow_unauthenticated_members(mut self) -> Self {
-            self.allow_unauthenticated_members = true;
+            self.options.allow_unauthenticated_members = true;
             self
         }
 
@@ -146,13 +149,13 @@ macro_rules! shared_options {
         /// removes the limit. Default:
         /// [`DEFAULT_MAX_EXPANSION_RATIO`](crate::backup::DEFAULT_MAX_EXPANSION_RATIO).
         pub fn with_max_expansion_ratio(mut self, ratio: Option<u64>) -> Self {
-            self.max_expansion_ratio = ratio;
+            self.options.max_expansion_ratio = ratio;
             self
         }
 
         /// Decrypt with this many worker threads (default 1; see `StreamConfig::threads`).
         pub fn with_threads(mut self, threads: NonZeroUsize) -> Self {
-            self.threads = threads;
+            self.options.threads = threads;
             self
         }
 
@@ -167,7 +170,7 @@ macro_rules! shared_options {
         /// [`BackupError::Cancelled`](crate::backup::BackupError::Cancelled) when `progress` is
         /// cancelled (see [`Progress`](crate::backup::Progress)).
         pub fn with_progress(mut self, progress: crate::backup::Progress) -> Self {
-            self.progress = progress;
+            self.options.progress = progress;
             self
         }
 
@@ -176,7 +179,7 @@ macro_rules! shared_options {
         /// is vouched for by that key alone (see `docs/BACKUP.md`, section 6, step 6).
         #[cfg(feature = "recipients")]
         pub fn with_identities(mut self, identities: crate::backup::Identities) -> Self {
-            self.identities = identities;
+            self.options.identities = identities;
             self
         }
 
@@ -194,12 +197,12 @@ macro_rules! shared_options {
             Reading {
                 files: &self.backup_files,
                 key: self.encryption_key.as_ref(),
-                allow_unauthenticated_members: self.allow_unauthenticated_members,
-                max_expansion_ratio: self.max_expansion_ratio,
-                threads: self.threads,
-                progress: &self.progress,
+                allow_unauthenticated_members: self.options.allow_unauthenticated_members,
+                max_expansion_ratio: self.options.max_expansion_ratio,
+                threads: self.options.threads,
+                progress: &self.options.progress,
                 #[cfg(feature = "recipients")]
-                identities: &self.identities,
+                identities: &self.options.identities,
             }
         }
     };
@@ -239,12 +242,7 @@ impl RestoreConfig {
             backup_files: inputs.into_iter().collect(),
             target_dir: target_dir.into(),
             encryption_key: None,
-            threads: one_thread(),
-            allow_unauthenticated_members: false,
-            max_expansion_ratio: default_ratio(),
-            progress: Progress::new(),
-            #[cfg(feature = "recipients")]
-            identities: super::Identities::new(),
+            options: ReadOptions::default(),
         }
     }
 
@@ -253,22 +251,6 @@ impl RestoreConfig {
     /// The directory the restore creates.
     pub fn target_dir(&self) -> &Path {
         &self.target_dir
-    }
-}
-
-impl fmt::Debug for RestoreConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RestoreConfig")
-            .field("backup_files", &self.backup_files)
-            .field("target_dir", &self.target_dir)
-            .field("encryption_key", &self.encryption_key)
-            .field(
-                "allow_unauthenticated_members",
-                &self.allow_unauthenticated_members,
-            )
-            .field("max_expansion_ratio", &self.max_expansion_ratio)
-            .field("progress", &self.progress)
-            .finish_non_exhaustive()
     }
 }
 

@@ -5,15 +5,15 @@ use std::io::{self, Read};
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
+use super::BackupError;
 use super::input::BackupInput;
 use super::keys::MasterKeys;
 use super::manifest::{BackupKind, Manifest};
 use super::policy::{Authentication, Channel};
 use super::restore::{
-    Member, Payload, Reading, check_request, default_ratio, one_thread, open_members,
-    refuse_snapshots, shared_options,
+    Member, Payload, ReadOptions, Reading, check_request, open_members, refuse_snapshots,
+    shared_options,
 };
-use super::{BackupError, Progress};
 use crate::key::DataKey;
 
 /// What to verify or import, and with which key: a [`RestoreConfig`](super::RestoreConfig)
@@ -35,12 +35,7 @@ use crate::key::DataKey;
 pub struct VerifyConfig {
     backup_files: Vec<BackupInput>,
     encryption_key: Option<DataKey>,
-    threads: NonZeroUsize,
-    allow_unauthenticated_members: bool,
-    max_expansion_ratio: Option<u64>,
-    progress: Progress,
-    #[cfg(feature = "recipients")]
-    identities: super::Identities,
+    options: ReadOptions,
 }
 
 impl VerifyConfig {
@@ -58,12 +53,7 @@ impl VerifyConfig {
         Self {
             backup_files: inputs.into_iter().collect(),
             encryption_key: None,
-            threads: one_thread(),
-            allow_unauthenticated_members: false,
-            max_expansion_ratio: default_ratio(),
-            progress: Progress::new(),
-            #[cfg(feature = "recipients")]
-            identities: super::Identities::new(),
+            options: ReadOptions::default(),
         }
     }
 
