@@ -537,6 +537,73 @@ fn backup_list_of_a_local_directory() {
     );
 }
 
+/// A local directory named alone takes its newest logical chain, as a prefix does: restored and
+/// verified in order; named with another argument it is a usage error; a fork is refused.
+#[test]
+fn a_chain_from_a_local_directory() {
+    let env = Env::new();
+    let (db, _) = env.init_db("db");
+    let folder = env.mkdir("chain");
+    let mut exports = Vec::new();
+    let mut previous: Option<PathBuf> = None;
+    for (i, name) in ["1.full", "2.incr", "3.incr"].iter().enumerate() {
+        let export = env.path(&format!("{i}.export"));
+        std::fs::write(&export, data(40_000 + i, 20 + i as u64)).unwrap();
+        let mut cmd = env.cmd();
+        cmd.args(["backup", "logical"]).arg(&db).arg(&export);
+        cmd.arg("-o").arg(folder.join(name));
+        if let Some(previous) = &previous {
+            cmd.arg("--incremental-after").arg(previous);
+        }
+        cmd.run().success();
+        exports.push(export);
+        previous = Some(folder.join(name));
+    }
+    std::fs::write(folder.join("notes.txt"), b"not a backup").unwrap();
+
+    let out = env.path("restored");
+    let run = env
+        .cmd()
+        .arg("restore")
+        .arg(&folder)
+        .arg("--to")
+        .arg(&out)
+        .run();
+    let stderr = String::from_utf8_lossy(&run.success().get_output().stderr).into_owned();
+    assert!(stderr.contains("1.full, 2.incr, 3.incr"), "{stderr}");
+    for (i, export) in exports.iter().enumerate() {
+        let kind = if i == 0 { "full" } else { "incremental" };
+        same_file(export, &out.join(format!("{i:04}-logical-{kind}.export")));
+    }
+    let run = env.cmd().arg("verify").arg(&folder).run().success();
+    let verified = String::from_utf8_lossy(&run.get_output().stdout).into_owned();
+    assert_eq!(
+        verified.matches("authenticated by key").count(),
+        3,
+        "{verified}"
+    );
+
+    let usage = assert_usage(
+        env.cmd()
+            .arg("restore")
+            .arg(&folder)
+            .arg(folder.join("2.incr"))
+            .args(["--to", "twice"])
+            .run(),
+    );
+    assert!(usage.contains("given alone"), "{usage}");
+
+    let mut fork = env.cmd();
+    fork.args(["backup", "logical"]).arg(&db).arg(&exports[1]);
+    fork.arg("--incremental-after").arg(folder.join("1.full"));
+    fork.arg("-o").arg(folder.join("2b.incr")).run().success();
+    let err = assert_failure(env.cmd().arg("verify").arg(&folder).run());
+    assert!(
+        err.contains("forks: 2.incr, 2b.incr all follow 1.full"),
+        "{err}"
+    );
+}
+
 /// Reads from Google Cloud Storage (fake-gcs-server takes no upload from `object_store`, so the
 /// backups are written to files and put there by the GCS client): `backup list`, `inspect`,
 /// `verify` and `restore` of a prefix's chain.

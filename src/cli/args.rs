@@ -456,7 +456,8 @@ pub struct DecryptArgs {
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// The file or object URL to verify (`-`: stdin): a stream, a backup, a logical chain's
-    /// full backup, or an object prefix ending with `/` (the newest chain under it).
+    /// full backup, or a folder (a directory, or an object prefix ending with `/`): the newest
+    /// logical chain in it.
     #[arg(value_name = "INPUT")]
     pub input: PathBuf,
 
@@ -688,7 +689,8 @@ pub struct LogicalArgs {
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
     /// The backup file(s) or object URL(s): one snapshot, or a full logical backup and its
-    /// incrementals in order; or one object prefix ending with `/`: its newest logical chain.
+    /// incrementals in order; or one folder (a directory, or an object prefix ending with `/`):
+    /// its newest logical chain.
     #[arg(value_name = "BACKUP", required = true)]
     pub backups: Vec<PathBuf>,
 

@@ -1,6 +1,6 @@
 //! The backups of a folder (an object-store prefix, or a local directory) as their headers
-//! describe them, unauthenticated: `backup list`, and the logical chain that `restore PREFIX/`
-//! and `verify PREFIX/` read. Also the backups a command line names, as the library's inputs
+//! describe them, unauthenticated: `backup list`, and the logical chain that `restore FOLDER`
+//! and `verify FOLDER` read. Also the backups a command line names, as the library's inputs
 //! (files, objects, or the chain of a prefix).
 
 use std::collections::HashMap;
@@ -15,7 +15,6 @@ use super::Context as Ctx;
 use super::args::ListArgs;
 use super::error::{CliError, CliResult, Context as _, describe};
 use super::object::{self, ObjectReader, ObjectUrl};
-use super::verify_backup::MANIFEST_EXTENSION;
 
 /// What `backup list` says about trusting its lines.
 const UNAUTHENTICATED: &str = "read from each object's header, NOT authenticated: `verify` or \
@@ -356,19 +355,30 @@ fn backup_json(info: &BackupInfo, previous: Option<Option<&str>>) -> serde_json:
     })
 }
 
+/// Header extension kind of a backup's manifest (`docs/BACKUP.md`, section 1).
+pub const MANIFEST_EXTENSION: u16 = 0x0001;
+
+/// Whether `arg` names a folder of backups rather than one backup: an object prefix (a URL
+/// ending with `/`) or a local directory.
+pub fn is_folder(arg: &Path) -> bool {
+    object::is_prefix(arg)
+        || (!arg.to_str().is_some_and(strongbox::object::is_object_url) && arg.is_dir())
+}
+
 /// The backups a command names, as the library's inputs, with the names reports give them:
-/// each file or object in turn, or, for a single object prefix (a URL ending with `/`), the
-/// logical chain it holds ([`chain`]).
+/// each file or object in turn, or, for a single folder (a directory, or an object prefix: a
+/// URL ending with `/`), the logical chain it holds ([`chain`]).
 pub fn backup_inputs(
     ctx: &Ctx,
     args: &[PathBuf],
     command: &str,
 ) -> CliResult<(Vec<String>, Vec<BackupInput>)> {
-    if args.iter().any(|arg| object::is_prefix(arg)) {
+    if args.iter().any(|arg| is_folder(arg)) {
         let [prefix] = args else {
             return Err(CliError::usage(
                 &[command],
-                "a prefix (a URL ending with /) is given alone: its chain is found in it",
+                "a folder (a directory, or a URL ending with /) is given alone: its chain is \
+                 found in it",
             ));
         };
         let folder = Folder::of(prefix)?;

@@ -15,16 +15,14 @@ use super::args::VerifyArgs;
 use super::backup::{master_keys, option_for};
 use super::crypt;
 use super::error::{CliError, CliResult, Context as _, describe};
+use super::folder::{self, MANIFEST_EXTENSION};
 use super::key_input::KeySource;
 use super::object::{self, ObjectReader};
-
-/// Header extension kind of a backup's manifest (`docs/BACKUP.md`, section 1).
-pub const MANIFEST_EXTENSION: u16 = 0x0001;
 
 /// `strongbox verify`: a backup or a chain here, a raw stream in [`crypt::verify`].
 pub fn verify(ctx: &Ctx, args: VerifyArgs) -> CliResult {
     let stdin = args.input == Path::new("-");
-    let one = args.chain.is_empty() && !object::is_prefix(&args.input);
+    let one = args.chain.is_empty() && !folder::is_folder(&args.input);
     if one && (stdin || !carries_manifest(&args.input)?) {
         return crypt::verify(ctx, args);
     }
@@ -38,7 +36,7 @@ pub fn verify(ctx: &Ctx, args: VerifyArgs) -> CliResult {
             "the backups of a chain are read from files: `-` (stdin) is not accepted among them",
         ));
     }
-    let (names, inputs) = super::folder::backup_inputs(ctx, &files, "verify")?;
+    let (names, inputs) = folder::backup_inputs(ctx, &files, "verify")?;
     let config = config(ctx, &args, inputs)?;
     let keys = master_keys(ctx, &args.reading.recovery_master_key_path)?;
     let report = strongbox::backup::verify(&config, &keys, Channel::Authenticated)
