@@ -583,6 +583,21 @@ fn a_chain_from_a_local_directory() {
         "{verified}"
     );
 
+    // `--incremental-after FOLDER` follows the end of that chain.
+    let mut next = env.cmd();
+    next.args(["backup", "logical"]).arg(&db).arg(&exports[0]);
+    next.arg("--incremental-after").arg(&folder);
+    let run = next.arg("-o").arg(folder.join("4.incr")).run().success();
+    let stderr = String::from_utf8_lossy(&run.get_output().stderr).into_owned();
+    assert!(stderr.contains("following 3.incr"), "{stderr}");
+    let run = env.cmd().arg("verify").arg(&folder).run().success();
+    let verified = String::from_utf8_lossy(&run.get_output().stdout).into_owned();
+    assert_eq!(
+        verified.matches("authenticated by key").count(),
+        4,
+        "{verified}"
+    );
+
     let usage = assert_usage(
         env.cmd()
             .arg("restore")

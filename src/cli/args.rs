@@ -671,7 +671,9 @@ pub struct LogicalArgs {
     #[arg(value_name = "INPUT")]
     pub input: Option<PathBuf>,
 
-    /// Make an incremental backup following this earlier backup file (or object URL).
+    /// Make an incremental backup following this earlier backup file (or object URL), or the
+    /// last backup of the newest logical chain in a folder (a directory, or an object prefix
+    /// ending with `/`), found as `restore FOLDER` finds it.
     #[arg(long, value_name = "BACKUP")]
     pub incremental_after: Option<PathBuf>,
 

@@ -149,6 +149,9 @@ fn logical(ctx: &Ctx, args: LogicalArgs) -> CliResult {
     }
     let builder = match &args.incremental_after {
         None => LogicalBackup::full(&args.dir),
+        Some(previous) if super::folder::is_folder(previous) => {
+            LogicalBackup::incremental(&args.dir, super::folder::chain_end(ctx, previous)?)
+        }
         Some(previous) => {
             let info = match object::url_of(previous)? {
                 None => strongbox::backup::inspect(previous),

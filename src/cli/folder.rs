@@ -8,7 +8,7 @@ use std::fs::File;
 use std::io::{self, Read, Write as _};
 use std::path::{Path, PathBuf};
 
-use strongbox::backup::{BackupError, BackupInfo, BackupInput, BackupKind, printable};
+use strongbox::backup::{BackupError, BackupId, BackupInfo, BackupInput, BackupKind, printable};
 use strongbox::stream::{Header, StreamError};
 
 use super::Context as Ctx;
@@ -398,6 +398,22 @@ pub fn backup_inputs(
         .map(|arg| Location::of(arg))
         .collect::<CliResult<Vec<_>>>()?;
     named_inputs(locations.iter().collect())
+}
+
+/// The id of the last backup of the newest logical chain in `arg`, a folder (see [`chain`]):
+/// what `--incremental-after FOLDER` follows. Its name goes to stderr.
+pub fn chain_end(ctx: &Ctx, arg: &Path) -> CliResult<BackupId> {
+    let folder = Folder::of(arg)?;
+    let found = folder.read()?;
+    let members = chain(&found, &folder.name())?;
+    let last = members.last().expect("a chain starts with its full backup");
+    ctx.note(format_args!(
+        "following {}, the end of the chain under {}",
+        printable(&last.name),
+        printable(&folder.name())
+    ));
+    let info = last.info().expect("every member is a backup");
+    Ok(info.manifest().backup_id())
 }
 
 /// The names and the inputs of `locations`.
