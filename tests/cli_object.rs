@@ -619,6 +619,56 @@ fn a_chain_from_a_local_directory() {
     );
 }
 
+/// The `file://` URL of a local absolute path.
+fn file_url(path: &Path) -> String {
+    let text = path.to_str().unwrap().replace('\\', "/");
+    match text.starts_with('/') {
+        true => format!("file://{text}"),
+        false => format!("file:///{text}"),
+    }
+}
+
+/// A snapshot to a `file://` URL is a local file: refused inside the directory it backs up, as
+/// a local `-o` is, and written (and restorable) anywhere else.
+#[test]
+fn a_snapshot_to_a_file_url_is_a_local_file() {
+    let env = Env::new();
+    let (db, _) = env.init_db("db");
+    std::fs::write(db.join("data.db"), b"rows").unwrap();
+    let inside = file_url(&db.join("self.snapshot"));
+    let before = listing(&db);
+    let err = assert_failure(
+        env.cmd()
+            .args(["backup", "snapshot"])
+            .arg(&db)
+            .args(["-o", &inside])
+            .run(),
+    );
+    assert!(err.contains("inside the database directory"), "{err}");
+    assert_eq!(
+        listing(&db),
+        before,
+        "nothing left in the database directory"
+    );
+
+    let elsewhere = env.mkdir("backups").join("db.snapshot");
+    env.cmd()
+        .args(["backup", "snapshot"])
+        .arg(&db)
+        .args(["-o", &file_url(&elsewhere)])
+        .run()
+        .success();
+    let restored = env.path("restored");
+    env.cmd()
+        .arg("restore")
+        .arg(&elsewhere)
+        .arg("--to")
+        .arg(&restored)
+        .run()
+        .success();
+    same_file(&db.join("data.db"), &restored.join("data.db"));
+}
+
 /// Reads from Google Cloud Storage (fake-gcs-server takes no upload from `object_store`, so the
 /// backups are written to files and put there by the GCS client): `backup list`, `inspect`,
 /// `verify` and `restore` of a prefix's chain.

@@ -126,6 +126,11 @@ fn snapshot(ctx: &Ctx, args: SnapshotArgs) -> CliResult {
     let keys = master_keys(ctx, &common.recovery_master_key_path)?;
     let manifest = match object::url_of(&common.output)? {
         None => builder.write(&common.output, &keys, Channel::Authenticated),
+        // A local file, refused inside the directory being backed up as a local -o is.
+        Some(url) if url.local_path().is_some() => {
+            let path = url.local_path().expect("a file:// URL");
+            builder.write(&path, &keys, Channel::Authenticated)
+        }
         Some(url) => {
             let mut upload = ObjectWriter::create(&url).context(|| "backup snapshot")?;
             let manifest = builder.write_to(&mut upload, &keys, Channel::Authenticated);

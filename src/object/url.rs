@@ -149,6 +149,17 @@ impl ObjectUrl {
         })
     }
 
+    /// The local path a `file://` URL names, as the store maps it (`file:///var/b/x` is
+    /// `/var/b/x`); `None` for the other schemes.
+    pub fn local_path(&self) -> Option<std::path::PathBuf> {
+        if self.scheme != Scheme::File {
+            return None;
+        }
+        let path = object_store::path::Path::parse(&self.key).ok()?;
+        let store = object_store::local::LocalFileSystem::new();
+        store.path_to_filesystem(&path).ok()
+    }
+
     /// This URL's scheme.
     pub(crate) fn scheme(&self) -> Scheme {
         self.scheme
@@ -279,6 +290,12 @@ mod tests {
         let file = ok("file:///var/backups/x.sbx");
         assert_eq!((file.bucket(), file.key()), ("", "var/backups/x.sbx"));
         assert_eq!(file.to_string(), "file:///var/backups/x.sbx");
+        #[cfg(unix)]
+        assert_eq!(
+            file.local_path(),
+            Some(std::path::PathBuf::from("/var/backups/x.sbx"))
+        );
+        assert_eq!(ok("s3://b/var/backups/x.sbx").local_path(), None);
         assert_eq!(ok("file:///").to_string(), "file:///");
     }
 
