@@ -295,7 +295,7 @@ mod tests {
             file.local_path(),
             Some(std::path::PathBuf::from("/var/backups/x.sbx"))
         );
-        assert_eq!(ok("s3://b/var/backups/x.sbx").local_path(), None);
+        assert_eq!(ok("s3://bucket/var/backups/x.sbx").local_path(), None);
         assert_eq!(ok("file:///").to_string(), "file:///");
     }
 
