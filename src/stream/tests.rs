@@ -1440,3 +1440,28 @@ fn after_a_failed_inner_seek_reads_fail_until_a_seek_succeeds() {
     r.read_to_end(&mut rest).unwrap();
     assert_eq!(rest, plain[S + 3..]);
 }
+
+/// The errors that end a stream stop its cursor for good (every later read repeats them);
+/// I/O errors and the others do not.
+#[test]
+fn only_errors_of_the_stream_itself_stop_a_cursor_for_good() {
+    use super::cursor::permanent;
+    let stops = [
+        StreamError::CorruptSegment { index: 7 },
+        StreamError::Truncated,
+        StreamError::TrailingData,
+        StreamError::TooManySegments,
+    ];
+    for err in &stops {
+        let kept = permanent(err).map(|e| e.to_string());
+        assert_eq!(kept, Some(err.to_string()));
+    }
+    let retried = [
+        StreamError::Io(std::io::ErrorKind::Interrupted.into()),
+        StreamError::InvalidSeek,
+        StreamError::Poisoned,
+    ];
+    for err in &retried {
+        assert!(permanent(err).is_none(), "{err}");
+    }
+}
