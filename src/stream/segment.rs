@@ -282,4 +282,20 @@ mod tests {
             assert_eq!(&buf[..10], b"plaintext!");
         }
     }
+
+    #[test]
+    fn only_an_empty_stream_ends_in_an_empty_segment() {
+        // Even sealed with the key, an empty last segment after the first is a format error.
+        let cipher = SegmentCipher::aead(Algorithm::Aes256Gcm, &[7; 32]);
+        for index in [0, 1, 2] {
+            let mut seg = vec![0u8; TAG_LEN];
+            cipher.seal(index, true, &mut seg);
+            let opened = cipher.open_last(index, &mut seg, 0);
+            if index == 0 {
+                assert_eq!(opened.unwrap(), 0);
+            } else {
+                assert!(matches!(opened, Err(StreamError::Truncated)), "{opened:?}");
+            }
+        }
+    }
 }
