@@ -126,16 +126,15 @@ fn snapshot(ctx: &Ctx, args: SnapshotArgs) -> CliResult {
     let keys = master_keys(ctx, &common.recovery_master_key_path)?;
     let manifest = match object::url_of(&common.output)? {
         None => builder.write(&common.output, &keys, Channel::Authenticated),
-        // A local file, refused inside the directory being backed up as a local -o is.
-        Some(url) if url.local_path().is_some() => {
-            let path = url.local_path().expect("a file:// URL");
-            builder.write(&path, &keys, Channel::Authenticated)
-        }
-        Some(url) => {
-            let mut upload = ObjectWriter::create(&url).context(|| "backup snapshot")?;
-            let manifest = builder.write_to(&mut upload, &keys, Channel::Authenticated);
-            manifest.and_then(|manifest| finish_upload(upload).map(|()| manifest))
-        }
+        Some(url) => match url.local_path() {
+            // A local file, refused inside the directory being backed up as a local -o is.
+            Some(path) => builder.write(&path, &keys, Channel::Authenticated),
+            None => {
+                let mut upload = ObjectWriter::create(&url).context(|| "backup snapshot")?;
+                let manifest = builder.write_to(&mut upload, &keys, Channel::Authenticated);
+                manifest.and_then(|manifest| finish_upload(upload).map(|()| manifest))
+            }
+        },
     }
     .context(|| "backup snapshot")?;
     report_backup(ctx, &manifest, &common.output);

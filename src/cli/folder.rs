@@ -381,17 +381,15 @@ pub fn backup_inputs(
                  found in it",
             ));
         };
-        let folder = Folder::of(prefix)?;
-        let found = folder.read()?;
-        let members = chain(&found, &folder.name())?;
-        let names: Vec<&str> = members.iter().map(|f| f.name.as_str()).collect();
-        ctx.note(format_args!(
-            "the chain under {}: {}",
-            printable(&folder.name()),
-            printable(&names.join(", "))
-        ));
-        let locations: Vec<&Location> = members.iter().map(|f| &f.location).collect();
-        return named_inputs(locations);
+        return with_newest_chain(prefix, |folder, members| {
+            let names: Vec<&str> = members.iter().map(|f| f.name.as_str()).collect();
+            ctx.note(format_args!(
+                "the chain under {}: {}",
+                printable(folder),
+                printable(&names.join(", "))
+            ));
+            named_inputs(members.iter().map(|f| &f.location).collect())
+        });
     }
     let locations = args
         .iter()
@@ -403,17 +401,28 @@ pub fn backup_inputs(
 /// The id of the last backup of the newest logical chain in `arg`, a folder (see [`chain`]):
 /// what `--incremental-after FOLDER` follows. Its name goes to stderr.
 pub fn chain_end(ctx: &Ctx, arg: &Path) -> CliResult<BackupId> {
+    with_newest_chain(arg, |folder, members| {
+        let last = members.last().expect("a chain starts with its full backup");
+        ctx.note(format_args!(
+            "following {}, the end of the chain under {}",
+            printable(&last.name),
+            printable(folder)
+        ));
+        let info = last.info().expect("every member is a backup");
+        Ok(info.manifest().backup_id())
+    })
+}
+
+/// Reads the folder `arg` and gives its name and its newest logical chain ([`chain`]) to
+/// `use_chain`.
+fn with_newest_chain<T>(
+    arg: &Path,
+    use_chain: impl FnOnce(&str, &[&Found]) -> CliResult<T>,
+) -> CliResult<T> {
     let folder = Folder::of(arg)?;
+    let name = folder.name();
     let found = folder.read()?;
-    let members = chain(&found, &folder.name())?;
-    let last = members.last().expect("a chain starts with its full backup");
-    ctx.note(format_args!(
-        "following {}, the end of the chain under {}",
-        printable(&last.name),
-        printable(&folder.name())
-    ));
-    let info = last.info().expect("every member is a backup");
-    Ok(info.manifest().backup_id())
+    use_chain(&name, &chain(&found, &name)?)
 }
 
 /// The names and the inputs of `locations`.
