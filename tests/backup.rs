@@ -18,6 +18,8 @@ use strongbox::{
     StreamConfig,
 };
 
+mod tree;
+
 /// A master key held in memory.
 #[derive(Debug)]
 struct Fixed(MasterKey);
@@ -125,25 +127,10 @@ fn pattern(len: usize, seed: u64) -> Vec<u8> {
     out
 }
 
+/// The tree under `root` ([`tree::listing`]) without the database's key store file.
 fn listing(root: &Path) -> Vec<(PathBuf, Option<Vec<u8>>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![PathBuf::new()];
-    while let Some(rel) = stack.pop() {
-        for e in fs::read_dir(root.join(&rel)).unwrap() {
-            let e = e.unwrap();
-            let r = rel.join(e.file_name());
-            if r == Path::new("secret.key.encrypted") {
-                continue;
-            }
-            if e.file_type().unwrap().is_dir() {
-                out.push((r.clone(), None));
-                stack.push(r);
-            } else {
-                out.push((r.clone(), Some(fs::read(root.join(&r)).unwrap())));
-            }
-        }
-    }
-    out.sort();
+    let mut out = tree::listing(root);
+    out.retain(|(path, _)| path != Path::new("secret.key.encrypted"));
     out
 }
 

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 mod common;
+mod tree;
 
 use common::vectors::{dir, files, meta, names};
 use common::{hex, unhex};
@@ -45,20 +46,12 @@ fn variant(err: &BackupError) -> String {
 
 /// Every regular file under `root`, as `relative/path: hex` lines, sorted.
 fn listing(root: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![PathBuf::new()];
-    while let Some(rel) = stack.pop() {
-        for e in fs::read_dir(root.join(&rel)).unwrap() {
-            let e = e.unwrap();
-            let r = rel.join(e.file_name());
-            if e.file_type().unwrap().is_dir() {
-                stack.push(r);
-            } else {
-                let content = fs::read(root.join(&r)).unwrap();
-                out.push(format!("{}: {}", r.to_string_lossy(), hex(&content)));
-            }
-        }
-    }
+    let mut out: Vec<String> = tree::listing(root)
+        .into_iter()
+        .filter_map(|(path, content)| {
+            Some(format!("{}: {}", path.to_string_lossy(), hex(&content?)))
+        })
+        .collect();
     out.sort();
     out
 }

@@ -832,7 +832,12 @@ fn copy(from: &mut impl Read, to: &mut impl Write, path: &Path) -> Result<u64, U
 mod tar_cases;
 
 #[cfg(test)]
+#[path = "../../tests/tree/mod.rs"]
+mod tree;
+
+#[cfg(test)]
 mod tests {
+    use super::tree::listing;
     use super::*;
 
     fn tree() -> tempfile::TempDir {
@@ -847,25 +852,6 @@ mod tests {
         fs::write(root.join("a").join(&long), b"long name").unwrap();
         fs::write(root.join(KEY_FILE_NAME), b"not packed").unwrap();
         dir
-    }
-
-    fn listing(root: &Path) -> Vec<(PathBuf, Option<Vec<u8>>)> {
-        let mut out = Vec::new();
-        let mut stack = vec![PathBuf::new()];
-        while let Some(rel) = stack.pop() {
-            for e in fs::read_dir(root.join(&rel)).unwrap() {
-                let e = e.unwrap();
-                let r = rel.join(e.file_name());
-                if e.file_type().unwrap().is_dir() {
-                    out.push((r.clone(), None));
-                    stack.push(r);
-                } else {
-                    out.push((r.clone(), Some(fs::read(root.join(&r)).unwrap())));
-                }
-            }
-        }
-        out.sort();
-        out
     }
 
     #[test]
