@@ -669,10 +669,46 @@ mod tests {
     }
 
     #[test]
+    fn recycled_buffers_are_kept_up_to_the_most_in_flight() {
+        let max = in_flight(n(2), 16 << 20);
+        let mut order = InOrder::new(n(2), 16 << 20, 64);
+        for marker in 1..=max as u8 + 2 {
+            let mut buf = order.spare();
+            buf[0] = marker;
+            order.recycle(buf);
+        }
+        // Each `spare` takes back the buffer recycled just before: one buffer goes round.
+        assert_eq!(order.spare.len(), 1);
+        let bufs: Vec<_> = (0..max + 2).map(|_| order.spare()).collect();
+        assert_eq!(
+            bufs[0][0],
+            max as u8 + 2,
+            "the recycled buffer comes back first"
+        );
+        assert!(bufs[1..].iter().all(|b| b.len() == 64 && b[0] == 0));
+        for buf in bufs {
+            order.recycle(buf);
+        }
+        assert_eq!(
+            order.spare.len(),
+            max,
+            "no more than the most in flight are kept"
+        );
+        order.spare.clear();
+        order.recycle(Zeroizing::new(vec![7; 65]));
+        assert!(
+            order.spare.is_empty(),
+            "a buffer of another size is not kept"
+        );
+    }
+
+    #[test]
     fn in_flight_bounds() {
         assert_eq!(in_flight(n(2), 64 << 10), 8);
         assert_eq!(in_flight(n(2), 16 << 20), 3);
         assert_eq!(in_flight(n(4), 4096), 16);
+        // Between the bounds: about a MiB per thread.
+        assert_eq!(in_flight(n(4), 512 << 10), 8);
     }
 
     fn segment(index: u64, byte: u8) -> Segment {
