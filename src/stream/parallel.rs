@@ -703,6 +703,21 @@ mod tests {
     }
 
     #[test]
+    fn dropping_a_crew_joins_its_threads() {
+        let work_alive = Arc::new(());
+        let held = Arc::clone(&work_alive);
+        let crew = Crew::new(2, "test", move |x: u64| {
+            let _ = &held;
+            x
+        })
+        .unwrap();
+        crew.push(1);
+        drop(crew);
+        // The threads (and the work they shared) are gone once the crew is.
+        assert_eq!(Arc::strong_count(&work_alive), 1);
+    }
+
+    #[test]
     fn in_flight_bounds() {
         assert_eq!(in_flight(n(2), 64 << 10), 8);
         assert_eq!(in_flight(n(2), 16 << 20), 3);
@@ -746,7 +761,10 @@ mod tests {
                     next_push += 1;
                 }
                 assert!(pipeline.len() <= in_flight(n(threads), 64 << 10));
+                let limit = pipeline.limit();
                 let s = pipeline.pop().unwrap().expect("pending");
+                // Each segment popped doubles how many may be pending, up to the most in flight.
+                assert_eq!(pipeline.limit(), (2 * limit).min(pipeline.max));
                 assert_eq!(s.buf[0], (s.index as u8).wrapping_mul(3));
                 assert_eq!(s.ok, s.index != 90);
                 popped.push(s.index);
