@@ -718,6 +718,18 @@ mod tests {
     }
 
     #[test]
+    fn a_task_pushed_while_the_helpers_sleep_wakes_one() {
+        let crew = Crew::new(1, "test", |x: u64| x + 1).unwrap();
+        // The helper polls for a while, then falls asleep.
+        while crew.queue.lock().sleeping == 0 {
+            thread::yield_now();
+        }
+        crew.push(41);
+        // Only the woken helper can run it: the caller does not help here.
+        assert_eq!(crew.done(), Some(42));
+    }
+
+    #[test]
     fn in_flight_bounds() {
         assert_eq!(in_flight(n(2), 64 << 10), 8);
         assert_eq!(in_flight(n(2), 16 << 20), 3);
