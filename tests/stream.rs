@@ -400,6 +400,19 @@ fn threaded_readers_return_what_one_thread_returns_and_then_the_same_error() {
     }
 }
 
+/// With threads, small reads start the read-ahead; a read large enough to go straight to the
+/// caller's buffer then first takes the segments opened ahead, then the rest in order.
+#[test]
+fn large_reads_after_small_ones_continue_where_they_stopped() {
+    let plain = data(200 * S + 7, 41);
+    for mode in MODES.into_iter().filter(|m| m.threads > 1) {
+        let backup = seal(mode, &plain);
+        let (got, result) = open_chunked(mode, &backup, &[10, 100 * S]);
+        result.unwrap();
+        assert!(got == plain, "{mode:?}");
+    }
+}
+
 #[test]
 fn an_error_in_a_worker_releases_no_later_plaintext() {
     // Segment 2 is corrupt; with 3 threads it is opened in the first batch (segments 0..3)
