@@ -1226,6 +1226,39 @@ fn copy_from_writes_the_bytes_that_write_does() {
     }
 }
 
+/// Gives `data`, 1000 bytes per `read`, each after an `Interrupted` one.
+struct Interrupting<'a> {
+    data: &'a [u8],
+    interrupt: bool,
+}
+
+impl Read for Interrupting<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.interrupt = !self.interrupt;
+        if self.interrupt {
+            return Err(std::io::ErrorKind::Interrupted.into());
+        }
+        let n = buf.len().min(1000).min(self.data.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+#[test]
+fn copy_from_retries_an_interrupted_read() {
+    let plain = pattern(3 * S + 5);
+    let config = StreamConfig::default().segment_size(S).unwrap();
+    let reference = stream_with(&config, &plain, &[usize::MAX]);
+    let mut w = writer(&config);
+    let mut input = Interrupting {
+        data: &plain,
+        interrupt: false,
+    };
+    assert_eq!(w.copy_from(&mut input).unwrap(), plain.len() as u64);
+    assert!(w.finish().unwrap() == reference);
+}
+
 /// Gives `data` (at most 1000 bytes per `read`), then fails.
 struct ThenFail<'a>(&'a [u8]);
 
