@@ -1380,6 +1380,25 @@ fn copy_to_returns_a_failed_write_and_can_go_on() {
 }
 
 #[test]
+fn a_large_write_of_whole_segments_keeps_its_last_one_for_finish() {
+    // The write's last segment may be the stream's last: it stays buffered, so the stream does
+    // not end in an empty segment after the full ones.
+    for segments in [64, 65, 100] {
+        let plain = pattern(segments * S);
+        let one = StreamConfig::default().segment_size(S).unwrap();
+        let reference = stream_with(&one, &plain, &[usize::MAX]);
+        for threads in [2, 3] {
+            let mut w = writer(&one.clone().threads(NonZeroUsize::new(threads).unwrap()));
+            w.write_all(&plain).unwrap();
+            assert!(
+                w.finish().unwrap() == reference,
+                "{segments} segments, {threads} threads"
+            );
+        }
+    }
+}
+
+#[test]
 fn writer_and_reader_share_one_large_call_threshold() {
     // Sixty-four segments, no fewer, go straight through the caller's buffer on both sides.
     assert!(!is_large_io(64 * S - 1, S));
