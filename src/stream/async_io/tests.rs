@@ -18,7 +18,7 @@ use tokio::io::{
 use super::writer::Output;
 use super::{AsyncBackupWriter, AsyncRestoreReader};
 use crate::key::DataKey;
-use crate::stream::{BackupWriter, Header, RestoreReader, StreamConfig, StreamError};
+use crate::stream::{BackupWriter, Header, RestoreReader, StreamConfig, StreamError, TAG_LEN};
 
 /// An `AsyncRead` / `AsyncWrite` around `inner` that returns `Pending` (waking at once) on
 /// about one poll in three and moves at most `max` bytes per call, chosen by a fixed
@@ -302,6 +302,26 @@ fn every_single_byte_change_and_every_cut_reads_as_the_synchronous_reader_reads_
 }
 
 #[test]
+fn debug_names_the_type_and_its_header_and_no_key() {
+    let key = DataKey::from_bytes(&[0x5a; 32]).unwrap();
+    let writer = AsyncBackupWriter::new(Vec::new(), &key).unwrap();
+    let shown = format!("{writer:?}");
+    assert!(shown.starts_with("AsyncBackupWriter {"), "{shown}");
+    assert!(shown.contains(&format!("{:?}", writer.header())), "{shown}");
+    let stream = BackupWriter::new(Vec::new(), &key)
+        .unwrap()
+        .finish()
+        .unwrap();
+    let reader = block_on(AsyncRestoreReader::new(&stream[..], &key)).unwrap();
+    let shown = format!("{reader:?}");
+    assert!(shown.starts_with("AsyncRestoreReader {"), "{shown}");
+    for shown in [format!("{writer:?}"), shown] {
+        assert!(!shown.to_lowercase().contains(&"5a".repeat(4)), "{shown}");
+        assert!(!shown.contains("90, 90, 90"), "{shown}");
+    }
+}
+
+#[test]
 fn a_writer_dropped_before_finish_leaves_a_truncated_stream() {
     let key = DataKey::from_bytes(&[3; 32]).unwrap();
     let mut out = Vec::new();
@@ -540,6 +560,11 @@ fn a_pending_output_keeps_what_it_did_not_take_and_gets_it_first() {
             }
         });
         assert!(writer.sync.get_ref().spill_capacity() > writer.header().encoded_len());
+        // A flush writes out what was kept: the output then ends at a segment's end.
+        block_on(writer.flush()).unwrap();
+        let written = writer.get_ref().inner.len() - writer.header().encoded_len();
+        let full = writer.header().segment_size() + TAG_LEN;
+        assert!(written > 0 && written % full == 0, "{n}: {written}");
         let out = block_on(writer.finish()).unwrap().inner;
         assert_eq!(read_sync(Some(&key), &out, 1), (plain.clone(), None), "{n}");
     }
