@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 mod common;
-mod tree;
 
 use common::vectors::{dir, files, meta, names};
 use common::{hex, unhex};
@@ -46,7 +45,7 @@ fn variant(err: &BackupError) -> String {
 
 /// Every regular file under `root`, as `relative/path: hex` lines, sorted.
 fn listing(root: &Path) -> Vec<String> {
-    let mut out: Vec<String> = tree::listing(root)
+    let mut out: Vec<String> = common::listing::listing(root)
         .into_iter()
         .filter_map(|(path, content)| {
             Some(format!("{}: {}", path.to_string_lossy(), hex(&content?)))

@@ -719,14 +719,31 @@ mod tests {
 
     #[test]
     fn a_task_pushed_while_the_helpers_sleep_wakes_one() {
+        // A guard against a hang, not a time limit on the work: a helper never woken fails
+        // here instead of blocking the suite.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         let crew = Crew::new(1, "test", |x: u64| x + 1).unwrap();
         // The helper polls for a while, then falls asleep.
         while crew.queue.lock().sleeping == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the helper never slept"
+            );
             thread::yield_now();
         }
         crew.push(41);
         // Only the woken helper can run it: the caller does not help here.
-        assert_eq!(crew.done(), Some(42));
+        let result = loop {
+            if let Some(result) = crew.try_done() {
+                break result;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the helper was never woken"
+            );
+            thread::yield_now();
+        };
+        assert_eq!(result, 42);
     }
 
     #[test]

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use strongbox::keys::{Protection, ProviderError};
 use strongbox::{MasterKey, MasterKeyProvider};
 
+#[path = "../tree/mod.rs"]
+pub mod listing;
 pub mod vectors;
 
 /// A provider holding a fixed master key (what an embedder's own provider looks like).
@@ -121,23 +123,15 @@ pub fn noise(len: usize, seed: u64) -> Vec<u8> {
 /// file (wrapped with a fresh salt by each restore) counts by name only; the key store's lock
 /// file (which Windows keeps) is left out.
 pub fn tree(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![PathBuf::new()];
-    while let Some(rel) = stack.pop() {
-        for e in std::fs::read_dir(root.join(&rel)).unwrap() {
-            let e = e.unwrap();
-            let r = rel.join(e.file_name());
-            if e.file_type().unwrap().is_dir() {
-                stack.push(r);
-            } else if r == Path::new("secret.key.encrypted") {
-                out.push((r, Vec::new()));
-            } else if r != Path::new(".secret.key.lock") {
-                out.push((r.clone(), std::fs::read(root.join(&r)).unwrap()));
-            }
-        }
-    }
-    out.sort();
-    out
+    listing::listing(root)
+        .into_iter()
+        .filter_map(|(path, content)| match content {
+            None => None,
+            Some(_) if path == Path::new("secret.key.encrypted") => Some((path, Vec::new())),
+            Some(_) if path == Path::new(".secret.key.lock") => None,
+            Some(content) => Some((path, content)),
+        })
+        .collect()
 }
 
 /// A stream of `len` patterned bytes in 4 KiB segments under the key 0x42..., as the fuzz
