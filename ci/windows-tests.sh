@@ -167,6 +167,7 @@ for arg in "$@"; do
     esac
 done
 step "cargo test --target $TARGET $fail_fast (test binaries run under Wine)"
-cargo test --target "$TARGET" ${fail_fast:+"$fail_fast"} "$@" </dev/null
+# The failures are printed again at the end, where a CI log's tail shows them.
+ci/failures.sh cargo test --target "$TARGET" ${fail_fast:+"$fail_fast"} "$@" </dev/null
 
 step "windows tests passed"

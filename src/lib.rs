@@ -143,6 +143,10 @@ pub mod object;
 pub mod stream;
 #[cfg(test)]
 mod test_hex;
+#[cfg(test)]
+#[path = "../tests/tree/mod.rs"]
+#[allow(dead_code, reason = "without `backup` no test compares trees")]
+mod test_tree;
 
 #[cfg(feature = "backup")]
 pub use backup::{LogicalBackup, SnapshotBackup};

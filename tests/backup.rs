@@ -18,6 +18,7 @@ use strongbox::{
     StreamConfig,
 };
 
+#[allow(dead_code, reason = "this file compares trees only")]
 mod tree;
 
 /// A master key held in memory.

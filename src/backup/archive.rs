@@ -832,13 +832,9 @@ fn copy(from: &mut impl Read, to: &mut impl Write, path: &Path) -> Result<u64, U
 mod tar_cases;
 
 #[cfg(test)]
-#[path = "../../tests/tree/mod.rs"]
-mod tree;
-
-#[cfg(test)]
 mod tests {
-    use super::tree::listing;
     use super::*;
+    use crate::test_tree::listing;
 
     fn tree() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();

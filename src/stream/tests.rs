@@ -386,14 +386,7 @@ fn check_ok_vector(
 /// The table-driven test over every file in `tests/vectors/`.
 #[test]
 fn vectors() {
-    let mut names: Vec<String> = fs::read_dir(dir())
-        .unwrap()
-        .filter_map(|e| {
-            let name = e.unwrap().file_name().into_string().unwrap();
-            name.strip_suffix(".txt").map(str::to_string)
-        })
-        .collect();
-    names.sort();
+    let names = crate::test_tree::names(&dir(), ".txt");
     assert!(names.len() >= 25, "{names:?}");
     assert!(names.iter().filter(|n| n.starts_with("fail_")).count() >= 15);
 

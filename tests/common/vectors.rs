@@ -11,15 +11,7 @@ pub fn dir() -> PathBuf {
 
 /// Every vector's name, sorted.
 pub fn names() -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir())
-        .unwrap()
-        .filter_map(|e| {
-            let name = e.unwrap().file_name().into_string().unwrap();
-            name.strip_suffix(".txt").map(str::to_string)
-        })
-        .collect();
-    names.sort();
-    names
+    super::listing::names(&dir(), ".txt")
 }
 
 /// The `field: value` lines of `NAME.txt`.

@@ -1,5 +1,6 @@
-//! A directory tree as a sorted listing, to compare trees in tests: shared by the integration
-//! tests and the unit tests of `src/backup` (which include this file by path).
+//! Directory listings for tests: a tree as a sorted listing, to compare trees, and the names of
+//! a folder's files of one kind. Shared by the integration tests and the crate's unit tests
+//! (which include this file by path).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -23,4 +24,17 @@ pub fn listing(root: &Path) -> Vec<(PathBuf, Option<Vec<u8>>)> {
     }
     out.sort();
     out
+}
+
+/// The names of the files in `dir` that end in `suffix`, without it, sorted.
+pub fn names(dir: &Path, suffix: &str) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            name.strip_suffix(suffix).map(str::to_string)
+        })
+        .collect();
+    names.sort();
+    names
 }
