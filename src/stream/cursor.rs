@@ -57,6 +57,10 @@ pub(super) struct Cursor<R> {
     /// Bytes read from `inner` since the start of the stream (header included).
     pub(super) consumed: u64,
     pub(super) state: State,
+    /// An I/O error met by a `read` that had already placed plaintext in the caller's buffer
+    /// (several segments at once): the next `read` returns it, as a one-thread reader meets it,
+    /// then reading resumes. A seek drops it.
+    interrupted: Option<StreamError>,
     /// The plaintext length, once the last segment has been authenticated.
     pub(super) plain_len: Option<u64>,
 }
@@ -77,12 +81,17 @@ impl<R: Read> Cursor<R> {
             skip: 0,
             consumed,
             state: State::Reading,
+            interrupted: None,
             plain_len: None,
         }
     }
 
-    /// Whether the stream has been read to its end; the failure that stopped it, if one did.
-    pub(super) fn at_end(&self) -> Result<bool, StreamError> {
+    /// Whether the stream has been read to its end; the failure that stopped it, if one did, or
+    /// the I/O error a `read` met after its plaintext (once).
+    pub(super) fn at_end(&mut self) -> Result<bool, StreamError> {
+        if let Some(err) = self.interrupted.take() {
+            return Err(err);
+        }
         match &self.state {
             State::Reading => Ok(false),
             State::Done => Ok(true),
@@ -98,12 +107,21 @@ impl<R: Read> Cursor<R> {
         err.into_io()
     }
 
+    /// Keeps `err`, met by a `read` after it placed plaintext in the caller's buffer, for the
+    /// next `read`: a stream error for good, an I/O error once.
+    pub(super) fn defer(&mut self, err: StreamError) {
+        match permanent(&err) {
+            Some(failure) => self.state = State::Failed(failure),
+            None => self.interrupted = Some(err),
+        }
+    }
+
     /// Restarts at segment `index`, `consumed` bytes into the stream, dropping `skip` plaintext
     /// bytes of it; the inner reader must be there.
     pub(super) fn restart(&mut self, index: u64, consumed: u64, skip: usize) {
         (self.index, self.consumed, self.skip) = (index, consumed, skip);
         (self.at, self.held, self.plain) = (0, 0, 0..0);
-        self.state = State::Reading;
+        (self.state, self.interrupted) = (State::Reading, None);
     }
 
     /// Authenticated plaintext not yet returned.

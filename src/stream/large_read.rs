@@ -141,8 +141,8 @@ fn load_run<'a, R: Read>(
 }
 
 /// The result of a `read` that released `done` bytes before `err`: the error now if nothing was
-/// released, else the bytes (the error is recorded for the next `read`, or retried if it is an
-/// I/O error).
+/// released, else the bytes, and the error is the next `read`'s (an I/O error once, as a
+/// one-thread reader meets it).
 fn released<R: Read>(
     cursor: &mut Cursor<R>,
     done: usize,
@@ -151,6 +151,6 @@ fn released<R: Read>(
     if done == 0 {
         return Err(err);
     }
-    let _ = cursor.fail(err);
+    cursor.defer(err);
     Ok(done)
 }
