@@ -143,7 +143,7 @@ impl<W: AsyncWrite + Unpin> AsyncBackupWriter<W> {
     /// Starts an AES-256-GCM stream with the default segment size, encrypted with `key`. The
     /// header is written to `inner` by the first write, flush or finish.
     pub fn new(inner: W, key: &DataKey) -> Result<Self, StreamError> {
-        Self::with_config(inner, key, &StreamConfig::default(), Vec::new())
+        BackupWriter::new(Output::new(inner), key).map(Self::around)
     }
 
     /// As [`BackupWriter::with_config`].
@@ -153,8 +153,7 @@ impl<W: AsyncWrite + Unpin> AsyncBackupWriter<W> {
         config: &StreamConfig,
         extensions: Vec<Extension>,
     ) -> Result<Self, StreamError> {
-        let sync = BackupWriter::with_config(Output::new(inner), key, config, extensions)?;
-        Ok(Self::around(sync))
+        BackupWriter::with_config(Output::new(inner), key, config, extensions).map(Self::around)
     }
 
     /// As [`BackupWriter::unencrypted`]: an **integrity-only** stream, in clear.
@@ -163,8 +162,7 @@ impl<W: AsyncWrite + Unpin> AsyncBackupWriter<W> {
         config: &StreamConfig,
         extensions: Vec<Extension>,
     ) -> Result<Self, StreamError> {
-        let sync = BackupWriter::unencrypted(Output::new(inner), config, extensions)?;
-        Ok(Self::around(sync))
+        BackupWriter::unencrypted(Output::new(inner), config, extensions).map(Self::around)
     }
 
     pub(super) fn around(sync: BackupWriter<Output<W>>) -> Self {
