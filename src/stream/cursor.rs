@@ -25,17 +25,6 @@ pub(super) enum State {
     Failed(StreamError),
 }
 
-/// A copy of `err` if it stops a cursor for good; `None` for errors worth retrying (I/O).
-pub(super) fn permanent(err: &StreamError) -> Option<StreamError> {
-    Some(match *err {
-        StreamError::CorruptSegment { index } => StreamError::CorruptSegment { index },
-        StreamError::Truncated => StreamError::Truncated,
-        StreamError::TrailingData => StreamError::TrailingData,
-        StreamError::TooManySegments => StreamError::TooManySegments,
-        _ => return None,
-    })
-}
-
 /// Reads the segments of a stream in order from `inner`, one at a time, and authenticates them.
 pub(super) struct Cursor<R> {
     pub(super) inner: R,
@@ -60,7 +49,7 @@ pub(super) struct Cursor<R> {
     /// An I/O error met by a `read` that had already placed plaintext in the caller's buffer
     /// (several segments at once): the next `read` returns it, as a one-thread reader meets it,
     /// then reading resumes. A seek drops it.
-    interrupted: Option<StreamError>,
+    pub(super) interrupted: Option<StreamError>,
     /// The plaintext length, once the last segment has been authenticated.
     pub(super) plain_len: Option<u64>,
 }
@@ -95,25 +84,16 @@ impl<R: Read> Cursor<R> {
         match &self.state {
             State::Reading => Ok(false),
             State::Done => Ok(true),
-            State::Failed(err) => Err(permanent(err).unwrap_or(StreamError::InvalidSeek)),
+            State::Failed(err) => Err(err.permanent().unwrap_or(StreamError::InvalidSeek)),
         }
     }
 
     /// Records a stream error as permanent (I/O errors stay retryable) and converts it.
     pub(super) fn fail(&mut self, err: StreamError) -> io::Error {
-        if let Some(failure) = permanent(&err) {
+        if let Some(failure) = err.permanent() {
             self.state = State::Failed(failure);
         }
         err.into_io()
-    }
-
-    /// Keeps `err`, met by a `read` after it placed plaintext in the caller's buffer, for the
-    /// next `read`: a stream error for good, an I/O error once.
-    pub(super) fn defer(&mut self, err: StreamError) {
-        match permanent(&err) {
-            Some(failure) => self.state = State::Failed(failure),
-            None => self.interrupted = Some(err),
-        }
     }
 
     /// Restarts at segment `index`, `consumed` bytes into the stream, dropping `skip` plaintext

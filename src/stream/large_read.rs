@@ -5,7 +5,7 @@ use std::io::Read;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 
-use super::cursor::Cursor;
+use super::cursor::{Cursor, State};
 use super::parallel::{self, Helpers};
 use super::{StreamError, TAG_LEN};
 
@@ -151,6 +151,9 @@ fn released<R: Read>(
     if done == 0 {
         return Err(err);
     }
-    cursor.defer(err);
+    match err.permanent() {
+        Some(failure) => cursor.state = State::Failed(failure),
+        None => cursor.interrupted = Some(err),
+    }
     Ok(done)
 }

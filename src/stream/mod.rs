@@ -372,6 +372,18 @@ impl StreamError {
             other => io::Error::new(io::ErrorKind::InvalidData, other),
         }
     }
+
+    /// A copy of this error if it is one of the stream itself, which stops a reader for good;
+    /// `None` for errors worth retrying (I/O) and errors of a call.
+    pub(crate) fn permanent(&self) -> Option<StreamError> {
+        Some(match *self {
+            StreamError::CorruptSegment { index } => StreamError::CorruptSegment { index },
+            StreamError::Truncated => StreamError::Truncated,
+            StreamError::TrailingData => StreamError::TrailingData,
+            StreamError::TooManySegments => StreamError::TooManySegments,
+            _ => return None,
+        })
+    }
 }
 
 impl From<StreamError> for io::Error {

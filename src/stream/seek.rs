@@ -5,7 +5,7 @@
 use std::io::{self, Read, Seek, SeekFrom};
 
 use super::StreamError;
-use super::cursor::{LOOKAHEAD, State, permanent};
+use super::cursor::{LOOKAHEAD, State};
 use super::reader::RestoreReader;
 
 impl<R: Read + Seek> RestoreReader<R> {
@@ -42,7 +42,7 @@ impl<R: Read + Seek> RestoreReader<R> {
         });
         if let Err(err) = &result {
             // The position is unknown if it is not a stream failure.
-            let failure = permanent(err).unwrap_or(StreamError::InvalidSeek);
+            let failure = err.permanent().unwrap_or(StreamError::InvalidSeek);
             self.cursor.state = State::Failed(failure);
         }
         result

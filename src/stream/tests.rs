@@ -1500,7 +1500,6 @@ fn after_a_failed_inner_seek_reads_fail_until_a_seek_succeeds() {
 /// I/O errors and the others do not.
 #[test]
 fn only_errors_of_the_stream_itself_stop_a_cursor_for_good() {
-    use super::cursor::permanent;
     let stops = [
         StreamError::CorruptSegment { index: 7 },
         StreamError::Truncated,
@@ -1508,7 +1507,7 @@ fn only_errors_of_the_stream_itself_stop_a_cursor_for_good() {
         StreamError::TooManySegments,
     ];
     for err in &stops {
-        let kept = permanent(err).map(|e| e.to_string());
+        let kept = err.permanent().map(|e| e.to_string());
         assert_eq!(kept, Some(err.to_string()));
     }
     let retried = [
@@ -1517,6 +1516,6 @@ fn only_errors_of_the_stream_itself_stop_a_cursor_for_good() {
         StreamError::Poisoned,
     ];
     for err in &retried {
-        assert!(permanent(err).is_none(), "{err}");
+        assert!(err.permanent().is_none(), "{err}");
     }
 }
