@@ -375,7 +375,7 @@ impl StreamError {
 
     /// A copy of this error if it is one of the stream itself, which stops a reader for good;
     /// `None` for errors worth retrying (I/O) and errors of a call.
-    pub(crate) fn permanent(&self) -> Option<StreamError> {
+    fn permanent(&self) -> Option<StreamError> {
         Some(match *self {
             StreamError::CorruptSegment { index } => StreamError::CorruptSegment { index },
             StreamError::Truncated => StreamError::Truncated,
